@@ -1,0 +1,80 @@
+"""Pixel-format descriptors: how a host's layer bytes are laid out on the wire.
+
+The plug-ins send pixels exactly as their host hands them over; this descriptor tells the
+daemon how to read them.  Pure Python: the plug-ins import it inside Krita and GIMP.
+The numeric conversion to and from the engine's float sRGB lives in the daemon
+(``deepdream.pixelformat``), nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: channel orders a host can hand over; "G" is gray (luma), "A" alpha.
+LAYOUTS = ("RGBA", "BGRA", "RGB", "BGR", "GA", "G")
+#: sample types and their sizes in bytes.
+DTYPES = {"u8": 1, "u16": 2, "f16": 2, "f32": 4}
+#: "srgb": perceptual, sRGB-encoded values; "linear": linear-light values (same primaries).
+TRANSFERS = ("srgb", "linear")
+
+
+@dataclass(frozen=True)
+class PixelFormat:
+    """Interleaved, little-endian samples, rows top to bottom, no padding."""
+
+    layout: str = "RGBA"
+    dtype: str = "u8"
+    transfer: str = "srgb"
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"unknown pixel layout {self.layout!r}; expected one of {LAYOUTS}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unknown sample type {self.dtype!r}; expected one of {tuple(DTYPES)}")
+        if self.transfer not in TRANSFERS:
+            raise ValueError(f"unknown transfer {self.transfer!r}; expected one of {TRANSFERS}")
+
+    @property
+    def channels(self) -> int:
+        return len(self.layout)
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.layout.endswith("A")
+
+    @property
+    def bytes_per_pixel(self) -> int:
+        return self.channels * DTYPES[self.dtype]
+
+    def frame_size(self, width: int, height: int) -> int:
+        """Exact byte length of a width × height frame in this format."""
+        return width * height * self.bytes_per_pixel
+
+    def to_wire(self) -> dict[str, str]:
+        return {"layout": self.layout, "dtype": self.dtype, "transfer": self.transfer}
+
+    @classmethod
+    def from_wire(cls, obj: object) -> PixelFormat:
+        if not isinstance(obj, dict):
+            raise ValueError("pixel format must be a map with layout, dtype and transfer")
+        unknown = set(obj) - {"layout", "dtype", "transfer"}
+        if unknown:
+            raise ValueError(f"unknown pixel format keys: {sorted(unknown)}")
+        values = {k: obj[k] for k in ("layout", "dtype", "transfer") if k in obj}
+        if not all(isinstance(v, str) for v in values.values()):
+            raise ValueError("pixel format fields must be strings")
+        return cls(**values)
+
+    def __str__(self) -> str:
+        return f"{self.layout} {self.dtype} {self.transfer}"
+
+
+# What the hosts hand over (see docs/ARCHITECTURE.md).  Krita's integer RGBA is B,G,R,A;
+# its float RGBA is R,G,B,A and linear light in Krita's default float profile.
+KRITA_U8 = PixelFormat("BGRA", "u8", "srgb")
+KRITA_U16 = PixelFormat("BGRA", "u16", "srgb")
+GIMP_U8 = PixelFormat("RGBA", "u8", "srgb")
+GIMP_LINEAR_FLOAT = PixelFormat("RGBA", "f32", "linear")
+
+#: the single-channel mask frame: one sample per pixel, 0 = untouched, max = full dream.
+MASK_DTYPES = ("u8", "f32")

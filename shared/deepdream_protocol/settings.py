@@ -1,0 +1,59 @@
+"""The dream settings every front end shares: names, types, defaults, ranges, help.
+
+One table drives the command line's defaults, the daemon's validation, GIMP's PDB
+arguments and Krita's docker, so the four never disagree.  Pure Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # wire / Python name (underscores); GIMP's PDB name uses dashes
+    kind: type  # bool, int, float or str
+    default: Any
+    minimum: float | None = None
+    maximum: float | None = None
+    label: str = ""
+    help: str = ""
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("preset", str, "", label="Preset",
+            help="a named look (model, layers and step settings); empty for none"),
+    Setting("model", str, "googlenet", label="Model",
+            help="network to dream with; 'deepdream models' lists them"),
+    Setting("layer", str, "inception4c", label="Layer",
+            help="layer(s) to amplify: NAME or NAME:WEIGHT, several separated by commas"),
+    Setting("iterations", int, 10, 0, 500, "Iterations", "gradient steps per octave"),
+    Setting("octaves", int, 4, 1, 12, "Octaves", "number of scales, smallest first"),
+    Setting("octave_scale", float, 1.4, 1.0, 4.0, "Octave scale", "size ratio between octaves"),
+    Setting("step", float, 1.5, 0.0, 10.0, "Step size", "how far each step moves the pixels"),
+    Setting("jitter", int, 32, 0, 512, "Jitter", "random shift in pixels before each step"),
+    Setting("seed", int, 0, 0, 2**31 - 1, "Seed", "random seed; the same seed gives the same dream"),
+    Setting("strength", float, 1.0, 0.0, 1.0, "Strength",
+            "blend of the dream over the original (1 = full dream)"),
+    Setting("keep_colors", bool, False, label="Keep colours",
+            help="dream the brightness only and keep the original colours"),
+    Setting("seamless", bool, False, label="Seamless",
+            help="make the result tile without a visible seam"),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+
+
+def wire_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """Settings as a plug-in sends them.
+
+    With a preset named, values still at their default are left out so the preset's own
+    values apply; a value the user changed overrides the preset (as on the command line).
+    Unknown keys are dropped.
+    """
+    out = {k: v for k, v in values.items() if k in BY_NAME}
+    if out.get("preset"):
+        out = {k: v for k, v in out.items() if k == "preset" or v != DEFAULTS[k]}
+    return out
