@@ -1,0 +1,131 @@
+"""The wire protocol: version, operations, header codec and the checks both ends apply.
+
+Every message is a list of frames: frame 1 is a small msgpack map (the header); a message
+that carries pixels adds frame 2 (raw pixel bytes) and optionally frame 3 (a raw mask).
+Pixels are never packed inside msgpack, and nothing is ever unpickled.  See PROTOCOL.md.
+Pure Python: msgpack only (its pure-Python mode is enough).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+#: bumped on any incompatible change; a peer with another major version is refused.
+PROTOCOL_VERSION = 1
+#: the daemon's default TCP port on loopback.
+DEFAULT_PORT = 5599
+DEFAULT_ENDPOINT = f"tcp://127.0.0.1:{DEFAULT_PORT}"
+
+#: a header is a handful of fields; anything bigger is an attack or a bug.
+MAX_HEADER_BYTES = 64 * 1024
+
+# Operations a client sends.
+HELLO, PING, CATALOG, SUBMIT, CANCEL = "hello", "ping", "catalog", "submit", "cancel"
+# Operations the daemon sends (hello and catalog are answered with the same op name).
+PONG, ACCEPTED, PROGRESS, PREVIEW, RESULT, ERROR, CANCELLED = (
+    "pong", "accepted", "progress", "preview", "result", "error", "cancelled")
+
+CLIENT_OPS = (HELLO, PING, CATALOG, SUBMIT, CANCEL)
+SERVER_OPS = (HELLO, PONG, CATALOG, ACCEPTED, PROGRESS, PREVIEW, RESULT, ERROR, CANCELLED)
+
+# Error codes carried by an ``error`` reply.
+E_BAD_HEADER = "bad_header"  # not msgpack, not a map, too big
+E_VERSION = "incompatible_version"
+E_UNKNOWN_OP = "unknown_op"
+E_BAD_FIELD = "bad_field"  # missing field or wrong type
+E_BAD_FRAME = "bad_frame"  # pixel/mask frame missing or of the wrong length
+E_TOO_LARGE = "too_large"  # over the daemon's pixel limit
+E_BAD_SETTINGS = "bad_settings"
+E_MODEL = "model_error"
+E_BUSY = "busy"  # queue full
+E_DUPLICATE_JOB = "duplicate_job"
+E_UNKNOWN_JOB = "unknown_job"
+E_SHUTDOWN = "shutdown"
+E_INTERNAL = "internal"
+
+# Required header fields per client op, beyond "op" and "v": name -> accepted types.
+_INT = (int,)
+_STR = (str,)
+REQUIRED: dict[str, dict[str, tuple[type, ...]]] = {
+    HELLO: {},
+    PING: {},
+    CATALOG: {},
+    SUBMIT: {"job": _STR, "settings": (dict,), "format": (dict,), "width": _INT,
+             "height": _INT},
+    CANCEL: {"job": _STR},
+}
+# Optional fields: "req" (any op; echoed in the reply so a client can pair them),
+# "mask" (submit: the mask frame's sample type), "preview" (submit: longest side in px).
+OPTIONAL: dict[str, tuple[type, ...]] = {
+    "req": _INT, "mask": _STR, "preview": _INT, "client": _STR, "v": _INT}
+
+
+class ProtocolError(ValueError):
+    """A message that breaks the protocol; ``code`` is one of the E_* error codes."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def encode_header(header: dict[str, Any]) -> bytes:
+    """Pack a header map; the protocol version is added when missing."""
+    if "v" not in header:
+        header = {"v": PROTOCOL_VERSION, **header}
+    return msgpack.packb(header, use_bin_type=True)
+
+
+def decode_header(data: bytes | memoryview, max_bytes: int = MAX_HEADER_BYTES) -> dict[str, Any]:
+    """Unpack and sanity-check a header: a map with string keys and a string ``op``."""
+    if len(data) > max_bytes:
+        raise ProtocolError(E_BAD_HEADER, f"header of {len(data)} bytes exceeds {max_bytes}")
+    try:
+        # Bounded unpacking: no huge containers from a small malicious header.
+        header = msgpack.unpackb(bytes(data), raw=False, strict_map_key=True,
+                                 max_buffer_size=max_bytes)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise ProtocolError(E_BAD_HEADER, f"header is not valid msgpack ({exc})") from None
+    if not isinstance(header, dict):
+        raise ProtocolError(E_BAD_HEADER, "header must be a msgpack map")
+    op = header.get("op")
+    if not isinstance(op, str):
+        raise ProtocolError(E_BAD_HEADER, "header has no string 'op' field")
+    return header
+
+
+def check_version(header: dict[str, Any]) -> None:
+    """Refuse a peer speaking another protocol version, saying which side to update."""
+    version = header.get("v", PROTOCOL_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ProtocolError(E_BAD_FIELD, "field 'v' must be an integer protocol version")
+    if version != PROTOCOL_VERSION:
+        older = "the plug-in" if version < PROTOCOL_VERSION else "the daemon"
+        raise ProtocolError(
+            E_VERSION,
+            f"protocol version mismatch: daemon speaks {PROTOCOL_VERSION}, peer speaks "
+            f"{version}; update {older}")
+
+
+def validate_request(header: dict[str, Any]) -> None:
+    """Check a client header's op and field types (the daemon calls this on every message)."""
+    check_version(header)
+    op = header["op"]
+    if op not in REQUIRED:
+        raise ProtocolError(E_UNKNOWN_OP, f"unknown operation {op!r}")
+    for name, types in REQUIRED[op].items():
+        if name not in header:
+            raise ProtocolError(E_BAD_FIELD, f"{op}: missing field {name!r}")
+        _check_type(op, name, header[name], types)
+    for name, types in OPTIONAL.items():
+        if name in header:
+            _check_type(op, name, header[name], types)
+
+
+def _check_type(op: str, name: str, value: object, types: tuple[type, ...]) -> None:
+    # bool is an int subclass; a width of True is a bug, not a width.
+    if isinstance(value, bool) or not isinstance(value, types):
+        wanted = " or ".join(t.__name__ for t in types)
+        raise ProtocolError(E_BAD_FIELD,
+                            f"{op}: field {name!r} must be {wanted}, got {type(value).__name__}")
