@@ -1,0 +1,170 @@
+"""Copy the plug-ins (with the vendored protocol package) into a host's folders, and undo it.
+
+Each installed plug-in carries a manifest listing what the install created, so re-running
+replaces it in place and uninstalling removes exactly that and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import stat
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import kritarc as kconf
+
+REPO = Path(__file__).resolve().parent.parent
+MANIFEST = ".deepdream-install.json"
+GIMP_NAME = "deepdream"
+KRITA_NAME = "deepdream_krita"
+KRITA_GROUP = "python"
+KRITA_KEY = f"enable_{KRITA_NAME}"
+_JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", MANIFEST)
+
+
+class InstallError(Exception):
+    """A one-line, user-facing reason an install step cannot go on."""
+
+
+@dataclass
+class Installed:
+    """One installed plug-in: the folder holding its code and manifest."""
+
+    host: str
+    folder: Path
+    version: str
+
+
+def project_version(repo: Path = REPO) -> str:
+    text = (repo / "pyproject.toml").read_text(encoding="utf-8")
+    m = re.search(r'^version\s*=\s*"([^"]+)"', text, re.M)
+    return m.group(1) if m else "unknown"
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """Ancestors of path (path included) that do not exist yet, deepest first."""
+    out = []
+    for p in [path, *path.parents]:
+        if p.exists():
+            break
+        out.append(p)
+    return out
+
+
+def read_manifest(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise InstallError(f"cannot read {folder / MANIFEST}: {e}") from e
+
+
+def _check_source(src: Path) -> None:
+    if not src.exists():
+        raise InstallError(f"{src} is missing: run install.py from a complete checkout")
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst, ignore=_JUNK)
+
+
+def extract_wheels(wheels: Sequence[Path], vendor: Path) -> None:
+    """Unpack wheels into vendor/ (a wheel is a zip laid out for site-packages)."""
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as zf:
+            zf.extractall(vendor)
+
+
+def _vendor(folder: Path, wheels: Sequence[Path], repo: Path) -> None:
+    vendor = folder / "vendor"
+    if vendor.exists():
+        shutil.rmtree(vendor)
+    vendor.mkdir(parents=True)
+    src = repo / "shared" / "deepdream_protocol"
+    _check_source(src)
+    shutil.copytree(src, vendor / "deepdream_protocol", ignore=_JUNK)
+    extract_wheels(wheels, vendor)
+
+
+def _write_manifest(folder: Path, data: dict) -> None:
+    (folder / MANIFEST).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def _make_executable(path: Path) -> None:
+    if path.exists():
+        path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def install_gimp(plugins_dir: Path, wheels: Sequence[Path] = (), transport: str = "",
+                 repo: Path = REPO) -> Installed:
+    """Install into GIMP's plug-ins folder: DIR/deepdream/deepdream.py (executable) + vendor/."""
+    src = repo / "plugins" / "gimp" / GIMP_NAME
+    _check_source(src)
+    folder = plugins_dir / GIMP_NAME
+    old = read_manifest(folder) or {}
+    created = old.get("created_dirs") or [str(p) for p in _missing_dirs(plugins_dir)]
+    plugins_dir.mkdir(parents=True, exist_ok=True)
+    _copy_tree(src, folder)
+    _vendor(folder, wheels, repo)
+    _make_executable(folder / f"{GIMP_NAME}.py")
+    version = project_version(repo)
+    _write_manifest(folder, {"host": "gimp", "version": version, "transport": transport,
+                             "paths": [str(folder)], "created_dirs": created})
+    return Installed("gimp", folder, version)
+
+
+def install_krita(resource_dir: Path, kritarc: Path, wheels: Sequence[Path] = (),
+                  transport: str = "", repo: Path = REPO) -> Installed:
+    """Install into Krita's resource folder (pykrita/) and enable it in kritarc."""
+    src_pkg = repo / "plugins" / "krita" / KRITA_NAME
+    src_desktop = repo / "plugins" / "krita" / f"{KRITA_NAME}.desktop"
+    _check_source(src_pkg)
+    pykrita = resource_dir / "pykrita"
+    folder = pykrita / KRITA_NAME
+    desktop = pykrita / f"{KRITA_NAME}.desktop"
+    old = read_manifest(folder) or {}
+    created = old.get("created_dirs") or [str(p) for p in _missing_dirs(pykrita)]
+    pykrita.mkdir(parents=True, exist_ok=True)
+    _copy_tree(src_pkg, folder)
+    if src_desktop.exists():
+        shutil.copyfile(src_desktop, desktop)
+    _vendor(folder, wheels, repo)
+    edit = kconf.enable(kritarc, KRITA_GROUP, KRITA_KEY)
+    if old.get("kritarc") and Path(old["kritarc"]["file"]) == kritarc:
+        edit = kconf.KeyEdit.from_json(old["kritarc"])  # keep the state from before us
+    version = project_version(repo)
+    _write_manifest(folder, {"host": "krita", "version": version, "transport": transport,
+                             "paths": [str(folder), str(desktop)], "created_dirs": created,
+                             "kritarc": edit.to_json()})
+    return Installed("krita", folder, version)
+
+
+def uninstall(folder: Path) -> bool:
+    """Remove the plug-in installed in folder; False when nothing of ours is there."""
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return False
+    if manifest.get("kritarc"):
+        kconf.restore(kconf.KeyEdit.from_json(manifest["kritarc"]))
+    for p in map(Path, manifest.get("paths", [])):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+    kconf.remove_empty_dirs(map(Path, manifest.get("created_dirs", [])))
+    return True
+
+
+def gimp_folder(plugins_dir: Path) -> Path:
+    return plugins_dir / GIMP_NAME
+
+
+def krita_folder(resource_dir: Path) -> Path:
+    return resource_dir / "pykrita" / KRITA_NAME
