@@ -52,7 +52,7 @@ def test_state_dict_keys_and_shapes_match_the_shared_conversion() -> None:
 def test_caffe_pooling_rounds_up_and_layers_have_caffe_sizes() -> None:
     net = bvlc_googlenet().eval()
     names = ["conv1_7x7_s2", "pool1_3x3_s2", "pool2_3x3_s2", "inception_3b",
-             "inception_4c/output", "inception_4d_3x3_reduce", "inception_5b"]
+             "inception_4c/output", "pool4_3x3_s2", "inception_5b"]
     with torch.no_grad():
         feats = net.forward_features(_random_input(224), names)
     sizes = {k: tuple(v.shape[1:]) for k, v in feats.items()}
@@ -62,7 +62,7 @@ def test_caffe_pooling_rounds_up_and_layers_have_caffe_sizes() -> None:
         "pool2_3x3_s2": (192, 28, 28),
         "inception_3b": (480, 28, 28),
         "inception_4c": (512, 14, 14),
-        "inception_4d_3x3_reduce": (144, 14, 14),
+        "pool4_3x3_s2": (832, 7, 7),
         "inception_5b": (1024, 7, 7),
     }
     for name, (channels, _, _) in sizes.items():

@@ -36,7 +36,6 @@ INCEPTION_BLOCKS: dict[str, tuple[int, int, int, int, int, int, int]] = {
 }
 # A Caffe max-pool (3x3, stride 2) sits before these blocks.
 _POOL_BEFORE = {"4a": "pool3_3x3_s2", "5a": "pool4_3x3_s2"}
-_BRANCHES = ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")
 
 # Caffe mean pixels (B, G, R) on the 0..255 scale, as published with each model.
 CAFFE_MEANS_BGR: dict[str, tuple[float, float, float]] = {
@@ -45,33 +44,57 @@ CAFFE_MEANS_BGR: dict[str, tuple[float, float, float]] = {
     "places205": (105.487823486, 113.741088867, 116.060394287),
 }
 
-_LRN = dict(size=5, alpha=9.999999747378752e-05, beta=0.75, k=1.0)  # Caffe's float32 alpha
-
-
-def _block_channels(block: str) -> int:
-    _, c1, _, c3, _, c5, pp = INCEPTION_BLOCKS[block]
-    return c1 + c3 + c5 + pp
+DEFAULT_LAYER = "inception_4c"
 
 
 def layer_channels() -> dict[str, int]:
-    """Dreamable layer names (in network order) and their channel counts."""
+    """Dreamable layer names, in network order, and their channel counts."""
     out: dict[str, int] = {
         "conv1_7x7_s2": 64, "pool1_3x3_s2": 64, "conv2_3x3_reduce": 64, "conv2_3x3": 192,
         "pool2_3x3_s2": 192,
     }
-    for block, (_, c1, c3r, c3, c5r, c5, pp) in INCEPTION_BLOCKS.items():
+    for block, (cin, c1, _, c3, _, c5, pp) in INCEPTION_BLOCKS.items():
         if block in _POOL_BEFORE:
-            out[_POOL_BEFORE[block]] = INCEPTION_BLOCKS[block][0]
-        for branch, ch in zip(_BRANCHES, (c1, c3r, c3, c5r, c5, pp), strict=True):
-            out[f"inception_{block}_{branch}"] = ch
-        out[f"inception_{block}"] = _block_channels(block)
+            out[_POOL_BEFORE[block]] = cin
+        out[f"inception_{block}"] = c1 + c3 + c5 + pp
     return out
 
 
-def _canonical(name: str) -> str:
-    """Accept Caffe's spelling too: ``inception_4c/output`` -> ``inception_4c``."""
+def canonical_layer(name: str) -> str:
+    """Accept Caffe's blob spelling too: ``inception_4c/output`` -> ``inception_4c``."""
     name = name.strip().replace("/", "_")
     return name[: -len("_output")] if name.endswith("_output") else name
+
+
+class _LRN(nn.Module):
+    """Caffe's across-channel LRN of GoogLeNet (alpha as Caffe stores it in float32)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.local_response_norm(x, size=5, alpha=9.999999747378752e-05, beta=0.75, k=1.0)
+
+
+def _caffe_max_pool() -> nn.MaxPool2d:
+    # Caffe rounds pooled sizes up; with no padding PyTorch's ceil_mode is the same rule.
+    return nn.MaxPool2d(3, stride=2, ceil_mode=True)
+
+
+class _InceptionStage(nn.Module):
+    """One inception block run from the parent network's flat convolutions."""
+
+    def __init__(self, net: CaffeGoogLeNet, block: str) -> None:
+        super().__init__()
+        p = f"inception_{block}_"
+        self.b1, self.r3, self.b3, self.r5, self.b5, self.pp = (
+            getattr(net, p + n)
+            for n in ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        b3 = F.relu(self.b3(F.relu(self.r3(x))))
+        b5 = F.relu(self.b5(F.relu(self.r5(x))))
+        # Caffe pools first, then projects (3x3, stride 1, pad 1 keeps the size).
+        bp = F.relu(self.pp(F.max_pool2d(x, 3, 1, 1)))
+        return torch.cat((F.relu(self.b1(x)), b3, b5, bp), 1)
 
 
 class CaffeGoogLeNet(nn.Module):
@@ -79,7 +102,7 @@ class CaffeGoogLeNet(nn.Module):
 
     ``classifier`` adds the final fully connected layer (``loss3_classifier_1``);
     ``aux_heads`` adds the two auxiliary heads the shared conversions carry so that their
-    files load strictly.
+    files load strictly.  The heads are never run while dreaming.
     """
 
     def __init__(self, num_classes: int = 1000, classifier: bool = True,
@@ -109,67 +132,44 @@ class CaffeGoogLeNet(nn.Module):
     def has_classifier(self) -> bool:
         return self.loss3_classifier_1 is not None
 
-    def _inception(self, block: str, x: Tensor, want: set[str], out: dict[str, Tensor]) -> Tensor:
-        p = f"inception_{block}_"
-        b1 = F.relu(getattr(self, p + "1x1")(x))
-        r3 = F.relu(getattr(self, p + "3x3_reduce")(x))
-        b3 = F.relu(getattr(self, p + "3x3")(r3))
-        r5 = F.relu(getattr(self, p + "5x5_reduce")(x))
-        b5 = F.relu(getattr(self, p + "5x5")(r5))
-        # Caffe pools first, then projects (3x3, stride 1, pad 1: same size).
-        bp = F.relu(getattr(self, p + "pool_proj")(F.max_pool2d(x, 3, 1, 1)))
-        for branch, t in zip(_BRANCHES, (b1, r3, b3, r5, b5, bp), strict=True):
-            if p + branch in want:
-                out[p + branch] = t
-        return torch.cat((b1, b3, b5, bp), 1)
+    def stages(self, logits: bool = False) -> list[tuple[str, nn.Module]]:
+        """The trunk in forward order as (layer name, module); each module's input is the
+        previous one's output.  ``logits`` appends the classifier as stage ``logits``."""
+        relu = nn.ReLU()
+        out: list[tuple[str, nn.Module]] = [
+            ("conv1_7x7_s2", nn.Sequential(self.conv1_7x7_s2, relu)),
+            ("pool1_3x3_s2", _caffe_max_pool()),
+            ("conv2_3x3_reduce", nn.Sequential(_LRN(), self.conv2_3x3_reduce, relu)),
+            ("conv2_3x3", nn.Sequential(self.conv2_3x3, relu)),
+            ("pool2_3x3_s2", nn.Sequential(_LRN(), _caffe_max_pool())),
+        ]
+        for block in INCEPTION_BLOCKS:
+            if block in _POOL_BEFORE:
+                out.append((_POOL_BEFORE[block], _caffe_max_pool()))
+            out.append((f"inception_{block}", _InceptionStage(self, block)))
+        if logits:
+            if self.loss3_classifier_1 is None:
+                raise ValueError("these weights have no final classifier (trunk only)")
+            # Caffe averages a 7x7 map at 224 px; adaptive pooling is the same there and
+            # still gives logits at other sizes.
+            head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), self.loss3_classifier_1)
+            out.append(("logits", head))
+        return out
 
     def forward_features(self, x: Tensor, names: Iterable[str]) -> dict[str, Tensor]:
-        """Activations of the named layers (``layer_channels()`` names, or ``logits``).
-
-        ``x`` is a Caffe-preprocessed batch (N, 3, H, W).  Stops after the last layer asked
-        for, so shallow layers are cheap.
-        """
-        want = {_canonical(n) for n in names}
+        """Activations of the named layers (``layer_channels()`` names, or ``logits``) for a
+        Caffe-preprocessed batch (N, 3, H, W); stops after the deepest one asked for."""
+        want = {canonical_layer(n) for n in names}
         unknown = want - set(self.layers) - {"logits"}
         if unknown:
             raise KeyError(f"unknown layer {sorted(unknown)[0]!r} for Caffe GoogLeNet")
-        if "logits" in want and not self.has_classifier:
-            raise ValueError("these weights have no final classifier (trunk only)")
         out: dict[str, Tensor] = {}
-
-        def keep(name: str, t: Tensor) -> bool:
+        for name, stage in self.stages(logits="logits" in want):
+            x = stage(x)
             if name in want:
-                out[name] = t
-            return want.issubset(out)
-
-        x = F.relu(self.conv1_7x7_s2(x))
-        if keep("conv1_7x7_s2", x):
-            return out
-        x = F.max_pool2d(x, 3, 2, ceil_mode=True)
-        if keep("pool1_3x3_s2", x):
-            return out
-        x = F.local_response_norm(x, **_LRN)
-        x = F.relu(self.conv2_3x3_reduce(x))
-        if keep("conv2_3x3_reduce", x):
-            return out
-        x = F.relu(self.conv2_3x3(x))
-        if keep("conv2_3x3", x):
-            return out
-        x = F.max_pool2d(F.local_response_norm(x, **_LRN), 3, 2, ceil_mode=True)
-        if keep("pool2_3x3_s2", x):
-            return out
-        for block in INCEPTION_BLOCKS:
-            if block in _POOL_BEFORE:
-                x = F.max_pool2d(x, 3, 2, ceil_mode=True)
-                if keep(_POOL_BEFORE[block], x):
-                    return out
-            x = self._inception(block, x, want, out)
-            if keep(f"inception_{block}", x):
-                return out
-        # Caffe averages a 7x7 map at 224 px; adaptive pooling gives the same there and
-        # still yields logits at other sizes.
-        pooled = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        keep("logits", self.loss3_classifier_1(pooled))
+                out[name] = x
+                if len(out) == len(want):
+                    break
         return out
 
     def forward(self, x: Tensor) -> Tensor:
