@@ -1,0 +1,370 @@
+"""The client the plug-ins and ``deepdream dream --daemon`` use to talk to the daemon.
+
+Two ways to drive it:
+
+* blocking: ``Client().dream(settings, pixels, width, height, fmt)`` returns the result bytes;
+* from a GUI event loop: ``job = client.submit(..., on_progress=..., on_result=...)``, watch
+  ``client.fileno()`` for readability (Qt ``QSocketNotifier``, GLib ``io_add_watch``) and call
+  ``client.process_events()`` when it fires.  With pyzmq the fd is edge-triggered: also call
+  ``process_events()`` from a short timer (e.g. 100 ms) so no message waits unseen.
+
+Callbacks get the job first: ``on_progress(job, info)`` (info: fraction, octave, octaves,
+step, steps), ``on_result(job, data)``, ``on_error(job, exc)``, ``on_cancelled(job)``,
+``on_preview(job, info, data)``.  Pure Python: pyzmq optional, no numpy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import messages as m
+from .pixels import MASK_DTYPES, PixelFormat
+from .transport import CurveKeys, Transport, TransportClosed, choose, open_transport
+
+#: the daemon is polled with a ping when a running job has been silent this long.
+SILENCE_BEFORE_PING = 10.0
+
+
+class DaemonError(RuntimeError):
+    """The daemon answered with an error; ``code`` is one of the protocol's error codes."""
+
+    def __init__(self, message: str, code: str = m.E_INTERNAL) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class DaemonUnavailable(DaemonError):
+    """No daemon answers at the endpoint, or the connection was lost."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "unavailable")
+
+
+class DaemonIncompatible(DaemonError):
+    """The daemon speaks another protocol version."""
+
+
+class DaemonBusy(DaemonError):
+    """The daemon's job queue is full."""
+
+
+class JobCancelled(DaemonError):
+    """The job was cancelled before it finished."""
+
+    def __init__(self, message: str = "the dream was cancelled") -> None:
+        super().__init__(message, "cancelled")
+
+
+def error_from_reply(header: Mapping[str, Any]) -> DaemonError:
+    code = str(header.get("code", m.E_INTERNAL))
+    message = str(header.get("message", "the daemon reported an error"))
+    if code == m.E_VERSION:
+        return DaemonIncompatible(message, code)
+    if code == m.E_BUSY:
+        return DaemonBusy(message, code)
+    return DaemonError(message, code)
+
+
+def resolve_endpoint(endpoint: str | None = None) -> str:
+    """The argument, else DEEPDREAM_ENDPOINT, else the config file's, else the default."""
+    if endpoint:
+        return endpoint
+    if os.environ.get("DEEPDREAM_ENDPOINT"):
+        return os.environ["DEEPDREAM_ENDPOINT"]
+    from .launcher import read_config
+
+    return str(read_config().get("endpoint") or m.DEFAULT_ENDPOINT)
+
+
+Callback = Callable[..., Any] | None
+
+
+@dataclass(eq=False)
+class Job:
+    """One submitted dream.  ``state``: sent, queued, running, done, error or cancelled."""
+
+    id: str
+    width: int
+    height: int
+    format: PixelFormat
+    state: str = "sent"
+    position: int | None = None
+    progress: dict[str, Any] = field(default_factory=dict)
+    result: bytes | None = None
+    error: DaemonError | None = None
+    on_progress: Callback = None
+    on_result: Callback = None
+    on_error: Callback = None
+    on_cancelled: Callback = None
+    on_preview: Callback = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "error", "cancelled")
+
+
+class Client:
+    """A DEALER connection to the daemon; connects on first use."""
+
+    def __init__(self, endpoint: str | None = None, transport: str = "auto",
+                 timeout: float = 5.0, curve: CurveKeys | None = None) -> None:
+        self.endpoint = resolve_endpoint(endpoint)
+        self.transport = choose(transport)
+        self.timeout = timeout
+        self._curve = curve
+        self._sock: Transport | None = None
+        self._jobs: dict[str, Job] = {}
+        self._replies: dict[int, dict[str, Any]] = {}
+        self._req = itertools.count(1)
+        self._heard = time.monotonic()
+
+    # -- connection --------------------------------------------------------------------------
+    def _transport(self) -> Transport:
+        if self._sock is None:
+            try:
+                self._sock = open_transport(self.endpoint, self.transport, self.timeout,
+                                            self._curve)
+            except (ConnectionError, TimeoutError, OSError) as exc:
+                raise DaemonUnavailable(f"no deepdream daemon at {self.endpoint} ({exc}); "
+                                        "start it with 'deepdream serve'") from None
+        return self._sock
+
+    def _send(self, header: dict[str, Any], *frames: Any) -> None:
+        try:
+            self._transport().send([m.encode_header(header), *frames], self.timeout)
+        except TransportClosed as exc:
+            self._lost(exc)
+            raise DaemonUnavailable(f"deepdream daemon at {self.endpoint}: {exc}") from None
+
+    def fileno(self) -> int:
+        """A socket fd to watch for readability; then call ``process_events()``."""
+        return self._transport().fileno()
+
+    def close(self) -> None:
+        """Drop the connection at once (linger 0); unfinished jobs get no more callbacks."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._jobs.clear()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests ----------------------------------------------------------------------------
+    def _request(self, op: str, **fields: Any) -> dict[str, Any]:
+        req = next(self._req)
+        self._send({"op": op, "req": req, **fields})
+        deadline = time.monotonic() + self.timeout
+        while req not in self._replies:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DaemonUnavailable(
+                    f"no answer from the deepdream daemon at {self.endpoint} within "
+                    f"{self.timeout:g} s; is it running? (start it with 'deepdream serve')")
+            self._wait(left)
+        reply = self._replies.pop(req)
+        if reply["op"] == m.ERROR:
+            raise error_from_reply(reply)
+        return reply
+
+    def hello(self) -> dict[str, Any]:
+        """Check the daemon is there and speaks our protocol version; returns its details."""
+        reply = self._request(m.HELLO, client="deepdream_protocol")
+        if reply.get("version") != m.PROTOCOL_VERSION:
+            raise DaemonIncompatible(
+                f"the daemon speaks protocol {reply.get('version')}, this plug-in "
+                f"{m.PROTOCOL_VERSION}; update the older one", m.E_VERSION)
+        return reply
+
+    def ping(self) -> dict[str, Any]:
+        """The worker's state: ``state`` (idle/busy), ``job`` (running job id), ``queued``."""
+        return self._request(m.PING)
+
+    def catalog(self) -> dict[str, Any]:
+        """``models`` (name -> {layers: {name: channels}, ...}) and ``presets``."""
+        return self._request(m.CATALOG)
+
+    # -- jobs --------------------------------------------------------------------------------
+    def submit(self, settings: Mapping[str, Any], pixels: bytes | bytearray | memoryview,
+               width: int, height: int, fmt: PixelFormat | Mapping[str, str],
+               mask: bytes | bytearray | memoryview | None = None, mask_dtype: str = "u8",
+               on_progress: Callback = None, on_result: Callback = None,
+               on_error: Callback = None, on_cancelled: Callback = None,
+               on_preview: Callback = None, preview: int = 0) -> Job:
+        """Send a dream job; returns at once.  ``preview``: longest side of previews, 0: none."""
+        fmt = fmt if isinstance(fmt, PixelFormat) else PixelFormat.from_wire(dict(fmt))
+        size = memoryview(pixels).nbytes
+        if size != fmt.frame_size(width, height):
+            raise ValueError(f"pixel data is {size} bytes; {width}x{height} {fmt} needs "
+                             f"{fmt.frame_size(width, height)}")
+        header: dict[str, Any] = {"op": m.SUBMIT, "job": uuid.uuid4().hex,
+                                  "settings": dict(settings), "format": fmt.to_wire(),
+                                  "width": width, "height": height}
+        frames: list[Any] = [pixels]
+        if mask is not None:
+            if mask_dtype not in MASK_DTYPES:
+                raise ValueError(f"mask sample type must be one of {MASK_DTYPES}")
+            header["mask"] = mask_dtype
+            frames.append(mask)
+        if preview:
+            header["preview"] = int(preview)
+        job = Job(header["job"], width, height, fmt, on_progress=on_progress,
+                  on_result=on_result, on_error=on_error, on_cancelled=on_cancelled,
+                  on_preview=on_preview)
+        self._jobs[job.id] = job
+        self._send(header, *frames)
+        self._heard = time.monotonic()
+        return job
+
+    def cancel(self, job: Job | str) -> None:
+        """Ask the daemon to stop a job; ``on_cancelled`` fires when it has."""
+        job_id = job if isinstance(job, str) else job.id
+        if job_id in self._jobs:
+            self._send({"op": m.CANCEL, "job": job_id})
+
+    def process_events(self) -> int:
+        """Handle every message already received, firing callbacks; never blocks."""
+        handled = 0
+        sock = self._transport()
+        while True:
+            try:
+                frames = sock.recv(0.0)
+            except TransportClosed as exc:
+                self._lost(exc)
+                return handled
+            if frames is None:
+                return handled
+            self._dispatch(frames)
+            handled += 1
+
+    def _wait(self, timeout: float) -> None:
+        """Block up to ``timeout`` for one message, then handle all that are there."""
+        try:
+            frames = self._transport().recv(timeout)
+        except TransportClosed as exc:
+            self._lost(exc)
+            raise DaemonUnavailable(f"deepdream daemon at {self.endpoint}: {exc}") from None
+        if frames is not None:
+            self._dispatch(frames)
+            self.process_events()
+
+    def _lost(self, exc: Exception) -> None:
+        """The connection is gone: every unfinished job fails."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        error = DaemonUnavailable(f"lost the deepdream daemon at {self.endpoint} ({exc})")
+        for job in list(self._jobs.values()):
+            self._finish(job, "error", error=error)
+
+    def _dispatch(self, frames: list[Any]) -> None:
+        self._heard = time.monotonic()
+        try:
+            header = m.decode_header(frames[0])
+        except m.ProtocolError:
+            return  # not from a daemon of ours; nothing sensible to do with it
+        op = header["op"]
+        req = header.get("req")
+        if isinstance(req, int) and op in (m.HELLO, m.PONG, m.CATALOG, m.ERROR) \
+                and "job" not in header:
+            self._replies[req] = header
+            return
+        job = self._jobs.get(str(header.get("job")))
+        if job is None:
+            return  # a late message for a job we no longer track
+        if op == m.ACCEPTED:
+            job.state, job.position = "queued", header.get("position")
+        elif op == m.PROGRESS:
+            job.state, job.progress = "running", header
+            _call(job.on_progress, job, header)
+        elif op == m.PREVIEW and len(frames) > 1:
+            _call(job.on_preview, job, header, bytes(frames[1]))
+        elif op == m.RESULT:
+            self._result(job, header, frames)
+        elif op == m.ERROR:
+            self._finish(job, "error", error=error_from_reply(header))
+        elif op == m.CANCELLED:
+            self._finish(job, "cancelled")
+
+    def _result(self, job: Job, header: dict[str, Any], frames: list[Any]) -> None:
+        expected = job.format.frame_size(job.width, job.height)
+        if len(frames) < 2 or memoryview(frames[1]).nbytes != expected:
+            error = DaemonError("the daemon's result has the wrong size", m.E_BAD_FRAME)
+            self._finish(job, "error", error=error)
+        else:
+            self._finish(job, "done", result=bytes(frames[1]))
+
+    def _finish(self, job: Job, state: str, result: bytes | None = None,
+                error: DaemonError | None = None) -> None:
+        self._jobs.pop(job.id, None)
+        job.state, job.result, job.error = state, result, error
+        if state == "done":
+            _call(job.on_result, job, result)
+        elif state == "error":
+            _call(job.on_error, job, error)
+        else:
+            _call(job.on_cancelled, job)
+
+    def dream(self, settings: Mapping[str, Any], pixels: bytes | bytearray | memoryview,
+              width: int, height: int, fmt: PixelFormat | Mapping[str, str],
+              mask: bytes | bytearray | memoryview | None = None, mask_dtype: str = "u8",
+              on_progress: Callback = None, should_cancel: Callable[[], bool] | None = None,
+              timeout: float | None = None) -> bytes:
+        """Submit and wait for the result (``timeout``: overall limit in seconds, None: none).
+
+        Raises DaemonUnavailable if the daemon does not accept the job or stops answering,
+        JobCancelled after ``should_cancel()`` returned true, DaemonError for its errors.
+        """
+        job = self.submit(settings, pixels, width, height, fmt, mask, mask_dtype,
+                          on_progress=on_progress)
+        started = time.monotonic()
+        cancel_sent = ping_sent = None
+        while not job.finished:
+            now = time.monotonic()
+            if timeout is not None and now - started > timeout and cancel_sent is None:
+                self.cancel(job)
+                cancel_sent = now
+            if should_cancel is not None and cancel_sent is None and should_cancel():
+                self.cancel(job)
+                cancel_sent = now
+            quiet = now - self._heard
+            if job.state == "sent" and quiet > self.timeout:
+                self._jobs.pop(job.id, None)
+                raise DaemonUnavailable(
+                    f"the deepdream daemon at {self.endpoint} did not accept the job within "
+                    f"{self.timeout:g} s; is it running? (start it with 'deepdream serve')")
+            if quiet > max(SILENCE_BEFORE_PING, self.timeout):
+                if ping_sent is None or ping_sent < self._heard:
+                    self._send({"op": m.PING, "req": next(self._req)})
+                    ping_sent = now
+                elif now - ping_sent > self.timeout:
+                    self._jobs.pop(job.id, None)
+                    raise DaemonUnavailable(f"the deepdream daemon at {self.endpoint} "
+                                            "stopped answering")
+            if cancel_sent is not None and now - cancel_sent > self.timeout:
+                self._jobs.pop(job.id, None)
+                break
+            self._wait(0.1)
+            self._replies.clear()  # our own pings' pongs
+        if job.state == "done" and job.result is not None:
+            return job.result
+        if job.state == "error" and job.error is not None:
+            raise job.error
+        if timeout is not None and cancel_sent is not None and (
+                should_cancel is None or not should_cancel()):
+            raise DaemonError(f"the dream did not finish within {timeout:g} s", "timeout")
+        raise JobCancelled()
+
+
+def _call(callback: Callback, *args: Any) -> None:
+    if callback is not None:
+        callback(*args)

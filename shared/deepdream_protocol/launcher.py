@@ -1,0 +1,141 @@
+"""Find the daemon, start it when none answers, and keep the client's config file.
+
+The config file (JSON) says where the daemon listens and how to start it::
+
+    {"endpoint": "tcp://127.0.0.1:5599", "daemon_cmd": ["/path/venv/bin/python", "-m",
+     "deepdream", "serve"]}
+
+``install.py`` writes it with ``write_config``; standard library only (install.py and the
+plug-ins import this module before anything else is installed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .client import Client
+
+CONFIG_NAME = "client.json"
+
+
+def config_dir() -> Path:
+    """The per-user config folder for deepdream on this OS."""
+    if sys.platform == "win32":
+        base = os.environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
+    elif sys.platform == "darwin":
+        base = str(Path.home() / "Library" / "Application Support")
+    else:
+        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "deepdream"
+
+
+def config_path() -> Path:
+    """DEEPDREAM_CONFIG if set, else <per-user config folder>/deepdream/client.json."""
+    if os.environ.get("DEEPDREAM_CONFIG"):
+        return Path(os.environ["DEEPDREAM_CONFIG"])
+    return config_dir() / CONFIG_NAME
+
+
+def read_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The config as a dict; {} when there is none.  A corrupt file is a one-line ValueError."""
+    path = Path(path) if path is not None else config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); fix or delete it") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    return data
+
+
+def write_config(endpoint: str, daemon_cmd: str | Sequence[str],
+                 path: str | os.PathLike[str] | None = None) -> Path:
+    """Store the endpoint and the daemon command (other keys are kept); returns the path."""
+    path = Path(path) if path is not None else config_path()
+    data = read_config(path) if path.exists() else {}
+    data["endpoint"] = endpoint
+    data["daemon_cmd"] = daemon_cmd if isinstance(daemon_cmd, str) else list(daemon_cmd)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # never leave a half-written config behind
+    return path
+
+
+def daemon_command(config: dict[str, Any] | None = None) -> list[str] | None:
+    """DEEPDREAM_DAEMON_CMD (a shell-style string), else the config's daemon_cmd."""
+    cmd: Any = os.environ.get("DEEPDREAM_DAEMON_CMD")
+    if not cmd:
+        cmd = (config if config is not None else read_config()).get("daemon_cmd")
+    if not cmd:
+        return None
+    if isinstance(cmd, str):
+        return shlex.split(cmd, posix=os.name != "nt")
+    return [str(part) for part in cmd]
+
+
+def _spawn(cmd: list[str]) -> subprocess.Popen[bytes]:
+    """Start the daemon detached from the host program, so it outlives the plug-in."""
+    kwargs: dict[str, Any] = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL,
+                              "stderr": subprocess.DEVNULL, "close_fds": True}
+    if os.name == "nt":
+        kwargs["creationflags"] = (subprocess.DETACHED_PROCESS  # type: ignore[attr-defined]
+                                   | subprocess.CREATE_NEW_PROCESS_GROUP)
+    else:
+        kwargs["start_new_session"] = True
+    return subprocess.Popen(cmd, **kwargs)
+
+
+def ensure_daemon(client_or_endpoint: Client | str | None = None,
+                  timeout: float = 60.0) -> dict[str, Any]:
+    """Make sure a daemon answers; start it if none does.  Returns its hello reply.
+
+    Raises DaemonUnavailable with a clear message when no start command is configured, the
+    command cannot run, it exits, or the daemon does not answer within ``timeout`` seconds.
+    DaemonIncompatible passes through: a daemon of another version is not restarted.
+    """
+    from .client import Client, DaemonUnavailable
+
+    client = (client_or_endpoint if isinstance(client_or_endpoint, Client)
+              else Client(client_or_endpoint, timeout=1.0))
+    try:
+        return client.hello()
+    except DaemonUnavailable:
+        pass
+    cmd = daemon_command()
+    if cmd is None:
+        raise DaemonUnavailable(
+            f"no deepdream daemon at {client.endpoint} and no command to start one: set "
+            f"daemon_cmd in {config_path()} (install.py does) or DEEPDREAM_DAEMON_CMD")
+    try:
+        proc = _spawn(cmd)
+    except OSError as exc:
+        raise DaemonUnavailable(f"cannot start the deepdream daemon with {cmd!r}: {exc}") from None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return client.hello()
+        except DaemonUnavailable:
+            code = proc.poll()
+            if code is not None:
+                raise DaemonUnavailable(
+                    f"the deepdream daemon exited with status {code} right after starting "
+                    f"({' '.join(cmd)}); see its log file") from None
+            if time.monotonic() > deadline:
+                raise DaemonUnavailable(
+                    f"started the deepdream daemon ({' '.join(cmd)}) but it did not answer "
+                    f"at {client.endpoint} within {timeout:g} s") from None
+            time.sleep(0.25)
