@@ -1,0 +1,28 @@
+"""The plug-in's thin link to the daemon: start it when none answers, run one job, and turn
+every failure into one line the user can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from deepdream_protocol.client import Client, DaemonError
+from deepdream_protocol.pixels import PixelFormat
+
+
+class LinkError(Exception):
+    """One line naming the problem (daemon unreachable, model missing, out of memory…)."""
+
+
+def dream(settings: dict, pixels: bytes, width: int, height: int, fmt: PixelFormat,
+          mask: bytes | None, mask_dtype: str,
+          on_progress: Callable[[float], object]) -> bytes:
+    """The dreamed pixels, in ``fmt``; raises LinkError."""
+    def progress(job: object, info: dict) -> None:
+        on_progress(float(info.get("fraction", 0.0)))
+
+    try:
+        with Client() as client:
+            return client.dream(settings, pixels, width, height, fmt, mask, mask_dtype,
+                                on_progress=progress)
+    except (DaemonError, ValueError) as e:
+        raise LinkError(str(e)) from None

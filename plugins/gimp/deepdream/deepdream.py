@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""GIMP 3 plug-in: Filters › Artistic › DeepDream…
+
+Sends the active layer (or the selection's part of it) to the local DeepDream daemon and
+adds the dream as a new layer directly above, in one undo step.  The user's layer is never
+touched: on any error or cancel the image stays exactly as it was.
+"""
+
+import os
+import sys
+
+# The installer puts the protocol package (and, where needed, pyzmq/msgpack) in vendor/.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendor"))
+
+import gi  # noqa: E402
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("GimpUi", "3.0")
+gi.require_version("Gegl", "0.4")
+import daemon_link  # noqa: E402
+import pixel_io  # noqa: E402
+from deepdream_protocol.settings import SETTINGS, wire_settings  # noqa: E402
+from gi.repository import Gimp, GimpUi, GLib, GObject  # noqa: E402
+
+PROCEDURE = "plug-in-deepdream"
+USE_SELECTION = "use-selection"
+_RW = GObject.ParamFlags.READWRITE
+
+
+class DreamFailed(Exception):
+    """A one-line message for the user; the image has not been changed."""
+
+
+def add_arguments(procedure: Gimp.Procedure) -> None:
+    """PDB arguments generated from the shared settings table (dashes for underscores)."""
+    for s in SETTINGS:
+        name = s.name.replace("_", "-")
+        if s.kind is bool:
+            procedure.add_boolean_argument(name, s.label, s.help, s.default, _RW)
+        elif s.kind is int:
+            procedure.add_int_argument(name, s.label, s.help, int(s.minimum), int(s.maximum),
+                                       s.default, _RW)
+        elif s.kind is float:
+            procedure.add_double_argument(name, s.label, s.help, s.minimum, s.maximum,
+                                          s.default, _RW)
+        else:
+            procedure.add_string_argument(name, s.label, s.help, s.default, _RW)
+    procedure.add_boolean_argument(USE_SELECTION, "Use selection",
+                                   "dream only inside the selection (feathering respected)",
+                                   True, _RW)
+
+
+def layer_name(values: dict) -> str:
+    look = (f"preset {values['preset']}" if values["preset"]
+            else f"{values['model']} {values['layer']}, {values['iterations']}×{values['octaves']}")
+    return f"DeepDream ({look}, seed {values['seed']})"
+
+
+def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
+                         use_selection: bool) -> Gimp.Layer:
+    if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
+        raise DreamFailed("this image is indexed; convert it with Image › Mode › RGB first "
+                          "(dreams need RGB or grayscale)")
+    if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
+        raise DreamFailed("select exactly one layer to dream (not a mask or channel)")
+    active = drawables[0]
+    if active.is_group():
+        raise DreamFailed("a layer group cannot be dreamed; select one of its layers")
+    try:
+        fmt = pixel_io.host_format(active)
+        region = pixel_io.dream_region(image, active, use_selection)
+        pixels = pixel_io.read_pixels(active, region, fmt)
+        mask = pixel_io.read_mask(image, active, region, fmt) if region.masked else None
+    except pixel_io.PixelError as e:
+        raise DreamFailed(str(e)) from None
+
+    Gimp.progress_init("DeepDream")
+    try:
+        dreamed = daemon_link.dream(wire_settings(values), pixels, region.width,
+                                    region.height, fmt.wire, mask, fmt.mask_dtype,
+                                    on_progress=Gimp.progress_update)
+    except daemon_link.LinkError as e:
+        raise DreamFailed(str(e)) from None
+    finally:
+        Gimp.progress_end()
+
+    # Only now, with the dream in hand, is the image changed: one undo group.
+    image.undo_group_start()
+    try:
+        layer = active.copy()
+        layer.set_name(layer_name(values))
+        image.insert_layer(layer, active.get_parent(), image.get_item_position(active))
+        pixel_io.write_pixels(layer, region, fmt, dreamed)
+    finally:
+        image.undo_group_end()
+    return layer
+
+
+def run(procedure, run_mode, image, drawables, config, data):
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        GimpUi.init(PROCEDURE)
+        dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
+        dialog.fill(None)  # argument order: preset first, the details below it
+        accepted = dialog.run()
+        dialog.destroy()
+        if not accepted:
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    values = {s.name: config.get_property(s.name.replace("_", "-")) for s in SETTINGS}
+    try:
+        dream_into_new_layer(image, drawables, values, config.get_property(USE_SELECTION))
+    except DreamFailed as e:
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR,
+                                           GLib.Error(f"DeepDream: {e}"))
+    Gimp.displays_flush()
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+class DeepDream(Gimp.PlugIn):
+    def do_set_i18n(self, name):
+        return False
+
+    def do_query_procedures(self):
+        return [PROCEDURE]
+
+    def do_create_procedure(self, name):
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
+        procedure.set_image_types("RGB*, GRAY*")
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        procedure.set_menu_label("_DeepDream…")
+        procedure.add_menu_path("<Image>/Filters/Artistic")
+        procedure.set_documentation(
+            "Dream the active layer with a neural network",
+            "Sends the active layer (only the selection's part when there is a selection) to "
+            "the local DeepDream daemon and adds the result as a new layer above it.",
+            name)
+        procedure.set_attribution("DeepDream Studio", "DeepDream Studio", "2026")
+        add_arguments(procedure)
+        return procedure
+
+
+if __name__ == "__main__":
+    Gimp.main(DeepDream.__gtype__, sys.argv)

@@ -1,0 +1,112 @@
+"""Layer bytes in and out of GIMP, in the drawable's own precision and channel layout.
+
+Nothing here converts pixel values: babl hands over the samples the layer already stores and
+takes the daemon's answer back in the same format (conversion is the daemon's job).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from deepdream_protocol.pixels import PixelFormat  # noqa: E402
+from gi.repository import Gegl, Gimp  # noqa: E402
+
+# Sample type in a Gimp.Precision nick -> (babl sample type, wire dtype).  The wire has no
+# u32 or f64: those images travel as f32, which holds every value a filter can change.
+_SAMPLES = {
+    "u8": ("u8", "u8"),
+    "u16": ("u16", "u16"),
+    "u32": ("float", "f32"),
+    "half": ("half", "f16"),
+    "float": ("float", "f32"),
+    "double": ("float", "f32"),
+}
+
+
+class PixelError(Exception):
+    """A one-line reason the active drawable cannot be read."""
+
+
+@dataclass(frozen=True)
+class HostFormat:
+    """How a drawable's bytes are asked of babl and described to the daemon."""
+
+    babl: str  # e.g. "R'G'B'A u16": ' marks perceptual (sRGB-encoded) samples
+    wire: PixelFormat
+    mask_babl: str  # the selection read as one sample per pixel
+    mask_dtype: str
+
+
+@dataclass(frozen=True)
+class Region:
+    """The part of the drawable that is dreamed, in drawable coordinates."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    masked: bool  # True when the selection shapes the dream
+
+
+def host_format(drawable: Gimp.Drawable) -> HostFormat:
+    """The drawable's own format: sample type and TRC from the image precision."""
+    nick = drawable.get_image().get_precision().value_nick  # e.g. "u16-non-linear"
+    sample, _, trc = nick.partition("-")
+    if sample not in _SAMPLES:
+        raise PixelError(f"unsupported image precision {nick!r}")
+    babl_type, dtype = _SAMPLES[sample]
+    linear = trc == "linear"
+    prime = "" if linear else "'"
+    if drawable.is_gray():
+        components, layout = f"Y{prime}", "G"
+    elif drawable.is_rgb():
+        components, layout = f"R{prime}G{prime}B{prime}", "RGB"
+    else:
+        raise PixelError("only RGB and grayscale layers can be read")
+    if drawable.has_alpha():
+        components, layout = components + "A", layout + "A"
+    mask_dtype = "u8" if dtype == "u8" else "f32"
+    return HostFormat(
+        babl=f"{components} {babl_type}",
+        wire=PixelFormat(layout, dtype, "linear" if linear else "srgb"),
+        mask_babl="Y u8" if mask_dtype == "u8" else "Y float",
+        mask_dtype=mask_dtype,
+    )
+
+
+def dream_region(image: Gimp.Image, drawable: Gimp.Drawable, use_selection: bool) -> Region:
+    """The whole drawable, or only the selection's bounding box within it."""
+    if use_selection and not Gimp.Selection.is_empty(image):
+        ok, x, y, width, height = drawable.mask_intersect()
+        if not ok or width <= 0 or height <= 0:
+            raise PixelError("the selection does not overlap the active layer")
+        return Region(x, y, width, height, masked=True)
+    return Region(0, 0, drawable.get_width(), drawable.get_height(), masked=False)
+
+
+def _rect(region: Region, dx: int = 0, dy: int = 0) -> Gegl.Rectangle:
+    return Gegl.Rectangle.new(region.x + dx, region.y + dy, region.width, region.height)
+
+
+def read_pixels(drawable: Gimp.Drawable, region: Region, fmt: HostFormat) -> bytes:
+    return bytes(drawable.get_buffer().get(_rect(region), 1.0, fmt.babl, Gegl.AbyssPolicy.NONE))
+
+
+def read_mask(image: Gimp.Image, drawable: Gimp.Drawable, region: Region,
+              fmt: HostFormat) -> bytes:
+    """The (feathered) selection over the region: the selection lives in image coordinates."""
+    _, off_x, off_y = drawable.get_offsets()
+    buffer = image.get_selection().get_buffer()
+    rect = _rect(region, off_x, off_y)
+    return bytes(buffer.get(rect, 1.0, fmt.mask_babl, Gegl.AbyssPolicy.NONE))
+
+
+def write_pixels(drawable: Gimp.Drawable, region: Region, fmt: HostFormat, data: bytes) -> None:
+    buffer = drawable.get_buffer()
+    buffer.set(_rect(region), fmt.babl, data)
+    buffer.flush()
+    drawable.update(region.x, region.y, region.width, region.height)

@@ -1,0 +1,189 @@
+"""Run inside gimp-console-3.0 (python-fu-eval): build test images, call plug-in-deepdream
+through the PDB and print one ``FACT {json}`` line per case for tests/hosts/test_gimp.py.
+
+Environment: DD_CASES (comma-separated case names), DD_PLUGIN_DIR (the installed plug-in
+folder: its pixel_io module reads layers in their own format), DD_SETTINGS (JSON PDB values).
+"""
+
+import json
+import os
+import random
+import sys
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+import numpy as np  # noqa: E402
+from gi.repository import Gegl, Gimp  # noqa: E402
+
+sys.path[:0] = [os.environ["DD_PLUGIN_DIR"], os.path.join(os.environ["DD_PLUGIN_DIR"], "vendor")]
+import pixel_io  # noqa: E402
+
+W, H = 64, 48
+IT = Gimp.ImageType
+
+
+def new_image(base, precision, width=W, height=H):
+    return Gimp.Image.new_with_precision(width, height, base, precision)
+
+
+def add_layer(img, name, kind, width=W, height=H, parent=None, position=0, offsets=(0, 0)):
+    layer = Gimp.Layer.new(img, name, width, height, kind, 100, Gimp.LayerMode.NORMAL)
+    img.insert_layer(layer, parent, position)
+    layer.set_offsets(*offsets)
+    fill_noise(layer)
+    return layer
+
+
+def fill_noise(layer):
+    """Seeded noise, written as u8 and converted by babl into the layer's precision."""
+    rng = random.Random(layer.get_name())
+    fmt = "Y'A u8" if layer.is_gray() else "R'G'B'A u8"
+    n = layer.get_width() * layer.get_height() * (2 if layer.is_gray() else 4)
+    data = bytes(rng.getrandbits(8) for _ in range(n))
+    layer.get_buffer().set(Gegl.Rectangle.new(0, 0, layer.get_width(), layer.get_height()),
+                           fmt, data)
+
+
+def pixels(layer, babl):
+    """The layer's bytes in babl format, one row of bytes per pixel."""
+    w, h = layer.get_width(), layer.get_height()
+    data = layer.get_buffer().get(Gegl.Rectangle.new(0, 0, w, h), 1.0, babl,
+                                  Gegl.AbyssPolicy.NONE)
+    return np.frombuffer(bytes(data), np.uint8).reshape(h * w, -1)
+
+
+def selection_over(img, layer):
+    """The selection (0..1) under each pixel of the layer; 1 everywhere without selection."""
+    w, h = layer.get_width(), layer.get_height()
+    if Gimp.Selection.is_empty(img):
+        return np.ones(h * w, np.float32)
+    _, ox, oy = layer.get_offsets()
+    data = img.get_selection().get_buffer().get(Gegl.Rectangle.new(ox, oy, w, h), 1.0,
+                                                "Y float", Gegl.AbyssPolicy.NONE)
+    return np.frombuffer(bytes(data), np.float32)
+
+
+def stack(img):
+    def walk(layers):
+        out = []
+        for layer in layers:
+            out.append(layer.get_id())
+            if layer.is_group():
+                out.append(walk(layer.get_children()))
+        return out
+    return walk(img.get_layers())
+
+
+def siblings_of(img, parent):
+    return parent.get_children() if parent else img.get_layers()
+
+
+def run_dream(img, layer, values):
+    pdb = Gimp.get_pdb()
+    proc = pdb.lookup_procedure("plug-in-deepdream")
+    config = proc.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", img)
+    config.set_core_object_array("drawables", [layer])
+    for name, value in values.items():
+        config.set_property(name, value)
+    result = proc.run(config)
+    status = result.index(0)
+    return status.value_nick, (pdb.get_last_error() if status != Gimp.PDBStatusType.SUCCESS
+                               else "")
+
+
+def observe(case, img, layer, values):
+    """Run the plug-in on layer and report what a user would check."""
+    # indexed layers have no host format of their own; babl reads them as RGBA
+    babl = "R'G'B'A u8" if layer.is_indexed() else pixel_io.host_format(layer).babl
+    before = pixels(layer, babl)
+    stack_before = stack(img)
+    precision = img.get_precision().value_nick
+    parent, position = layer.get_parent(), img.get_item_position(layer)
+    count_before = len(siblings_of(img, parent))
+    status, error = run_dream(img, layer, values)
+    fact = {"case": case, "status": status, "error": error, "babl": babl,
+            "stack_unchanged": stack(img) == stack_before,
+            "original_identical": bool(np.array_equal(pixels(layer, babl), before)),
+            "precision_before": precision, "precision_after": img.get_precision().value_nick}
+    if status == "success":
+        siblings = siblings_of(img, parent)
+        new = siblings[position]
+        inside = selection_over(img, layer)
+        changed = np.any(pixels(new, babl) != before, axis=1)
+        full = inside >= 0.999
+        fact.update({
+            "new_name": new.get_name(),
+            "new_above_original": siblings[position + 1].get_id() == layer.get_id(),
+            "same_parent": (new.get_parent().get_id() if new.get_parent() else None)
+            == (parent.get_id() if parent else None),
+            "layers_added": len(siblings) - count_before,
+            "offsets": list(new.get_offsets()[1:]), "original_offsets":
+            list(layer.get_offsets()[1:]),
+            "size": [new.get_width(), new.get_height()],
+            "original_size": [layer.get_width(), layer.get_height()],
+            "bpp": new.get_bpp(), "original_bpp": layer.get_bpp(),
+            "changed_where_selected": float(changed[full].mean()) if full.any() else None,
+            "changed_where_unselected": int(changed[inside == 0].sum()),
+            "unselected_pixels": int((inside == 0).sum()),
+        })
+    print("FACT " + json.dumps(fact), flush=True)
+
+
+def case_rgb_u8(values):
+    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR)
+    return img, add_layer(img, "rgb", IT.RGB_IMAGE)
+
+
+def case_rgba_u16(values):
+    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U16_NON_LINEAR)
+    return img, add_layer(img, "rgba16", IT.RGBA_IMAGE)
+
+
+def case_linear_float(values):
+    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.FLOAT_LINEAR)
+    return img, add_layer(img, "linear", IT.RGBA_IMAGE)
+
+
+def case_gray(values):
+    img = new_image(Gimp.ImageBaseType.GRAY, Gimp.Precision.U8_NON_LINEAR)
+    return img, add_layer(img, "gray", IT.GRAYA_IMAGE)
+
+
+def case_group_offsets(values):
+    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR, 96, 72)
+    add_layer(img, "background", IT.RGB_IMAGE, 96, 72)
+    group = Gimp.GroupLayer.new(img, "group")
+    img.insert_layer(group, None, 0)
+    layer = add_layer(img, "inner", IT.RGBA_IMAGE, 40, 30, parent=group, offsets=(23, 17))
+    add_layer(img, "inner top", IT.RGBA_IMAGE, 20, 20, parent=group, position=0)
+    return img, layer
+
+
+def case_feathered_selection(values):
+    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR, 96, 72)
+    layer = add_layer(img, "selected", IT.RGBA_IMAGE, 64, 48, offsets=(16, 12))
+    img.select_ellipse(Gimp.ChannelOps.REPLACE, 30, 24, 36, 28)
+    Gimp.Selection.feather(img, 8)
+    return img, layer
+
+
+def case_indexed(values):
+    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR)
+    layer = add_layer(img, "indexed", IT.RGB_IMAGE)
+    img.convert_indexed(Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16,
+                        False, False, "")
+    return img, layer
+
+
+CASES = {name[len("case_"):]: fn for name, fn in list(globals().items())
+         if name.startswith("case_")}
+
+values = json.loads(os.environ.get("DD_SETTINGS", "{}"))
+for case in os.environ["DD_CASES"].split(","):
+    img, layer = CASES[case](values)
+    observe(case, img, layer, values)
+    img.delete()
