@@ -1,0 +1,191 @@
+"""The DeepDream loop: octaves from small to full size, the dreamed detail carried between
+them, and gradient-ascent steps with a random roll each step."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..models.network import DreamModel
+from .objectives import Objective, layers_l2
+from .priors import keep_in_range, normalize_gradient
+from .settings import DreamSettings, SettingsError
+from .tiling import auto_tile, gradient, random_offsets
+
+MIN_OCTAVE_SIDE = 32  # smaller octaves hold too few pixels to add anything
+# ``step`` counts in 0..255 levels, as in the original DeepDream, so 1.5 keeps its look
+_STEP_UNIT = 1.0 / 255.0
+_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec. 709, on encoded values
+
+
+class DreamError(ValueError):
+    """The image or mask cannot be dreamed; the message is one line."""
+
+
+class Cancelled(Exception):
+    """The cancel callback asked to stop."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    fraction: float  # 0..1 of all steps
+    octave: int  # 1-based
+    octaves: int
+    step: int  # 1-based within the octave
+    steps: int
+
+
+def octave_sizes(
+    height: int, width: int, octaves: int, scale: float, min_side: int = MIN_OCTAVE_SIDE
+) -> list[tuple[int, int]]:
+    """Sizes from smallest to full; octaves whose short side would be under ``min_side``
+    are left out (the full size always stays)."""
+    sizes = []
+    for i in range(octaves - 1, 0, -1):
+        f = scale ** -i
+        size = (max(1, round(height * f)), max(1, round(width * f)))
+        if min(size) >= min_side and size not in sizes:
+            sizes.append(size)
+    return sizes + [(height, width)]
+
+
+def build_objective(model: DreamModel, settings: DreamSettings) -> Objective:
+    """The layer-L2 objective the settings ask for, checked against the model."""
+    layers = settings.layers or ((model.spec.default_layer, 1.0),)
+    for name, _ in layers:
+        if name not in model.spec.layers:
+            raise SettingsError(
+                f"model {model.name!r} has no layer {name!r}; choose one of "
+                f"{', '.join(model.spec.layers)}"
+            )
+    if settings.channels:
+        for name, _ in layers:
+            n = model.spec.layers[name]
+            bad = [c for c in settings.channels if c >= n]
+            if bad:
+                raise SettingsError(
+                    f"channel {bad[0]} is out of range for {name!r}, which has {n} channels "
+                    f"(0-{n - 1})"
+                )
+    return layers_l2(layers, settings.channels)
+
+
+def dream(
+    image: np.ndarray,
+    model: DreamModel,
+    settings: DreamSettings,
+    mask: np.ndarray | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    objective: Objective | None = None,
+) -> np.ndarray:
+    """Dream ``image`` (H, W, C) float sRGB in [0, 1], C = 1 (G), 2 (GA), 3 (RGB), 4 (RGBA).
+
+    Returns a new array of the same shape and dtype: alpha untouched, ``mask`` (H, W) in
+    [0, 1] feathering the dream in (0 = the input exactly), ``settings.strength`` blended.
+    ``objective`` replaces the settings' layer objective (for composed objectives).
+    """
+    _check_image(image)
+    weight = _blend_weight(image, mask, settings.strength)
+    if objective is None:
+        objective = build_objective(model, settings)
+    if weight is None:  # nothing would change: spare the work
+        return image.copy()
+    colour = image[..., :3] if image.shape[2] >= 3 else np.repeat(image[..., :1], 3, axis=2)
+    dreamed = dream_rgb(colour, model, objective, settings, progress, cancel)
+
+    out = image.copy()
+    if image.shape[2] < 3:
+        dreamed = (dreamed @ _LUMA)[..., None]
+        colour = image[..., :1]
+    blended = colour + (dreamed - colour) * weight[..., None]
+    keep = weight[..., None] > 0
+    n = colour.shape[2]
+    out[..., :n] = np.where(keep, blended, colour).astype(image.dtype, copy=False)
+    return out
+
+
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+        shape = getattr(image, "shape", None)
+        raise DreamError(f"image must be an (H, W, C) array with C in 1..4, not shape {shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise DreamError("image is empty (zero width or height)")
+    if image.dtype.kind != "f":
+        raise DreamError(f"image must hold floats in [0, 1], not {image.dtype}")
+
+
+def _blend_weight(image: np.ndarray, mask: np.ndarray | None, strength: float) -> np.ndarray | None:
+    """Per-pixel weight of the dream (H, W) float32, or None when it is zero everywhere."""
+    h, w = image.shape[:2]
+    if mask is None:
+        weight = np.full((h, w), strength, dtype=np.float32)
+    else:
+        mask = np.asarray(mask)
+        if mask.ndim == 3 and mask.shape[2] == 1:
+            mask = mask[..., 0]
+        if mask.shape != (h, w):
+            raise DreamError(
+                f"mask is {_size(mask.shape)} but the image is {w}x{h}; give a mask of the "
+                "image's size"
+            )
+        weight = np.clip(np.nan_to_num(mask.astype(np.float32)), 0.0, 1.0) * np.float32(strength)
+    return weight if weight.any() else None
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    return f"{shape[1]}x{shape[0]}" if len(shape) >= 2 else str(shape)
+
+
+def dream_rgb(
+    rgb: np.ndarray,
+    model: DreamModel,
+    objective: Objective,
+    settings: DreamSettings,
+    progress: Callable[[Progress], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> np.ndarray:
+    """The octave loop on an (H, W, 3) array; returns the dreamed (H, W, 3) float32."""
+    device = model.device
+    h, w = rgb.shape[:2]
+    # On the CPU this is a view of the caller's array: no full-size copy of the input.
+    source = torch.from_numpy(np.asarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
+    source = source.to(device)
+    sizes = octave_sizes(h, w, settings.octaves, settings.octave_scale)
+    tile = settings.tile or auto_tile(model)
+    rng = random.Random(settings.seed)
+    steps = settings.iterations
+    total = max(1, len(sizes) * steps)
+
+    x: torch.Tensor | None = None  # the dreamed detail, then base + detail
+    for o, size in enumerate(sizes):
+        base = source if size == (h, w) else _resize(source, size)
+        if x is None:
+            x = base.clone()
+        else:
+            x = _resize(x, size).add_(base)  # x held the detail of the previous octave
+        for s in range(steps):
+            if cancel is not None and cancel():
+                raise Cancelled()
+            offset = random_offsets(rng, size[0], size[1], tile, settings.jitter)
+            g = gradient(x, model, objective, tile, offset)
+            x.add_(normalize_gradient(g), alpha=settings.step * _STEP_UNIT)
+            del g
+            keep_in_range(x)
+            if progress is not None:
+                done = o * steps + s + 1
+                progress(Progress(done / total, o + 1, len(sizes), s + 1, steps))
+        if size != (h, w):
+            x.sub_(base)  # keep only the detail for the next octave
+    assert x is not None
+    return x[0].permute(1, 2, 0).float().cpu().numpy()
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    down = size[0] < x.shape[2]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=down)

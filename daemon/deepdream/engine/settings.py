@@ -1,0 +1,161 @@
+"""DreamSettings: the engine's checked view of the shared settings table."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from deepdream_protocol.settings import BY_NAME, DEFAULTS
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message is one line naming it and the fix."""
+
+
+@dataclass(frozen=True)
+class DreamSettings:
+    model: str = DEFAULTS["model"]
+    # (layer, weight) pairs; empty means the model's default layer
+    layers: tuple[tuple[str, float], ...] = ()
+    channels: tuple[int, ...] | None = None  # restrict the layers to these channels
+    iterations: int = DEFAULTS["iterations"]
+    octaves: int = DEFAULTS["octaves"]
+    octave_scale: float = DEFAULTS["octave_scale"]
+    step: float = DEFAULTS["step"]
+    jitter: int = DEFAULTS["jitter"]
+    seed: int = DEFAULTS["seed"]
+    strength: float = DEFAULTS["strength"]
+    preset: str = DEFAULTS["preset"]
+    keep_colors: bool = DEFAULTS["keep_colors"]
+    seamless: bool = DEFAULTS["seamless"]
+    tile: int = 0  # tile edge in pixels; 0 picks one from the device's free memory
+    device: str = "auto"
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DreamSettings:
+        """Check and convert settings named as in ``deepdream_protocol.settings``."""
+        values: dict[str, Any] = {}
+        own = {f.name for f in fields(cls)} - {"layers", "channels"}
+        for key, value in d.items():
+            if key == "layer":
+                if "layers" in d:
+                    raise SettingsError("give either 'layer' or 'layers', not both")
+                values["layers"] = parse_layers(value)
+            elif key == "layers":
+                values["layers"] = parse_layers(value)
+            elif key == "channels":
+                values["channels"] = parse_channels(value)
+            elif key in own:
+                values[key] = _coerce(key, value)
+            else:
+                raise SettingsError(f"unknown setting {key!r}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["layers"] = [list(p) for p in self.layers]
+        d["channels"] = list(self.channels) if self.channels is not None else None
+        return d
+
+
+_ENGINE_ONLY = {"tile": (int, 0, 65536), "device": (str, None, None)}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    if key in _ENGINE_ONLY:
+        kind, lo, hi = _ENGINE_ONLY[key]
+    else:
+        s = BY_NAME[key]
+        kind, lo, hi = s.kind, s.minimum, s.maximum
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if value in (0, 1):
+            return bool(value)
+        raise SettingsError(f"{key} must be true or false, not {value!r}")
+    if kind is str:
+        if not isinstance(value, str):
+            raise SettingsError(f"{key} must be text, not {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise SettingsError(f"{key} must be a number, not {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(f"{key} must be a number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise SettingsError(f"{key} must be a finite number, not {value!r}")
+    if kind is int:
+        if number != int(number):
+            raise SettingsError(f"{key} must be a whole number, not {value!r}")
+        number = int(number)
+    if (lo is not None and number < lo) or (hi is not None and number > hi):
+        raise SettingsError(f"{key} must be between {_num(lo)} and {_num(hi)}, not {value!r}")
+    return number
+
+
+def _num(x: float | None) -> str:
+    return str(int(x)) if x is not None and float(x).is_integer() else str(x)
+
+
+def parse_layers(value: Any) -> tuple[tuple[str, float], ...]:
+    """``"a:1,b:0.5"``, ``"a"``, ``["a", "b:2"]`` or ``[["a", 1], ["b", 0.5]]``."""
+    items: list[Any]
+    if isinstance(value, str):
+        items = [p for p in (s.strip() for s in value.split(",")) if p]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise SettingsError(f"layer must be text like 'inception4c:1,inception4d:0.5', "
+                            f"not {value!r}")
+    out: list[tuple[str, float]] = []
+    for item in items:
+        if isinstance(item, str):
+            name, _, weight = item.partition(":")
+            pair: Any = (name, weight.strip() or 1.0)
+        else:
+            pair = item
+        if (not isinstance(pair, (list, tuple)) or len(pair) != 2
+                or not isinstance(pair[0], str) or not pair[0].strip()):
+            raise SettingsError(f"bad layer {item!r}; write NAME or NAME:WEIGHT")
+        try:
+            weight = float(pair[1])
+        except (TypeError, ValueError):
+            raise SettingsError(f"bad layer weight in {item!r}; write NAME:WEIGHT with a "
+                                "number") from None
+        if not math.isfinite(weight):
+            raise SettingsError(f"bad layer weight in {item!r}; it must be finite")
+        out.append((pair[0].strip(), weight))
+    return tuple(out)
+
+
+def parse_channels(value: Any) -> tuple[int, ...] | None:
+    """``"3,7,10-12"`` or ``[3, 7, 10]``; empty or None means every channel."""
+    if value is None:
+        return None
+    out: list[int] = []
+    if isinstance(value, str):
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            lo, dash, hi = part.partition("-")
+            try:
+                a = int(lo)
+                b = int(hi) if dash else a
+            except ValueError:
+                raise SettingsError(f"bad channels {value!r}; write e.g. '3,7,10-12'") from None
+            if b < a:
+                raise SettingsError(f"bad channel range {part!r}; write LOW-HIGH")
+            out.extend(range(a, b + 1))
+    elif isinstance(value, (list, tuple)):
+        for c in value:
+            if isinstance(c, bool) or not isinstance(c, int):
+                raise SettingsError(f"channels must be whole numbers, not {c!r}")
+            out.append(c)
+    else:
+        raise SettingsError(f"bad channels {value!r}; write e.g. '3,7,10-12'")
+    if any(c < 0 for c in out):
+        raise SettingsError("channel numbers start at 0; negative ones are not allowed")
+    return tuple(dict.fromkeys(out)) or None

@@ -1,0 +1,86 @@
+"""Model names → specs → loaded DreamModels: the built-in torchvision networks plus the
+custom ones from TOML files (see custom.py)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .archs import ARCHS
+from .custom import models_files, read_models_file
+from .network import DreamModel
+from .weights import ModelError, build_random, load_file_weights, load_torchvision_weights
+
+DEFAULT_MODEL = "googlenet"
+
+_DESCRIPTIONS = {
+    "googlenet": "GoogLeNet (Inception v1), ImageNet: the classic DeepDream look",
+    "vgg16": "VGG16, ImageNet: eyes, rings and fine textures",
+    "vgg19": "VGG19, ImageNet: like VGG16, a little deeper",
+    "resnet50": "ResNet-50, ImageNet: dense, painterly patterns",
+    "inception_v3": "Inception v3, ImageNet: crisp, busy structures",
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    arch: str
+    weights: str  # "torchvision", "random" or a file path
+    preprocess: str = "torchvision"  # or "caffe"
+    seed: int = 0  # for random weights
+    default_layer: str = ""
+    description: str = ""
+    source: str = "built-in"
+    layers: dict[str, int] = field(default_factory=dict)  # dreamable name -> channels
+
+
+def _spec(name: str, arch: str, **kw: object) -> ModelSpec:
+    a = ARCHS[arch]
+    kw.setdefault("default_layer", a.default_layer)
+    return ModelSpec(name=name, arch=arch, layers=dict(a.layers), **kw)  # type: ignore[arg-type]
+
+
+def builtin() -> dict[str, ModelSpec]:
+    return {
+        name: _spec(name, name, weights="torchvision", description=_DESCRIPTIONS[name])
+        for name in ARCHS
+    }
+
+
+def available(models_file: str | os.PathLike[str] | None = None) -> dict[str, ModelSpec]:
+    """Every model a user can name: built-in first, then custom ones (which may replace)."""
+    specs = builtin()
+    for path in models_files(models_file):
+        for name, entry in read_models_file(path).items():
+            specs[name] = _spec(name, **entry)
+    return specs
+
+
+def get_spec(name: str, models_file: str | os.PathLike[str] | None = None) -> ModelSpec:
+    specs = available(models_file)
+    if name not in specs:
+        raise ModelError(
+            f"unknown model {name!r}; choose one of {', '.join(specs)} "
+            "(run 'deepdream models' to see them, or declare it in a models file)"
+        )
+    return specs[name]
+
+
+def load(
+    name: str,
+    device: torch.device | str = "cpu",
+    models_file: str | os.PathLike[str] | None = None,
+) -> DreamModel:
+    """Build the named model's trunk with its weights on ``device``; raises ModelError."""
+    spec = get_spec(name, models_file)
+    arch = ARCHS[spec.arch]
+    net = build_random(arch, spec.seed)
+    if spec.weights == "torchvision":
+        load_torchvision_weights(arch, net)
+    elif spec.weights != "random":
+        load_file_weights(arch, net, Path(spec.weights))
+    return DreamModel(spec, arch, net).to(device)

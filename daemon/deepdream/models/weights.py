@@ -1,0 +1,118 @@
+"""Getting trained weights into a trunk: torchvision's cache, user files, or seeded random."""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from .archs import Arch
+
+
+class ModelError(ValueError):
+    """A model cannot be found, built or loaded; the message is one line with the fix."""
+
+
+def build_random(arch: Arch, seed: int) -> nn.Module:
+    """The architecture with random weights drawn from ``seed``, not touching global RNG.
+
+    Convolutions get He initialisation: torchvision's own small-std init makes activations
+    vanish with depth (1e-17 at GoogLeNet's inception4c), and a random network used for
+    checks must still respond to its input at every layer.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = arch.build()
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        return net
+
+
+def torchvision_checkpoint(arch: Arch) -> tuple[str, Path]:
+    """URL of torchvision's default weights for ``arch`` and where its cache keeps them."""
+    weights = getattr(torchvision.models, arch.weights_enum).DEFAULT
+    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+    return weights.url, path
+
+
+def load_torchvision_weights(arch: Arch, net: nn.Module) -> None:
+    """Load torchvision's pretrained weights, downloading them into TORCH_HOME once."""
+    url, path = torchvision_checkpoint(arch)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(url, str(path), progress=False)
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            raise ModelError(
+                f"could not download the {arch.name} weights ({_reason(exc)}); on a machine "
+                f"without internet, fetch {url} and save it as {path}"
+            ) from None
+    load_file_weights(arch, net, path)
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    return str(reason).splitlines()[0] if str(reason) else type(exc).__name__
+
+
+def load_file_weights(arch: Arch, net: nn.Module, path: Path) -> None:
+    """Load a state_dict file (full network or trunk only), checking every key and shape."""
+    if not path.is_file():
+        raise ModelError(f"weights file {path} does not exist; fix the path in the models file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line answer
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot read weights file {path}: {first}") from None
+    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
+        state = state["state_dict"]
+    if not isinstance(state, Mapping) or not all(
+        isinstance(v, torch.Tensor) for v in state.values()
+    ):
+        raise ModelError(f"weights file {path} does not hold a state_dict of tensors")
+    net.load_state_dict(match_trunk(arch, net, dict(state), path), strict=False)
+
+
+def match_trunk(
+    arch: Arch, net: nn.Module, state: dict[str, torch.Tensor], path: Path
+) -> dict[str, torch.Tensor]:
+    """Map a file's keys onto the trunk's; every trunk tensor must be there with its shape."""
+    expected = {
+        k: v for k, v in net.state_dict().items()
+        if not k.startswith(arch.head_prefixes) and not k.endswith("num_batches_tracked")
+    }
+    state = {k.removeprefix("module."): v for k, v in state.items()}  # DataParallel saves
+    if arch.trunk_prefix and not any(k.startswith(arch.trunk_prefix) for k in state):
+        state = {arch.trunk_prefix + k: v for k, v in state.items()}
+    missing = [k for k in expected if k not in state]
+    if missing:
+        raise ModelError(
+            f"weights file {path} does not fit {arch.name}: {len(missing)} trunk tensor(s) "
+            f"missing, e.g. {missing[0]!r}; check the model's arch in the models file"
+        )
+    foreign = [
+        k for k in state
+        if k not in expected and not k.startswith(arch.head_prefixes)
+        and not k.endswith("num_batches_tracked")
+    ]
+    if foreign:
+        raise ModelError(
+            f"weights file {path} does not fit {arch.name}: unexpected tensor {foreign[0]!r}; "
+            "check the model's arch in the models file"
+        )
+    for key, want in expected.items():
+        got = state[key]
+        if tuple(got.shape) != tuple(want.shape):
+            raise ModelError(
+                f"weights file {path} does not fit {arch.name}: {key} has shape "
+                f"{tuple(got.shape)}, {arch.name} needs {tuple(want.shape)}"
+            )
+    return {k: state[k].to(expected[k].dtype) for k in expected}
