@@ -212,9 +212,9 @@ def resize_wrapped(x: Tensor, size: tuple[int, int]) -> Tensor:
     if (h, w) == tuple(size):
         return x
     padded = F.pad(x, (1, 1, 1, 1), mode="circular")
-    # sample the padded image on the grid of the unpadded one
-    ys = (torch.arange(size[0], device=x.device, dtype=x.dtype) + 0.5) * h / size[0] + 0.5
-    xs = (torch.arange(size[1], device=x.device, dtype=x.dtype) + 0.5) * w / size[1] + 0.5
+    # output pixel centres in source pixel units, shifted by the 1-pixel pad, normalised
+    ys = (torch.arange(size[0], device=x.device, dtype=x.dtype) + 0.5) * h / size[0] + 1.0
+    xs = (torch.arange(size[1], device=x.device, dtype=x.dtype) + 0.5) * w / size[1] + 1.0
     gy = ys / (h + 2) * 2 - 1
     gx = xs / (w + 2) * 2 - 1
     grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], -1)
