@@ -1,0 +1,189 @@
+"""Runs one dream at a time without blocking Krita's UI.
+
+Finding (or starting) the daemon can take seconds, so it happens on a helper thread; the
+job itself is serviced from Qt's event loop: a QSocketNotifier on the client's fd plus a
+QTimer as a safety net, because ZeroMQ's fd is edge-triggered and may stay quiet about
+messages already queued.  The docker and the action share one runner.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from deepdream_protocol.client import Client, DaemonError
+from deepdream_protocol.settings import wire_settings
+
+from . import connection, job, preferences
+from .pixels import DreamError
+from .qt import READ, QApplication, QObject, QSocketNotifier, QTimer, pyqtSignal
+
+POLL_MS = 100
+CANCELLED = "cancelled; the document is unchanged"
+
+
+class DreamRunner(QObject):
+    progressed = pyqtSignal(int, str)  # percent 0..100, a short status text
+    succeeded = pyqtSignal(object)  # the new layer (a krita.Node)
+    failed = pyqtSignal(str)  # one line; the document is unchanged
+    busy_changed = pyqtSignal(bool)
+    _daemon_checked = pyqtSignal(str)  # from the helper thread: "" when a daemon answers
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._prepared: job.PreparedDream | None = None
+        self._settings: dict[str, Any] = {}
+        self._client: Client | None = None
+        self._job: Any = None
+        self._outcome: tuple[str, Any] | None = None
+        self._notifier: QSocketNotifier | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self._pump)
+        self._daemon_checked.connect(self._submit)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+    @property
+    def busy(self) -> bool:
+        return self._prepared is not None
+
+    def start(self, document: Any, node: Any, values: Mapping[str, Any]) -> bool:
+        """Read the node and send it; the outcome arrives through the signals."""
+        if self.busy:
+            self.failed.emit("a dream is already running; cancel it first")
+            return False
+        try:
+            checked = preferences.complete(values)
+            self._prepared = job.prepare(document, node, checked["use_selection"])
+        except DreamError as exc:
+            self.failed.emit(str(exc))
+            return False
+        self._settings = wire_settings(checked)
+        self.busy_changed.emit(True)
+        self.progressed.emit(0, "connecting to the DeepDream daemon…")
+        threading.Thread(target=self._check_daemon, name="deepdream-connect", daemon=True).start()
+        return True
+
+    def cancel(self) -> None:
+        """Stop the dream; the document stays as it was."""
+        if self._client is not None and self._job is not None:
+            try:
+                self._client.cancel(self._job)
+                return  # the daemon confirms with "cancelled"
+            except DaemonError:
+                pass
+        if self.busy:
+            self._end(CANCELLED)
+
+    def shutdown(self) -> None:
+        """Krita is quitting: tell the daemon to stop, wait for nothing."""
+        if self._client is not None and self._job is not None:
+            try:
+                self._client.cancel(self._job)
+            except DaemonError:
+                pass
+        self._close()
+
+    def _check_daemon(self) -> None:  # helper thread: touches no Qt or Krita object
+        try:
+            connection.start_daemon_if_needed()
+        except DreamError as exc:
+            self._daemon_checked.emit(str(exc) or "no DeepDream daemon")
+            return
+        self._daemon_checked.emit("")
+
+    def _submit(self, problem: str) -> None:
+        prepared = self._prepared
+        if prepared is None:  # cancelled while connecting
+            return
+        if problem:
+            self._end(problem)
+            return
+        rect = prepared.rect
+        client = Client()
+        try:
+            self._job = client.submit(
+                self._settings, prepared.pixels, rect.width, rect.height, prepared.fmt,
+                mask=prepared.mask, on_progress=self._on_progress, on_result=self._on_result,
+                on_error=self._on_error, on_cancelled=self._on_cancelled)
+            fd = client.fileno()
+        except DaemonError as exc:
+            client.close()
+            self._end(connection.daemon_message(exc))
+            return
+        self._client = client
+        self._notifier = QSocketNotifier(fd, READ, self)
+        self._notifier.activated.connect(self._pump)
+        self._timer.start()
+        self.progressed.emit(0, "dreaming…")
+
+    def _pump(self, *_: object) -> None:
+        if self._client is None:
+            return
+        self._client.process_events()
+        # Callbacks only record the outcome: the client is closed here, after it returned.
+        outcome, self._outcome = self._outcome, None
+        if outcome is None:
+            return
+        prepared = self._prepared
+        kind, payload = outcome
+        if kind != "result" or prepared is None:
+            self._end(payload)
+            return
+        self._close()
+        try:
+            node = prepared.finish(payload)
+        except DreamError as exc:
+            self.failed.emit(str(exc))
+            return
+        except Exception as exc:  # e.g. the document was closed while dreaming
+            self.failed.emit(f"could not add the result layer: {exc}".splitlines()[0])
+            return
+        self.progressed.emit(100, "done")
+        self.succeeded.emit(node)
+
+    def _on_progress(self, _job: Any, info: Mapping[str, Any]) -> None:
+        fraction = min(max(float(info.get("fraction", 0.0)), 0.0), 1.0)
+        octave, octaves = info.get("octave"), info.get("octaves")
+        text = f"dreaming: octave {octave + 1} of {octaves}" if octaves else "dreaming…"
+        self.progressed.emit(round(100 * fraction), text)
+
+    def _on_result(self, _job: Any, data: bytes) -> None:
+        self._outcome = ("result", data)
+
+    def _on_error(self, _job: Any, exc: Exception) -> None:
+        self._outcome = ("error", connection.daemon_message(exc))
+
+    def _on_cancelled(self, _job: Any = None) -> None:
+        self._outcome = ("cancelled", CANCELLED)
+
+    def _end(self, message: str) -> None:
+        self._close()
+        self.failed.emit(message)
+
+    def _close(self) -> None:
+        self._timer.stop()
+        if self._notifier is not None:
+            self._notifier.setEnabled(False)
+            self._notifier.deleteLater()
+            self._notifier = None
+        if self._client is not None:
+            self._client.close()
+        was_busy = self.busy
+        self._client = self._job = self._prepared = self._outcome = None
+        if was_busy:
+            self.busy_changed.emit(False)
+
+
+_RUNNER: DreamRunner | None = None
+
+
+def runner() -> DreamRunner:
+    """The one runner shared by the docker(s) and the action."""
+    global _RUNNER
+    if _RUNNER is None:
+        _RUNNER = DreamRunner()
+    return _RUNNER

@@ -1,0 +1,168 @@
+"""The "DeepDream" docker: settings generated from the shared table, Dream/Cancel, progress,
+a message line and a small preview of the last result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deepdream_protocol.settings import Setting
+from krita import DockWidget, Krita
+
+from . import controller, preferences
+from .qt import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPixmap,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    Qt,
+    QVBoxLayout,
+    QWidget,
+)
+
+DOCKER_ID = "deepdream_krita_docker"
+PREVIEW_SIZE = 160
+# Text fields offered as editable drop-downs; the catalog fills them once a daemon answered.
+_CHOICES = {"preset": [""], "model": ["googlenet"], "layer": ["inception4c"]}
+
+
+def _widget_for(setting: Setting) -> QWidget:
+    if setting.kind is bool:
+        return QCheckBox()
+    if setting.kind is int:
+        box = QSpinBox()
+        box.setRange(int(setting.minimum or 0), int(setting.maximum or 2**31 - 1))
+        return box
+    if setting.kind is float:
+        box = QDoubleSpinBox()
+        box.setDecimals(2)
+        box.setSingleStep(0.1)
+        box.setRange(float(setting.minimum or 0.0), float(setting.maximum or 1e9))
+        return box
+    combo = QComboBox()
+    combo.setEditable(True)
+    combo.addItems(_CHOICES.get(setting.name, []))
+    return combo
+
+
+def _get(widget: QWidget) -> Any:
+    if isinstance(widget, QCheckBox):
+        return widget.isChecked()
+    if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
+        return widget.value()
+    return widget.currentText()
+
+
+def _set(widget: QWidget, value: Any) -> None:
+    if isinstance(widget, QCheckBox):
+        widget.setChecked(bool(value))
+    elif isinstance(widget, (QSpinBox, QDoubleSpinBox)):
+        widget.setValue(value)
+    else:
+        widget.setCurrentText(str(value))
+
+
+def _changed_signal(widget: QWidget) -> Any:
+    if isinstance(widget, QCheckBox):
+        return widget.toggled
+    if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
+        return widget.valueChanged
+    return widget.currentTextChanged
+
+
+class DeepDreamDocker(DockWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("DeepDream")
+        self.fields: dict[str, QWidget] = {}
+        form = QFormLayout()
+        for setting in preferences.PLUGIN_SETTINGS:
+            widget = _widget_for(setting)
+            widget.setToolTip(setting.help)
+            self.fields[setting.name] = widget
+            form.addRow(setting.label, widget)
+        self.dream_button = QPushButton("Dream")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.dream_button)
+        buttons.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.preview = QLabel()
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumHeight(PREVIEW_SIZE // 2)
+
+        column = QVBoxLayout()
+        column.addLayout(form)
+        column.addLayout(buttons)
+        column.addWidget(self.progress)
+        column.addWidget(self.message)
+        column.addWidget(self.preview)
+        column.addStretch(1)
+        body = QWidget()
+        body.setLayout(column)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
+
+        self.set_values(preferences.load_saved())
+        for widget in self.fields.values():
+            _changed_signal(widget).connect(self._save)
+        self.runner = controller.runner()
+        self.runner.progressed.connect(self._on_progress)
+        self.runner.succeeded.connect(self._on_success)
+        self.runner.failed.connect(self._on_failure)
+        self.runner.busy_changed.connect(self._on_busy)
+        self.dream_button.clicked.connect(self.dream)
+        self.cancel_button.clicked.connect(self.runner.cancel)
+
+    def canvasChanged(self, canvas: Any) -> None:  # noqa: N802 - Krita's virtual
+        pass  # the dream always targets the active document when Dream is pressed
+
+    def values(self) -> dict[str, Any]:
+        return {name: _get(widget) for name, widget in self.fields.items()}
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        for name, value in values.items():
+            if name in self.fields:
+                _set(self.fields[name], value)
+
+    def dream(self) -> None:
+        document = Krita.instance().activeDocument()
+        node = document.activeNode() if document is not None else None
+        self.message.setText("")
+        self.runner.start(document, node, self.values())
+
+    def _save(self, *_: object) -> None:
+        try:
+            preferences.save_to_krita(self.values())
+        except Exception as exc:  # a half-typed value: say so, keep the last saved one
+            self.message.setText(str(exc))
+
+    def _on_progress(self, percent: int, text: str) -> None:
+        self.progress.setValue(percent)
+        if text:
+            self.message.setText(text)
+
+    def _on_success(self, node: Any) -> None:
+        self.message.setText(f"added layer {node.name()!r}")
+        image = node.thumbnail(PREVIEW_SIZE, PREVIEW_SIZE)
+        self.preview.setPixmap(QPixmap.fromImage(image))
+
+    def _on_failure(self, message: str) -> None:
+        self.progress.setValue(0)
+        self.message.setText(message)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.dream_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)

@@ -1,0 +1,108 @@
+"""One dream of one Krita node: read it (prepare) and add the result as a new layer (finish).
+
+Shared by the blocking ``dream_layer`` and the docker/action, which differ only in how they
+wait for the daemon.  The user's node is only ever read; CMYK, Lab and other models the daemon
+cannot take are converted on a temporary duplicate by Krita's own colour management.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from deepdream_protocol.pixels import PixelFormat
+
+from . import pixels
+from .pixels import DreamError, Rect
+
+RESULT_SUFFIX = " (DeepDream)"
+
+
+def _space(node: Any) -> tuple[str, str, str]:
+    return (node.colorModel(), node.colorDepth(), node.colorProfile())
+
+
+@dataclass
+class PreparedDream:
+    """What is sent to the daemon, plus what is needed to write the answer back."""
+
+    document: Any
+    node: Any
+    rect: Rect  # image coordinates of the dreamed region
+    fmt: PixelFormat
+    pixels: bytes
+    mask: bytes | None  # u8 per pixel over rect, None = the whole region
+    converted: Any = None  # the temporary RGBA duplicate when the node's model needed it
+
+    def finish(self, dreamed: bytes) -> Any:
+        """Add the dream as a new paint layer directly above the node; return that layer.
+
+        The pixels are set on the new node before it is inserted, so the insertion is one
+        undoable step and the original layer is never touched.
+        """
+        expected = self.fmt.frame_size(self.rect.width, self.rect.height)
+        if len(dreamed) != expected:
+            raise DreamError(f"the daemon returned {len(dreamed)} bytes, expected {expected}")
+        region = self._back_in_node_space(dreamed)
+        parent = self.node.parentNode()
+        if parent is None:
+            raise DreamError("the layer is no longer in the document")
+        result = self.document.createNode(self.node.name() + RESULT_SUFFIX, "paintlayer")
+        if _space(result) != _space(self.node) and not result.setColorSpace(*_space(self.node)):
+            raise DreamError("Krita could not give the new layer the original's colour space")
+        whole = Rect.of(self.node.bounds())
+        pixels.write(result, pixels.read(self.node, whole), whole)
+        pixels.write(result, region, self.rect)
+        if not parent.addChildNode(result, self.node):
+            raise DreamError("Krita refused to add the result layer")
+        return result
+
+    def _back_in_node_space(self, dreamed: bytes) -> bytes:
+        if self.converted is None:
+            return dreamed
+        temp = self.converted
+        pixels.write(temp, dreamed, self.rect)
+        if not temp.setColorSpace(*_space(self.node)):
+            raise DreamError("Krita could not convert the dream back to the layer's colour space")
+        back = pixels.read(temp, self.rect)
+        if self.mask is None:
+            return back
+        original = pixels.read(self.node, self.rect)
+        bpp = len(original) // (self.rect.width * self.rect.height)
+        return pixels.splice_unmasked(original, back, self.mask, bpp)
+
+
+def prepare(document: Any, node: Any, use_selection: bool = True) -> PreparedDream:
+    """Read the node's pixels (and the selection's mask) ready to send; raises DreamError."""
+    if document is None:
+        raise DreamError("no document is open")
+    if node is None:
+        raise DreamError("no active layer")
+    if node.type().endswith("mask"):
+        raise DreamError("DeepDream works on layers, not on masks; select a layer")
+    canvas = Rect(0, 0, document.width(), document.height())
+    rect = Rect.of(node.bounds()).intersected(canvas)
+    if rect.empty:
+        raise DreamError(f"layer {node.name()!r} has no pixels on the canvas")
+    selection = document.selection() if use_selection else None
+    mask = None
+    if selection is not None:
+        rect = rect.intersected(pixels.selection_rect(selection))
+        mask = pixels.read_mask(selection, rect) if not rect.empty else b""
+        if not mask.strip(b"\0"):
+            raise DreamError("the selection does not touch the active layer")
+    model, depth, profile = _space(node)
+    fmt = pixels.wire_format(model, depth, profile)
+    source, converted = node, None
+    if fmt is None:
+        converted = node.duplicate()
+        work = pixels.working_space(depth)
+        if not converted.setColorSpace(*work):
+            raise DreamError(f"Krita could not convert the {model} {depth} layer to RGBA")
+        fmt = pixels.wire_format(*work)
+        source = converted
+    assert fmt is not None
+    data = pixels.read(source, rect)
+    if len(data) != fmt.frame_size(rect.width, rect.height):
+        raise DreamError(f"unexpected pixel data size for a {model} {depth} layer")
+    return PreparedDream(document, node, rect, fmt, data, mask, converted)
