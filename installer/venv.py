@@ -1,0 +1,122 @@
+"""The daemon's virtual environment: create or reuse it, install PyTorch and the project."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .plugin_files import REPO, InstallError
+from .torch_choice import PROBE, TorchChoice, satisfies
+
+# pip messages that mean the package index could not be reached
+_OFFLINE_HINTS = ("NewConnectionError", "Failed to establish a new connection",
+                  "Temporary failure in name resolution", "Network is unreachable",
+                  "ConnectTimeout", "ReadTimeout", "No matching distribution found",
+                  "Could not find a version")
+
+
+def bin_dir(prefix: Path, windows: bool | None = None) -> Path:
+    windows = os.name == "nt" if windows is None else windows
+    return prefix / ("Scripts" if windows else "bin")
+
+
+def python_in(prefix: Path) -> Path:
+    return bin_dir(prefix) / ("python.exe" if os.name == "nt" else "python")
+
+
+def script_in(prefix: Path, name: str) -> Path:
+    return bin_dir(prefix) / (f"{name}.exe" if os.name == "nt" else name)
+
+
+def ensure_venv(prefix: Path) -> Path:
+    """Create the venv unless a working one is there; return its python."""
+    py = python_in(prefix)
+    if py.exists() and subprocess.run([str(py), "-c", "import pip"],
+                                      capture_output=True).returncode == 0:
+        return py
+    if prefix.exists() and any(prefix.iterdir()) and not (prefix / "pyvenv.cfg").exists():
+        raise InstallError(f"{prefix} exists and is not a virtual environment; "
+                           "choose a new or empty folder with --prefix")
+    print(f"creating the virtual environment {prefix}")
+    if _make_venv(prefix, py):
+        return py
+    apt_pkg = f"python3.{sys.version_info.minor}-venv"
+    if _can_apt():
+        # Debian/Ubuntu split venv's pip bootstrap out of python3; as root we can add it
+        print(f"venv needs {apt_pkg}; installing it with apt-get")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "install", "-y", "-q", apt_pkg], env=env)
+        if _make_venv(prefix, py):
+            return py
+    raise InstallError(f"could not create a virtual environment in {prefix}; on Debian/Ubuntu "
+                       f"install it first: sudo apt install {apt_pkg}")
+
+
+def _make_venv(prefix: Path, py: Path) -> bool:
+    r = subprocess.run([sys.executable, "-m", "venv", "--clear", str(prefix)])
+    return r.returncode == 0 and py.exists()
+
+
+def _can_apt() -> bool:
+    return (sys.platform.startswith("linux") and hasattr(os, "geteuid") and os.geteuid() == 0
+            and shutil.which("apt-get") is not None)
+
+
+def pip(py: Path, args: Sequence[str], what: str) -> None:
+    """Run pip in the venv, showing its output; a failure becomes one clear error."""
+    cmd = [str(py), "-m", "pip", "install", *args]
+    print("+ " + " ".join(cmd), flush=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tail: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        tail = (tail + [line])[-40:]
+    if proc.wait() != 0:
+        text = "".join(tail)
+        if any(h in text for h in _OFFLINE_HINTS):
+            raise InstallError(
+                f"could not install {what}: the package index could not be reached or has no "
+                "matching package (offline?); connect to the internet and run install.py again")
+        raise InstallError(f"pip failed installing {what} (see its output above)")
+
+
+def probe_torch(py: Path) -> dict | None:
+    r = subprocess.run([str(py), "-c", PROBE], capture_output=True, text=True)
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
+def install_torch(py: Path, choice: TorchChoice) -> dict:
+    """Install the chosen torch unless the venv already has one that fits; return its probe."""
+    found = probe_torch(py)
+    if satisfies(choice, found):
+        print(f"PyTorch {found['version']} already installed: reusing it")
+        return found
+    print(f"installing PyTorch ({choice.reason})")
+    pip(py, ["torch>=2.10", "torchvision", *choice.pip_args()], "PyTorch")
+    found = probe_torch(py)
+    if not found or "error" in found:
+        why = (found or {}).get("error", "no output")
+        raise InstallError(f"PyTorch was installed but does not import: {why}")
+    return found
+
+
+def install_project(py: Path, extras: Sequence[str] = (), repo: Path = REPO) -> None:
+    """Editable install, so `git pull` + re-running install.py upgrades in place."""
+    target = str(repo) + (f"[{','.join(extras)}]" if extras else "")
+    pip(py, ["-e", target], "the deepdream package")
+
+
+def describe_device(info: dict) -> str:
+    device = info.get("device", "cpu")
+    name = f" ({info['device_name']})" if info.get("device_name") else ""
+    build = f"CUDA {info['cuda']}" if info.get("cuda") else "CPU/MPS"
+    return f"PyTorch {info.get('version')} ({build} build); dreams will run on {device}{name}"
