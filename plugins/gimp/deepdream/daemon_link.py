@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from deepdream_protocol.client import Client, DaemonError
+from deepdream_protocol.launcher import ensure_daemon
 from deepdream_protocol.pixels import PixelFormat
 
 
@@ -22,6 +23,7 @@ def dream(settings: dict, pixels: bytes, width: int, height: int, fmt: PixelForm
 
     try:
         with Client() as client:
+            ensure_daemon(client.endpoint)  # starts it (config / DEEPDREAM_DAEMON_CMD) if silent
             return client.dream(settings, pixels, width, height, fmt, mask, mask_dtype,
                                 on_progress=progress)
     except (DaemonError, ValueError) as e:

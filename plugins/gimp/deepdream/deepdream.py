@@ -34,18 +34,18 @@ class DreamFailed(Exception):
 def add_arguments(procedure: Gimp.Procedure) -> None:
     """PDB arguments generated from the shared settings table (dashes for underscores)."""
     for s in SETTINGS:
-        name = s.name.replace("_", "-")
+        name, label = s.name.replace("_", "-"), "_" + s.label  # "_": the dialog's mnemonic
         if s.kind is bool:
-            procedure.add_boolean_argument(name, s.label, s.help, s.default, _RW)
+            procedure.add_boolean_argument(name, label, s.help, s.default, _RW)
         elif s.kind is int:
-            procedure.add_int_argument(name, s.label, s.help, int(s.minimum), int(s.maximum),
+            procedure.add_int_argument(name, label, s.help, int(s.minimum), int(s.maximum),
                                        s.default, _RW)
         elif s.kind is float:
-            procedure.add_double_argument(name, s.label, s.help, s.minimum, s.maximum,
+            procedure.add_double_argument(name, label, s.help, s.minimum, s.maximum,
                                           s.default, _RW)
         else:
-            procedure.add_string_argument(name, s.label, s.help, s.default, _RW)
-    procedure.add_boolean_argument(USE_SELECTION, "Use selection",
+            procedure.add_string_argument(name, label, s.help, s.default, _RW)
+    procedure.add_boolean_argument(USE_SELECTION, "_Use selection",
                                    "dream only inside the selection (feathering respected)",
                                    True, _RW)
 
