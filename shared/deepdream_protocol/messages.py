@@ -82,9 +82,9 @@ def decode_header(data: bytes | memoryview, max_bytes: int = MAX_HEADER_BYTES) -
     if len(data) > max_bytes:
         raise ProtocolError(E_BAD_HEADER, f"header of {len(data)} bytes exceeds {max_bytes}")
     try:
-        # Bounded unpacking: no huge containers from a small malicious header.
-        header = msgpack.unpackb(bytes(data), raw=False, strict_map_key=True,
-                                 max_buffer_size=max_bytes)
+        # unpackb bounds container sizes by the data's length: a small header cannot
+        # declare a huge array.
+        header = msgpack.unpackb(bytes(data), raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types
         raise ProtocolError(E_BAD_HEADER, f"header is not valid msgpack ({exc})") from None
     if not isinstance(header, dict):

@@ -1,0 +1,71 @@
+"""Loaded models kept warm between jobs: least recently used first out, bounded by memory."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("deepdream.server")
+
+
+def model_bytes(model: Any) -> int:
+    """Parameter and buffer bytes of a torch module (what stays resident)."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+class ModelCache:
+    """name -> model for one device; ``get`` loads on a miss and evicts to fit ``max_bytes``.
+
+    The model just asked for always stays, even alone over the limit.  ``unload_idle``
+    drops models unused for ``idle_seconds`` (0 = never), returning their memory.
+    """
+
+    def __init__(self, load: Callable[[str], Any], max_bytes: int,
+                 idle_seconds: float = 0.0) -> None:
+        self._load = load
+        self.max_bytes = max_bytes
+        self.idle_seconds = idle_seconds
+        self._models: OrderedDict[str, tuple[Any, int, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Any:
+        with self._lock:
+            if name in self._models:
+                model, size, _ = self._models.pop(name)
+                self._models[name] = (model, size, time.monotonic())
+                return model
+        started = time.monotonic()
+        model = self._load(name)
+        size = model_bytes(model)
+        log.info("loaded model %s (%.0f MB) in %.1f s", name, size / 2**20,
+                 time.monotonic() - started)
+        with self._lock:
+            self._models[name] = (model, size, time.monotonic())
+            while len(self._models) > 1 and self.total_bytes() > self.max_bytes:
+                old, _ = self._models.popitem(last=False)
+                log.info("unloaded model %s (cache over %d MB)", old, self.max_bytes // 2**20)
+        return model
+
+    def total_bytes(self) -> int:
+        return sum(size for _, size, _ in self._models.values())
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return list(self._models)
+
+    def unload_idle(self) -> list[str]:
+        if self.idle_seconds <= 0:
+            return []
+        cutoff = time.monotonic() - self.idle_seconds
+        with self._lock:
+            old = [n for n, (_, _, used) in self._models.items() if used < cutoff]
+            for name in old:
+                del self._models[name]
+        for name in old:
+            log.info("unloaded model %s (idle)", name)
+        return old

@@ -1,0 +1,499 @@
+"""The daemon behind ``deepdream serve``: a ZeroMQ ROUTER socket, a job queue, engine workers.
+
+The main thread owns the ROUTER socket: it checks each request, answers the quick ones
+(hello, ping, catalog, cancel) and queues dream jobs.  One worker thread per device takes
+jobs in order of arrival, keeps its models warm in an LRU cache and sends progress and
+results back through an in-process socket that the main thread forwards to the client.
+The wire protocol is described in shared/deepdream_protocol/PROTOCOL.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import zmq
+from deepdream_protocol import messages as m
+from deepdream_protocol.pixels import DTYPES, LAYOUTS, MASK_DTYPES, TRANSFERS, PixelFormat
+
+from . import __version__
+from .jobs import Job, JobQueue
+from .modelcache import ModelCache
+from .security import SecurityError, check_bind, enable_curve
+
+log = logging.getLogger("deepdream.server")
+
+_OUTBOX = "inproc://deepdream-outbox"
+#: how long the main loop sleeps in poll before checking for a stop request.
+_TICK_MS = 200
+#: a client that does not read its messages for this long loses them (and it is logged).
+_SEND_TIMEOUT_MS = 2000
+
+
+class ServeError(RuntimeError):
+    """The daemon cannot start; the message is one line."""
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = m.DEFAULT_PORT
+    models_file: str | None = None
+    devices: tuple[str, ...] = ("auto",)
+    preload: tuple[str, ...] = ()
+    max_pixels: int = 100_000_000
+    max_queue: int = 16
+    cache_mb: int = 4096
+    unload_after_min: float = 0.0
+    curve_dir: Path | None = None
+    log_file: Path | None = None
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"tcp://{host}:{self.port}"
+
+
+def default_log_file() -> Path:
+    """daemon.log in the per-user state/log folder of this OS."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+        return base / "deepdream" / "Logs" / "daemon.log"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Logs" / "deepdream" / "daemon.log"
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return base / "deepdream" / "daemon.log"
+
+
+def setup_logging(path: Path) -> None:
+    """Log to ``path`` (rotated) and to stderr."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=2**20, backupCount=3,
+                                                        encoding="utf-8")
+    stderr_handler = logging.StreamHandler(sys.stderr)
+    root = logging.getLogger("deepdream")
+    for handler in (file_handler, stderr_handler):
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def _presets() -> dict[str, Any]:
+    """Named presets for the catalog: {name: {description, settings}} ({} without any)."""
+    try:
+        from .engine import presets
+    except ImportError:  # an engine without presets
+        return {}
+    return {name: {"description": p.description, "settings": dict(p.settings)}
+            for name, p in presets.PRESETS.items()}
+
+
+def _expand_preset(values: dict[str, Any]) -> dict[str, Any]:
+    """Fill in the named preset's settings under the explicit ones, as the CLI does."""
+    try:
+        from .engine.presets import expand_preset
+    except ImportError:
+        return values
+    return expand_preset(values)
+
+
+class Worker(threading.Thread):
+    """Runs jobs on one device, one at a time, keeping its models warm."""
+
+    def __init__(self, server: Server, device: Any) -> None:
+        super().__init__(name=f"worker-{device}", daemon=True)
+        from .models import registry
+
+        self.server = server
+        self.device = device
+        opts = server.opts
+        self.cache = ModelCache(lambda name: registry.load(name, device, opts.models_file),
+                                opts.cache_mb * 2**20, opts.unload_after_min * 60)
+
+    def run(self) -> None:
+        out = self.server.ctx.socket(zmq.PUSH)
+        out.connect(_OUTBOX)
+        try:
+            for name in self.server.opts.preload:
+                try:
+                    self.cache.get(name)
+                except Exception as exc:
+                    log.error("cannot preload model %s: %s", name, exc)
+            while (job := self.server.queue.get()) is not None:
+                try:
+                    self._run(job, out)
+                finally:
+                    self.server.queue.done(job)
+        finally:
+            out.close(linger=0)
+
+    def _run(self, job: Job, out: zmq.Socket) -> None:
+        from .engine import Cancelled, DreamError, SettingsError, dream
+        from .models import ModelError
+        from .pixelformat import decode, decode_mask, encode
+
+        def send(header: dict[str, Any], *frames: Any) -> None:
+            out.send_multipart([job.peer, m.encode_header({"job": job.id, **header}), *frames],
+                               copy=False)
+
+        def progress(p: Any) -> None:
+            send({"op": m.PROGRESS, "fraction": p.fraction, "octave": p.octave,
+                  "octaves": p.octaves, "step": p.step, "steps": p.steps})
+
+        started = time.monotonic()
+        settings = dataclasses.replace(job.settings, device=str(self.device))
+        try:
+            # A first progress message says the job left the queue.
+            send({"op": m.PROGRESS, "fraction": 0.0, "octave": 0, "octaves": 0, "step": 0,
+                  "steps": 0})
+            model = self.cache.get(settings.model)
+            image = decode(job.pixels, job.format, job.width, job.height)
+            mask = (decode_mask(job.mask, job.mask_dtype, job.width, job.height)
+                    if job.mask is not None else None)
+            if job.cancel.is_set():
+                raise Cancelled()
+            result = dream(image, model, settings, mask, progress, job.cancel.is_set)
+            data = encode(result, job.format, job.pixels, job.width, job.height)
+            send({"op": m.RESULT, "width": job.width, "height": job.height,
+                  "format": job.format.to_wire()}, data)
+            log.info("job %s done in %.2f s", job.id, time.monotonic() - started)
+        except Cancelled:
+            send({"op": m.CANCELLED})
+            log.info("job %s cancelled", job.id)
+        except (SettingsError, DreamError) as exc:
+            send({"op": m.ERROR, "code": m.E_BAD_SETTINGS, "message": str(exc)})
+        except ModelError as exc:
+            send({"op": m.ERROR, "code": m.E_MODEL, "message": str(exc)})
+        except Exception as exc:  # the daemon must outlive any one job
+            log.exception("job %s failed", job.id)
+            send({"op": m.ERROR, "code": m.E_INTERNAL,
+                  "message": f"the dream failed: {type(exc).__name__}: {exc}"})
+
+
+class Server:
+    """Binds the socket at construction (raising ServeError), serves in ``run()``."""
+
+    def __init__(self, opts: ServeOptions) -> None:
+        from .devices import pick_device
+
+        self.opts = opts
+        self._stop = threading.Event()
+        self.ctx = zmq.Context()
+        self.auth = None
+        try:
+            keys = check_bind(opts.host, opts.curve_dir)
+            self.devices = [pick_device(d) for d in opts.devices]
+        except (SecurityError, ValueError) as exc:
+            self.ctx.term()
+            raise ServeError(str(exc)) from None
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.router.router_mandatory = 1  # an unknown peer is an error, never a silent drop
+        self.router.sndtimeo = _SEND_TIMEOUT_MS
+        self.router.maxmsgsize = max(opts.max_pixels * 16, m.MAX_HEADER_BYTES)
+        self.router.linger = 1000
+        if keys is not None:
+            self.auth = enable_curve(self.ctx, self.router, keys)
+        try:
+            self.router.bind(opts.endpoint)
+        except zmq.ZMQError as exc:
+            self._close()
+            if exc.errno == zmq.EADDRINUSE:
+                raise ServeError(f"{opts.endpoint} is already in use{_who_listens(opts)}; stop "
+                                 "it or pick another port with --port") from None
+            raise ServeError(f"cannot listen on {opts.endpoint}: {exc}") from None
+        self.outbox = self.ctx.socket(zmq.PULL)
+        self.outbox.bind(_OUTBOX)
+        self.queue = JobQueue(opts.max_queue)
+        self.workers = [Worker(self, device) for device in self.devices]
+
+    def stop(self) -> None:
+        """Ask ``run()`` to shut down (safe from a signal handler)."""
+        self._stop.set()
+
+    def run(self) -> None:
+        log.info("deepdream %s daemon listening on %s (protocol %d, devices %s%s)", __version__,
+                 self.opts.endpoint, m.PROTOCOL_VERSION, ", ".join(map(str, self.devices)),
+                 ", CurveZMQ" if self.auth else "")
+        for worker in self.workers:
+            worker.start()
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        poller.register(self.outbox, zmq.POLLIN)
+        last_sweep = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                events = dict(poller.poll(_TICK_MS))
+                if self.outbox in events:
+                    self._forward()
+                if self.router in events:
+                    self._receive()
+                if time.monotonic() - last_sweep > 30:
+                    last_sweep = time.monotonic()
+                    for worker in self.workers:
+                        worker.cache.unload_idle()
+        finally:
+            self._shutdown()
+
+    # -- shutdown ----------------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        log.info("shutting down")
+        for job in self.queue.close():
+            self._reply(job.peer, {"job": job.id}, m.ERROR, code=m.E_SHUTDOWN,
+                        message="the daemon is shutting down")
+        deadline = time.monotonic() + 10
+        for worker in self.workers:  # the running job was cancelled: let it say so
+            while worker.is_alive() and time.monotonic() < deadline:
+                worker.join(0.05)
+                self._forward()
+        self._forward()
+        self._close()
+        log.info("stopped")
+
+    def _close(self) -> None:
+        for sock in (getattr(self, "outbox", None), self.router):
+            if sock is not None:
+                sock.close()
+        if self.auth is not None:
+            self.auth.stop()
+        self.ctx.term()
+
+    # -- outgoing ----------------------------------------------------------------------------
+    def _forward(self) -> None:
+        """Pass the workers' messages on to their clients."""
+        while True:
+            try:
+                frames = self.outbox.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            self._send(frames[0].bytes, frames[1:])
+
+    def _send(self, peer: bytes, frames: list[Any]) -> None:
+        try:
+            self.router.send_multipart([peer, *frames], copy=False)
+        except zmq.ZMQError as exc:
+            if exc.errno == zmq.EHOSTUNREACH:
+                self._client_gone(peer)
+            elif exc.errno == zmq.EAGAIN:
+                log.warning("client %s is not reading; a message to it was dropped", peer.hex())
+            else:
+                log.error("cannot send to client %s: %s", peer.hex(), exc)
+
+    def _client_gone(self, peer: bytes) -> None:
+        gone = self.queue.drop_peer(peer)
+        log.info("client %s disconnected; its running job is cancelled, %d queued dropped",
+                 peer.hex(), len(gone))
+
+    def _reply(self, peer: bytes, request: dict[str, Any], op: str, *frames: Any,
+               **fields: Any) -> None:
+        """Answer ``request``, echoing its req and job ids so the client can pair them."""
+        header = {"op": op, **fields}
+        for key, kind in (("req", int), ("job", str)):
+            if isinstance(request.get(key), kind) and not isinstance(request.get(key), bool):
+                header[key] = request[key]
+        self._send(peer, [m.encode_header(header), *frames])
+
+    # -- incoming ----------------------------------------------------------------------------
+    def _receive(self) -> None:
+        for _ in range(100):  # bounded, so the outbox is not starved by a flood of requests
+            try:
+                frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            self._handle(frames)
+
+    def _handle(self, frames: list[zmq.Frame]) -> None:
+        peer = frames[0].bytes
+        if len(frames) < 2:
+            log.warning("dropped an empty message from %s", peer.hex())
+            return
+        header: dict[str, Any] = {}
+        try:
+            header = m.decode_header(frames[1].buffer)
+            m.validate_request(header)
+            handler = getattr(self, f"_op_{header['op']}")
+            handler(peer, header, frames[2:])
+        except m.ProtocolError as exc:
+            log.warning("bad request from %s: %s", peer.hex(), exc)
+            self._reply(peer, header, m.ERROR, code=exc.code, message=str(exc))
+        except Exception as exc:
+            log.exception("request from %s failed", peer.hex())
+            self._reply(peer, header, m.ERROR, code=m.E_INTERNAL,
+                        message=f"{type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _no_data(header: dict[str, Any], data: list[Any]) -> None:
+        if data:
+            raise m.ProtocolError(m.E_BAD_FRAME,
+                                  f"{header['op']} takes no data frames, got {len(data)}")
+
+    def _op_hello(self, peer: bytes, header: dict[str, Any], data: list[Any]) -> None:
+        self._no_data(header, data)
+        self._reply(peer, header, m.HELLO, version=m.PROTOCOL_VERSION,
+                    server=f"deepdream {__version__}", devices=[str(d) for d in self.devices],
+                    max_pixels=self.opts.max_pixels, layouts=list(LAYOUTS),
+                    dtypes=list(DTYPES), transfers=list(TRANSFERS))
+
+    def _op_ping(self, peer: bytes, header: dict[str, Any], data: list[Any]) -> None:
+        self._no_data(header, data)
+        running, queued = self.queue.status()
+        models = sorted({n for w in self.workers for n in w.cache.names()})
+        self._reply(peer, header, m.PONG, state="busy" if running else "idle",
+                    current=running[0] if running else None, running=running,
+                    queued=queued, models=models)
+
+    def _op_catalog(self, peer: bytes, header: dict[str, Any], data: list[Any]) -> None:
+        from .models import ModelError, registry
+
+        self._no_data(header, data)
+        try:
+            specs = registry.available(self.opts.models_file)
+        except ModelError as exc:
+            raise m.ProtocolError(m.E_MODEL, str(exc)) from None
+        models = {name: {"layers": dict(s.layers), "default_layer": s.default_layer,
+                         "description": s.description, "source": s.source}
+                  for name, s in specs.items()}
+        try:
+            presets = _presets()
+        except Exception as exc:  # presets are a nicety; the catalog must still answer
+            log.warning("cannot list presets: %s", exc)
+            presets = {}
+        self._reply(peer, header, m.CATALOG, models=models, presets=presets)
+
+    def _op_cancel(self, peer: bytes, header: dict[str, Any], data: list[Any]) -> None:
+        self._no_data(header, data)
+        key = (peer, header["job"])
+        if not self.queue.known(key):
+            raise m.ProtocolError(m.E_UNKNOWN_JOB, f"no job {header['job']!r} to cancel "
+                                  "(finished already?)")
+        queued = self.queue.cancel(key)
+        if queued is not None:  # a running job answers when the engine has stopped
+            self._reply(peer, header, m.CANCELLED)
+            log.info("job %s cancelled while queued", queued.id)
+
+    def _op_submit(self, peer: bytes, header: dict[str, Any], data: list[Any]) -> None:
+        job = self._check_submit(peer, header, data)
+        try:
+            ahead = self.queue.put(job)
+        except ValueError as exc:
+            raise m.ProtocolError(m.E_BUSY, str(exc)) from None
+        self._reply(peer, header, m.ACCEPTED, position=ahead)
+        log.info("job %s from %s: %dx%d %s, model %s, %d ahead", job.id, peer.hex(), job.width,
+                 job.height, job.format, job.settings.model, ahead)
+
+    def _check_submit(self, peer: bytes, header: dict[str, Any], data: list[Any]) -> Job:
+        from .engine import DreamSettings
+        from .models import ModelError, registry
+
+        mask_dtype = header.get("mask")
+        wanted = 1 if mask_dtype is None else 2
+        if len(data) != wanted:
+            raise m.ProtocolError(m.E_BAD_FRAME, f"submit needs {wanted} data frame(s) "
+                                  f"(pixels{', mask' if mask_dtype else ''}), got {len(data)}")
+        try:
+            fmt = PixelFormat.from_wire(header["format"])
+        except ValueError as exc:
+            raise m.ProtocolError(m.E_BAD_FIELD, f"submit: {exc}") from None
+        width, height = header["width"], header["height"]
+        if width <= 0 or height <= 0:
+            raise m.ProtocolError(m.E_BAD_FIELD, f"image size {width}x{height} is not positive")
+        if width * height > self.opts.max_pixels:
+            raise m.ProtocolError(
+                m.E_TOO_LARGE, f"{width}x{height} is {width * height / 1e6:.1f} megapixels; "
+                f"this daemon takes at most {self.opts.max_pixels / 1e6:g} (--max-pixels)")
+        pixels = data[0].buffer
+        if len(pixels) != fmt.frame_size(width, height):
+            raise m.ProtocolError(m.E_BAD_FRAME, f"pixel frame is {len(pixels)} bytes; "
+                                  f"{width}x{height} {fmt} needs {fmt.frame_size(width, height)}")
+        mask = None
+        if mask_dtype is not None:
+            if mask_dtype not in MASK_DTYPES:
+                raise m.ProtocolError(m.E_BAD_FIELD, f"mask sample type must be one of "
+                                      f"{MASK_DTYPES}, not {mask_dtype!r}")
+            mask = data[1].buffer
+            size = width * height * (1 if mask_dtype == "u8" else 4)
+            if len(mask) != size:
+                raise m.ProtocolError(m.E_BAD_FRAME, f"mask frame is {len(mask)} bytes; "
+                                      f"{width}x{height} {mask_dtype} needs {size}")
+        values = dict(header["settings"])
+        values.pop("device", None)  # the daemon decides where jobs run
+        try:
+            settings = DreamSettings.from_dict(_expand_preset(values))
+        except Exception as exc:  # any bad value is the client's mistake, told in one line
+            raise m.ProtocolError(m.E_BAD_SETTINGS, str(exc)) from None
+        try:
+            registry.get_spec(settings.model, self.opts.models_file)
+        except ModelError as exc:
+            raise m.ProtocolError(m.E_MODEL, str(exc)) from None
+        if self.queue.known((peer, header["job"])):
+            raise m.ProtocolError(m.E_DUPLICATE_JOB, f"job id {header['job']!r} is in use")
+        return Job(peer, header["job"], settings, fmt, width, height, pixels, mask,
+                   mask_dtype or "u8", header.get("preview", 0))
+
+
+def _who_listens(opts: ServeOptions) -> str:
+    """' by another deepdream daemon' when one answers there, else ''."""
+    from deepdream_protocol.client import Client, DaemonError
+
+    try:
+        with Client(opts.endpoint.replace("0.0.0.0", "127.0.0.1"), timeout=1.0) as client:
+            client.hello()
+        return " by another deepdream daemon"
+    except (DaemonError, ValueError):
+        return ""
+
+
+# -- command line ------------------------------------------------------------------------------
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``deepdream serve``."""
+    parser.add_argument("--port", type=int, default=m.DEFAULT_PORT,
+                        help=f"TCP port to listen on (default {m.DEFAULT_PORT})")
+    parser.add_argument("--bind", default="127.0.0.1", metavar="ADDRESS",
+                        help="address to listen on (default 127.0.0.1; any other needs --curve)")
+    parser.add_argument("--device", action="append", dest="devices", metavar="DEVICE",
+                        help="device to dream on, one worker each; repeat for several "
+                             "(default auto)")
+    parser.add_argument("--preload", action="append", default=[], metavar="MODEL",
+                        help="load MODEL at start so the first job is warm; repeatable")
+    parser.add_argument("--max-pixels", type=int, default=ServeOptions.max_pixels,
+                        help="largest image accepted, in pixels (default 100 million)")
+    parser.add_argument("--max-queue", type=int, default=ServeOptions.max_queue,
+                        help="jobs that may wait; more are refused as busy (default 16)")
+    parser.add_argument("--cache-mb", type=int, default=ServeOptions.cache_mb,
+                        help="memory for warm models per device, MB (default 4096)")
+    parser.add_argument("--unload-after", type=float, default=0.0, metavar="MINUTES",
+                        help="unload models unused this long (default 0: never)")
+    parser.add_argument("--curve", type=Path, metavar="KEY_DIR",
+                        help="require CurveZMQ with the keys in KEY_DIR (see 'deepdream keygen')")
+    parser.add_argument("--log-file", type=Path,
+                        help=f"log file (default {default_log_file()})")
+
+
+def serve_main(args: argparse.Namespace) -> int:
+    """Run ``deepdream serve`` until SIGINT/SIGTERM; returns the exit status."""
+    opts = ServeOptions(
+        host=args.bind, port=args.port, models_file=getattr(args, "models_file", None),
+        devices=tuple(args.devices or ("auto",)), preload=tuple(args.preload),
+        max_pixels=args.max_pixels, max_queue=args.max_queue, cache_mb=args.cache_mb,
+        unload_after_min=args.unload_after, curve_dir=args.curve,
+        log_file=args.log_file or default_log_file())
+    try:
+        server = Server(opts)
+    except ServeError as exc:
+        print(f"deepdream serve: {exc}", file=sys.stderr)
+        return 1
+    setup_logging(opts.log_file or default_log_file())
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: server.stop())
+    server.run()
+    return 0
