@@ -1,0 +1,230 @@
+"""The wire protocol pieces that need no daemon: header codec and checks, the stdlib ZMTP
+transport against a real libzmq ROUTER, transport choice, endpoint and config resolution."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import msgpack
+import pytest
+import zmq
+from deepdream_protocol import launcher
+from deepdream_protocol import messages as m
+from deepdream_protocol.client import Client, DaemonIncompatible, DaemonUnavailable
+from deepdream_protocol.transport import choose
+from deepdream_protocol.zmtp import TransportClosed, ZmtpTransport
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# -- header codec ---------------------------------------------------------------------------
+def test_header_round_trip_adds_the_protocol_version() -> None:
+    header = m.decode_header(m.encode_header({"op": "ping", "req": 3}))
+    assert header == {"v": m.PROTOCOL_VERSION, "op": "ping", "req": 3}
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"\xc1", "not valid msgpack"),
+    (msgpack.packb([1, 2]), "must be a msgpack map"),
+    (msgpack.packb({"op": 5}), "no string 'op'"),
+    (msgpack.packb({"op": "x", "pad": "a" * 70000}), "exceeds"),
+    (msgpack.packb({1: "x"}), "not valid msgpack"),  # non-string map keys
+])
+def test_malformed_headers_are_refused_with_a_reason(data: bytes, message: str) -> None:
+    with pytest.raises(m.ProtocolError, match=message) as err:
+        m.decode_header(data)
+    assert err.value.code == m.E_BAD_HEADER
+
+
+@pytest.mark.parametrize("header, code, message", [
+    ({"op": "dance"}, m.E_UNKNOWN_OP, "unknown operation 'dance'"),
+    ({"op": "cancel"}, m.E_BAD_FIELD, "missing field 'job'"),
+    ({"op": "cancel", "job": 7}, m.E_BAD_FIELD, "'job' must be str, got int"),
+    ({"op": "submit", "job": "a", "settings": {}, "format": {}, "width": True, "height": 1},
+     m.E_BAD_FIELD, "'width' must be int, got bool"),
+    ({"op": "ping", "req": "1"}, m.E_BAD_FIELD, "'req' must be int"),
+    ({"op": "ping", "v": 99}, m.E_VERSION, "daemon speaks 1, peer speaks 99; update the daemon"),
+    ({"op": "ping", "v": 0}, m.E_VERSION, "update the plug-in"),
+])
+def test_request_checks_name_the_problem(header: dict, code: str, message: str) -> None:
+    with pytest.raises(m.ProtocolError, match=message) as err:
+        m.validate_request(header)
+    assert err.value.code == code
+
+
+def test_client_library_imports_without_numpy_or_torch() -> None:
+    code = ("import sys; sys.modules['numpy'] = None; sys.modules['torch'] = None\n"
+            "import deepdream_protocol.client, deepdream_protocol.launcher, "
+            "deepdream_protocol.zmtp, deepdream_protocol.settings\nprint('ok')")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "shared")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+# -- the stdlib ZMTP transport against libzmq -----------------------------------------------
+@pytest.fixture
+def router() -> zmq.Socket:
+    sock = zmq.Context.instance().socket(zmq.ROUTER)
+    sock.linger = 0
+    sock.rcvtimeo = 5000
+    sock.bind("tcp://127.0.0.1:0")
+    yield sock
+    sock.close()
+
+
+def test_zmtp_client_exchanges_multipart_messages_with_libzmq(router: zmq.Socket) -> None:
+    t = ZmtpTransport(router.last_endpoint.decode())
+    try:
+        big = bytes(range(256)) * 4096  # 1 MiB: takes the long-frame path both ways
+        t.send([b"header", b"", big])
+        peer, *frames = router.recv_multipart()
+        assert frames == [b"header", b"", big]
+        for i in range(3):
+            router.send_multipart([peer, b"reply%d" % i, big[: i * 300]])
+        got = [t.recv(5.0) for _ in range(3)]
+        assert [[bytes(f) for f in msg] for msg in got] == [
+            [b"reply%d" % i, big[: i * 300]] for i in range(3)]
+        assert t.recv(0.0) is None
+    finally:
+        t.close()
+
+
+def test_zmtp_client_reports_a_closed_connection(router: zmq.Socket) -> None:
+    t = ZmtpTransport(router.last_endpoint.decode())
+    t.send([b"hi"])
+    router.recv_multipart()
+    router.close()
+    with pytest.raises(TransportClosed):
+        t.recv(5.0)
+    t.close()
+
+
+def test_zmtp_client_refuses_a_remote_daemon() -> None:
+    with pytest.raises(ValueError, match="only to a daemon on this computer"):
+        ZmtpTransport("tcp://192.0.2.1:5599")
+
+
+def test_zmtp_client_refuses_a_curve_server() -> None:
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.ROUTER)
+    sock.linger = 0
+    sock.curve_server = True
+    sock.curve_secretkey = zmq.curve_keypair()[1]
+    sock.bind("tcp://127.0.0.1:0")
+    try:
+        with pytest.raises(TransportClosed, match="(?i)curve"):
+            ZmtpTransport(sock.last_endpoint.decode())
+    finally:
+        sock.close()
+
+
+# -- transport and endpoint choice ----------------------------------------------------------
+def test_transport_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEEPDREAM_TRANSPORT", raising=False)
+    assert choose("auto") == "zmq"  # pyzmq is installed here
+    assert choose("stdlib") == "stdlib"
+    monkeypatch.setenv("DEEPDREAM_TRANSPORT", "stdlib")
+    assert choose("auto") == "stdlib"
+    assert choose("zmq") == "zmq"  # an explicit argument wins over the environment
+    with pytest.raises(ValueError, match="unknown transport 'carrier-pigeon'"):
+        choose("carrier-pigeon")
+
+
+def test_endpoint_comes_from_argument_env_config_then_default(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEEPDREAM_CONFIG", str(tmp_path / "client.json"))
+    monkeypatch.delenv("DEEPDREAM_ENDPOINT", raising=False)
+    assert Client().endpoint == m.DEFAULT_ENDPOINT
+    launcher.write_config("tcp://127.0.0.1:6001", ["deepdream", "serve"])
+    assert Client().endpoint == "tcp://127.0.0.1:6001"
+    monkeypatch.setenv("DEEPDREAM_ENDPOINT", "tcp://127.0.0.1:6002")
+    assert Client().endpoint == "tcp://127.0.0.1:6002"
+    assert Client("tcp://127.0.0.1:6003").endpoint == "tcp://127.0.0.1:6003"
+
+
+@pytest.mark.parametrize("transport", ["zmq", "stdlib"])
+def test_absent_daemon_is_a_clear_error(transport: str) -> None:
+    port = _free_port()
+    with Client(f"tcp://127.0.0.1:{port}", transport=transport, timeout=0.5) as c:
+        with pytest.raises(DaemonUnavailable, match=f"127.0.0.1:{port}.*deepdream serve"):
+            c.hello()
+
+
+def test_daemon_of_another_protocol_version_is_refused(router: zmq.Socket) -> None:
+    def fake_daemon() -> None:
+        peer, header = router.recv_multipart()
+        req = msgpack.unpackb(header)["req"]
+        router.send_multipart([peer, msgpack.packb({"v": 2, "op": "hello", "version": 2,
+                                                    "req": req})])
+
+    thread = threading.Thread(target=fake_daemon)
+    thread.start()
+    with Client(router.last_endpoint.decode(), timeout=5) as c:
+        with pytest.raises(DaemonIncompatible, match="daemon speaks protocol 2"):
+            c.hello()
+    thread.join()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- the client config file -----------------------------------------------------------------
+def test_config_file_round_trip_keeps_other_keys(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "sub" / "client.json"
+    monkeypatch.setenv("DEEPDREAM_CONFIG", str(path))
+    assert launcher.config_path() == path
+    assert launcher.read_config() == {}
+    path.parent.mkdir()
+    path.write_text('{"theme": "dark"}')
+    launcher.write_config("tcp://127.0.0.1:5599", "/opt/dd/bin/python -m deepdream serve")
+    assert launcher.read_config() == {"theme": "dark", "endpoint": "tcp://127.0.0.1:5599",
+                                      "daemon_cmd": "/opt/dd/bin/python -m deepdream serve"}
+    monkeypatch.delenv("DEEPDREAM_DAEMON_CMD", raising=False)
+    assert launcher.daemon_command() == ["/opt/dd/bin/python", "-m", "deepdream", "serve"]
+    monkeypatch.setenv("DEEPDREAM_DAEMON_CMD", "'/my dir/python' -m deepdream serve --port 1")
+    assert launcher.daemon_command()[0] == "/my dir/python"
+
+
+def test_config_default_folder_per_os(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DEEPDREAM_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert launcher.config_path() == tmp_path / "deepdream" / "client.json"
+    monkeypatch.setattr(sys, "platform", "win32")  # Windows cannot run here: only the path
+    monkeypatch.setenv("APPDATA", str(tmp_path / "Roaming"))
+    assert launcher.config_path() == tmp_path / "Roaming" / "deepdream" / "client.json"
+
+
+def test_corrupt_config_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "client.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="is not valid JSON") as err:
+        launcher.read_config(path)
+    assert "\n" not in str(err.value)
+
+
+def test_ensure_daemon_without_a_start_command_says_how_to_configure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEEPDREAM_CONFIG", str(tmp_path / "client.json"))
+    monkeypatch.delenv("DEEPDREAM_DAEMON_CMD", raising=False)
+    with pytest.raises(DaemonUnavailable, match="no command to start one.*DEEPDREAM_DAEMON_CMD"):
+        launcher.ensure_daemon(f"tcp://127.0.0.1:{_free_port()}", timeout=5)
+
+
+def test_ensure_daemon_reports_a_daemon_that_exits(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEEPDREAM_CONFIG", str(tmp_path / "client.json"))
+    monkeypatch.setenv("DEEPDREAM_DAEMON_CMD", f"{sys.executable} -c 'raise SystemExit(3)'")
+    with pytest.raises(DaemonUnavailable, match="exited with status 3"):
+        launcher.ensure_daemon(f"tcp://127.0.0.1:{_free_port()}", timeout=30)
