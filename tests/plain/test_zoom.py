@@ -1,0 +1,97 @@
+"""The zoom animation: numbered frames, each dreamed from the zoomed previous one; resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from deepdream.engine import DreamSettings, dream
+from deepdream.imageio import read_image
+from deepdream.models import registry
+from deepdream.zoom import ZoomError, frames_done, run_zoom, zoom_rotate
+
+TINY = Path(__file__).parents[1] / "support" / "tiny_models.toml"
+
+
+@pytest.fixture(scope="module")
+def tiny_dream():
+    model = registry.load("tiny", "cpu", models_file=TINY)
+    base = DreamSettings.from_dict({"model": "tiny", "layer": "inception3a", "octaves": 1,
+                                    "iterations": 2, "jitter": 4})
+
+    def dream_frame(image: np.ndarray, index: int) -> np.ndarray:
+        settings = DreamSettings.from_dict({**base.to_dict(), "seed": index})
+        return dream(image, model, settings)
+
+    return dream_frame
+
+
+def _photo(size: int = 40) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    return np.stack([xx, yy, 0.5 + 0.3 * np.sin(8 * xx)], -1).astype(np.float32)
+
+
+def test_zoom_rotate_enlarges_about_the_centre_and_turns() -> None:
+    img = np.zeros((33, 33, 1), np.float32)
+    img[16, 20:24] = 1.0  # a short bar right of the centre
+    bigger = zoom_rotate(img, 1.5, 0.0)
+    assert bigger[16, 16:].sum() > img[16, 16:].sum()  # the bar grew away from the centre
+    assert bigger[16, 22:].sum() > 0 and bigger.shape == img.shape
+    turned = zoom_rotate(img, 1.0, 90.0)
+    # counter-clockwise on screen: right of the centre goes to above it
+    assert turned[:16, 16].sum() > 2 and turned[16:, 16].sum() < 0.5
+
+
+def test_frames_are_written_in_order_and_each_one_dreams_on_the_last(tmp_path: Path,
+                                                                      tiny_dream) -> None:
+    img = _photo()
+    written = run_zoom(img, tmp_path / "frames", 3, 1.1, 2.0, tiny_dream)
+    assert written == 3
+    names = sorted(p.name for p in (tmp_path / "frames").iterdir())
+    assert names == ["frame_00000.png", "frame_00001.png", "frame_00002.png"]
+    f0 = read_image(tmp_path / "frames" / "frame_00000.png")[0]
+    f1 = read_image(tmp_path / "frames" / "frame_00001.png")[0]
+    assert f0.shape == img.shape and np.abs(f0 - img).max() > 0.02  # dreamed
+    # frame 1 is the dream of frame 0 zoomed: closer to that than to frame 0 itself
+    zoomed = zoom_rotate(f0, 1.1, 2.0)
+    assert np.abs(f1 - zoomed).mean() < np.abs(f1 - f0).mean()
+
+
+def test_an_interrupted_run_resumes_with_the_same_frames(tmp_path: Path, tiny_dream) -> None:
+    img = _photo()
+    run_zoom(img, tmp_path / "full", 3, 1.05, 0.0, tiny_dream)
+
+    calls: list[int] = []
+
+    def stops_after_two(image: np.ndarray, index: int) -> np.ndarray:
+        if index == 2:
+            raise KeyboardInterrupt
+        calls.append(index)
+        return tiny_dream(image, index)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_zoom(img, tmp_path / "part", 3, 1.05, 0.0, stops_after_two)
+    assert frames_done(tmp_path / "part", 3) == 2
+    skipped: list[int] = []
+    written = run_zoom(img, tmp_path / "part", 3, 1.05, 0.0, tiny_dream,
+                       on_frame=lambda i, _p, was_skipped: skipped.append(i) if was_skipped else 0)
+    assert written == 1 and skipped == [0, 1]
+    for i in range(3):
+        a = read_image(tmp_path / "full" / f"frame_{i:05d}.png")[0]
+        b = read_image(tmp_path / "part" / f"frame_{i:05d}.png")[0]
+        assert np.array_equal(a, b), i
+
+
+def test_bad_options_and_folders_are_one_line_errors(tmp_path: Path, tiny_dream) -> None:
+    img = _photo(8)
+    for frames, zoom, rotate, match in ((0, 1.04, 0, "frames"), (3, 0.1, 0, "zoom"),
+                                        (3, float("nan"), 0, "zoom"), (3, 1.04, 400, "rotate")):
+        with pytest.raises(ZoomError, match=match):
+            run_zoom(img, tmp_path / "x", frames, zoom, rotate, tiny_dream)
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ZoomError, match="not a folder"):
+        run_zoom(img, tmp_path / "file", 1, 1.04, 0, tiny_dream)
+    run_zoom(img, tmp_path / "small", 1, 1.04, 0, tiny_dream)
+    with pytest.raises(ZoomError, match="does not match"):
+        run_zoom(_photo(12), tmp_path / "small", 2, 1.04, 0, tiny_dream)
