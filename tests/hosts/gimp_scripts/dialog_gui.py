@@ -1,0 +1,79 @@
+"""Run inside the GIMP GUI under Xvfb (python-fu-eval): open the DeepDream dialog on a shown
+image, screenshot it, press OK, then press Ctrl+Z in the image window and print ``FACT``
+lines about the layer stack after each step; then repeat with the last values.
+
+Environment: DD_SHOT (screenshot path), DD_SETTINGS (JSON values the dialog starts from).
+"""
+
+import json
+import os
+import random
+import subprocess
+import time
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp  # noqa: E402
+
+
+def fact(**kw):
+    print("FACT " + json.dumps(kw), flush=True)
+
+
+def xdotool(*args):
+    return subprocess.run(["xdotool", *args], capture_output=True, text=True, timeout=60)
+
+
+img = Gimp.Image.new(64, 48, Gimp.ImageBaseType.RGB)
+layer = Gimp.Layer.new(img, "photo", 64, 48, Gimp.ImageType.RGB_IMAGE, 100,
+                       Gimp.LayerMode.NORMAL)
+img.insert_layer(layer, None, 0)
+rng = random.Random(5)
+layer.get_buffer().set(Gegl.Rectangle.new(0, 0, 64, 48), "R'G'B' u8",
+                       bytes(rng.getrandbits(8) for _ in range(64 * 48 * 3)))
+display = Gimp.Display.new(img)
+Gimp.displays_flush()
+
+# The dialog blocks this script inside proc.run(): a helper in the background waits for it,
+# takes the screenshot and presses Return (OK is the dialog's default button).
+helper = subprocess.Popen(["sh", "-c", """
+    win=$(xdotool search --sync --onlyvisible --name 'DeepDream') || exit 1
+    sleep 2
+    import -window root "$DD_SHOT"
+    xdotool windowfocus --sync $win key Return
+"""])
+
+proc = Gimp.get_pdb().lookup_procedure("plug-in-deepdream")
+config = proc.create_config()
+config.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
+config.set_property("image", img)
+config.set_core_object_array("drawables", [layer])
+for name, value in json.loads(os.environ["DD_SETTINGS"]).items():
+    config.set_property(name, value)
+status = proc.run(config).index(0)
+helper.wait(timeout=60)
+fact(step="dialog", status=status.value_nick, error=Gimp.get_pdb().get_last_error()
+     if status != Gimp.PDBStatusType.SUCCESS else "", helper=helper.returncode,
+     layers=[lay.get_name() for lay in img.get_layers()])
+
+# One Ctrl+Z in the image window must take the whole dream back.
+window = xdotool("search", "--onlyvisible", "--name", "GIMP").stdout.split()
+if window:
+    xdotool("windowfocus", "--sync", window[-1], "key", "ctrl+z")
+for _ in range(50):
+    if len(img.get_layers()) == 1:
+        break
+    time.sleep(0.2)
+fact(step="undo", windows=len(window), layers=[lay.get_name() for lay in img.get_layers()])
+
+# "Repeat" runs with the values the dialog last accepted, not the defaults.
+config = proc.create_config()
+config.set_property("run-mode", Gimp.RunMode.WITH_LAST_VALS)
+config.set_property("image", img)
+config.set_core_object_array("drawables", [layer])
+status = proc.run(config).index(0)
+fact(step="last_values", status=status.value_nick,
+     layers=[lay.get_name() for lay in img.get_layers()])
+display.delete()
