@@ -173,7 +173,16 @@ def dream_rgb(
             if cancel is not None and cancel():
                 raise Cancelled()
             offset = random_offsets(rng, size[0], size[1], tile, settings.jitter)
-            g = gradient(x, model, objective, tile, offset)
+            try:
+                g = gradient(x, model, objective, tile, offset)
+            except RuntimeError as exc:
+                if "too small" not in str(exc):
+                    raise
+                raise DreamError(
+                    f"the image is too small ({size[1]}x{size[0]} at octave {o + 1}) for the "
+                    f"layer(s) {', '.join(sorted(objective.layers))}; use a bigger image or a "
+                    "shallower layer"
+                ) from None
             x.add_(normalize_gradient(g), alpha=settings.step * _STEP_UNIT)
             del g
             keep_in_range(x)

@@ -1,0 +1,251 @@
+"""The ``deepdream`` command line: ``dream`` an image file, list the ``models``.
+
+Other subcommands (``serve`` …) register themselves in ``build_parser``.
+Every user error is one line on stderr and exit code 2, and no output file is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import numpy as np
+from deepdream_protocol.settings import BY_NAME
+
+EXIT_USAGE = 2
+
+
+class CliError(ValueError):
+    """A problem with the command line's own inputs (mask size, --max-size)."""
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the user's to fix: reported in one line, never with a traceback."""
+    from deepdream.devices import DeviceError
+    from deepdream.engine import DreamError, SettingsError
+    from deepdream.imageio import ImageIOError
+    from deepdream.models import ModelError
+
+    return (CliError, DeviceError, DreamError, SettingsError, ImageIOError, ModelError)
+
+
+def _help(name: str) -> str:
+    s = BY_NAME[name]
+    bounds = ""
+    if s.minimum is not None:
+        bounds = f", {s.minimum:g} to {s.maximum:g}"
+    return f"{s.help} (default {s.default}{bounds})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deepdream",
+        description="Dream images with a neural network (DeepDream), from the command line "
+        "or for the Krita and GIMP plug-ins.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_dream(sub)
+    _add_models(sub)
+    return parser
+
+
+def _add_dream(sub: Any) -> None:
+    p = sub.add_parser(
+        "dream", help="dream an image file and save the result",
+        description="Dream IN and save the result as OUT (PNG, JPEG or TIFF; 16-bit PNG and "
+        "TIFF stay 16-bit, gray stays gray, transparency is kept).",
+    )
+    p.add_argument("input", metavar="IN", help="image to dream (PNG, JPEG, TIFF, …)")
+    p.add_argument("-o", "--output", metavar="OUT", required=True,
+                   help="where to save the result; the type follows the extension "
+                   "(.png, .jpg, .tif)")
+    p.add_argument("--model", help=_help("model"))
+    p.add_argument("--layer", action="append", metavar="NAME[:WEIGHT]",
+                   help="layer to amplify, optionally with a weight; repeat it to mix "
+                   "several layers (default: the model's usual layer, inception4c for "
+                   "googlenet; 'deepdream models' lists them)")
+    p.add_argument("--channels", metavar="LIST",
+                   help="only amplify these channels of the layer, e.g. '3,7,10-12' "
+                   "(default: all)")
+    p.add_argument("--octaves", type=int, help=_help("octaves"))
+    p.add_argument("--octave-scale", type=float, help=_help("octave_scale"))
+    p.add_argument("--iterations", type=int, help=_help("iterations"))
+    p.add_argument("--step", type=float, help=_help("step") + "; in 0-255 levels")
+    p.add_argument("--jitter", type=int, help=_help("jitter"))
+    p.add_argument("--seed", type=int, help=_help("seed"))
+    p.add_argument("--strength", type=float, help=_help("strength"))
+    p.add_argument("--tile", type=int, metavar="PIXELS",
+                   help="dream big images in tiles of this size to bound memory; 0 picks "
+                   "one from the free memory (default 0)")
+    p.add_argument("--mask", metavar="FILE",
+                   help="gray image of the same size: white = dream fully, black = leave "
+                   "untouched, gray = in between")
+    p.add_argument("--device", default="auto",
+                   help="where to compute: auto (GPU if there is one), cpu, cuda, cuda:N "
+                   "or mps (default auto)")
+    p.add_argument("--models-file", metavar="TOML",
+                   help="extra models file (see 'deepdream models --help'); also read from "
+                   "DEEPDREAM_MODELS_FILE and the user's config folder")
+    p.add_argument("--max-size", type=int, metavar="PIXELS",
+                   help="shrink the image first so its longer side is at most this many "
+                   "pixels (the result has that size); makes quick previews fast")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run_dream)
+
+
+def _add_models(sub: Any) -> None:
+    from deepdream.models.custom import config_dir
+
+    p = sub.add_parser(
+        "models", help="list the models and their dreamable layers",
+        description="List the models and the layers you can dream with (channel counts in "
+        "brackets). Custom models are declared in a TOML file, read from "
+        f"{config_dir() / 'models.toml'}, from DEEPDREAM_MODELS_FILE and from "
+        "--models-file, e.g.:  [models.hed-vgg16]  arch = \"vgg16\"  weights = "
+        "\"/path/vgg16-hed.pth\"  preprocess = \"caffe\"",
+    )
+    p.add_argument("name", nargs="?", help="show only this model")
+    p.add_argument("--models-file", metavar="TOML", help="extra models file to read")
+    p.set_defaults(run=run_models)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("deepdream: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # e.g. an output folder that does not exist or is read-only
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"deepdream: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:
+        if not isinstance(exc, user_errors()):
+            raise
+        print(f"deepdream: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# --- dream -------------------------------------------------------------------------------
+
+
+def dream_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings dict the command line's options give (only what was set)."""
+    d: dict[str, Any] = {}
+    for name in ("model", "octaves", "octave_scale", "iterations", "step", "jitter", "seed",
+                 "strength", "tile", "channels"):
+        value = getattr(args, name)
+        if value is not None:
+            d[name] = value
+    if args.layer:
+        d["layer"] = ",".join(args.layer)
+    d["device"] = args.device
+    return d
+
+
+def run_dream(args: argparse.Namespace) -> int:
+    from deepdream import imageio
+    from deepdream.devices import pick_device
+    from deepdream.engine import DreamSettings, dream
+    from deepdream.models import registry
+
+    settings = DreamSettings.from_dict(dream_settings(args))
+    imageio.output_format(args.output)  # a bad extension fails before any work
+    image, info = imageio.read_image(args.input)
+    mask = None
+    if args.mask:
+        mask = read_mask(args.mask, image.shape[:2])
+    if args.max_size is not None:
+        image, mask = shrink(image, mask, args.max_size)
+    model = registry.load(settings.model, pick_device(settings.device), args.models_file)
+    bar = None if args.quiet or not sys.stderr.isatty() else ProgressBar(sys.stderr)
+    out = dream(image, model, settings, mask=mask, progress=bar)
+    if bar is not None:
+        bar.done()
+    imageio.write_image(args.output, out, bits=info.bits)
+    return 0
+
+
+def read_mask(path: str, shape: tuple[int, int]) -> np.ndarray:
+    """A mask file as (H, W) in [0, 1]: its gray value (colour masks by luma)."""
+    from deepdream import imageio
+
+    mask, _ = imageio.read_image(path)
+    if mask.shape[:2] != shape:
+        raise CliError(
+            f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but the image is "
+            f"{shape[1]}x{shape[0]}; give a mask of the image's size"
+        )
+    if mask.shape[2] >= 3:
+        return mask[..., :3] @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    return mask[..., 0]
+
+
+def shrink(
+    image: np.ndarray, mask: np.ndarray | None, max_size: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Scale image (and mask) down so the longer side is at most ``max_size``."""
+    import torch
+    import torch.nn.functional as F
+
+    if max_size < 1:
+        raise CliError(f"--max-size must be at least 1, not {max_size}")
+    h, w = image.shape[:2]
+    if max(h, w) <= max_size:
+        return image, mask
+    f = max_size / max(h, w)
+    size = (max(1, round(h * f)), max(1, round(w * f)))
+
+    def resize(a: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]
+        t = F.interpolate(t, size=size, mode="bilinear", antialias=True, align_corners=False)
+        return t[0].permute(1, 2, 0).clamp(0, 1).numpy()
+
+    return resize(image), (resize(mask[..., None])[..., 0] if mask is not None else None)
+
+
+class ProgressBar:
+    """One self-overwriting line: bar, percent, octave/step, time left."""
+
+    def __init__(self, stream: TextIO, width: int = 30) -> None:
+        self.stream, self.width, self.start = stream, width, time.monotonic()
+
+    def __call__(self, p: Any) -> None:
+        filled = int(p.fraction * self.width)
+        elapsed = time.monotonic() - self.start
+        left = elapsed / p.fraction * (1 - p.fraction) if p.fraction > 0 else 0.0
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {p.fraction * 100:3.0f}%  "
+            f"octave {p.octave}/{p.octaves}  step {p.step}/{p.steps}  {left:4.0f}s left "
+        )
+        self.stream.flush()
+
+    def done(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+# --- models ------------------------------------------------------------------------------
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from deepdream.models import registry
+
+    specs = registry.available(args.models_file)
+    if args.name is not None:
+        specs = {args.name: registry.get_spec(args.name, args.models_file)}
+    for spec in specs.values():
+        weights = spec.weights if spec.weights in ("torchvision", "random") else "file"
+        print(f"{spec.name}  ({spec.arch}, weights: {weights}, preprocess: "
+              f"{spec.preprocess}, default layer: {spec.default_layer})")
+        if spec.description:
+            print(f"    {spec.description}")
+        if spec.source != "built-in":
+            print(f"    from {spec.source}")
+        print("    layers: " + ", ".join(f"{n} ({c})" for n, c in spec.layers.items()))
+    return 0

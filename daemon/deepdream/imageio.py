@@ -1,0 +1,328 @@
+"""Image files ⇄ float arrays (H, W, C) in [0, 1] for the command line.
+
+8-bit files go through Pillow. Pillow has no 16-bit RGB(A), so 16-bit PNGs are decoded by
+torchvision and written here, and 16-bit TIFFs are read and written here (strips; none,
+deflate or LZW compression; horizontal predictor). Gray stays gray, alpha stays alpha.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
+_LAYOUTS = {1: "G", 2: "GA", 3: "RGB", 4: "RGBA"}
+_PIL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+class ImageIOError(ValueError):
+    """An image cannot be read or written; the message is one line naming the file."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    bits: int  # 8 or 16 bits per sample in the file
+    format: str  # PNG, JPEG, TIFF, ...
+
+    @staticmethod
+    def layout(image: np.ndarray) -> str:
+        return _LAYOUTS[image.shape[2]]
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
+    """Read any Pillow-readable image; returns float32 (H, W, C), C = 1..4, and its depth."""
+    path = Path(path)
+    try:
+        tiff = _tiff_tags(path)
+        if tiff is not None and tiff[1].get(258, (8,))[0] == 16:
+            image, bits, fmt = _read_tiff16(path, *tiff), 16, "TIFF"
+        else:
+            with Image.open(path) as im:
+                fmt = im.format or "?"
+                if fmt == "PNG" and _png_bit_depth(path) == 16:
+                    image, bits = _read_png16(path), 16
+                else:
+                    image, bits = _from_pillow(im)
+    except FileNotFoundError:
+        raise ImageIOError(f"{path}: no such file") from None
+    except UnidentifiedImageError:
+        raise ImageIOError(f"{path}: not an image file Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, struct.error, zlib.error) as exc:
+        if isinstance(exc, ImageIOError):
+            raise
+        raise ImageIOError(f"{path}: cannot read the image ({_first_line(exc)})") from None
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ImageIOError(f"{path}: the image has zero width or height")
+    return image, ImageInfo(bits=bits, format=fmt)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _from_pillow(im: Image.Image) -> tuple[np.ndarray, int]:
+    im = ImageOps.exif_transpose(im)  # photos shot upright come out upright
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return np.asarray(im, dtype=np.float32)[..., None] / 65535.0, 16
+    if mode == "I":
+        return np.clip(np.asarray(im, dtype=np.float32), 0, 65535)[..., None] / 65535.0, 16
+    if mode == "F":
+        return np.clip(np.asarray(im, dtype=np.float32), 0, 1)[..., None], 16
+    if mode in ("1", "L"):
+        im = im.convert("L")
+    elif mode in ("LA", "La", "PA"):
+        im = im.convert("LA")
+    elif mode in ("RGBA", "RGBa") or (mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+    else:
+        im = im.convert("RGB")
+    arr = np.asarray(im, dtype=np.float32) / 255.0
+    return (arr[..., None] if arr.ndim == 2 else arr), 8
+
+
+def _png_bit_depth(path: Path) -> int:
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return head[24] if len(head) >= 26 and head[12:16] == b"IHDR" else 8
+
+
+def _read_png16(path: Path) -> np.ndarray:
+    import torch
+    from torchvision.io import ImageReadMode, decode_png
+
+    data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+    chw = decode_png(data, mode=ImageReadMode.UNCHANGED)
+    return chw.permute(1, 2, 0).numpy().astype(np.float32) / 65535.0
+
+
+_TIFF_TYPES = {1: "B", 3: "H", 4: "I", 16: "Q"}  # BYTE, SHORT, LONG, LONG8
+
+
+def _tiff_tags(path: Path) -> tuple[str, dict[int, tuple[int, ...]]] | None:
+    """Byte order and integer tags of a classic TIFF's first IFD; None if not a TIFF."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if head[:4] not in (b"II*\0", b"MM\0*"):
+            return None
+        e = "<" if head[:2] == b"II" else ">"
+        f.seek(struct.unpack(e + "I", head[4:8])[0])
+        (count,) = struct.unpack(e + "H", f.read(2))
+        raw = f.read(12 * count)
+        tags: dict[int, tuple[int, ...]] = {}
+        for k in range(count):
+            code, kind, n = struct.unpack(e + "HHI", raw[12 * k:12 * k + 8])
+            if kind not in _TIFF_TYPES:
+                continue
+            size = struct.calcsize(_TIFF_TYPES[kind]) * n
+            field = raw[12 * k + 8:12 * k + 12]
+            if size > 4:
+                back = f.tell()
+                f.seek(struct.unpack(e + "I", field)[0])
+                field = f.read(size)
+                f.seek(back)
+            tags[code] = struct.unpack(f"{e}{n}{_TIFF_TYPES[kind]}", field[:size])
+    return e, tags
+
+
+def _read_tiff16(path: Path, endian: str, tags: dict[int, tuple[int, ...]]) -> np.ndarray:
+    def tag(code: int, default: int) -> int:
+        return tags.get(code, (default,))[0]
+
+    if 322 in tags:
+        raise ImageIOError(f"{path}: tiled 16-bit TIFFs are not supported; save it with strips")
+    if tag(284, 1) != 1:
+        raise ImageIOError(f"{path}: planar 16-bit TIFFs are not supported; save it interleaved")
+    if tag(339, 1) not in (1, 2):
+        raise ImageIOError(f"{path}: only integer 16-bit TIFF samples are supported")
+    width, height, channels = tag(256, 0), tag(257, 0), tag(277, 1)
+    photometric = tag(262, 2)
+    if channels not in (1, 2, 3, 4) or photometric not in (0, 1, 2):
+        raise ImageIOError(f"{path}: only gray or RGB TIFFs (with alpha) are supported")
+    compression, predictor = tag(259, 1), tag(317, 1)
+    rows_per_strip = tag(278, height) or height
+    row_bytes = width * channels * 2
+    out = bytearray()
+    with open(path, "rb") as f:
+        for i, (offset, count) in enumerate(zip(tags[273], tags[279], strict=True)):
+            f.seek(offset)
+            strip = _decompress(f.read(count), compression, path)
+            rows = min(rows_per_strip, height - i * rows_per_strip)
+            out += strip[: rows * row_bytes]
+    if len(out) < height * row_bytes:
+        raise ImageIOError(f"{path}: the TIFF's image data is truncated")
+    arr = np.frombuffer(bytes(out), dtype=f"{endian}u2", count=height * width * channels)
+    arr = arr.reshape(height, width, channels)
+    if predictor == 2:  # horizontal differencing: each sample stored as delta to its left
+        arr = np.cumsum(arr, axis=1, dtype=np.uint16)
+    image = arr.astype(np.float32) / 65535.0
+    if photometric == 0:  # WhiteIsZero
+        image[..., :1] = 1.0 - image[..., :1]
+    return image
+
+
+def _decompress(data: bytes, compression: int, path: Path) -> bytes:
+    if compression == 1:
+        return data
+    if compression in (8, 32946):
+        return zlib.decompress(data)
+    if compression == 5:
+        return _lzw_decode(data)
+    raise ImageIOError(
+        f"{path}: 16-bit TIFF compression {compression} is not supported; save it "
+        "uncompressed, with deflate or with LZW"
+    )
+
+
+def _lzw_decode(data: bytes) -> bytes:
+    """TIFF's LZW (MSB-first codes, early change), as libtiff writes it."""
+    out = bytearray()
+    table: list[bytes] = [bytes([i]) for i in range(256)] + [b"", b""]
+    bits, width, pos, prev = 0, 9, 0, b""
+    bitbuf = 0
+    nbits = len(data) * 8
+    while pos + width <= nbits:
+        while bits < width:
+            bitbuf = (bitbuf << 8) | data[pos // 8]
+            bits += 8
+            pos += 8
+        bits -= width
+        code = (bitbuf >> bits) & ((1 << width) - 1)
+        if code == 257:  # end of information
+            break
+        if code == 256:  # clear
+            table = table[:258]
+            width, prev = 9, b""
+            continue
+        if code < len(table):
+            entry = table[code]
+            if prev:
+                table.append(prev + entry[:1])
+        elif prev:
+            entry = prev + prev[:1]
+            table.append(entry)
+        else:
+            raise ValueError("corrupt LZW data")
+        out += entry
+        prev = entry
+        if len(table) + 1 >= (1 << width) and width < 12:
+            width += 1
+    return bytes(out)
+
+
+# --- writing -----------------------------------------------------------------------------
+
+
+def output_format(path: str | os.PathLike[str]) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ImageIOError(
+            f"{path}: unknown output type {suffix or '(none)'!r}; use .png, .jpg or .tif"
+        )
+    return FORMATS[suffix]
+
+
+def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8) -> None:
+    """Write float (H, W, C) in [0, 1] as PNG, JPEG or TIFF (by extension), 8 or 16 bits.
+
+    Written to a temporary file and renamed, so a failure never leaves a partial file.
+    """
+    path = Path(path)
+    fmt = output_format(path)
+    if fmt == "JPEG" and image.shape[2] in (2, 4):
+        raise ImageIOError(f"{path}: JPEG cannot keep the alpha channel; write .png or .tif")
+    if fmt == "JPEG":
+        bits = 8
+    fd, tmp = tempfile.mkstemp(prefix=".deepdream-", suffix=path.suffix, dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if bits == 16 and fmt == "PNG":
+                f.write(_encode_png16(_quantise(image, 16)))
+            elif bits == 16:
+                f.write(_encode_tiff16(_quantise(image, 16)))
+            else:
+                samples = _quantise(image, 8)
+                im = Image.fromarray(samples[..., 0] if samples.shape[2] == 1 else samples,
+                                     _PIL_MODES[samples.shape[2]])
+                options = {"quality": 95} if fmt == "JPEG" else {}
+                im.save(f, fmt, **options)
+        os.replace(tmp, path)
+    except BaseException:
+        with _suppress_oserror():
+            os.unlink(tmp)
+        raise
+
+
+class _suppress_oserror:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, *_: object) -> bool:
+        return kind is not None and issubclass(kind, OSError)
+
+
+def _quantise(image: np.ndarray, bits: int) -> np.ndarray:
+    top = 65535.0 if bits == 16 else 255.0
+    scaled = np.rint(np.clip(image, 0.0, 1.0) * top)
+    return scaled.astype(np.uint16 if bits == 16 else np.uint8)
+
+
+def _encode_png16(samples: np.ndarray) -> bytes:
+    h, w, c = samples.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    rows = samples.astype(">u2").view(np.uint8).reshape(h, w * c * 2)
+    raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1)  # filter 0 per row
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
+            + _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + _png_chunk(b"IEND", b""))
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _encode_tiff16(samples: np.ndarray) -> bytes:
+    """Little-endian baseline TIFF: deflate strips of about 64 KiB, then the IFD."""
+    h, w, c = samples.shape
+    data = samples.astype("<u2")
+    rows_per_strip = max(1, 65536 // (w * c * 2))
+    strips = [zlib.compress(data[y:y + rows_per_strip].tobytes(), 6)
+              for y in range(0, h, rows_per_strip)]
+    offsets, at = [], 8
+    for strip in strips:
+        offsets.append(at)
+        at += len(strip)
+    body = b"".join(strips) + b"\0" * (len(b"".join(strips)) % 2)
+    short, long_ = "H", "I"
+    entries: list[tuple[int, str, list[int]]] = [
+        (256, long_, [w]), (257, long_, [h]), (258, short, [16] * c), (259, short, [8]),
+        (262, short, [1 if c <= 2 else 2]), (273, long_, offsets), (277, short, [c]),
+        (278, long_, [rows_per_strip]), (279, long_, [len(s) for s in strips]),
+        (284, short, [1]),
+    ]
+    if c in (2, 4):
+        entries.append((338, short, [2]))  # the extra sample is unassociated alpha
+    ifd_at = 8 + len(body)
+    values_at = ifd_at + 2 + 12 * len(entries) + 4
+    ifd, values = struct.pack("<H", len(entries)), b""
+    for code, kind, vals in entries:
+        packed = struct.pack(f"<{len(vals)}{kind}", *vals)
+        type_id = 3 if kind == short else 4
+        if len(packed) <= 4:
+            ifd += struct.pack("<HHI", code, type_id, len(vals)) + packed.ljust(4, b"\0")
+        else:
+            ifd += struct.pack("<HHII", code, type_id, len(vals), values_at + len(values))
+            values += packed
+    ifd += struct.pack("<I", 0)
+    return b"II*\0" + struct.pack("<I", ifd_at) + body + ifd + values
