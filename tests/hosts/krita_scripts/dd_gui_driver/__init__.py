@@ -1,0 +1,125 @@
+"""Test-only Krita plug-in: drives the DeepDream docker in the real GUI, then quits Krita.
+
+Installed next to deepdream_krita by test_krita.py for one Xvfb run.  Steps: wait for the
+main window, open a small document, show the docker, set tiny settings, press Dream, wait,
+save a screenshot ($DD_SHOT), undo the dream, write facts ($DD_OUT) and quit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from typing import Any
+
+from deepdream_krita.docker import DeepDreamDocker
+from deepdream_krita.qt import QApplication, QTimer
+from krita import Krita
+
+POLL_MS = 250
+LIMIT_S = 240
+SETTINGS = {"model": "tiny", "iterations": 2, "octaves": 2, "step": 2.0, "jitter": 4,
+            "seed": 3, "preset": "", "use_selection": True}
+facts: dict[str, Any] = {"steps": []}
+state: dict[str, Any] = {"started": time.monotonic()}
+
+
+def _write_and_quit() -> None:
+    with open(os.environ["DD_OUT"], "w") as f:
+        json.dump(facts, f)
+    document = state.get("document")
+    if document is not None:
+        document.setModified(False)  # no "save changes?" dialog on quit
+    Krita.instance().action("file_quit").trigger()
+
+
+def _guarded(step: Any) -> Any:
+    def run() -> None:
+        try:
+            step()
+        except Exception:
+            facts["crash"] = traceback.format_exc()
+            _write_and_quit()
+    return run
+
+
+def _later(step: Any) -> None:
+    QTimer.singleShot(POLL_MS, _guarded(step))
+
+
+def _timed_out() -> bool:
+    if time.monotonic() - state["started"] > LIMIT_S:
+        facts["timeout"] = facts["steps"][-1] if facts["steps"] else "start"
+        _write_and_quit()
+        return True
+    return False
+
+
+def wait_for_window() -> None:
+    window = Krita.instance().activeWindow()
+    if window is None or not window.qwindow().isVisible():
+        if not _timed_out():
+            _later(wait_for_window)
+        return
+    facts["steps"].append("window")
+    from krita_cases import build
+
+    document, layer = build({"name": "gui", "size": [160, 120], "model": "RGBA",
+                             "depth": "U8"})
+    # Xvfb has no window manager to maximise it: fill the screen so the screenshot shows all
+    window.qwindow().setGeometry(QApplication.primaryScreen().availableGeometry())
+    window.addView(document)
+    state.update(document=document, layer=layer)
+    docker = next((d for d in Krita.instance().dockers() if isinstance(d, DeepDreamDocker)),
+                  None)
+    facts["docker_found"] = docker is not None
+    if docker is None:
+        _write_and_quit()
+        return
+    docker.show()
+    docker.raise_()
+    docker.set_values(SETTINGS)
+    state["docker"] = docker
+    facts["layers_before"] = [c.name() for c in document.rootNode().childNodes()]
+    _later(press_dream)
+
+
+def press_dream() -> None:
+    docker, document = state["docker"], state["document"]
+    document.setActiveNode(state["layer"])  # once the view exists, or Krita ignores it
+    facts["active_before"] = document.activeNode().name() if document.activeNode() else None
+    facts["docker_visible"] = docker.isVisible()
+    facts["steps"].append("dream")
+    docker.dream_button.click()
+    facts["busy_after_click"] = not docker.dream_button.isEnabled()
+    _later(wait_for_dream)
+
+
+def wait_for_dream() -> None:
+    docker = state["docker"]
+    if not docker.dream_button.isEnabled():
+        if not _timed_out():
+            _later(wait_for_dream)
+        return
+    document = state["document"]
+    facts["steps"].append("dreamed")
+    facts["message"] = docker.message.text()
+    facts["progress"] = docker.progress.value()
+    facts["preview"] = docker.preview.pixmap() is not None and not docker.preview.pixmap().isNull()
+    facts["layers_after"] = [c.name() for c in document.rootNode().childNodes()]
+    facts["active_after"] = document.activeNode().name() if document.activeNode() else None
+    QApplication.primaryScreen().grabWindow(0).save(os.environ["DD_SHOT"], "PNG")
+    Krita.instance().action("edit_undo").trigger()
+    _later(after_undo)
+
+
+def after_undo() -> None:
+    document = state["document"]
+    document.waitForDone()
+    facts["layers_after_undo"] = [c.name() for c in document.rootNode().childNodes()]
+    facts["steps"].append("undone")
+    _write_and_quit()
+
+
+QTimer.singleShot(POLL_MS, _guarded(wait_for_window))

@@ -1,0 +1,85 @@
+"""Runs inside real Krita (kritarunner): the docker's non-blocking path (DreamRunner driven by
+Qt's event loop), once to the end and once cancelled after the first progress report.
+
+Input: $DD_CASES (cases as for krita_cases.py, plus "cancel": true).  Output: one line
+``DD_RESULT <json>``.  A 20 ms QTimer counts how often the event loop ran while dreaming.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from typing import Any
+
+from deepdream_krita import controller
+from deepdream_krita.qt import QtCore
+from krita_cases import build
+
+LIMIT_MS = 240_000
+
+
+def run_case(case: dict[str, Any]) -> dict[str, Any]:
+    doc, layer = build(case)
+    root = doc.rootNode()
+    names_before = [c.name() for c in root.childNodes()]
+    pixels_before = bytes(layer.pixelData(*_bounds(layer)))
+    runner = controller.runner()
+    loop = QtCore.QEventLoop()
+    out: dict[str, Any] = {"name": case["name"], "progress": [], "ticks": 0}
+
+    def on_progress(percent: int, text: str) -> None:
+        out["progress"].append(percent)
+        if case.get("cancel") and percent > 0 and "cancel_at" not in out:
+            out["cancel_at"] = out["ticks"]
+            runner.cancel()
+
+    def on_done(node: Any) -> None:
+        out["result"] = node.name()
+        loop.quit()
+
+    def on_failed(message: str) -> None:
+        out["error"] = message
+        loop.quit()
+
+    def tick() -> None:
+        out["ticks"] += 1
+
+    ticker = QtCore.QTimer()
+    ticker.timeout.connect(tick)
+    ticker.start(20)
+    runner.progressed.connect(on_progress)
+    runner.succeeded.connect(on_done)
+    runner.failed.connect(on_failed)
+    QtCore.QTimer.singleShot(LIMIT_MS, loop.quit)
+    out["started"] = runner.start(doc, layer, case["settings"])
+    if out["started"]:
+        out["busy_after_start"] = runner.busy
+        loop.exec_() if hasattr(loop, "exec_") else loop.exec()
+    ticker.stop()
+    for signal, slot in ((runner.progressed, on_progress), (runner.succeeded, on_done),
+                         (runner.failed, on_failed)):
+        signal.disconnect(slot)
+    out["busy_at_end"] = runner.busy
+    out["layers_before"] = names_before
+    out["layers_after"] = [c.name() for c in root.childNodes()]
+    out["original_unchanged"] = bytes(layer.pixelData(*_bounds(layer))) == pixels_before
+    doc.close()
+    return out
+
+
+def _bounds(node: Any) -> tuple[int, int, int, int]:
+    b = node.bounds()
+    return (b.x(), b.y(), b.width(), b.height())
+
+
+def main(args: Any) -> None:
+    with open(os.environ["DD_CASES"]) as f:
+        cases = json.load(f)
+    results = []
+    for case in cases:
+        try:
+            results.append(run_case(case))
+        except Exception:
+            results.append({"name": case["name"], "crash": traceback.format_exc()})
+    print("DD_RESULT " + json.dumps(results), flush=True)

@@ -1,0 +1,233 @@
+"""The Krita plug-in in real Krita 5.2 (kritarunner, headless; in the cached Debian trixie root).
+
+The plug-in is installed the way a user would (``install.py plugin krita DIR --kritarc F``)
+into a HOME inside the root; a real daemon (tiny random GoogLeNet, CPU) runs on the host's
+loopback, which the chroot shares.  krita_scripts/krita_cases.py builds tiny documents, calls
+``deepdream_krita.dream_layer`` and prints facts as JSON; the tests below judge them.
+kritarunner's exit code says nothing about the script, hence the printed marker.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.hosts import trixie_root
+from tests.support.daemon import free_port, running_daemon
+
+pytestmark = pytest.mark.host
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = Path(__file__).with_name("krita_scripts")
+RESOURCES = ".local/share/krita"
+SIZE = [64, 48]
+# Tiny and quick: the tiny random GoogLeNet, two octaves of two steps.
+DREAM = {"model": "tiny", "iterations": 2, "octaves": 2, "step": 2.0, "jitter": 4, "seed": 3}
+FEATHERED = {"selection": [12, 10, 36, 26], "feather": 4}
+DREAM_CASES = [
+    {"name": "rgba_u8", "model": "RGBA", "depth": "U8"},
+    {"name": "rgba_u8_selection_offset", "model": "RGBA", "depth": "U8", "offset": [9, 5],
+     **FEATHERED},
+    {"name": "rgba_u16_linear_selection", "model": "RGBA", "depth": "U16", **FEATHERED},
+    {"name": "rgba_u16_srgb", "model": "RGBA", "depth": "U16",
+     "profile": "sRGB-elle-V2-srgbtrc.icc"},
+    {"name": "rgba_f16_selection", "model": "RGBA", "depth": "F16", **FEATHERED},
+    {"name": "rgba_f32_offset", "model": "RGBA", "depth": "F32", "offset": [-7, 6]},
+    {"name": "graya_u8_selection", "model": "GRAYA", "depth": "U8", **FEATHERED},
+    {"name": "graya_u16", "model": "GRAYA", "depth": "U16"},
+    {"name": "cmyka_u8_selection", "model": "CMYKA", "depth": "U8", **FEATHERED},
+    {"name": "cmyka_u16", "model": "CMYKA", "depth": "U16"},
+]
+ERROR_CASES = [
+    {"name": "bad_setting", "model": "RGBA", "depth": "U8", "settings": {"octaves": 0}},
+    {"name": "unknown_model", "model": "RGBA", "depth": "U8",
+     "settings": {**DREAM, "model": "no-such-model"}},
+    {"name": "selection_elsewhere", "model": "RGBA", "depth": "U8", "offset": [40, 30],
+     "selection": [0, 0, 20, 20]},
+]
+
+
+@dataclass
+class KritaHome:
+    outside: Path  # the HOME folder as seen from this machine
+    inside: str  # the same folder inside the root
+
+    def run_cases(self, cases: list[dict[str, Any]], env: Mapping[str, str],
+                  script: str = "krita_cases", timeout: float = 400) -> dict[str, dict[str, Any]]:
+        """Run a krita_scripts module on the cases in one kritarunner; facts by case name."""
+        full = [{"size": SIZE, "settings": DREAM, **case} for case in cases]
+        (self.outside / "cases.json").write_text(json.dumps(full))
+        proc = trixie_root.run_in_root(
+            ["kritarunner", "-s", script, "-f", "main"],
+            env={"HOME": self.inside, "QT_QPA_PLATFORM": "offscreen",
+                 "PYTHONPATH": f"{self.inside}/scripts:{self.inside}/{RESOURCES}/pykrita",
+                 "DD_CASES": f"{self.inside}/cases.json", **env},
+            timeout=timeout)
+        for line in proc.stdout.splitlines():
+            if line.startswith("DD_RESULT "):
+                return {fact["name"]: fact for fact in json.loads(line[len("DD_RESULT "):])}
+        raise AssertionError(f"kritarunner printed no result (exit {proc.returncode}):\n"
+                             f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def krita(host_root: Path) -> Iterator[KritaHome]:
+    with trixie_root.host_dir("deepdream-krita-test") as (outside, inside):
+        subprocess.run([sys.executable, str(REPO / "install.py"), "plugin", "krita",
+                        str(outside / RESOURCES), "--kritarc", str(outside / ".config/kritarc")],
+                       check=True, capture_output=True, text=True)
+        shutil.copytree(SCRIPTS, outside / "scripts")
+        yield KritaHome(outside, inside)
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    with running_daemon() as ep:
+        yield ep
+
+
+@pytest.fixture(scope="module")
+def dreamed(krita: KritaHome, endpoint: str) -> dict[str, dict[str, Any]]:
+    """Every case of DREAM_CASES and ERROR_CASES, dreamed in one Krita run."""
+    return krita.run_cases(DREAM_CASES + ERROR_CASES, {"DEEPDREAM_ENDPOINT": endpoint})
+
+
+def _fact(dreamed: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    fact = dreamed[name]
+    assert "crash" not in fact, fact["crash"]
+    return fact
+
+
+@pytest.mark.parametrize("case", DREAM_CASES, ids=lambda c: c["name"])
+def test_dream_adds_a_layer_directly_above_in_the_same_colour_space(dreamed, case):
+    fact = _fact(dreamed, case["name"])
+    assert "error" not in fact, fact["error"]
+    assert fact["directly_above"], fact["layers_after"]
+    assert fact["layers_after"] == [*fact["layers_before"][:2], "paint (DeepDream)",
+                                    *fact["layers_before"][2:]]
+    assert fact["space"] == fact["original_space"]
+    assert fact["space"][:2] == [case["model"], case["depth"]]
+
+
+@pytest.mark.parametrize("case", DREAM_CASES, ids=lambda c: c["name"])
+def test_dream_changes_the_selection_only_and_never_the_original(dreamed, case):
+    fact = _fact(dreamed, case["name"])
+    assert "error" not in fact, fact["error"]
+    assert fact["original_unchanged"]
+    assert fact["inside"] > 100
+    # a random network moves nearly every pixel; a few may land on their old value
+    assert fact["inside_changed"] > 0.8 * fact["inside"], fact
+    assert fact["outside_changed"] == 0, fact
+    if case.get("selection") or case.get("offset"):
+        assert fact["outside"] > 100  # there is an outside to check
+
+
+@pytest.mark.parametrize("case", [c for c in DREAM_CASES if c["depth"] != "U8"],
+                         ids=lambda c: c["name"])
+def test_deep_layers_keep_their_precision(dreamed, case):
+    fact = _fact(dreamed, case["name"])
+    # samples an 8-bit round trip could not produce: the dream kept the layer's own depth
+    assert fact["fine_samples"] > fact["inside_changed"], fact
+
+
+def test_bad_setting_is_refused_before_anything_changes(dreamed):
+    fact = _fact(dreamed, "bad_setting")
+    assert "octaves" in fact["error"] and "between" in fact["error"]
+    assert "\n" not in fact["error"]
+    assert fact["layers_after"] == fact["layers_before"]
+    assert fact["original_unchanged"]
+
+
+def test_daemon_error_leaves_the_document_unchanged(dreamed):
+    fact = _fact(dreamed, "unknown_model")
+    assert "no-such-model" in fact["error"], fact["error"]
+    assert "\n" not in fact["error"]
+    assert fact["layers_after"] == fact["layers_before"]
+    assert fact["original_unchanged"]
+
+
+def test_selection_off_the_layer_is_a_clear_error(dreamed):
+    fact = _fact(dreamed, "selection_elsewhere")
+    assert fact["error"] == "the selection does not touch the active layer"
+    assert fact["layers_after"] == fact["layers_before"]
+
+
+def test_no_daemon_is_a_clear_error_and_the_document_is_unchanged(krita):
+    # nothing listens on this port, and the start command fails at once
+    dead = f"tcp://127.0.0.1:{free_port()}"
+    facts = krita.run_cases([{"name": "no_daemon", "model": "RGBA", "depth": "U16"}],
+                            {"DEEPDREAM_ENDPOINT": dead, "DEEPDREAM_DAEMON_CMD": "/bin/false"})
+    fact = _fact(facts, "no_daemon")
+    assert "daemon" in fact["error"] and "\n" not in fact["error"]
+    assert fact["layers_after"] == fact["layers_before"]
+    assert fact["original_unchanged"]
+
+
+def test_docker_path_keeps_krita_responsive_and_can_cancel(krita, endpoint):
+    long_dream = {**DREAM, "iterations": 200, "octaves": 3}
+    facts = krita.run_cases(
+        [{"name": "async_done", "model": "RGBA", "depth": "U16"},
+         {"name": "async_cancel", "model": "RGBA", "depth": "U8", "size": [256, 192],
+          "settings": long_dream, "cancel": True}],
+        {"DEEPDREAM_ENDPOINT": endpoint}, script="krita_async")
+    done = _fact(facts, "async_done")
+    assert done["started"] and done["busy_after_start"], done
+    assert done.get("result") == "paint (DeepDream)", done
+    assert done["ticks"] > 0  # Qt's event loop kept running while the daemon dreamed
+    assert done["progress"][-1] == 100 and not done["busy_at_end"]
+    assert done["layers_after"][2] == "paint (DeepDream)" and done["original_unchanged"]
+
+    cancelled = _fact(facts, "async_cancel")
+    assert "cancel_at" in cancelled, cancelled
+    assert cancelled["error"] == "cancelled; the document is unchanged", cancelled
+    assert cancelled["layers_after"] == cancelled["layers_before"]
+    assert cancelled["original_unchanged"] and not cancelled["busy_at_end"]
+
+
+def _enable_in_kritarc(kritarc: Path, name: str) -> None:
+    lines = kritarc.read_text().splitlines()
+    at = lines.index("[python]") + 1
+    lines.insert(at, f"enable_{name}=true")
+    kritarc.write_text("\n".join(lines) + "\n")
+
+
+def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
+    """Krita's real window under Xvfb: a test-only plug-in (krita_scripts/dd_gui_driver)
+    opens a document, shows the docker, presses Dream, screenshots, undoes and quits."""
+    pykrita = krita.outside / RESOURCES / "pykrita"
+    shutil.copytree(SCRIPTS / "dd_gui_driver", pykrita / "dd_gui_driver", dirs_exist_ok=True)
+    shutil.copy(SCRIPTS / "dd_gui_driver.desktop", pykrita)
+    _enable_in_kritarc(krita.outside / ".config/kritarc", "dd_gui_driver")
+    out, shot = krita.outside / "gui.json", krita.outside / "gui.png"
+    for stale in (out, shot):
+        stale.unlink(missing_ok=True)
+    proc = trixie_root.run_in_root(
+        ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "krita", "--nosplash"],
+        env={"HOME": krita.inside, "PYTHONPATH": f"{krita.inside}/scripts",
+             "DEEPDREAM_ENDPOINT": endpoint, "DD_OUT": f"{krita.inside}/gui.json",
+             "DD_SHOT": f"{krita.inside}/gui.png"},
+        timeout=400)
+    if shot.exists():  # kept as a test artifact (artifacts/ is git-ignored)
+        (REPO / "artifacts").mkdir(exist_ok=True)
+        shutil.copy(shot, REPO / "artifacts" / "krita_gui.png")
+    log = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert out.exists(), f"the GUI driver wrote nothing:\n{log}"
+    facts = json.loads(out.read_text())
+    assert "crash" not in facts, facts["crash"]
+    assert "timeout" not in facts, facts
+    assert facts["docker_found"] and facts["docker_visible"]
+    assert facts["busy_after_click"]  # the button returned at once; the dream ran behind it
+    assert facts["message"] == "added layer 'paint (DeepDream)'", facts
+    assert facts["progress"] == 100 and facts["preview"]
+    before = facts["layers_before"]
+    assert facts["layers_after"] == [*before[:2], "paint (DeepDream)", *before[2:]]
+    assert facts["layers_after_undo"] == before  # one undo step removes the dream
+    assert shot.exists() and shot.stat().st_size > 10_000
