@@ -34,14 +34,15 @@ class HostTarget:
     pythons: tuple[str, ...] = ()  # host Python versions to fetch wheels for
     kritarc: Path | None = None
 
-    def describe(self) -> str:
+    def transport_text(self) -> str:
         if self.transport == "wheels":
-            how = "pyzmq+msgpack wheels for Python " + ", ".join(self.pythons)
-        elif self.transport == "system":
-            how = "the system's python3-zmq"
-        else:
-            how = "the standard-library client (no compiled modules)"
-        return f"{self.host} ({self.variant}) in {self.folder}: transport {how}"
+            return "vendored pyzmq+msgpack wheels for Python " + ", ".join(self.pythons)
+        if self.transport == "system":
+            return "the system's python3-zmq"
+        return "standard-library ZeroMQ client (no compiled modules)"
+
+    def describe(self) -> str:
+        return f"{self.host} ({self.variant}) in {self.folder}: {self.transport_text()}"
 
 
 @dataclass

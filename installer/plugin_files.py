@@ -10,8 +10,7 @@ import json
 import re
 import shutil
 import stat
-import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ GIMP_NAME = "deepdream"
 KRITA_NAME = "deepdream_krita"
 KRITA_GROUP = "python"
 KRITA_KEY = f"enable_{KRITA_NAME}"
+VendorFill = Callable[[Path], None]  # adds transport packages to a plug-in's vendor/ folder
 _JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", MANIFEST)
 
 
@@ -75,14 +75,7 @@ def _copy_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, ignore=_JUNK)
 
 
-def extract_wheels(wheels: Sequence[Path], vendor: Path) -> None:
-    """Unpack wheels into vendor/ (a wheel is a zip laid out for site-packages)."""
-    for wheel in wheels:
-        with zipfile.ZipFile(wheel) as zf:
-            zf.extractall(vendor)
-
-
-def _vendor(folder: Path, wheels: Sequence[Path], repo: Path) -> None:
+def _vendor(folder: Path, fill: VendorFill | None, repo: Path) -> None:
     vendor = folder / "vendor"
     if vendor.exists():
         shutil.rmtree(vendor)
@@ -90,7 +83,8 @@ def _vendor(folder: Path, wheels: Sequence[Path], repo: Path) -> None:
     src = repo / "shared" / "deepdream_protocol"
     _check_source(src)
     shutil.copytree(src, vendor / "deepdream_protocol", ignore=_JUNK)
-    extract_wheels(wheels, vendor)
+    if fill is not None:
+        fill(vendor)
 
 
 def _write_manifest(folder: Path, data: dict) -> None:
@@ -102,7 +96,7 @@ def _make_executable(path: Path) -> None:
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
-def install_gimp(plugins_dir: Path, wheels: Sequence[Path] = (), transport: str = "",
+def install_gimp(plugins_dir: Path, fill: VendorFill | None = None, transport: str = "",
                  repo: Path = REPO) -> Installed:
     """Install into GIMP's plug-ins folder: DIR/deepdream/deepdream.py (executable) + vendor/."""
     src = repo / "plugins" / "gimp" / GIMP_NAME
@@ -112,7 +106,7 @@ def install_gimp(plugins_dir: Path, wheels: Sequence[Path] = (), transport: str 
     created = old.get("created_dirs") or [str(p) for p in _missing_dirs(plugins_dir)]
     plugins_dir.mkdir(parents=True, exist_ok=True)
     _copy_tree(src, folder)
-    _vendor(folder, wheels, repo)
+    _vendor(folder, fill, repo)
     _make_executable(folder / f"{GIMP_NAME}.py")
     version = project_version(repo)
     _write_manifest(folder, {"host": "gimp", "version": version, "transport": transport,
@@ -120,7 +114,7 @@ def install_gimp(plugins_dir: Path, wheels: Sequence[Path] = (), transport: str 
     return Installed("gimp", folder, version)
 
 
-def install_krita(resource_dir: Path, kritarc: Path, wheels: Sequence[Path] = (),
+def install_krita(resource_dir: Path, kritarc: Path, fill: VendorFill | None = None,
                   transport: str = "", repo: Path = REPO) -> Installed:
     """Install into Krita's resource folder (pykrita/) and enable it in kritarc."""
     src_pkg = repo / "plugins" / "krita" / KRITA_NAME
@@ -135,7 +129,7 @@ def install_krita(resource_dir: Path, kritarc: Path, wheels: Sequence[Path] = ()
     _copy_tree(src_pkg, folder)
     if src_desktop.exists():
         shutil.copyfile(src_desktop, desktop)
-    _vendor(folder, wheels, repo)
+    _vendor(folder, fill, repo)
     edit = kconf.enable(kritarc, KRITA_GROUP, KRITA_KEY)
     if old.get("kritarc") and Path(old["kritarc"]["file"]) == kritarc:
         edit = kconf.KeyEdit.from_json(old["kritarc"])  # keep the state from before us

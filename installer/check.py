@@ -1,0 +1,111 @@
+"""`install.py --check`: a diagnosis a user can paste into a bug report."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+
+from . import daemon_ctl, plugin_files
+from .hosts import HostTarget
+from .manifest import Manifest, launcher
+from .torch_choice import PROBE
+from .venv import describe_device, python_in
+from .venv_probes import WEIGHTS, run_probe
+
+
+class Report:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def line(self, label: str, value: str) -> None:
+        print(f"{label:<14} {value}")
+
+    def problem(self, label: str, value: str, fix: str) -> None:
+        self.line(label, f"PROBLEM: {value}")
+        self.problems.append(fix)
+
+
+def _venv(r: Report, prefix: Path) -> bool:
+    py = python_in(prefix)
+    if not py.exists():
+        r.problem("venv", f"none at {prefix}", "run: python install.py")
+        return False
+    r.line("venv", str(prefix))
+    info = run_probe(py, PROBE)
+    if "error" in info or not info.get("version"):
+        r.problem("torch", info.get("error", "does not import"),
+                  "run python install.py again to reinstall PyTorch")
+        return False
+    r.line("torch", describe_device(info))
+    weights = run_probe(py, WEIGHTS)
+    if "error" in weights:
+        r.problem("package", weights["error"], "run python install.py again")
+        return False
+    if weights.get("present"):
+        r.line("weights", f"{weights['model']}: {weights['path']}")
+    else:
+        # not broken: the daemon downloads them on first use when online
+        r.line("weights", f"{weights['model']}: not downloaded yet; offline, fetch "
+                          f"{weights.get('url')} and save it as {weights['path']}")
+    return True
+
+
+def _daemon(r: Report, prefix: Path, venv_ok: bool) -> None:
+    try:
+        cfg = launcher.read_config()
+    except ValueError as e:
+        r.problem("config", str(e), "run python install.py to rewrite it")
+        return
+    if not cfg:
+        r.problem("config", f"missing ({launcher.config_path()})", "run: python install.py")
+    else:
+        r.line("config", f"{launcher.config_path()}: endpoint {cfg.get('endpoint')}")
+    if not venv_ok:
+        return
+    answer = daemon_ctl.hello(prefix)
+    if answer.get("ok"):
+        hello = answer.get("hello") or {}
+        r.line("daemon", f"answers at {answer.get('endpoint')} (version {hello.get('version')})")
+    else:
+        # not broken: the plug-ins start it with the config's command when needed
+        r.line("daemon", f"not running ({answer.get('error')}); the plug-ins start it on use, "
+                         f"or: {' '.join(daemon_ctl.serve_command(prefix))}")
+
+
+def _hosts(r: Report, hosts: list[HostTarget], manifest: Manifest) -> None:
+    version = plugin_files.project_version()
+    for t in hosts:
+        folder = (plugin_files.gimp_folder(t.folder) if t.host == "gimp"
+                  else plugin_files.krita_folder(t.folder))
+        label = f"{t.host} ({t.variant})"
+        installed = plugin_files.read_manifest(folder)
+        if installed is None:
+            r.problem(label, f"plug-in not installed in {folder}", "run: python install.py")
+        elif installed.get("version") != version:
+            r.problem(label, f"plug-in {installed.get('version')} in {folder} is older than "
+                             f"{version}", "run: python install.py")
+        else:
+            r.line(label, f"plug-in {version} in {folder}; {installed.get('transport')}")
+    if not hosts:
+        r.line("hosts", "no Krita or GIMP 3 found")
+    for folder in manifest.plugins:
+        if not plugin_files.read_manifest(Path(folder)):
+            r.problem("plug-in", f"{folder} was installed but is gone", "run: python install.py")
+
+
+def run(prefix: Path, manifest: Manifest, hosts: list[HostTarget]) -> int:
+    r = Report()
+    r.line("deepdream", plugin_files.project_version())
+    r.line("system", f"{platform.system()} {platform.release()} {platform.machine()}, "
+                     f"install.py on Python {sys.version.split()[0]}")
+    ok = _venv(r, prefix)
+    _daemon(r, prefix, ok)
+    _hosts(r, hosts, manifest)
+    if r.problems:
+        print("\nbroken; to fix:")
+        for fix in dict.fromkeys(r.problems):
+            print(f"  - {fix}")
+        return 1
+    print("\nall good")
+    return 0

@@ -1,0 +1,62 @@
+"""What `python install.py` installed, so re-running upgrades it and --uninstall removes it.
+
+Kept beside the plug-ins' config file (deepdream_protocol.launcher decides where that is).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .plugin_files import REPO, InstallError
+
+sys.path.insert(0, str(REPO / "shared"))
+from deepdream_protocol import launcher  # noqa: E402  (standard library only)
+
+NAME = "install-manifest.json"
+
+
+def config_folder() -> Path:
+    return launcher.config_path().parent
+
+
+@dataclass
+class Manifest:
+    prefix: str = ""
+    created_venv: bool = False
+    plugins: list[str] = field(default_factory=list)  # plug-in folders holding their manifests
+    config: str = ""
+    created_config: bool = False
+    created_dirs: list[str] = field(default_factory=list)  # for the config folder
+
+    @staticmethod
+    def path() -> Path:
+        return config_folder() / NAME
+
+    @staticmethod
+    def pid_file() -> Path:
+        return config_folder() / "daemon.pid"
+
+    @classmethod
+    def load(cls) -> Manifest:
+        try:
+            data = json.loads(cls.path().read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError) as e:
+            raise InstallError(f"cannot read {cls.path()} ({e}); fix or delete it") from e
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def save(self) -> None:
+        folder = self.path().parent
+        if not folder.exists():
+            missing = [folder, *[p for p in folder.parents if not p.exists()]]
+            self.created_dirs = [str(p) for p in missing]
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path().write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+
+    def add_plugin(self, folder: Path) -> None:
+        if str(folder) not in self.plugins:
+            self.plugins.append(str(folder))
