@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_dream(sub)
     _add_models(sub)
+    from deepdream.cli_daemon import add_daemon_commands
+
+    add_daemon_commands(sub)  # serve, keygen
     return parser
 
 
@@ -93,6 +96,10 @@ def _add_dream(sub: Any) -> None:
                    help="shrink the image first so its longer side is at most this many "
                    "pixels (the result has that size); makes quick previews fast")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--daemon", nargs="?", const="", metavar="ENDPOINT",
+                   help="dream in a running 'deepdream serve' instead of in this process, "
+                   "e.g. --daemon tcp://127.0.0.1:5599; without ENDPOINT (put --daemon "
+                   "last) it uses DEEPDREAM_ENDPOINT, the client config or that default")
     p.set_defaults(run=run_dream)
 
 
@@ -162,9 +169,14 @@ def run_dream(args: argparse.Namespace) -> int:
         mask = read_mask(args.mask, image.shape[:2])
     if args.max_size is not None:
         image, mask = shrink(image, mask, args.max_size)
-    model = registry.load(settings.model, pick_device(settings.device), args.models_file)
     bar = None if args.quiet or not sys.stderr.isatty() else ProgressBar(sys.stderr)
-    out = dream(image, model, settings, mask=mask, progress=bar)
+    if args.daemon is not None:
+        from deepdream.cli_daemon import dream_via_daemon
+
+        out = dream_via_daemon(args.daemon, dream_settings(args), image, mask, bar)
+    else:
+        model = registry.load(settings.model, pick_device(settings.device), args.models_file)
+        out = dream(image, model, settings, mask=mask, progress=bar)
     if bar is not None:
         bar.done()
     imageio.write_image(args.output, out, bits=info.bits)

@@ -157,13 +157,18 @@ class Worker(threading.Thread):
             # A first progress message says the job left the queue.
             send({"op": m.PROGRESS, "fraction": 0.0, "octave": 0, "octaves": 0, "step": 0,
                   "steps": 0})
-            model = self.cache.get(settings.model)
             image = decode(job.pixels, job.format, job.width, job.height)
-            mask = (decode_mask(job.mask, job.mask_dtype, job.width, job.height)
-                    if job.mask is not None else None)
-            if job.cancel.is_set():
-                raise Cancelled()
-            result = dream(image, model, settings, mask, progress, job.cancel.is_set)
+            if settings.iterations == 0:
+                # Nothing to dream: skip the network (whose colour/gray round trip is not
+                # bit-exact) and return the input through the same conversion.
+                result = image
+            else:
+                model = self.cache.get(settings.model)
+                mask = (decode_mask(job.mask, job.mask_dtype, job.width, job.height)
+                        if job.mask is not None else None)
+                if job.cancel.is_set():
+                    raise Cancelled()
+                result = dream(image, model, settings, mask, progress, job.cancel.is_set)
             data = encode(result, job.format, job.pixels, job.width, job.height)
             send({"op": m.RESULT, "width": job.width, "height": job.height,
                   "format": job.format.to_wire()}, data)
@@ -340,7 +345,8 @@ class Server:
     def _op_hello(self, peer: bytes, header: dict[str, Any], data: list[Any]) -> None:
         self._no_data(header, data)
         self._reply(peer, header, m.HELLO, version=m.PROTOCOL_VERSION,
-                    server=f"deepdream {__version__}", devices=[str(d) for d in self.devices],
+                    server=f"deepdream {__version__}", pid=os.getpid(),
+                    devices=[str(d) for d in self.devices],
                     max_pixels=self.opts.max_pixels, layouts=list(LAYOUTS),
                     dtypes=list(DTYPES), transfers=list(TRANSFERS))
 
