@@ -227,6 +227,8 @@ def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
     assert facts["busy_after_click"]  # the button returned at once; the dream ran behind it
     assert facts["message"] == "added layer 'paint (DeepDream)'", facts
     assert facts["progress"] == 100 and facts["preview"]
+    # the docker offers what the daemon's catalog lists
+    assert "tiny" in facts["models_offered"] and "inception4c" in facts["layers_offered"]
     before = facts["layers_before"]
     assert facts["layers_after"] == [*before[:2], "paint (DeepDream)", *before[2:]]
     assert facts["layers_after_undo"] == before  # one undo step removes the dream

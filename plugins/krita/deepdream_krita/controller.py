@@ -187,3 +187,21 @@ def runner() -> DreamRunner:
     if _RUNNER is None:
         _RUNNER = DreamRunner()
     return _RUNNER
+
+
+class CatalogFetcher(QObject):
+    """Asks the daemon for its models, layers and presets on a helper thread."""
+
+    fetched = pyqtSignal(object)  # the catalog dict; never emitted when no daemon answers
+    TIMEOUT_S = 2.0
+
+    def fetch(self) -> None:
+        threading.Thread(target=self._run, name="deepdream-catalog", daemon=True).start()
+
+    def _run(self) -> None:  # helper thread: touches no Qt widget or Krita object
+        try:
+            with Client(timeout=self.TIMEOUT_S) as client:
+                catalog = client.catalog()
+        except (DaemonError, OSError, ValueError):
+            return  # no daemon yet: the docker keeps its defaults until the first dream
+        self.fetched.emit(catalog)

@@ -76,6 +76,19 @@ def _changed_signal(widget: QWidget) -> Any:
     return widget.currentTextChanged
 
 
+def _refill(combo: QComboBox, items: list[str], keep: str, tips: dict[str, str]) -> None:
+    """Replace a combo's choices, keeping ``keep`` as its text (typed values stay valid)."""
+    combo.blockSignals(True)
+    combo.clear()
+    for item in items:
+        combo.addItem(item)
+        if tips.get(item):
+            combo.setItemData(combo.count() - 1, tips[item], Qt.ItemDataRole.ToolTipRole)
+    combo.setCurrentText(keep)
+    combo.blockSignals(False)
+    combo.currentTextChanged.emit(keep)
+
+
 class DeepDreamDocker(DockWidget):
     def __init__(self) -> None:
         super().__init__()
@@ -125,6 +138,11 @@ class DeepDreamDocker(DockWidget):
         self.runner.busy_changed.connect(self._on_busy)
         self.dream_button.clicked.connect(self.dream)
         self.cancel_button.clicked.connect(self.runner.cancel)
+        self.catalog: dict[str, Any] = {}
+        self.fetcher = controller.CatalogFetcher(self)
+        self.fetcher.fetched.connect(self._on_catalog)
+        self.fields["model"].currentTextChanged.connect(self._offer_layers)
+        self.fetcher.fetch()
 
     def canvasChanged(self, canvas: Any) -> None:  # noqa: N802 - Krita's virtual
         pass  # the dream always targets the active document when Dream is pressed
@@ -158,6 +176,29 @@ class DeepDreamDocker(DockWidget):
         self.message.setText(f"added layer {node.name()!r}")
         image = node.thumbnail(PREVIEW_SIZE, PREVIEW_SIZE)
         self.preview.setPixmap(QPixmap.fromImage(image))
+        if not self.catalog:
+            self.fetcher.fetch()  # the daemon may have been started by this dream
+
+    def _on_catalog(self, catalog: dict[str, Any]) -> None:
+        """Offer the daemon's presets and models; the typed values stay as they are."""
+        self.catalog = catalog
+        current = self.values()
+        presets = catalog.get("presets") or {}
+        _refill(self.fields["preset"], ["", *sorted(presets)], current["preset"],
+                {name: p.get("description", "") for name, p in presets.items()})
+        models = catalog.get("models") or {}
+        _refill(self.fields["model"], sorted(models), current["model"],
+                {name: m.get("description", "") for name, m in models.items()})
+
+    def _offer_layers(self, model: str) -> None:
+        spec = (self.catalog.get("models") or {}).get(model)
+        if not spec:
+            return
+        layer = self.fields["layer"].currentText()
+        known = spec.get("layers") or {}
+        if layer.split(":")[0] not in known:  # a layer of another model: take this one's default
+            layer = spec.get("default_layer") or layer
+        _refill(self.fields["layer"], list(known), layer, {})
 
     def _on_failure(self, message: str) -> None:
         self.progress.setValue(0)

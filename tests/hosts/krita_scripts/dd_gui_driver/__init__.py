@@ -90,6 +90,7 @@ def press_dream() -> None:
     document.setActiveNode(state["layer"])  # once the view exists, or Krita ignores it
     facts["active_before"] = document.activeNode().name() if document.activeNode() else None
     facts["docker_visible"] = docker.isVisible()
+    facts["values"] = docker.values()
     facts["steps"].append("dream")
     docker.dream_button.click()
     facts["busy_after_click"] = not docker.dream_button.isEnabled()
@@ -105,6 +106,9 @@ def wait_for_dream() -> None:
     document = state["document"]
     facts["steps"].append("dreamed")
     facts["message"] = docker.message.text()
+    model, layer = docker.fields["model"], docker.fields["layer"]
+    facts["models_offered"] = [model.itemText(i) for i in range(model.count())]
+    facts["layers_offered"] = [layer.itemText(i) for i in range(layer.count())]
     facts["progress"] = docker.progress.value()
     facts["preview"] = docker.preview.pixmap() is not None and not docker.preview.pixmap().isNull()
     facts["layers_after"] = [c.name() for c in document.rootNode().childNodes()]
