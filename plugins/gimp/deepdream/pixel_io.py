@@ -10,21 +10,16 @@ from dataclasses import dataclass
 
 import gi
 
+gi.require_version("Babl", "0.1")
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from deepdream_protocol.pixels import PixelFormat  # noqa: E402
-from gi.repository import Gegl, Gimp  # noqa: E402
+from gi.repository import Babl, Gegl, Gimp  # noqa: E402
 
-# Sample type in a Gimp.Precision nick -> (babl sample type, wire dtype).  The wire has no
-# u32 or f64: those images travel as f32, which holds every value a filter can change.
-_SAMPLES = {
-    "u8": ("u8", "u8"),
-    "u16": ("u16", "u16"),
-    "u32": ("float", "f32"),
-    "half": ("half", "f16"),
-    "float": ("float", "f32"),
-    "double": ("float", "f32"),
-}
+#: babl sample type -> wire dtype.  The wire has no u32 or f64: those layers travel as
+#: float (babl converts), which holds every value a dream can produce.
+_SAMPLES = {"u8": "u8", "u16": "u16", "half": "f16", "float": "f32"}
+_AS_FLOAT = ("u32", "double")
 
 
 class PixelError(Exception):
@@ -35,7 +30,7 @@ class PixelError(Exception):
 class HostFormat:
     """How a drawable's bytes are asked of babl and described to the daemon."""
 
-    babl: str  # e.g. "R'G'B'A u16": ' marks perceptual (sRGB-encoded) samples
+    babl: str  # e.g. "R'G'B'A u16", with "-SPACE" for a layer in another colour space
     wire: PixelFormat
     mask_babl: str  # the selection read as one sample per pixel
     mask_dtype: str
@@ -53,25 +48,22 @@ class Region:
 
 
 def host_format(drawable: Gimp.Drawable) -> HostFormat:
-    """The drawable's own format: sample type and TRC from the image precision."""
-    nick = drawable.get_image().get_precision().value_nick  # e.g. "u16-non-linear"
-    sample, _, trc = nick.partition("-")
-    if sample not in _SAMPLES:
-        raise PixelError(f"unsupported image precision {nick!r}")
-    babl_type, dtype = _SAMPLES[sample]
-    linear = trc == "linear"
-    prime = "" if linear else "'"
-    if drawable.is_gray():
-        components, layout = f"Y{prime}", "G"
-    elif drawable.is_rgb():
-        components, layout = f"R{prime}G{prime}B{prime}", "RGB"
-    else:
-        raise PixelError("only RGB and grayscale layers can be read")
-    if drawable.has_alpha():
-        components, layout = components + "A", layout + "A"
+    """The drawable's own babl format (its colour space included, so the bytes read are
+    the bytes stored and the ones written back land unconverted)."""
+    own = drawable.get_format()
+    components, _, sample = Babl.format_get_encoding(own).partition(" ")  # "R'G'B'A u16"
+    if sample in _AS_FLOAT:
+        own, sample = Babl.format_with_space(f"{components} float",
+                                             Babl.format_get_space(own)), "float"
+    if sample not in _SAMPLES or not (drawable.is_rgb() or drawable.is_gray()):
+        raise PixelError(f"cannot read a layer stored as {Babl.get_name(own)!r}")
+    # ' and ~ mark perceptual (sRGB-like) samples; none means linear light.
+    linear = "'" not in components and "~" not in components
+    layout = components.replace("'", "").replace("~", "").replace("Y", "G")
+    dtype = _SAMPLES[sample]
     mask_dtype = "u8" if dtype == "u8" else "f32"
     return HostFormat(
-        babl=f"{components} {babl_type}",
+        babl=Babl.get_name(own),
         wire=PixelFormat(layout, dtype, "linear" if linear else "srgb"),
         mask_babl="Y u8" if mask_dtype == "u8" else "Y float",
         mask_dtype=mask_dtype,

@@ -171,6 +171,21 @@ def case_feathered_selection(values):
     return img, layer
 
 
+def case_profiled_selection(values):
+    """16-bit in a colour space other than GIMP's built-in sRGB, dreamed inside a selection."""
+    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U16_NON_LINEAR)
+    img.set_color_profile(Gimp.ColorProfile.new_rgb_srgb_linear())
+    layer = add_layer(img, "profiled", IT.RGBA_IMAGE)
+    img.select_rectangle(Gimp.ChannelOps.REPLACE, 8, 8, 40, 30)
+    Gimp.Selection.feather(img, 6)
+    return img, layer
+
+
+def case_double(values):
+    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.DOUBLE_NON_LINEAR)
+    return img, add_layer(img, "double", IT.RGBA_IMAGE)
+
+
 def case_indexed(values):
     img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR)
     layer = add_layer(img, "indexed", IT.RGB_IMAGE)
