@@ -15,7 +15,9 @@ from .pixels import DreamError
 
 
 def daemon_message(exc: Exception) -> str:
-    return f"DeepDream daemon: {exc}".splitlines()[0]
+    """The client's error as one line that says it came from the daemon."""
+    text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    return text if "daemon" in text.lower() else f"DeepDream daemon: {text}"
 
 
 def start_daemon_if_needed() -> None:
