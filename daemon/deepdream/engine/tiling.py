@@ -1,9 +1,12 @@
 """Gradients of an objective over an image of any size, one tile at a time.
 
-The image is treated as a torus: every step shifts the tile grid by a random offset (the
-DeepDream "roll"), so tile borders land somewhere else each step and leave no seam. Each
-tile is run with a halo of context around it and only its inner part's gradient is kept,
-so memory is bounded by the tile size and no full-resolution activation ever exists.
+Every step rolls the image by a random offset (the DeepDream jitter; with tiles, also a
+random shift of the whole tile grid), so tile borders land somewhere else each step and
+leave no seam. Each tile runs with a halo of context around it and keeps only its inner
+part's gradient, so memory is bounded by the tile size and no full-resolution activation
+ever exists. Tile and halo edges sit on multiples of ``ALIGN`` pixels, the networks' largest
+stride, and halos stop at the rolled image's edges, so with a halo as wide as the layer's
+receptive field the tiled gradient equals the untiled one.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ _BYTES_PER_PIXEL = {"googlenet": 2500, "vgg16": 6000, "vgg19": 7000, "resnet50":
                     "inception_v3": 3500}
 _CPU_BUDGET = 1536 << 20  # keep CPU dreams within a few GB whatever the machine has
 MIN_TILE, MAX_TILE = 128, 4096
+ALIGN = 32  # the largest stride of the trunks we run
 
 
 def auto_tile(model: DreamModel) -> int:
@@ -38,10 +42,15 @@ def auto_tile(model: DreamModel) -> int:
 
 
 def spans(n: int, tile: int) -> list[tuple[int, int]]:
-    """Split 0..n into near-equal spans no longer than ``tile``."""
+    """Split 0..n into near-equal spans of about ``tile``, cut at multiples of ALIGN."""
+    tile = max(tile, ALIGN)
     k = max(1, math.ceil(n / tile))
-    bounds = [round(i * n / k) for i in range(k + 1)]
+    bounds = sorted({min(n, round(i * n / k / ALIGN) * ALIGN) for i in range(k)} | {n})
     return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def default_halo(tile: int) -> int:
+    return max(ALIGN, tile // 8 // ALIGN * ALIGN)
 
 
 def random_offsets(rng: random.Random, h: int, w: int, tile: int, jitter: int) -> tuple[int, int]:
@@ -65,25 +74,23 @@ def gradient(
 ) -> torch.Tensor:
     """d objective / d x for x (1, 3, H, W), computed on the torus rolled by ``offset``."""
     _, _, h, w = x.shape
-    halo = max(16, tile // 8) if halo is None else halo
-    row_spans, col_spans = spans(h, tile), spans(w, tile)
-    # no halo along an axis that is one tile; never let a halo wrap onto its own tile
-    hy = 0 if len(row_spans) == 1 else min(halo, (h - max(b - a for a, b in row_spans)) // 2)
-    hx = 0 if len(col_spans) == 1 else min(halo, (w - max(b - a for a, b in col_spans)) // 2)
+    halo = default_halo(tile) if halo is None else halo
     dtype = autocast_dtype(x.device)
     g = torch.empty_like(x)
-    for r0, r1 in row_spans:
-        rows = _wrapped(r0 - hy, r1 + hy, offset[0], h, x.device)
-        for c0, c1 in col_spans:
-            cols = _wrapped(c0 - hx, c1 + hx, offset[1], w, x.device)
+    for r0, r1 in spans(h, tile):
+        p0, p1 = max(r0 - halo, 0), min(r1 + halo, h)  # coordinates in the rolled image
+        rows = _wrapped(p0, p1, offset[0], h, x.device)
+        for c0, c1 in spans(w, tile):
+            q0, q1 = max(c0 - halo, 0), min(c1 + halo, w)
+            cols = _wrapped(q0, q1, offset[1], w, x.device)
             xt = x.index_select(2, rows).index_select(3, cols).requires_grad_(True)
             with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
                 loss = objective(model(xt, objective.layers))
             # a tile's mean weighted by its share of the image ~ the whole image's mean
             share = xt.shape[2] * xt.shape[3] / (h * w)
             (gt,) = torch.autograd.grad(loss * share, xt)
-            inner = gt[:, :, hy:hy + (r1 - r0), hx:hx + (c1 - c0)]
-            g[:, :, rows[hy:hy + (r1 - r0), None], cols[None, hx:hx + (c1 - c0)]] = inner
+            inner = gt[:, :, r0 - p0:r1 - p0, c0 - q0:c1 - q0]
+            g[:, :, rows[r0 - p0:r1 - p0, None], cols[None, c0 - q0:c1 - q0]] = inner
     return g
 
 
