@@ -90,7 +90,7 @@ def compare(doc: Any, layer: Any, result: Any, depth: str) -> dict[str, Any]:
     sel = doc.selection()
     mask = bytes(sel.pixelData(ux, uy, uw, uh)) if sel is not None else b"\xff" * (uw * uh)
     facts = {"inside": 0, "inside_changed": 0, "outside": 0, "outside_changed": 0,
-             "fine_samples": 0, "bytes_per_pixel": bpp}
+             "fine_pixels": 0, "bytes_per_pixel": bpp}
     for i in range(uw * uh):
         x, y = ux + i % uw, uy + i // uw
         on_layer = x0 <= x < x0 + w0 and y0 <= y < y0 + h0
@@ -101,7 +101,7 @@ def compare(doc: Any, layer: Any, result: Any, depth: str) -> dict[str, Any]:
             if a != b:
                 facts["inside_changed"] += 1
                 if depth != "U8":
-                    facts["fine_samples"] += sum(off_8bit_grid(v, depth) for v in samples(b, depth))
+                    facts["fine_pixels"] += any(off_8bit_grid(v, depth) for v in samples(b, depth))
         elif not (on_layer and on_canvas) or mask[i] == 0:
             facts["outside"] += 1
             facts["outside_changed"] += a != b
