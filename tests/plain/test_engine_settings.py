@@ -1,0 +1,66 @@
+"""DreamSettings.from_dict reads the shared settings names and rejects bad values in one line."""
+
+from __future__ import annotations
+
+import pytest
+from deepdream.engine import DreamSettings, SettingsError
+from deepdream_protocol.settings import DEFAULTS
+
+
+def test_defaults_come_from_the_shared_settings_table() -> None:
+    s = DreamSettings.from_dict({})
+    assert (s.model, s.iterations, s.octaves, s.octave_scale, s.step, s.jitter) == (
+        DEFAULTS["model"], DEFAULTS["iterations"], DEFAULTS["octaves"],
+        DEFAULTS["octave_scale"], DEFAULTS["step"], DEFAULTS["jitter"])
+    assert s.layers == ()  # the model's own default layer
+    assert s.tile == 0 and s.device == "auto"
+
+
+@pytest.mark.parametrize(("given", "layers"), [
+    ("inception4c", (("inception4c", 1.0),)),
+    ("inception4c:1,inception4d:0.5", (("inception4c", 1.0), ("inception4d", 0.5))),
+    (" relu4_3 : 2 ", (("relu4_3", 2.0),)),
+    (["conv3", "inception3b:-1"], (("conv3", 1.0), ("inception3b", -1.0))),
+])
+def test_layer_strings_and_lists(given: object, layers: tuple) -> None:
+    assert DreamSettings.from_dict({"layer": given}).layers == layers
+
+
+def test_layers_as_name_weight_pairs() -> None:
+    s = DreamSettings.from_dict({"layers": [["inception4c", 1], ["inception5a", 0.25]]})
+    assert s.layers == (("inception4c", 1.0), ("inception5a", 0.25))
+
+
+@pytest.mark.parametrize(("given", "channels"), [
+    ("3,7,10-12", (3, 7, 10, 11, 12)),
+    ([5, 1, 5], (5, 1)),
+    ("", None),
+    (None, None),
+])
+def test_channels(given: object, channels: tuple | None) -> None:
+    assert DreamSettings.from_dict({"channels": given}).channels == channels
+
+
+@pytest.mark.parametrize(("bad", "words"), [
+    ({"iterations": 501}, "iterations must be between 0 and 500"),
+    ({"octaves": 2.5}, "octaves must be a whole number"),
+    ({"step": "fast"}, "step must be a number"),
+    ({"strength": float("nan")}, "strength must be a finite number"),
+    ({"seamless": "yes"}, "seamless must be true or false"),
+    ({"layer": "inception4c:x"}, "bad layer weight"),
+    ({"layer": "a", "layers": [["a", 1]]}, "either 'layer' or 'layers'"),
+    ({"channels": "4-2"}, "bad channel range"),
+    ({"channels": [-1]}, "negative"),
+    ({"colour": 1}, "unknown setting 'colour'"),
+    ({"tile": -5}, "tile must be between 0 and 65536"),
+])
+def test_bad_values_are_one_line_errors(bad: dict, words: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        DreamSettings.from_dict(bad)
+    assert words in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_numbers_given_as_text_are_accepted() -> None:
+    s = DreamSettings.from_dict({"iterations": "12", "step": "2.5", "keep_colors": 1})
+    assert (s.iterations, s.step, s.keep_colors) == (12, 2.5, True)
