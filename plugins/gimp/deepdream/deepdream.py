@@ -106,6 +106,8 @@ def run(procedure, run_mode, image, drawables, config, data):
         if not accepted:
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     values = {s.name: config.get_property(s.name.replace("_", "-")) for s in SETTINGS}
+    # GIMP hands an empty string argument back as None.
+    values.update({s.name: values[s.name] or "" for s in SETTINGS if s.kind is str})
     try:
         dream_into_new_layer(image, drawables, values, config.get_property(USE_SELECTION))
     except DreamFailed as e:

@@ -1,0 +1,232 @@
+"""The GIMP 3 plug-in in real GIMP 3.0 (headless, in the cached Debian trixie root).
+
+The plug-in is installed the way a user would (``install.py plugin gimp DIR``) into the
+plug-ins folder of a HOME inside the root; a real daemon (tiny random model) runs on the
+host's loopback, which the chroot shares.  Batch scripts in gimp_scripts/ build images, call
+``plug-in-deepdream`` through the PDB and print JSON facts that the tests below check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from deepdream_protocol.client import Client
+
+from tests.hosts import trixie_root
+from tests.support.daemon import free_port, running_daemon
+
+pytestmark = pytest.mark.host
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = Path(__file__).with_name("gimp_scripts")
+PLUGINS = ".config/GIMP/3.0/plug-ins"
+# Tiny and quick: the tiny random GoogLeNet, two octaves of two steps.
+DREAM = {"model": "tiny", "iterations": 2, "octaves": 2, "step": 2.0, "jitter": 4, "seed": 3}
+CASES = ("rgb_u8", "rgba_u16", "linear_float", "gray", "group_offsets", "feathered_selection",
+         "profiled_selection", "double")
+
+
+@dataclass
+class GimpHome:
+    outside: Path  # the folder as seen from this machine
+    inside: str  # the same folder inside the root
+
+    def run(self, script: str, env: Mapping[str, str], timeout: float = 300
+            ) -> subprocess.CompletedProcess[str]:
+        """Run gimp-console-3.0 on one batch script, HOME being this folder's home/."""
+        argv = ["gimp-console-3.0", "-i", "--batch-interpreter=python-fu-eval",
+                "-b", f'exec(open("{self.inside}/scripts/{script}").read())', "--quit"]
+        return trixie_root.run_in_root(argv, env=self.env(env), timeout=timeout)
+
+    def run_gui(self, script: str, env: Mapping[str, str], timeout: float = 300
+                ) -> subprocess.CompletedProcess[str]:
+        """The same in the full GIMP under Xvfb (xvfb-run inside the root)."""
+        argv = ["xvfb-run", "-a", "-s", "-screen 0 1280x900x24", "gimp-3.0",
+                "--batch-interpreter=python-fu-eval",
+                "-b", f'exec(open("{self.inside}/scripts/{script}").read())', "--quit"]
+        return trixie_root.run_in_root(argv, env=self.env(env), timeout=timeout)
+
+    def env(self, extra: Mapping[str, str]) -> dict[str, str]:
+        return {"HOME": f"{self.inside}/home",
+                "DD_PLUGIN_DIR": f"{self.inside}/home/{PLUGINS}/deepdream", **extra}
+
+
+def facts(proc: subprocess.CompletedProcess[str], key: str = "case") -> dict[str, dict]:
+    found = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("FACT "):
+            fact = json.loads(line[5:])
+            found[fact[key]] = fact
+    assert found, f"no facts from GIMP (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return found
+
+
+@pytest.fixture(scope="module")
+def gimp(host_root: Path) -> Iterator[GimpHome]:
+    with trixie_root.host_dir("deepdream-gimp-test") as (outside, inside):
+        plugins = outside / "home" / PLUGINS
+        subprocess.run([sys.executable, str(REPO / "install.py"), "plugin", "gimp",
+                        str(plugins)], check=True, capture_output=True, text=True)
+        shutil.copytree(SCRIPTS, outside / "scripts")
+        # No first-start welcome dialog or update check in the GUI run.
+        (plugins.parent / "gimprc").write_text("(show-welcome-dialog no)\n(check-updates no)\n")
+        yield GimpHome(outside, inside)
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    with running_daemon() as ep:
+        yield ep
+
+
+def dream_env(endpoint: str, cases: tuple[str, ...] | list[str], **extra: str) -> dict[str, str]:
+    return {"DEEPDREAM_ENDPOINT": endpoint, "DD_CASES": ",".join(cases),
+            "DD_SETTINGS": json.dumps(DREAM), **extra}
+
+
+@pytest.fixture(scope="module")
+def dreamed(gimp: GimpHome, endpoint: str) -> dict[str, dict]:
+    """One GIMP run dreams every case (GIMP start-up is the slow part)."""
+    return facts(gimp.run("dream_cases.py", dream_env(endpoint, [*CASES, "indexed"])))
+
+
+def assert_new_layer_right(fact: dict) -> None:
+    assert fact["status"] == "success", fact["error"]
+    assert fact["layers_added"] == 1
+    assert fact["new_above_original"] and fact["same_parent"]
+    assert fact["offsets"] == fact["original_offsets"]
+    assert fact["size"] == fact["original_size"]
+    assert fact["bpp"] == fact["original_bpp"]
+    assert fact["precision_after"] == fact["precision_before"]
+    assert fact["original_identical"]
+    assert fact["new_name"].startswith("DeepDream (tiny ")
+    assert fact["changed_where_selected"] > 0.5
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_dream_adds_a_new_layer_above_in_the_layers_own_format(dreamed: dict, case: str
+                                                                ) -> None:
+    assert_new_layer_right(dreamed[case])
+
+
+def test_high_precision_layers_keep_their_precision(dreamed: dict) -> None:
+    assert dreamed["rgba_u16"]["babl"] == "R'G'B'A u16"
+    assert dreamed["rgba_u16"]["precision_after"] == "u16-non-linear"
+    assert dreamed["linear_float"]["babl"] == "RGBA float"
+    assert dreamed["linear_float"]["precision_after"] == "float-linear"
+    assert dreamed["gray"]["babl"] == "Y'A u8"
+    assert dreamed["double"]["precision_after"] == "double-non-linear"
+
+
+@pytest.mark.parametrize("case", ["feathered_selection", "profiled_selection"])
+def test_selection_leaves_unselected_pixels_bit_identical(dreamed: dict, case: str) -> None:
+    fact = dreamed[case]
+    assert fact["unselected_pixels"] > 0
+    assert fact["changed_where_unselected"] == 0
+
+
+def test_indexed_image_is_refused_and_left_alone(dreamed: dict) -> None:
+    fact = dreamed["indexed"]
+    assert fact["status"] != "success"
+    assert "indexed" in fact["error"]
+    assert fact["stack_unchanged"] and fact["original_identical"]
+
+
+def test_stdlib_transport_dreams_without_pyzmq(gimp: GimpHome, endpoint: str) -> None:
+    # A zmq module that cannot import, ahead of the root's python3-zmq: only the standard
+    # library ZMTP client can carry the job.
+    poison = gimp.outside / "no-pyzmq"
+    poison.mkdir(exist_ok=True)
+    (poison / "zmq.py").write_text("raise ImportError('pyzmq hidden by the test')\n")
+    env = dream_env(endpoint, ["rgb_u8"], DEEPDREAM_TRANSPORT="stdlib",
+                    PYTHONPATH=f"{gimp.inside}/no-pyzmq")
+    assert_new_layer_right(facts(gimp.run("dream_cases.py", env))["rgb_u8"])
+
+
+def test_no_daemon_gives_an_error_and_leaves_the_image_alone(gimp: GimpHome) -> None:
+    # Nothing listens on the port and the configured start command fails at once.
+    env = dream_env(f"tcp://127.0.0.1:{free_port()}", ["rgb_u8"],
+                    DEEPDREAM_DAEMON_CMD="/bin/false")
+    fact = facts(gimp.run("dream_cases.py", env))["rgb_u8"]
+    assert fact["status"] == "execution-error"
+    assert "daemon" in fact["error"].lower()
+    assert fact["stack_unchanged"] and fact["original_identical"]
+
+
+def test_dialog_runs_under_xvfb_one_undo_takes_the_dream_back_last_values_kept(gimp: GimpHome,
+                                                                  endpoint: str) -> None:
+    shot = gimp.outside / "dialog.png"
+    env = dream_env(endpoint, [], DD_SHOT=f"{gimp.inside}/dialog.png")
+    steps = facts(gimp.run_gui("dialog_gui.py", env), key="step")
+    artifacts = REPO / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shutil.copy(shot, artifacts / "gimp-deepdream-dialog.png")  # kept as the test's artifact
+    dialog, undo = steps["dialog"], steps["undo"]
+    assert dialog["helper"] == 0, "the dialog never appeared"
+    assert dialog["status"] == "success", dialog["error"]
+    assert len(dialog["layers"]) == 2 and dialog["layers"][0].startswith("DeepDream (tiny ")
+    assert undo["layers"] == ["photo"]
+    # A repeat (WITH_LAST_VALS) dreams with what the dialog accepted: the tiny model, not
+    # the default one, so the same name comes back.
+    repeat = steps["last_values"]
+    assert repeat["status"] == "success"
+    assert repeat["layers"] == dialog["layers"]
+
+
+def plugin_pids(gimp: GimpHome) -> list[int]:
+    """Our installed plug-in's processes (their command line names its path in our HOME)."""
+    script = f"{gimp.inside}/home/{PLUGINS}/deepdream/deepdream.py".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and script in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def wait_until(predicate: Callable[[], bool], limit: float) -> bool:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def test_cancel_closes_the_plugin_and_stops_the_job_on_the_daemon(gimp: GimpHome,
+                                                                    endpoint: str) -> None:
+    # Cancel on GIMP's progress bar closes the plug-in process (GP_QUIT, then SIGKILL);
+    # the test does the same to the plug-in while the daemon runs a job far too long to end
+    # on its own, then checks the daemon drops it and the image is untouched.
+    long_job = {**DREAM, "iterations": 500, "octaves": 12, "octave-scale": 1.0}
+    env = {**dream_env(endpoint, ["rgb_u8"]), "DD_SETTINGS": json.dumps(long_job)}
+    result: list[subprocess.CompletedProcess[str]] = []
+    runner = threading.Thread(target=lambda: result.append(gimp.run("dream_cases.py", env)))
+    runner.start()
+    with Client(endpoint) as client:
+        try:
+            started = wait_until(lambda: client.ping().get("state") == "busy"
+                                 or not runner.is_alive(), 180)
+            assert started and runner.is_alive(), f"the job never started: {result}"
+            for pid in plugin_pids(gimp):
+                os.kill(pid, signal.SIGKILL)
+        finally:
+            runner.join(300)
+        fact = facts(result[0])["rgb_u8"]
+        assert fact["status"] != "success"
+        assert fact["stack_unchanged"] and fact["original_identical"]
+        assert wait_until(lambda: client.ping().get("state") == "idle", 120), \
+            "the daemon kept dreaming for a plug-in that was gone"
