@@ -66,7 +66,8 @@ def _daemon(r: Report, prefix: Path, venv_ok: bool) -> None:
     answer = daemon_ctl.hello(prefix)
     if answer.get("ok"):
         hello = answer.get("hello") or {}
-        r.line("daemon", f"answers at {answer.get('endpoint')} (version {hello.get('version')})")
+        r.line("daemon", f"{hello.get('server', 'a daemon')} answers at {answer.get('endpoint')} "
+                         f"(protocol {hello.get('version')}, devices {hello.get('devices')})")
     else:
         # not broken: the plug-ins start it with the config's command when needed
         r.line("daemon", f"not running ({answer.get('error')}); the plug-ins start it on use, "

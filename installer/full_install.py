@@ -19,6 +19,7 @@ from .plugin_files import InstallError
 from .test_cmd import prepare
 from .torch_choice import TorchChoiceError
 from .venv import python_in
+from .venv_probes import WEIGHTS, run_probe
 
 # the daemon's default address (deepdream_protocol.messages.DEFAULT_ENDPOINT, which needs msgpack)
 ENDPOINT = "tcp://127.0.0.1:5599"
@@ -122,6 +123,11 @@ def start_daemon(prefix: Path) -> None:
     pid = daemon_ctl.start(prefix, pid_file)
     print(f"daemon running (pid {pid}); log: {daemon_ctl.log_file(prefix)}\n"
           "stop it with: python install.py --stop")
+    weights = run_probe(python_in(prefix), WEIGHTS)
+    if weights.get("present") is False:
+        print(f"note: the {weights['model']} weights are not on disk yet; the daemon downloads "
+              f"them now (this needs the network). Offline, fetch {weights.get('url')} and "
+              f"save it as {weights['path']}")
 
 
 def install(args: argparse.Namespace) -> int:

@@ -34,8 +34,12 @@ def run(args: argparse.Namespace) -> int:
     extra = [a for a in args.pytest_args if a != "--"]
     cmd = [str(py), "-m", "pytest", *extra]
     print("+ " + " ".join(cmd), flush=True)
-    rc = subprocess.run(cmd, cwd=REPO).returncode
-    if rc == NO_TESTS:
+    return verdict(subprocess.run(cmd, cwd=REPO).returncode)
+
+
+def verdict(pytest_status: int) -> int:
+    """install.py test's exit status: pytest's, except that 'no tests collected' fails too."""
+    if pytest_status == NO_TESTS:
         print("install.py: error: pytest collected no tests; that counts as a failure")
         return 1
-    return rc
+    return pytest_status
