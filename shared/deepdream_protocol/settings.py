@@ -40,6 +40,27 @@ SETTINGS: tuple[Setting, ...] = (
             help="dream the brightness only and keep the original colours"),
     Setting("seamless", bool, False, label="Seamless",
             help="make the result tile without a visible seam"),
+    # The looks beyond layer amplification (engine/looks.py); all off by default.
+    Setting("norm", str, "mean", label="Normalisation",
+            help="how each step's gradient is scaled: mean, std or laplacian (smoother, "
+            "more colourful)"),
+    Setting("smooth", float, 0.0, 0.0, 10.0, "Smoothing",
+            "gradient blur in pixels at an octave's first step, relaxing over its steps"),
+    Setting("tv", float, 0.0, 0.0, 10.0, "TV penalty", "pull towards flat areas: less pixel noise"),
+    Setting("l2", float, 0.0, 0.0, 10.0, "L2 penalty", "pull towards mid-grey: tamer values"),
+    Setting("transform", bool, False, label="Transform robustness",
+            help="a small random scale and rotation each step, besides the jitter"),
+    Setting("from_noise", bool, False, label="From noise",
+            help="start from noise instead of the image (feature visualisation)"),
+    Setting("classes", str, "", label="Classes",
+            help="ImageNet classes to push towards, e.g. 'tabby cat, goldfish'; "
+            "'deepdream classes' lists them"),
+    Setting("guide", str, "", label="Guide image",
+            help="image file whose features the dream is pulled towards"),
+    Setting("neuron", str, "", label="Neuron",
+            help="[LAYER:]CHANNEL[@X,Y]: one channel at one position (X, Y fractions 0-1)"),
+    Setting("rank", int, 0, -1024, 1024, "Rank channels",
+            "amplify the N strongest channels of the layer for this image (negative: weakest)"),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

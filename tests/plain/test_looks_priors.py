@@ -12,7 +12,7 @@ from deepdream.engine.priors_extra import (
     blur,
     from_ycbcr,
     keep_colors,
-    l2_penalty,
+    l2_step,
     laplacian_merge,
     laplacian_split,
     luma_only,
@@ -21,13 +21,17 @@ from deepdream.engine.priors_extra import (
     resize_wrapped,
     smoothing_sigma,
     to_ycbcr,
-    tv_penalty,
+    tv_step,
     wrap_pad,
 )
 
 
 def _noise(h: int = 32, w: int = 40, seed: int = 0) -> torch.Tensor:
     return torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+def tv_penalty(x: torch.Tensor) -> torch.Tensor:
+    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., 1:] - x[..., :-1]).abs().mean()
 
 
 def _high_frequency_share(x: torch.Tensor) -> float:
@@ -68,11 +72,21 @@ def test_blur_smooths_and_the_smoothing_relaxes_over_the_steps() -> None:
     assert smoothing_sigma(0.0, 3, 10) == 0.0
 
 
-def test_tv_and_l2_penalties_measure_noise_and_distance() -> None:
-    flat = torch.full((1, 3, 8, 8), 0.5)
-    assert tv_penalty(flat).item() == 0.0 and l2_penalty(flat).item() == 0.0
-    assert tv_penalty(_noise()) > 0.3
-    assert l2_penalty(torch.ones(1, 3, 4, 4)).item() == pytest.approx(0.25)
+def test_tv_and_l2_steps_flatten_noise_and_pull_to_grey() -> None:
+    x = _noise()
+    before = tv_penalty(x)
+    tv_step(x, 0.2)
+    assert tv_penalty(x) < before * 0.7
+    flat = torch.full((1, 3, 8, 8), 0.3)
+    assert torch.allclose(tv_step(flat.clone(), 0.2), flat)  # nothing to flatten
+    ones = torch.ones(1, 3, 4, 4)
+    assert torch.allclose(l2_step(ones, 0.1), torch.full_like(ones, 0.95))
+    assert torch.equal(l2_step(torch.zeros(1), 0.0), torch.zeros(1))
+    # wrapped diffusion treats the opposite edge as a neighbour
+    edge = torch.zeros(1, 1, 4, 4)
+    edge[..., 0] = 1.0
+    assert tv_step(edge.clone(), 0.1, wrap=True)[..., -1].mean() > 0
+    assert tv_step(edge.clone(), 0.1, wrap=False)[..., -1].mean() == 0
 
 
 def test_affine_rotation_and_random_robustness_transform() -> None:

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..models.network import DreamModel
+from . import looks
+from .from_noise import noise_steps, visualize
 from .objectives import Objective, layers_l2
-from .priors import keep_in_range, normalize_gradient
+from .priors import keep_in_range
 from .settings import DreamSettings, SettingsError
 from .tiling import auto_tile, gradient, random_offsets
 
@@ -72,7 +73,8 @@ def build_objective(model: DreamModel, settings: DreamSettings) -> Objective:
                     f"channel {bad[0]} is out of range for {name!r}, which has {n} channels "
                     f"(0-{n - 1})"
                 )
-    return layers_l2(layers, settings.channels)
+    extra = looks.extra_objective(model, settings)  # neuron / class / guide / rank
+    return extra if extra is not None else layers_l2(layers, settings.channels)
 
 
 def dream(
@@ -158,23 +160,31 @@ def dream_rgb(
     source = source.to(device)
     sizes = octave_sizes(h, w, settings.octaves, settings.octave_scale)
     tile = settings.tile or auto_tile(model)
+    if settings.from_noise:
+        return _from_noise(model, objective, settings, (h, w), tile, progress, cancel)
+    original = source
+    if settings.seamless:
+        source = looks.make_tileable(source)
+    stepper = looks.Stepper(settings)  # transform, smoothing, norm, penalties, keep-colours
     rng = random.Random(settings.seed)
     steps = settings.iterations
     total = max(1, len(sizes) * steps)
 
     x: torch.Tensor | None = None  # the dreamed detail, then base + detail
     for o, size in enumerate(sizes):
-        base = source if size == (h, w) else _resize(source, size)
+        base = source if size == (h, w) else looks.resize(source, size, settings.seamless)
         if x is None:
             x = base.clone()
-        else:
-            x = _resize(x, size).add_(base)  # x held the detail of the previous octave
+        else:  # x held the detail of the previous octave
+            x = looks.resize(x, size, settings.seamless).add_(base)
         for s in range(steps):
             if cancel is not None and cancel():
                 raise Cancelled()
             offset = random_offsets(rng, size[0], size[1], tile, settings.jitter)
+            offset = looks.seamless_offset(rng, offset, size, settings.seamless)
             try:
-                g = gradient(x, model, objective, tile, offset)
+                g = stepper.direction(
+                    x, lambda v, off=offset: gradient(v, model, objective, tile, off), s, steps)
             except RuntimeError as exc:
                 if "too small" not in str(exc):
                     raise
@@ -183,8 +193,9 @@ def dream_rgb(
                     f"layer(s) {', '.join(sorted(objective.layers))}; use a bigger image or a "
                     "shallower layer"
                 ) from None
-            x.add_(normalize_gradient(g), alpha=settings.step * _STEP_UNIT)
+            x.add_(g, alpha=settings.step * _STEP_UNIT)
             del g
+            stepper.after_step(x)  # TV / L2 penalties
             keep_in_range(x)
             if progress is not None:
                 done = o * steps + s + 1
@@ -192,9 +203,27 @@ def dream_rgb(
         if size != (h, w):
             x.sub_(base)  # keep only the detail for the next octave
     assert x is not None
+    x = looks.finish(x, original, settings)
     return x[0].permute(1, 2, 0).float().cpu().numpy()
 
 
-def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    down = size[0] < x.shape[2]
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=down)
+def _from_noise(
+    model: DreamModel,
+    objective: Objective,
+    settings: DreamSettings,
+    size: tuple[int, int],
+    tile: int,
+    progress: Callable[[Progress], None] | None,
+    cancel: Callable[[], bool] | None,
+) -> np.ndarray:
+    """Feature visualisation: the image's size only, its pixels unused."""
+    n = noise_steps(settings.iterations, settings.octaves)
+
+    def on_step(s: int) -> None:
+        if cancel is not None and cancel():
+            raise Cancelled()
+        if progress is not None:
+            progress(Progress((s + 1) / n, 1, 1, s + 1, n))
+
+    return visualize(model, objective, size[0], size[1], n, settings.step, settings.seed, tile,
+                     jitter=settings.jitter, transform=True, on_step=on_step)

@@ -30,12 +30,31 @@ class DreamSettings:
     preset: str = DEFAULTS["preset"]
     keep_colors: bool = DEFAULTS["keep_colors"]
     seamless: bool = DEFAULTS["seamless"]
+    # looks (engine/looks.py): step options and objectives beyond the layer's L2
+    norm: str = DEFAULTS["norm"]
+    smooth: float = DEFAULTS["smooth"]
+    tv: float = DEFAULTS["tv"]
+    l2: float = DEFAULTS["l2"]
+    transform: bool = DEFAULTS["transform"]
+    from_noise: bool = DEFAULTS["from_noise"]
+    classes: str = DEFAULTS["classes"]
+    guide: str = DEFAULTS["guide"]
+    neuron: str = DEFAULTS["neuron"]
+    rank: int = DEFAULTS["rank"]
     tile: int = 0  # tile edge in pixels; 0 picks one from the device's free memory
     device: str = "auto"
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DreamSettings:
-        """Check and convert settings named as in ``deepdream_protocol.settings``."""
+        """Check and convert settings named as in ``deepdream_protocol.settings``; a named
+        preset fills in what ``d`` does not set."""
+        from .looks import check_settings
+        from .presets import PresetError, expand_preset
+
+        try:
+            d = expand_preset(d)
+        except PresetError as exc:
+            raise SettingsError(str(exc)) from None
         values: dict[str, Any] = {}
         own = {f.name for f in fields(cls)} - {"layers", "channels"}
         for key, value in d.items():
@@ -51,7 +70,9 @@ class DreamSettings:
                 values[key] = _coerce(key, value)
             else:
                 raise SettingsError(f"unknown setting {key!r}")
-        return cls(**values)
+        settings = cls(**values)
+        check_settings(settings)
+        return settings
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -38,6 +38,11 @@ class Arch:
     trunk_prefix: str = ""  # a trunk-only weights file may omit this key prefix
     torchvision_mean: tuple[float, float, float] = IMAGENET_MEAN
     torchvision_std: tuple[float, float, float] = IMAGENET_STD
+    # the classifier as one module (features of the last stage -> logits), for class
+    # objectives; its state-dict keys start with ``logits_prefix``
+    head: Callable[[nn.Module], nn.Module] | None = None
+    logits_prefix: str = ""
+    preprocess: str = "torchvision"  # what custom models of this arch default to
 
 
 # --- GoogLeNet ---------------------------------------------------------------------------
@@ -58,6 +63,11 @@ def _build_googlenet() -> nn.Module:
     return torchvision.models.googlenet(
         weights=None, aux_logits=False, transform_input=False, init_weights=True
     )
+
+
+def _pooled_fc(net: nn.Module) -> nn.Module:
+    # eval-mode dropout is the identity, so average-pool + flatten + fc is the whole head
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), net.fc)
 
 
 def _named_children(names: tuple[str, ...]) -> Callable[[nn.Module], Stages]:
@@ -145,6 +155,26 @@ def _build_inception_v3() -> nn.Module:
     )
 
 
+# --- Caffe BVLC / Places GoogLeNet ------------------------------------------------------
+
+
+def _caffe_googlenet_arch(name: str, classes: int) -> Arch:
+    from . import bvlc_googlenet as caffe
+
+    return Arch(
+        name=name,
+        build=lambda: caffe.CaffeGoogLeNet(classes, classifier=True, aux_heads=False),
+        stages=lambda net: net.stages(),
+        layers=caffe.layer_channels(),
+        default_layer=caffe.DEFAULT_LAYER,
+        weights_enum="",  # no torchvision download: a converted Caffe file
+        head_prefixes=("loss1_", "loss2_", "loss3_"),
+        head=lambda net: net.stages(logits=True)[-1][1],
+        logits_prefix="loss3_classifier_1.",
+        preprocess="caffe",
+    )
+
+
 ARCHS: dict[str, Arch] = {
     "googlenet": Arch(
         name="googlenet",
@@ -156,6 +186,8 @@ ARCHS: dict[str, Arch] = {
         head_prefixes=("fc.", "aux1.", "aux2."),
         torchvision_mean=TF_MEAN,
         torchvision_std=TF_STD,
+        head=_pooled_fc,
+        logits_prefix="fc.",
     ),
     "vgg16": _vgg_arch("vgg16"),
     "vgg19": _vgg_arch("vgg19"),
@@ -180,4 +212,7 @@ ARCHS: dict[str, Arch] = {
         torchvision_mean=TF_MEAN,
         torchvision_std=TF_STD,
     ),
+    # Caffe-trained GoogLeNets (bvlc_googlenet.py): weights only from a file (models TOML)
+    **{name: _caffe_googlenet_arch(name, classes) for name, classes in
+       (("bvlc_googlenet", 1000), ("places_googlenet", 365))},
 }

@@ -81,13 +81,16 @@ def read_models_file(path: Path) -> dict[str, dict[str, Any]]:
         arch = entry.get("arch")
         if arch not in ARCHS:
             raise ModelError(f"{where}: arch must be one of {', '.join(ARCHS)}, not {arch!r}")
-        preprocess = entry.get("preprocess", "torchvision")
+        preprocess = entry.get("preprocess", ARCHS[arch].preprocess)
         if preprocess not in PREPROCESS:
             raise ModelError(f"{where}: preprocess must be 'torchvision' or 'caffe', "
                              f"not {preprocess!r}")
         weights = entry.get("weights", "torchvision")
         if not isinstance(weights, str) or not weights:
             raise ModelError(f"{where}: weights must be a file path, 'torchvision' or 'random'")
+        if weights == "torchvision" and not ARCHS[arch].weights_enum:
+            raise ModelError(f"{where}: torchvision has no weights for {arch}; give weights = "
+                             "a converted .pth file (or 'random')")
         if weights not in ("torchvision", "random"):
             weights = str((path.parent / Path(weights).expanduser()).resolve())
         seed = entry.get("seed", 0)

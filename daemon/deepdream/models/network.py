@@ -21,10 +21,17 @@ class DreamModel(nn.Module):
     for, so dreaming a shallow layer never pays for the rest of the network.
     """
 
-    def __init__(self, spec: ModelSpec, arch: Arch, net: nn.Module) -> None:
+    def __init__(self, spec: ModelSpec, arch: Arch, net: nn.Module,
+                 head: nn.Module | None = None) -> None:
         super().__init__()
         self.spec = spec
         stages = arch.stages(net)
+        # the classifier as a last stage named "logits" (class objectives), when loaded
+        self.num_classes = 0
+        if head is not None:
+            stages = [*stages, ("logits", head)]
+            self.num_classes = [m for m in head.modules() if isinstance(m, nn.Linear)][-1] \
+                .out_features
         self.stage_names = [name for name, _ in stages]
         self.stages = nn.ModuleList(module for _, module in stages)
         if spec.preprocess == "caffe":
@@ -49,12 +56,17 @@ class DreamModel(nn.Module):
     def device(self) -> torch.device:
         return self._mul.device
 
+    @property
+    def has_logits(self) -> bool:
+        return self.num_classes > 0
+
     def depth(self, layer: str) -> int:
         return self.stage_names.index(layer)
 
     def forward(self, x: torch.Tensor, layers: Collection[str]) -> dict[str, torch.Tensor]:
         """x: (N, 3, H, W) RGB in [0, 1]. Returns {layer: activation} for ``layers``."""
-        unknown = [n for n in layers if n not in self.spec.layers]
+        unknown = [n for n in layers if n not in self.spec.layers
+                   and not (n == "logits" and self.has_logits)]
         if unknown:
             raise KeyError(f"unknown layer {unknown[0]!r} for model {self.name!r}")
         wanted = set(layers)

@@ -48,6 +48,7 @@ def builtin() -> dict[str, ModelSpec]:
     return {
         name: _spec(name, name, weights="torchvision", description=_DESCRIPTIONS[name])
         for name in ARCHS
+        if ARCHS[name].weights_enum  # Caffe archs need a weights file: custom models only
     }
 
 
@@ -79,8 +80,10 @@ def load(
     spec = get_spec(name, models_file)
     arch = ARCHS[spec.arch]
     net = build_random(arch, spec.seed)
+    has_head = spec.weights == "random"  # a random network's classifier is random too
     if spec.weights == "torchvision":
-        load_torchvision_weights(arch, net)
+        has_head = load_torchvision_weights(arch, net)
     elif spec.weights != "random":
-        load_file_weights(arch, net, Path(spec.weights))
-    return DreamModel(spec, arch, net).to(device)
+        has_head = load_file_weights(arch, net, Path(spec.weights))
+    head = arch.head(net) if arch.head is not None and has_head else None
+    return DreamModel(spec, arch, net, head).to(device)

@@ -43,8 +43,9 @@ def torchvision_checkpoint(arch: Arch) -> tuple[str, Path]:
     return weights.url, path
 
 
-def load_torchvision_weights(arch: Arch, net: nn.Module) -> None:
-    """Load torchvision's pretrained weights, downloading them into TORCH_HOME once."""
+def load_torchvision_weights(arch: Arch, net: nn.Module) -> bool:
+    """Load torchvision's pretrained weights, downloading them into TORCH_HOME once; True
+    when the classifier head came with them."""
     url, path = torchvision_checkpoint(arch)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +56,7 @@ def load_torchvision_weights(arch: Arch, net: nn.Module) -> None:
                 f"could not download the {arch.name} weights ({_reason(exc)}); on a machine "
                 f"without internet, fetch {url} and save it as {path}"
             ) from None
-    load_file_weights(arch, net, path)
+    return load_file_weights(arch, net, path)
 
 
 def _reason(exc: BaseException) -> str:
@@ -63,8 +64,9 @@ def _reason(exc: BaseException) -> str:
     return str(reason).splitlines()[0] if str(reason) else type(exc).__name__
 
 
-def load_file_weights(arch: Arch, net: nn.Module, path: Path) -> None:
-    """Load a state_dict file (full network or trunk only), checking every key and shape."""
+def load_file_weights(arch: Arch, net: nn.Module, path: Path) -> bool:
+    """Load a state_dict file (full network or trunk only), checking every key and shape;
+    True when it also held the classifier head (see ``load_head``)."""
     if not path.is_file():
         raise ModelError(f"weights file {path} does not exist; fix the path in the models file")
     try:
@@ -79,6 +81,20 @@ def load_file_weights(arch: Arch, net: nn.Module, path: Path) -> None:
     ):
         raise ModelError(f"weights file {path} does not hold a state_dict of tensors")
     net.load_state_dict(match_trunk(arch, net, dict(state), path), strict=False)
+    return load_head(arch, net, state)
+
+
+def load_head(arch: Arch, net: nn.Module, state: Mapping[str, torch.Tensor]) -> bool:
+    """Load the classifier head (``arch.logits_prefix`` keys) when the file has all of it with
+    the right shapes; a trunk-only file is fine, it just gives no logits."""
+    if not arch.logits_prefix:
+        return False
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    want = {k: v for k, v in net.state_dict().items() if k.startswith(arch.logits_prefix)}
+    if not want or any(k not in state or state[k].shape != v.shape for k, v in want.items()):
+        return False
+    net.load_state_dict({k: state[k].to(v.dtype) for k, v in want.items()}, strict=False)
+    return True
 
 
 def match_trunk(

@@ -1,0 +1,207 @@
+"""Each looks option, run through dream(), changes the result the way it claims."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from deepdream.engine import DreamSettings, SettingsError, dream
+from deepdream.engine.priors_extra import to_ycbcr
+from deepdream.imageio import write_image
+from deepdream.models import registry
+from deepdream.models.bvlc_googlenet import bvlc_googlenet
+from PIL import Image
+
+TINY = Path(__file__).parents[1] / "support" / "tiny_models.toml"
+PHOTO = Path("/work/shared/images/chelsea.png")
+BASE = {"model": "tiny", "layer": "inception3a", "octaves": 2, "iterations": 4, "seed": 1}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return registry.load("tiny", "cpu", models_file=TINY)
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    """A 64x64 crop of a real photo (its left and right edges differ, as photos' do)."""
+    if PHOTO.is_file():
+        with Image.open(PHOTO) as im:
+            im = im.convert("RGB")
+            side = min(im.size)
+            im = im.crop((0, 0, side, side)).resize((64, 64), Image.Resampling.LANCZOS)
+            return np.asarray(im, dtype=np.float32) / 255.0
+    yy, xx = np.mgrid[0:64, 0:64] / 64.0  # fallback: a ramp whose edges differ
+    return np.stack([xx, yy, 0.5 + 0.4 * np.sin(9 * xx * yy)], -1).astype(np.float32)
+
+
+def _run(model, image: np.ndarray, **extra) -> np.ndarray:
+    return dream(image, model, DreamSettings.from_dict({**BASE, **extra}))
+
+
+def _chroma(img: np.ndarray) -> np.ndarray:
+    return to_ycbcr(torch.from_numpy(img).permute(2, 0, 1))[1:].numpy()
+
+
+def _luma(img: np.ndarray) -> np.ndarray:
+    return to_ycbcr(torch.from_numpy(img).permute(2, 0, 1))[0].numpy()
+
+
+def _tv(img: np.ndarray) -> float:
+    return float(np.abs(np.diff(img, axis=0)).mean() + np.abs(np.diff(img, axis=1)).mean())
+
+
+def _seam_ratio(img: np.ndarray) -> float:
+    """Wrap-around jump (last column to first, last row to first) over the interior's mean
+    neighbour jump."""
+    wrap = (np.abs(img[:, -1] - img[:, 0]).mean() + np.abs(img[-1] - img[0]).mean()) / 2
+    inner = (np.abs(np.diff(img, axis=1)).mean() + np.abs(np.diff(img, axis=0)).mean()) / 2
+    return float(wrap / inner)
+
+
+def test_keep_colors_changes_brightness_and_keeps_the_chroma(model, photo) -> None:
+    plain = _run(model, photo)
+    kept = _run(model, photo, keep_colors=True)
+    assert np.abs(_chroma(plain) - _chroma(photo)).mean() > 0.005  # a plain dream recolours
+    chroma_error = np.abs(_chroma(kept) - _chroma(photo))
+    assert chroma_error.mean() < 0.002 and chroma_error.max() < 0.05  # only where clipped
+    assert np.abs(_luma(kept) - _luma(photo)).mean() > 0.005
+
+
+def test_seamless_leaves_no_stronger_seam_than_the_interior(model, photo) -> None:
+    assert _seam_ratio(photo) > 2  # the photo does not tile
+    assert _seam_ratio(_run(model, photo)) > 2  # nor does a plain dream of it
+    tiled = _run(model, photo, seamless=True)
+    assert _seam_ratio(tiled) <= 1.0
+    assert np.abs(tiled - photo).mean() > 0.01  # and it is still a dream of the photo
+
+
+def test_from_noise_ignores_the_pixels_and_is_not_high_frequency_mush(model, photo) -> None:
+    a = _run(model, photo, from_noise=True)
+    b = _run(model, np.zeros_like(photo), from_noise=True)
+    assert np.allclose(a, b, atol=1e-5) and a.shape == photo.shape  # up to the blend's rounding
+    assert a.std() > 0.02  # it made something
+    # pixel-space ascent from white noise keeps the noise's pixel-to-pixel jumps
+    noise = np.random.default_rng(0).random(photo.shape).astype(np.float32)
+    pixel_space = _run(model, noise)
+    assert _tv(a) < _tv(pixel_space) / 3
+
+
+def test_tv_smoothing_and_laplacian_give_smoother_dreams(model, photo) -> None:
+    plain = _run(model, photo)
+    for option in ({"smooth": 2.0}, {"norm": "laplacian"}):
+        out = _run(model, photo, **option)
+        assert _tv(out - photo) < _tv(plain - photo), option  # smoother dreamed detail
+    assert _tv(_run(model, photo, tv=5.0)) < _tv(plain) * 0.8  # a flatter picture
+
+
+def test_l2_penalty_pulls_towards_grey(model, photo) -> None:
+    plain, tame = _run(model, photo), _run(model, photo, l2=3.0)
+    assert np.abs(tame - 0.5).mean() < np.abs(plain - 0.5).mean()
+
+
+def test_std_norm_and_transform_change_the_dream(model, photo) -> None:
+    plain = _run(model, photo)
+    for option in ({"norm": "std"}, {"transform": True}):
+        out = _run(model, photo, **option)
+        assert np.abs(out - plain).mean() > 0.002, option
+        assert np.abs(out - photo).mean() > 0.005, option
+
+
+def test_class_option_raises_that_class_logit(model, photo) -> None:
+    def logits(img: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(img).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            return model(x, ["logits"])["logits"][0]
+
+    # no jitter: a random network's logits at this size shift with the image a lot
+    options = {"octaves": 1, "iterations": 16, "jitter": 0}
+    rise = logits(_run(model, photo, classes="tabby cat", **options)) - logits(photo)
+    assert rise[281] > 0.2
+    assert (rise > rise[281]).sum() <= 2  # the class that rose (nearly) most of 1000
+    plain_rise = logits(_run(model, photo, **options)) - logits(photo)
+    assert rise[281] > plain_rise[281]
+
+
+def test_neuron_rank_and_guide_options_dream(model, photo, tmp_path: Path) -> None:
+    stripes = np.zeros((32, 32, 3), np.float32)
+    stripes[:, ::4, 0] = 1.0
+    write_image(tmp_path / "guide.png", stripes)
+    plain = _run(model, photo)
+    with torch.no_grad():  # a random network has dead units: aim at a live one
+        act = model(torch.from_numpy(photo).permute(2, 0, 1)[None], ["inception3a"])
+    centre = act["inception3a"][0, :, act["inception3a"].shape[2] // 2,
+                                act["inception3a"].shape[3] // 2]
+    live = int(centre.argmax())
+    for option in ({"neuron": f"inception3a:{live}@0.5,0.5"}, {"rank": 8}, {"rank": -8},
+                   {"guide": str(tmp_path / "guide.png")}):
+        out = _run(model, photo, **option)
+        assert np.abs(out - photo).mean() > 0.002, option
+        assert np.abs(out - plain).mean() > 0.002, option
+
+
+def test_neuron_changes_pixels_near_its_position_most(model, photo) -> None:
+    out = _run(model, photo, neuron="inception3a:7@0.1,0.1", octaves=1)
+    change = np.abs(out - photo).sum(axis=2)
+    assert change[:24, :24].mean() > 3 * change[40:, 40:].mean()
+
+
+def test_preset_applies_and_explicit_options_override(model, photo) -> None:
+    s = DreamSettings.from_dict({"preset": "subtle", "model": "tiny", "layer": "inception3a"})
+    assert s.strength == 0.5 and s.norm == "laplacian" and s.layers == (("inception3a", 1.0),)
+    out = dream(photo, model, DreamSettings.from_dict(
+        {"preset": "subtle", "model": "tiny", "layer": "inception3a", "iterations": 2}))
+    assert 0.001 < np.abs(out - photo).mean()
+
+
+@pytest.mark.parametrize("settings, match", [
+    ({"norm": "fancy"}, "norm must be one of mean, std, laplacian"),
+    ({"smooth": 11}, "smooth must be between 0 and 10"),
+    ({"tv": -1}, "tv must be between"),
+    ({"l2": "lots"}, "l2 must be a number"),
+    ({"transform": "maybe"}, "transform must be true or false"),
+    ({"from_noise": 2}, "from_noise must be true or false"),
+    ({"rank": 5, "channels": "1,2"}, "either channels or rank"),
+    ({"rank": 2000}, "rank must be between"),
+    ({"neuron": "inception3a:x"}, "neuron must look like"),
+    ({"neuron": "3@1.5,0.5"}, "fractions"),
+    ({"preset": "dreamy"}, "unknown preset 'dreamy'; choose one of classic"),
+])
+def test_bad_values_are_one_line_settings_errors(settings, match) -> None:
+    with pytest.raises(SettingsError, match=match) as info:
+        DreamSettings.from_dict({**BASE, **settings})
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("settings, match", [
+    ({"classes": "tabbby"}, "unknown class 'tabbby'; did you mean 'tabby'"),
+    ({"classes": "cat"}, "ambiguous"),
+    ({"neuron": "inception3a:256"}, "out of range for 'inception3a', which has 256"),
+    ({"neuron": "inception9:1"}, "has no layer 'inception9'"),
+    ({"rank": 300}, "has only 256 channels"),
+    ({"guide": "/nonexistent/guide.png"}, "guide image /nonexistent/guide.png does not exist"),
+])
+def test_bad_objectives_fail_before_any_work_and_leave_the_image(model, photo, settings,
+                                                                 match) -> None:
+    before = photo.copy()
+    with pytest.raises(SettingsError, match=match):
+        _run(model, photo, **settings)
+    assert np.array_equal(photo, before)
+
+
+def test_class_on_trunk_only_weights_is_a_clear_error(tmp_path: Path, photo) -> None:
+    # a neural-dream style conversion: aux heads, no final classifier
+    torch.save(bvlc_googlenet(classifier=False).state_dict(), tmp_path / "bvlc.pth")
+    (tmp_path / "m.toml").write_text(
+        '[models.classic]\narch = "bvlc_googlenet"\nweights = "bvlc.pth"\n')
+    caffe = registry.load("classic", "cpu", models_file=tmp_path / "m.toml")
+    assert caffe.spec.preprocess == "caffe" and not caffe.has_logits
+    settings = DreamSettings.from_dict({"model": "classic", "layer": "inception_3b",
+                                        "octaves": 1, "iterations": 1, "classes": "tabby"})
+    with pytest.raises(SettingsError, match="no classifier \\(trunk-only weights\\)"):
+        dream(photo, caffe, settings)
+    # the same weights dream fine with a layer objective
+    out = dream(photo, caffe, DreamSettings.from_dict({**settings.to_dict(), "classes": ""}))
+    assert np.abs(out - photo).mean() > 0.001
