@@ -117,7 +117,8 @@ def start_daemon(prefix: Path) -> None:
         print("stopped the daemon started by the previous install")
     already = daemon_ctl.hello(prefix)
     if already.get("ok"):
-        print(f"a daemon already answers at {already.get('endpoint')}; leaving it running")
+        print(f"a daemon already answers at {already.get('endpoint')}; leaving it running "
+              "(it was not started by install.py; restart it to run upgraded code)")
         return
     print("starting the daemon (loading the default model; the first start downloads it)")
     pid = daemon_ctl.start(prefix, pid_file)
