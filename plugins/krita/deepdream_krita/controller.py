@@ -28,7 +28,8 @@ class DreamRunner(QObject):
     succeeded = pyqtSignal(object)  # the new layer (a krita.Node)
     failed = pyqtSignal(str)  # one line; the document is unchanged
     busy_changed = pyqtSignal(bool)
-    _daemon_checked = pyqtSignal(str)  # from the helper thread: "" when a daemon answers
+    # from the helper thread: (attempt, problem); problem is "" when a daemon answers
+    _daemon_checked = pyqtSignal(int, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -37,6 +38,8 @@ class DreamRunner(QObject):
         self._client: Client | None = None
         self._job: Any = None
         self._outcome: tuple[str, Any] | None = None
+        self._connecting = False  # the helper thread is looking for the daemon
+        self._attempt = 0  # numbers each start, so a stale helper thread's answer is ignored
         self._notifier: QSocketNotifier | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
@@ -62,9 +65,12 @@ class DreamRunner(QObject):
             self.failed.emit(str(exc))
             return False
         self._settings = wire_settings(checked)
+        self._connecting = True
+        self._attempt += 1
         self.busy_changed.emit(True)
         self.progressed.emit(0, "connecting to the DeepDream daemon…")
-        threading.Thread(target=self._check_daemon, name="deepdream-connect", daemon=True).start()
+        threading.Thread(target=self._check_daemon, args=(self._attempt,),
+                         name="deepdream-connect", daemon=True).start()
         return True
 
     def cancel(self) -> None:
@@ -75,8 +81,8 @@ class DreamRunner(QObject):
                 return  # the daemon confirms with "cancelled"
             except DaemonError:
                 pass
-        if self.busy:
-            self._end(CANCELLED)
+        if self.busy and self._connecting:
+            self._end(CANCELLED)  # the helper thread's answer will find nothing to do
 
     def shutdown(self) -> None:
         """Krita is quitting: tell the daemon to stop, wait for nothing."""
@@ -87,18 +93,19 @@ class DreamRunner(QObject):
                 pass
         self._close()
 
-    def _check_daemon(self) -> None:  # helper thread: touches no Qt or Krita object
+    def _check_daemon(self, attempt: int) -> None:  # helper thread: no Qt or Krita objects
         try:
             connection.start_daemon_if_needed()
         except DreamError as exc:
-            self._daemon_checked.emit(str(exc) or "no DeepDream daemon")
+            self._daemon_checked.emit(attempt, str(exc) or "no DeepDream daemon")
             return
-        self._daemon_checked.emit("")
+        self._daemon_checked.emit(attempt, "")
 
-    def _submit(self, problem: str) -> None:
+    def _submit(self, attempt: int, problem: str) -> None:
         prepared = self._prepared
-        if prepared is None:  # cancelled while connecting
-            return
+        if attempt != self._attempt or not self._connecting or prepared is None:
+            return  # cancelled while connecting
+        self._connecting = False
         if problem:
             self._end(problem)
             return
@@ -128,27 +135,29 @@ class DreamRunner(QObject):
         outcome, self._outcome = self._outcome, None
         if outcome is None:
             return
-        prepared = self._prepared
         kind, payload = outcome
+        prepared = self._prepared
+        self._drop_client()
         if kind != "result" or prepared is None:
             self._end(payload)
             return
-        self._close()
+        # Still busy while the layer is added: Krita may run the event loop meanwhile.
         try:
             node = prepared.finish(payload)
         except DreamError as exc:
-            self.failed.emit(str(exc))
+            self._end(str(exc))
             return
         except Exception as exc:  # e.g. the document was closed while dreaming
-            self.failed.emit(f"could not add the result layer: {exc}".splitlines()[0])
+            self._end(f"could not add the result layer: {exc}".splitlines()[0])
             return
+        self._close()
         self.progressed.emit(100, "done")
         self.succeeded.emit(node)
 
     def _on_progress(self, _job: Any, info: Mapping[str, Any]) -> None:
         fraction = min(max(float(info.get("fraction", 0.0)), 0.0), 1.0)
         octave, octaves = info.get("octave"), info.get("octaves")
-        text = f"dreaming: octave {octave + 1} of {octaves}" if octaves else "dreaming…"
+        text = f"dreaming: octave {octave} of {octaves}" if octaves else "dreaming…"  # 1-based
         self.progressed.emit(round(100 * fraction), text)
 
     def _on_result(self, _job: Any, data: bytes) -> None:
@@ -164,7 +173,7 @@ class DreamRunner(QObject):
         self._close()
         self.failed.emit(message)
 
-    def _close(self) -> None:
+    def _drop_client(self) -> None:
         self._timer.stop()
         if self._notifier is not None:
             self._notifier.setEnabled(False)
@@ -172,8 +181,13 @@ class DreamRunner(QObject):
             self._notifier = None
         if self._client is not None:
             self._client.close()
+        self._client = self._job = self._outcome = None
+
+    def _close(self) -> None:
+        self._drop_client()
         was_busy = self.busy
-        self._client = self._job = self._prepared = self._outcome = None
+        self._prepared = None
+        self._connecting = False
         if was_busy:
             self.busy_changed.emit(False)
 

@@ -114,19 +114,21 @@ class DeepDreamDocker(DockWidget):
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumHeight(PREVIEW_SIZE // 2)
 
+        # The settings scroll; Dream, progress, message and preview always stay in view.
+        settings = QWidget()
+        settings.setLayout(form)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(settings)
         column = QVBoxLayout()
-        column.addLayout(form)
+        column.addWidget(scroll, 1)
         column.addLayout(buttons)
         column.addWidget(self.progress)
         column.addWidget(self.message)
         column.addWidget(self.preview)
-        column.addStretch(1)
         body = QWidget()
         body.setLayout(column)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(body)
-        self.setWidget(scroll)
+        self.setWidget(body)
 
         self.set_values(preferences.load_saved())
         for widget in self.fields.values():

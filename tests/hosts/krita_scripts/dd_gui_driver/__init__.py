@@ -77,6 +77,9 @@ def wait_for_window() -> None:
     if docker is None:
         _write_and_quit()
         return
+    for other in Krita.instance().dockers():  # room for the docker in the screenshot
+        if other is not docker and other.windowTitle() != "Layers":
+            other.hide()
     docker.show()
     docker.raise_()
     docker.set_values(SETTINGS)
@@ -113,6 +116,10 @@ def wait_for_dream() -> None:
     facts["preview"] = docker.preview.pixmap() is not None and not docker.preview.pixmap().isNull()
     facts["layers_after"] = [c.name() for c in document.rootNode().childNodes()]
     facts["active_after"] = document.activeNode().name() if document.activeNode() else None
+    _later(screenshot)  # after the layer docker has redrawn
+
+
+def screenshot() -> None:
     QApplication.primaryScreen().grabWindow(0).save(os.environ["DD_SHOT"], "PNG")
     Krita.instance().action("edit_undo").trigger()
     _later(after_undo)
