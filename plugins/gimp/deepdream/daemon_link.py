@@ -16,14 +16,17 @@ class LinkError(Exception):
 
 def dream(settings: dict, pixels: bytes, width: int, height: int, fmt: PixelFormat,
           mask: bytes | None, mask_dtype: str,
-          on_progress: Callable[[float], object]) -> bytes:
+          on_progress: Callable[[float], object],
+          on_text: Callable[[str], object]) -> bytes:
     """The dreamed pixels, in ``fmt``; raises LinkError."""
     def progress(job: object, info: dict) -> None:
         on_progress(float(info.get("fraction", 0.0)))
 
     try:
         with Client() as client:
+            on_text("DeepDream: waiting for the daemon…")
             ensure_daemon(client.endpoint)  # starts it (config / DEEPDREAM_DAEMON_CMD) if silent
+            on_text("DeepDream: dreaming…")
             return client.dream(settings, pixels, width, height, fmt, mask, mask_dtype,
                                 on_progress=progress)
     except (DaemonError, ValueError) as e:

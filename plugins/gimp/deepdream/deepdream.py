@@ -25,6 +25,9 @@ from gi.repository import Gimp, GimpUi, GLib, GObject  # noqa: E402
 PROCEDURE = "plug-in-deepdream"
 USE_SELECTION = "use-selection"
 _RW = GObject.ParamFlags.READWRITE
+#: shown at once in the dialog; any other setting goes under "More settings".
+EVERYDAY = ("preset", "model", "layer", "iterations", "octaves", "octave-scale", "step",
+            "jitter", "seed", "strength", "keep-colors", "seamless")
 
 
 class DreamFailed(Exception):
@@ -78,7 +81,8 @@ def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
     try:
         dreamed = daemon_link.dream(wire_settings(values), pixels, region.width,
                                     region.height, fmt.wire, mask, fmt.mask_dtype,
-                                    on_progress=Gimp.progress_update)
+                                    on_progress=Gimp.progress_update,
+                                    on_text=Gimp.progress_set_text)
     except daemon_link.LinkError as e:
         raise DreamFailed(str(e)) from None
     finally:
@@ -96,15 +100,27 @@ def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
     return layer
 
 
+def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool:
+    """Preset, model and layer first, the everyday settings below, the rest folded away."""
+    GimpUi.init(PROCEDURE)
+    dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
+    names = [s.name.replace("_", "-") for s in SETTINGS]
+    shown = [n for n in names if n in EVERYDAY]
+    more = [n for n in names if n not in EVERYDAY]
+    if more:
+        dialog.get_label("more-label", "More settings", False, False)
+        dialog.fill_box("more-box", more)
+        dialog.fill_expander("more", "more-label", False, "more-box")
+        shown.append("more")
+    dialog.fill([*shown, USE_SELECTION])
+    accepted = dialog.run()
+    dialog.destroy()
+    return accepted
+
+
 def run(procedure, run_mode, image, drawables, config, data):
-    if run_mode == Gimp.RunMode.INTERACTIVE:
-        GimpUi.init(PROCEDURE)
-        dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
-        dialog.fill(None)  # argument order: preset first, the details below it
-        accepted = dialog.run()
-        dialog.destroy()
-        if not accepted:
-            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     values = {s.name: config.get_property(s.name.replace("_", "-")) for s in SETTINGS}
     # GIMP hands an empty string argument back as None.
     values.update({s.name: values[s.name] or "" for s in SETTINGS if s.kind is str})
