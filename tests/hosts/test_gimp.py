@@ -34,7 +34,7 @@ PLUGINS = ".config/GIMP/3.0/plug-ins"
 # Tiny and quick: the tiny random GoogLeNet, two octaves of two steps.
 DREAM = {"model": "tiny", "iterations": 2, "octaves": 2, "step": 2.0, "jitter": 4, "seed": 3}
 CASES = ("rgb_u8", "rgba_u16", "linear_float", "gray", "group_offsets", "feathered_selection",
-         "profiled_selection", "double")
+         "profiled_selection", "double", "selection_ignored")
 
 
 @dataclass
@@ -98,7 +98,7 @@ def dream_env(endpoint: str, cases: tuple[str, ...] | list[str], **extra: str) -
 @pytest.fixture(scope="module")
 def dreamed(gimp: GimpHome, endpoint: str) -> dict[str, dict]:
     """One GIMP run dreams every case (GIMP start-up is the slow part)."""
-    return facts(gimp.run("dream_cases.py", dream_env(endpoint, [*CASES, "indexed"])))
+    return facts(gimp.run("dream_cases.py", dream_env(endpoint, [*CASES, "indexed", "floating"])))
 
 
 def assert_new_layer_right(fact: dict) -> None:
@@ -136,10 +136,12 @@ def test_selection_leaves_unselected_pixels_bit_identical(dreamed: dict, case: s
     assert fact["changed_where_unselected"] == 0
 
 
-def test_indexed_image_is_refused_and_left_alone(dreamed: dict) -> None:
-    fact = dreamed["indexed"]
-    assert fact["status"] != "success"
-    assert "indexed" in fact["error"]
+@pytest.mark.parametrize(("case", "reason"), [("indexed", "indexed"),
+                                              ("floating", "floating selection")])
+def test_unfit_image_is_refused_and_left_alone(dreamed: dict, case: str, reason: str) -> None:
+    fact = dreamed[case]
+    assert fact["status"] == "execution-error"
+    assert reason in fact["error"]
     assert fact["stack_unchanged"] and fact["original_identical"]
 
 
@@ -164,8 +166,7 @@ def test_no_daemon_gives_an_error_and_leaves_the_image_alone(gimp: GimpHome) -> 
     assert fact["stack_unchanged"] and fact["original_identical"]
 
 
-def test_dialog_runs_under_xvfb_one_undo_takes_the_dream_back_last_values_kept(gimp: GimpHome,
-                                                                  endpoint: str) -> None:
+def test_dialog_under_xvfb_undo_last_values_and_cancel(gimp: GimpHome, endpoint: str) -> None:
     shot = gimp.outside / "dialog.png"
     env = dream_env(endpoint, [], DD_SHOT=f"{gimp.inside}/dialog.png")
     steps = facts(gimp.run_gui("dialog_gui.py", env), key="step")
@@ -182,6 +183,8 @@ def test_dialog_runs_under_xvfb_one_undo_takes_the_dream_back_last_values_kept(g
     repeat = steps["last_values"]
     assert repeat["status"] == "success"
     assert repeat["layers"] == dialog["layers"]
+    cancel = steps["cancel"]
+    assert cancel["helper"] == 0 and cancel["status"] == "cancel" and cancel["unchanged"]
 
 
 def plugin_pids(gimp: GimpHome) -> list[int]:

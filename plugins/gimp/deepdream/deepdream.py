@@ -59,16 +59,23 @@ def layer_name(values: dict) -> str:
     return f"DeepDream ({look}, seed {values['seed']})"
 
 
-def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
-                         use_selection: bool) -> Gimp.Layer:
+def dreamable_layer(image: Gimp.Image, drawables: list) -> Gimp.Layer:
+    """The one layer to dream, or DreamFailed saying what to change first."""
     if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
         raise DreamFailed("this image is indexed; convert it with Image › Mode › RGB first "
                           "(dreams need RGB or grayscale)")
+    if image.get_floating_sel() is not None:
+        raise DreamFailed("anchor the floating selection or make it a layer first")
     if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
         raise DreamFailed("select exactly one layer to dream (not a mask or channel)")
-    active = drawables[0]
-    if active.is_group():
+    if drawables[0].is_group():
         raise DreamFailed("a layer group cannot be dreamed; select one of its layers")
+    return drawables[0]
+
+
+def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
+                         use_selection: bool) -> Gimp.Layer:
+    active = dreamable_layer(image, drawables)
     try:
         fmt = pixel_io.host_format(active)
         region = pixel_io.dream_region(image, active, use_selection)
@@ -90,11 +97,16 @@ def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
 
     # Only now, with the dream in hand, is the image changed: one undo group.
     image.undo_group_start()
+    layer, inserted = active.copy(), False
     try:
-        layer = active.copy()
         layer.set_name(layer_name(values))
-        image.insert_layer(layer, active.get_parent(), image.get_item_position(active))
+        inserted = image.insert_layer(layer, active.get_parent(),
+                                      image.get_item_position(active))
         pixel_io.write_pixels(layer, region, fmt, dreamed)
+    except GLib.Error as e:
+        if inserted:
+            image.remove_layer(layer)
+        raise DreamFailed(f"could not add the result layer: {e.message}") from None
     finally:
         image.undo_group_end()
     return layer

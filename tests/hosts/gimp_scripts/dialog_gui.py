@@ -76,4 +76,19 @@ config.set_core_object_array("drawables", [layer])
 status = proc.run(config).index(0)
 fact(step="last_values", status=status.value_nick,
      layers=[lay.get_name() for lay in img.get_layers()])
+# Cancel in the dialog: an error status (not success) and the image as it was.
+helper = subprocess.Popen(["sh", "-c", """
+    win=$(xdotool search --sync --onlyvisible --name 'DeepDream') || exit 1
+    sleep 1
+    xdotool windowfocus --sync $win key Escape
+"""])
+before = [lay.get_name() for lay in img.get_layers()]
+config = proc.create_config()
+config.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
+config.set_property("image", img)
+config.set_core_object_array("drawables", [layer])
+status = proc.run(config).index(0)
+helper.wait(timeout=60)
+fact(step="cancel", status=status.value_nick, helper=helper.returncode,
+     unchanged=[lay.get_name() for lay in img.get_layers()] == before)
 display.delete()

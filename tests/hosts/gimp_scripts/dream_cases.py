@@ -112,7 +112,8 @@ def observe(case, img, layer, values):
     if status == "success":
         siblings = siblings_of(img, parent)
         new = siblings[position]
-        inside = selection_over(img, layer)
+        inside = (selection_over(img, layer) if values.get("use-selection", True)
+                  else np.ones(layer.get_width() * layer.get_height(), np.float32))
         changed = np.any(pixels(new, babl) != before, axis=1)
         full = inside >= 0.999
         fact.update({
@@ -186,6 +187,24 @@ def case_double(values):
     return img, add_layer(img, "double", IT.RGBA_IMAGE)
 
 
+def case_selection_ignored(values):
+    """use-selection off: the whole layer is dreamed although a selection exists."""
+    values["use-selection"] = False
+    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR)
+    layer = add_layer(img, "ignored", IT.RGB_IMAGE)
+    img.select_rectangle(Gimp.ChannelOps.REPLACE, 10, 10, 20, 20)
+    return img, layer
+
+
+def case_floating(values):
+    """A floating selection must be anchored first: refused, nothing changed."""
+    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR)
+    layer = add_layer(img, "under floating", IT.RGB_IMAGE)
+    Gimp.edit_copy([layer])
+    Gimp.edit_paste(layer, False)
+    return img, layer
+
+
 def case_indexed(values):
     img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR)
     layer = add_layer(img, "indexed", IT.RGB_IMAGE)
@@ -197,8 +216,8 @@ def case_indexed(values):
 CASES = {name[len("case_"):]: fn for name, fn in list(globals().items())
          if name.startswith("case_")}
 
-values = json.loads(os.environ.get("DD_SETTINGS", "{}"))
 for case in os.environ["DD_CASES"].split(","):
+    values = json.loads(os.environ.get("DD_SETTINGS", "{}"))  # a case may change its own
     img, layer = CASES[case](values)
     observe(case, img, layer, values)
     img.delete()
