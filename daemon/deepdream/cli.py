@@ -28,8 +28,10 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from deepdream.engine import DreamError, SettingsError
     from deepdream.imageio import ImageIOError
     from deepdream.models import ModelError
+    from deepdream.zoom import ZoomError
 
-    return (CliError, DeviceError, DreamError, SettingsError, ImageIOError, ModelError)
+    return (CliError, DeviceError, DreamError, SettingsError, ImageIOError, ModelError,
+            ZoomError)
 
 
 def _help(name: str) -> str:
@@ -52,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     from deepdream.cli_daemon import add_daemon_commands
 
     add_daemon_commands(sub)  # serve, keygen
+    from deepdream.cli_looks import add_commands
+
+    add_commands(sub, add_dream_options)  # presets, classes, zoom
     return parser
 
 
@@ -65,6 +70,23 @@ def _add_dream(sub: Any) -> None:
     p.add_argument("-o", "--output", metavar="OUT", required=True,
                    help="where to save the result; the type follows the extension "
                    "(.png, .jpg, .tif)")
+    add_dream_options(p)
+    p.add_argument("--mask", metavar="FILE",
+                   help="gray image of the same size: white = dream fully, black = leave "
+                   "untouched, gray = in between")
+    p.add_argument("--max-size", type=int, metavar="PIXELS",
+                   help="shrink the image first so its longer side is at most this many "
+                   "pixels (the result has that size); makes quick previews fast")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--daemon", nargs="?", const="", metavar="ENDPOINT",
+                   help="dream in a running 'deepdream serve' instead of in this process, "
+                   "e.g. --daemon tcp://127.0.0.1:5599; without ENDPOINT (put --daemon "
+                   "last) it uses DEEPDREAM_ENDPOINT, the client config or that default")
+    p.set_defaults(run=run_dream)
+
+
+def add_dream_options(p: Any) -> None:
+    """The dream settings' options, shared by ``dream`` and ``zoom``."""
     p.add_argument("--model", help=_help("model"))
     p.add_argument("--layer", action="append", metavar="NAME[:WEIGHT]",
                    help="layer to amplify, optionally with a weight; repeat it to mix "
@@ -83,24 +105,15 @@ def _add_dream(sub: Any) -> None:
     p.add_argument("--tile", type=int, metavar="PIXELS",
                    help="dream big images in tiles of this size to bound memory; 0 picks "
                    "one from the free memory (default 0)")
-    p.add_argument("--mask", metavar="FILE",
-                   help="gray image of the same size: white = dream fully, black = leave "
-                   "untouched, gray = in between")
     p.add_argument("--device", default="auto",
                    help="where to compute: auto (GPU if there is one), cpu, cuda, cuda:N "
                    "or mps (default auto)")
     p.add_argument("--models-file", metavar="TOML",
                    help="extra models file (see 'deepdream models --help'); also read from "
                    "DEEPDREAM_MODELS_FILE and the user's config folder")
-    p.add_argument("--max-size", type=int, metavar="PIXELS",
-                   help="shrink the image first so its longer side is at most this many "
-                   "pixels (the result has that size); makes quick previews fast")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--daemon", nargs="?", const="", metavar="ENDPOINT",
-                   help="dream in a running 'deepdream serve' instead of in this process, "
-                   "e.g. --daemon tcp://127.0.0.1:5599; without ENDPOINT (put --daemon "
-                   "last) it uses DEEPDREAM_ENDPOINT, the client config or that default")
-    p.set_defaults(run=run_dream)
+    from deepdream.cli_looks import add_look_options
+
+    add_look_options(p)
 
 
 def _add_models(sub: Any) -> None:
@@ -152,6 +165,9 @@ def dream_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.layer:
         d["layer"] = ",".join(args.layer)
     d["device"] = args.device
+    from deepdream.cli_looks import look_settings
+
+    d.update(look_settings(args))
     return d
 
 
