@@ -161,6 +161,9 @@ def install(args: argparse.Namespace) -> int:
 
 
 def uninstall() -> int:
+    if not Manifest.path().exists():
+        print(f"nothing to uninstall: no {Manifest.path()} (install.py keeps it there)")
+        return 0
     manifest = Manifest.load()
     if daemon_ctl.stop(Manifest.pid_file()):
         print("stopped the daemon")
