@@ -233,3 +233,10 @@ def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
     assert facts["layers_after"] == [*before[:2], "paint (DeepDream)", *before[2:]]
     assert facts["layers_after_undo"] == before  # one undo step removes the dream
     assert shot.exists() and shot.stat().st_size > 10_000
+    # the docker's settings survive a restart: what the GUI wrote to kritarc reads back
+    # (kritarunner keeps its settings in kritarunnerrc, so it gets a copy of the GUI's file)
+    config = krita.outside / ".config"
+    shutil.copy(config / "kritarc", config / "kritarunnerrc")
+    saved = _fact(krita.run_cases([], {}, script="krita_saved"), "saved")
+    assert {k: saved[k] for k in ("model", "iterations", "octaves", "seed")} == {
+        "model": "tiny", "iterations": 2, "octaves": 2, "seed": 3}
