@@ -36,6 +36,10 @@ DREAM = {"model": "tiny", "iterations": 2, "octaves": 2, "step": 2.0, "jitter": 
 CASES = ("rgb_u8", "rgba_u16", "linear_float", "gray", "group_offsets", "feathered_selection",
          "profiled_selection", "double", "selection_ignored")
 
+#: cases the plug-in must refuse -> what its message must name
+REFUSED = {"indexed": "indexed", "floating": "floating selection",
+           "unknown_model": "no-such-model", "unknown_layer": "no_such_layer"}
+
 
 @dataclass
 class GimpHome:
@@ -98,7 +102,7 @@ def dream_env(endpoint: str, cases: tuple[str, ...] | list[str], **extra: str) -
 @pytest.fixture(scope="module")
 def dreamed(gimp: GimpHome, endpoint: str) -> dict[str, dict]:
     """One GIMP run dreams every case (GIMP start-up is the slow part)."""
-    return facts(gimp.run("dream_cases.py", dream_env(endpoint, [*CASES, "indexed", "floating"])))
+    return facts(gimp.run("dream_cases.py", dream_env(endpoint, [*CASES, *REFUSED])))
 
 
 def assert_new_layer_right(fact: dict) -> None:
@@ -136,10 +140,9 @@ def test_selection_leaves_unselected_pixels_bit_identical(dreamed: dict, case: s
     assert fact["changed_where_unselected"] == 0
 
 
-@pytest.mark.parametrize(("case", "reason"), [("indexed", "indexed"),
-                                              ("floating", "floating selection")])
-def test_unfit_image_is_refused_and_left_alone(dreamed: dict, case: str, reason: str) -> None:
-    fact = dreamed[case]
+@pytest.mark.parametrize("case", REFUSED)
+def test_refusal_names_the_problem_and_leaves_the_image_alone(dreamed: dict, case: str) -> None:
+    fact, reason = dreamed[case], REFUSED[case]
     assert fact["status"] == "execution-error"
     assert reason in fact["error"]
     assert fact["stack_unchanged"] and fact["original_identical"]

@@ -205,6 +205,16 @@ def case_floating(values):
     return img, layer
 
 
+def case_unknown_model(values):
+    values["model"] = "no-such-model"
+    return case_rgb_u8(values)
+
+
+def case_unknown_layer(values):
+    values["layer"] = "no_such_layer"
+    return case_rgb_u8(values)
+
+
 def case_indexed(values):
     img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR)
     layer = add_layer(img, "indexed", IT.RGB_IMAGE)
