@@ -236,3 +236,19 @@ def test_cancel_closes_the_plugin_and_stops_the_job_on_the_daemon(gimp: GimpHome
         assert fact["stack_unchanged"] and fact["original_identical"]
         assert wait_until(lambda: client.ping().get("state") == "idle", 120), \
             "the daemon kept dreaming for a plug-in that was gone"
+
+
+def test_every_gimp_precision_maps_to_the_matching_wire_format(gimp: GimpHome) -> None:
+    found = facts(gimp.run("formats.py", {}))
+    expected_dtype = {"u8": "u8", "u16": "u16", "u32": "f32", "half": "f16", "float": "f32",
+                      "double": "f32"}
+    assert len(found) == 4 * len(expected_dtype) * 3  # linear, non-linear, perceptual
+    for case, fact in found.items():
+        precision, base, alpha = case.split()
+        sample, trc = precision.split("-", 1)
+        assert fact["read_bytes"] == fact["frame_size"], case
+        assert fact["dtype"] == expected_dtype[sample], case
+        assert fact["transfer"] == ("linear" if trc == "linear" else "srgb"), case
+        assert fact["layout"] == ("RGB" if base == "rgb" else "G") + ("A" if alpha == "alpha"
+                                                                      else ""), case
+        assert fact["mask_dtype"] == ("u8" if sample == "u8" else "f32"), case
