@@ -6,7 +6,8 @@ Used by the daemon tests and by the GIMP and Krita real-host tests::
         ...
 
 The daemon runs with tests/support/tiny_models.toml (a random-initialised GoogLeNet) unless
-another models file is given, and logs into a temporary folder.
+another models file is given, and logs into a temporary folder.  It is ready when it answers
+a hello (with ``--curve`` in ``extra_args``: when its port accepts connections).
 """
 
 from __future__ import annotations
@@ -55,12 +56,24 @@ def answers_hello(endpoint: str, timeout: float = 1.0) -> bool:
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.linger = 0
+    sock.sndtimeo = int(timeout * 1000)  # a refused handshake leaves no pipe to send on
     try:
         sock.connect(endpoint)
         sock.send(msgpack.packb({"v": 1, "op": "hello", "req": 0}))
         return bool(sock.poll(int(timeout * 1000)))
+    except zmq.Again:
+        return False
     finally:
         sock.close()
+
+
+def accepts_tcp(port: int) -> bool:
+    """True when something listens on the loopback port (all a Curve daemon lets us see)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
@@ -84,7 +97,8 @@ def running_daemon(models_file: str | os.PathLike[str] | None = None,
                                     env=daemon_env({"XDG_STATE_HOME": tmp, **(env or {})}))
         try:
             deadline = time.monotonic() + START_TIMEOUT
-            while not answers_hello(endpoint):
+            curve = "--curve" in extra_args
+            while not (accepts_tcp(port) if curve else answers_hello(endpoint)):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"daemon did not start ({' '.join(cmd)}):\n"
                                        + log.read_text(errors="replace")[-4000:])

@@ -1,0 +1,70 @@
+"""Loopback by default; another address only with CurveZMQ keys; one daemon per port."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from deepdream_protocol.client import Client, DaemonUnavailable
+from deepdream_protocol.transport import CurveKeys
+
+from tests.support.daemon import daemon_env, free_port, running_daemon
+from tests.support.jobs import Daemon
+
+pytestmark = pytest.mark.daemon
+
+
+def deepdream(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "deepdream", *args], env=daemon_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_refuses_a_non_loopback_address_without_keys(tmp_path: Path) -> None:
+    out = deepdream("serve", "--bind", "0.0.0.0", "--port", str(free_port()),
+                    "--log-file", str(tmp_path / "d.log"))
+    assert out.returncode == 1
+    assert "refusing to listen on 0.0.0.0" in out.stderr and "keygen" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_refuses_a_key_folder_without_allowed_clients(tmp_path: Path) -> None:
+    assert deepdream("keygen", "--dir", str(tmp_path / "keys")).returncode == 0
+    out = deepdream("serve", "--bind", "0.0.0.0", "--port", str(free_port()),
+                    "--curve", str(tmp_path / "keys"), "--log-file", str(tmp_path / "d.log"))
+    assert out.returncode == 1 and "no allowed client keys" in out.stderr
+
+
+def test_second_daemon_on_the_same_port_exits_with_a_clear_message(daemon: Daemon,
+                                                                   tmp_path: Path) -> None:
+    port = daemon.endpoint.rsplit(":", 1)[1]
+    out = deepdream("serve", "--port", port, "--log-file", str(tmp_path / "d.log"))
+    assert out.returncode == 1
+    assert "already in use by another deepdream daemon" in out.stderr
+    with Client(daemon.endpoint, timeout=30) as c:  # the first one is unharmed
+        assert c.ping()["op"] == "pong"
+
+
+def test_curve_admits_an_allowed_key_and_refuses_others(tmp_path: Path) -> None:
+    keys, strangers = tmp_path / "keys", tmp_path / "strangers"
+    assert deepdream("keygen", "--dir", str(keys)).returncode == 0
+    made = deepdream("keygen", "--dir", str(keys), "--client", "alice")
+    assert made.returncode == 0 and "alice.key_secret" in made.stdout
+    assert deepdream("keygen", "--dir", str(strangers), "--client", "mallory").returncode == 0
+    again = deepdream("keygen", "--dir", str(keys))
+    assert again.returncode != 0 and "already exists" in again.stderr  # never overwrites
+
+    with running_daemon(extra_args=("--bind", "0.0.0.0", "--curve", str(keys))) as endpoint:
+        alice = CurveKeys.from_files(str(keys / "server.key"), str(keys / "alice.key_secret"))
+        with Client(endpoint, timeout=20, curve=alice) as c:
+            assert c.hello()["version"] == 1
+            assert c.dream({"model": "tiny", "iterations": 0}, bytes(64), 4, 4,
+                           {"layout": "RGBA", "dtype": "u8", "transfer": "srgb"}) == bytes(64)
+        mallory = CurveKeys.from_files(str(keys / "server.key"),
+                                       str(strangers / "mallory.key_secret"))
+        for client in (Client(endpoint, timeout=2, curve=mallory),
+                       Client(endpoint, timeout=2),  # no encryption at all
+                       Client(endpoint, timeout=2, transport="stdlib")):
+            with client, pytest.raises(DaemonUnavailable):
+                client.hello()
