@@ -18,6 +18,7 @@ import torch
 
 from ..devices import autocast_dtype, free_memory
 from ..models.network import DreamModel
+from .accel import compute_dtype
 from .objectives import Objective
 
 # Rough forward+backward bytes per input pixel, trunk up to a mid-depth layer, float32.
@@ -75,7 +76,7 @@ def gradient(
     """d objective / d x for x (1, 3, H, W), computed on the torus rolled by ``offset``."""
     _, _, h, w = x.shape
     halo = default_halo(tile) if halo is None else halo
-    dtype = autocast_dtype(x.device)
+    dtype = compute_dtype(model, x.device)  # accel.prepare's choice, else the device's
     g = torch.empty_like(x)
     for r0, r1 in spans(h, tile):
         p0, p1 = max(r0 - halo, 0), min(r1 + halo, h)  # coordinates in the rolled image

@@ -1,0 +1,295 @@
+"""Making a loaded model fast on its device without changing what it computes.
+
+``prepare(model)`` folds eval-mode BatchNorm into the convolution before it, switches the
+weights (and, through a pre-hook, every input) to channels_last where that helps, sets the
+CPU thread counts and picks the compute dtype: bf16/fp16 autocast on CUDA; on the CPU bf16
+only where the processor has native bf16 matrix units AND a check step stays within
+``BF16_TOLERANCE`` of float32 (one step's direction), else float32.  The chosen dtype is
+stored on the model as ``model.compute_dtype`` (tiling.gradient reads it; None = float32).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..devices import autocast_dtype
+
+#: a folded model's output may differ from the unfolded one by this relative L2 error
+#: (float32 rounding of the rescaled weights; measured ~1e-6)
+FOLD_TOLERANCE = 1e-4
+#: relative L2 error of one step's direction (input gradient) in bf16 against float32 that
+#: we accept on the CPU.  Dream trajectories are chaotic (a 5e-7 change in the first step
+#: grows to ~10 % of the detail after 10 steps even in float32), so the per-step direction
+#: is what can be held to a bound; float32 re-orderings (fold, channels_last) stay within
+#: ``FP32_STEP_TOLERANCE``.  Random-weight GoogLeNet measures ~0.2 in bf16: rejected.
+BF16_TOLERANCE = 0.05
+FP32_STEP_TOLERANCE = 1e-2
+
+_UNSET = object()
+
+
+@dataclass
+class AccelReport:
+    """What ``prepare`` did, for logs and benchmarks."""
+
+    folded_bn: int = 0
+    channels_last: bool = False
+    compute_dtype: str = "float32"
+    threads: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def physical_cores() -> int:
+    """Physical cores this process may use (hyper-threads share one core's matrix units)."""
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    logical = allowed or os.cpu_count() or 1
+    per_core = _threads_per_core()
+    return max(1, logical // per_core)
+
+
+def _threads_per_core() -> int:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return 1
+    siblings = cores = 0
+    for line in text.splitlines():
+        if line.startswith("siblings") and not siblings:
+            siblings = int(line.split(":")[1])
+        elif line.startswith("cpu cores") and not cores:
+            cores = int(line.split(":")[1])
+    return max(1, siblings // cores) if siblings and cores else 1
+
+
+def set_threads(cores: int | None = None) -> int:
+    """Intra-op threads = physical cores, inter-op 1 (the dream is one chain of ops)."""
+    n = cores or physical_cores()
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # only settable before the first parallel op; the default is then kept
+    return n
+
+
+def cpu_has_native_bf16() -> bool:
+    """AMX-BF16 or AVX512-BF16: bf16 matrix work runs natively rather than emulated."""
+    cpu = torch.cpu
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        fn = getattr(cpu, probe, None)
+        if fn is not None:
+            try:
+                if fn():
+                    return True
+            except RuntimeError:
+                pass
+    return False
+
+
+# --- BatchNorm folding --------------------------------------------------------------------
+
+
+def fold_batchnorm(model: nn.Module, example: torch.Tensor,
+                   run: Callable[[nn.Module, torch.Tensor], object] | None = None) -> int:
+    """Fold each BatchNorm2d whose only input is a Conv2d's output into that conv, in place.
+
+    Which conv feeds which BN is found by running ``example`` once and matching tensors, so
+    it follows the real forward order whatever the module nesting.  Returns the count.
+    """
+    if model.training:
+        return 0  # batch statistics, not running ones: nothing to fold
+    run = run or (lambda m, x: m(x))
+    producer: dict[int, nn.Conv2d] = {}
+    pairs: list[tuple[nn.Conv2d, nn.BatchNorm2d]] = []
+    uses: dict[int, int] = {}
+    hooks = []
+
+    def conv_out(mod: nn.Module, _args: tuple, out: torch.Tensor) -> None:
+        producer[id(out)] = mod  # type: ignore[assignment]
+        keep.append(out)  # keep alive so ids stay unique
+
+    def bn_in(mod: nn.Module, args: tuple) -> None:
+        conv = producer.get(id(args[0]))
+        if conv is not None:
+            pairs.append((conv, mod))  # type: ignore[arg-type]
+
+    def any_in(mod: nn.Module, args: tuple) -> None:
+        for a in args:
+            if isinstance(a, torch.Tensor) and id(a) in producer:
+                uses[id(producer[id(a)])] = uses.get(id(producer[id(a)]), 0) + 1
+
+    keep: list[torch.Tensor] = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            hooks.append(m.register_forward_hook(conv_out))
+        elif isinstance(m, nn.BatchNorm2d):
+            hooks.append(m.register_forward_pre_hook(bn_in))
+        if not list(m.children()):
+            hooks.append(m.register_forward_pre_hook(any_in))
+    try:
+        with torch.no_grad():
+            run(model, example)
+    finally:
+        for h in hooks:
+            h.remove()
+    parents = {id(child): (parent, name) for parent in model.modules()
+               for name, child in parent.named_children()}
+    folded = 0
+    for conv, bn in pairs:
+        # a conv output read by anything besides its BN (a leaf that sees it) can't be folded
+        if uses.get(id(conv), 0) != 1 or not bn.track_running_stats or bn.running_var is None:
+            continue
+        _fold_into(conv, bn)
+        parent, name = parents[id(bn)]
+        setattr(parent, name, nn.Identity())
+        folded += 1
+    return folded
+
+
+def _fold_into(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+    with torch.no_grad():
+        scale = bn.running_var.add(bn.eps).rsqrt()
+        if bn.weight is not None:
+            scale = scale * bn.weight
+        shift = -bn.running_mean * scale
+        if bn.bias is not None:
+            shift = shift + bn.bias
+        w = conv.weight
+        conv.weight.copy_(w * scale.view(-1, *([1] * (w.dim() - 1))))
+        bias = shift if conv.bias is None else conv.bias * scale + shift
+        conv.bias = nn.Parameter(bias.to(w.dtype), requires_grad=False)
+
+
+# --- the model as a whole -----------------------------------------------------------------
+
+
+def _to_channels_last(_mod: nn.Module, args: tuple) -> tuple:
+    x = args[0]
+    if isinstance(x, torch.Tensor) and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return (x, *args[1:])
+
+
+def _layers(model: nn.Module) -> tuple[list[str], list[str]]:
+    """(every dreamable layer, so a run reaches the whole trunk; the default layer)."""
+    spec = getattr(model, "spec", None)
+    if spec is None:
+        return [], []
+    every = list(spec.layers)
+    return every, [getattr(spec, "default_layer", "") or every[-1]]
+
+
+def _run_model(layers: list[str]) -> Callable[[nn.Module, torch.Tensor], object]:
+    return lambda m, x: m(x, layers) if layers else m(x)
+
+
+def relative_error(a: torch.Tensor, ref: torch.Tensor) -> float:
+    """‖a − ref‖ / ‖ref‖ in float64 (inf when ref is zero and a is not)."""
+    a64, r64 = a.detach().double(), ref.detach().double()
+    den = r64.norm().item()
+    num = (a64 - r64).norm().item()
+    return num / den if den else (0.0 if num == 0 else float("inf"))
+
+
+def prepare(model: nn.Module, *, channels_last: bool | None = None,
+            cpu_bf16: bool | None = None, bf16_tolerance: float = BF16_TOLERANCE,
+            example_size: int = 96) -> AccelReport:
+    """Make ``model`` (a DreamModel or any eval-mode module) fast on its device, in place.
+
+    ``channels_last`` None: on for CUDA and for the CPU (oneDNN's blocked convolutions).
+    ``cpu_bf16`` None: bf16 on a CPU with native bf16 when one step's direction stays within
+    ``bf16_tolerance`` of float32; False forces float32; True skips the check.
+    """
+    report = AccelReport()
+    device = _device_of(model)
+    if getattr(model, "_accel_report", None) is not None:
+        return model._accel_report  # type: ignore[return-value]
+    if device.type == "cpu":
+        report.threads = set_threads()
+    every, layers = _layers(model)
+    example = torch.rand(1, 3, example_size, example_size, device=device,
+                         generator=torch.Generator(device=device).manual_seed(0))
+    run = _run_model(every)
+    has_bn = any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    reference = copy.deepcopy(model) if has_bn else model
+    report.folded_bn = fold_batchnorm(model, example, run) if has_bn else 0
+    if report.folded_bn:
+        err = _output_error(model, reference, example, run)
+        if err > FOLD_TOLERANCE:  # something unusual in the graph: undo
+            _restore_modules(model, reference)
+            report.folded_bn = 0
+            report.notes.append(f"BatchNorm fold off: relative error {err:.1e}")
+    use_cl = device.type in ("cuda", "cpu") if channels_last is None else channels_last
+    if use_cl:
+        model.to(memory_format=torch.channels_last)
+        model.register_forward_pre_hook(_to_channels_last)
+        report.channels_last = True
+    dtype: torch.dtype | None = autocast_dtype(device)
+    if device.type == "cpu":
+        dtype = None
+        if cpu_bf16 is None and cpu_has_native_bf16():
+            err = step_error(model, torch.bfloat16, layers)
+            if err <= bf16_tolerance:
+                dtype = torch.bfloat16
+            else:
+                report.notes.append(f"bf16 off: step error {err:.3f} > {bf16_tolerance}")
+        elif cpu_bf16:
+            dtype = torch.bfloat16
+    model.compute_dtype = dtype  # type: ignore[assignment]
+    report.compute_dtype = str(dtype).removeprefix("torch.") if dtype else "float32"
+    model._accel_report = report  # type: ignore[assignment]
+    return report
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    for t in list(model.parameters()) + list(model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def _output_error(model: nn.Module, reference: nn.Module, x: torch.Tensor,
+                  run: Callable[[nn.Module, torch.Tensor], object]) -> float:
+    with torch.no_grad():
+        a, b = run(model, x), run(reference, x)
+    if isinstance(a, dict):
+        return max(relative_error(a[k], b[k]) for k in a)  # type: ignore[index]
+    return relative_error(a, b)  # type: ignore[arg-type]
+
+
+def _restore_modules(model: nn.Module, reference: nn.Module) -> None:
+    for (name, _), (_, orig) in zip(model.named_children(), reference.named_children(),
+                                     strict=True):
+        setattr(model, name, orig)
+
+
+def compute_dtype(model: nn.Module, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype to dream ``model`` with: what ``prepare`` chose, else the device's
+    default (devices.autocast_dtype)."""
+    chosen = getattr(model, "compute_dtype", _UNSET)
+    return autocast_dtype(device) if chosen is _UNSET else chosen  # type: ignore[return-value]
+
+
+def step_error(model: nn.Module, dtype: torch.dtype, layers: list[str], size: int = 128) -> float:
+    """Relative error of one dream step's direction (the input gradient of the layer's L2)
+    under ``dtype`` autocast against float32, on a seeded random image."""
+    device = _device_of(model)
+    start = torch.rand(1, 3, size, size, device=device,
+                       generator=torch.Generator(device=device).manual_seed(1))
+
+    def direction(dt: torch.dtype | None) -> torch.Tensor:
+        x = start.clone().requires_grad_(True)
+        with torch.autocast(device.type, dtype=dt or torch.float32, enabled=dt is not None):
+            out = _run_model(layers)(model, x)
+            act = next(iter(out.values())) if isinstance(out, dict) else out
+            loss = act.float().square().mean()
+        (g,) = torch.autograd.grad(loss, x)
+        return g
+
+    return relative_error(direction(dtype), direction(None))

@@ -1,0 +1,172 @@
+"""accel.prepare keeps what a model computes (within the stated tolerances) while making it
+faster: BatchNorm folded into convolutions, channels_last, threads, the CPU compute dtype."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from deepdream.engine import DreamSettings, accel, dream
+from deepdream.engine.objectives import layer_l2
+from deepdream.engine.tiling import gradient
+from deepdream.models import registry
+from torch import nn
+
+MODELS = "tests/support/tiny_models.toml"
+
+
+def _random_bn_stats(model: nn.Module, seed: int = 3) -> None:
+    """Freshly built nets have mean 0 / var 1 / gamma 1 / beta 0, which a wrong fold would
+    pass; give every BatchNorm statistics that matter."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=gen) * 0.2)
+            m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.randn(n, generator=gen) * 0.1)
+
+
+def _googlenet() -> nn.Module:
+    model = registry.load("tiny", "cpu", MODELS)
+    _random_bn_stats(model)
+    return model
+
+
+def _input_gradient(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
+    x = x.clone().requires_grad_(True)
+    loss = model(x, [layer])[layer].float().square().mean()
+    return torch.autograd.grad(loss, x)[0]
+
+
+def test_fold_removes_every_batchnorm_and_keeps_the_layer_output() -> None:
+    model, reference = _googlenet(), _googlenet()
+    n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    x = torch.rand(1, 3, 64, 80, generator=torch.Generator().manual_seed(0))
+    # run to the last stage so every BatchNorm is seen
+    folded = accel.fold_batchnorm(model, x, lambda m, t: m(t, ["inception5b"]))
+    assert folded == n_bn > 0
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    with torch.no_grad():
+        a = model(x, ["inception5b"])["inception5b"]
+        b = reference(x, ["inception5b"])["inception5b"]
+    assert accel.relative_error(a, b) < accel.FOLD_TOLERANCE
+
+
+def test_fold_leaves_a_conv_whose_output_is_also_read_elsewhere() -> None:
+    class Tap(nn.Module):  # the conv's output feeds the BN and an add: folding would be wrong
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn, self.relu = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.conv(x)
+            return self.relu(self.bn(y)) + self.relu(y)
+
+    model = Tap().eval()
+    _random_bn_stats(model)
+    x = torch.rand(1, 3, 8, 8)
+    before = model(x).detach()
+    # the second read goes through a leaf module (relu), which the tracer sees
+    assert accel.fold_batchnorm(model, x) == 0
+    assert isinstance(model.bn, nn.BatchNorm2d)
+    assert torch.equal(model(x).detach(), before)
+
+
+def test_fold_does_nothing_in_training_mode() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).train()
+    assert accel.fold_batchnorm(model, torch.rand(2, 3, 8, 8)) == 0
+    assert isinstance(model[1], nn.BatchNorm2d)
+
+
+def test_resnet_bottlenecks_and_downsample_fold() -> None:
+    model = registry.load("tiny_resnet", "cpu", _resnet_models_file())
+    _random_bn_stats(model)
+    reference = registry.load("tiny_resnet", "cpu", _resnet_models_file())
+    _random_bn_stats(reference)
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    report = accel.prepare(model, channels_last=False, cpu_bf16=False)
+    # stem + layer1 (3 bottlenecks x 3, one downsample) + layer2 (4 x 3, one downsample) ...
+    assert report.folded_bn == sum(isinstance(m, nn.BatchNorm2d) for m in reference.modules())
+    err = accel.relative_error(_input_gradient(model, x, "layer2"),
+                               _input_gradient(reference, x, "layer2"))
+    assert err < accel.FP32_STEP_TOLERANCE
+
+
+_RESNET_TOML: list[str] = []
+
+
+def _resnet_models_file() -> str:
+    if not _RESNET_TOML:
+        import tempfile
+
+        f = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
+        f.write('[models.tiny_resnet]\narch = "resnet50"\nweights = "random"\n')
+        f.close()
+        _RESNET_TOML.append(f.name)
+    return _RESNET_TOML[0]
+
+
+def test_prepared_model_steps_in_the_same_direction_as_the_original() -> None:
+    """fold + channels_last in float32: one step's direction within FP32_STEP_TOLERANCE."""
+    model, reference = _googlenet(), _googlenet()
+    report = accel.prepare(model, channels_last=True, cpu_bf16=False)
+    assert report.channels_last and report.compute_dtype == "float32"
+    assert model.compute_dtype is None
+    x = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(5))
+    err = accel.relative_error(_input_gradient(model, x, "inception4c"),
+                               _input_gradient(reference, x, "inception4c"))
+    assert err < accel.FP32_STEP_TOLERANCE
+
+
+def test_one_step_dream_matches_and_the_input_is_untouched() -> None:
+    model, reference = _googlenet(), _googlenet()
+    accel.prepare(model, cpu_bf16=False)
+    image = np.random.default_rng(1).random((64, 96, 4), dtype=np.float32)
+    keep = image.copy()
+    s = DreamSettings.from_dict({"model": "tiny", "octaves": 1, "iterations": 1, "tile": 4096})
+    a, b = dream(image, model, s), dream(image, reference, s)
+    assert np.array_equal(image, keep)
+    assert np.array_equal(a[..., 3], image[..., 3])  # alpha passed through
+    detail_err = np.linalg.norm(a - b) / np.linalg.norm(b - image)
+    assert detail_err < accel.FP32_STEP_TOLERANCE
+
+
+def test_prepare_is_idempotent() -> None:
+    model = _googlenet()
+    first = accel.prepare(model, cpu_bf16=False)
+    hooks = len(model._forward_pre_hooks)
+    assert accel.prepare(model, cpu_bf16=False) is first
+    assert len(model._forward_pre_hooks) == hooks
+
+
+@pytest.mark.skipif(not accel.cpu_has_native_bf16(), reason="CPU without native bf16")
+def test_cpu_bf16_is_chosen_only_within_tolerance() -> None:
+    strict, loose = _googlenet(), _googlenet()
+    rejected = accel.prepare(strict, bf16_tolerance=0.0)
+    assert rejected.compute_dtype == "float32" and strict.compute_dtype is None
+    assert "bf16 off" in rejected.notes[0]
+    accepted = accel.prepare(loose, bf16_tolerance=1.0)
+    assert accepted.compute_dtype == "bfloat16" and loose.compute_dtype is torch.bfloat16
+
+
+def test_tiled_gradient_runs_in_the_dtype_prepare_chose() -> None:
+    """tiling.gradient reads model.compute_dtype: bf16 gives a different, finite gradient."""
+    model = _googlenet()
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    objective = layer_l2("inception4c")
+    g32 = gradient(x, model, objective, tile=4096)
+    model.compute_dtype = torch.bfloat16
+    g16 = gradient(x, model, objective, tile=4096)
+    assert torch.isfinite(g16).all()
+    assert 0 < accel.relative_error(g16, g32) < 1.0
+
+
+def test_threads_follow_physical_cores() -> None:
+    before = torch.get_num_threads()
+    try:
+        n = accel.set_threads()
+        assert n == accel.physical_cores() == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
