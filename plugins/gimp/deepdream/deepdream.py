@@ -6,6 +6,8 @@ adds the dream as a new layer directly above, in one undo step.  The user's laye
 touched: on any error or cancel the image stays exactly as it was.
 """
 
+from __future__ import annotations
+
 import os
 import sys
 
@@ -16,7 +18,6 @@ import gi  # noqa: E402
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")
-gi.require_version("Gegl", "0.4")
 import daemon_link  # noqa: E402
 import pixel_io  # noqa: E402
 from deepdream_protocol.settings import SETTINGS, wire_settings  # noqa: E402
@@ -54,6 +55,7 @@ def add_arguments(procedure: Gimp.Procedure) -> None:
 
 
 def layer_name(values: dict) -> str:
+    """Names the result after what made it, so several dreams can be told apart."""
     look = (f"preset {values['preset']}" if values["preset"]
             else f"{values['model']} {values['layer']}, {values['iterations']}×{values['octaves']}")
     return f"DeepDream ({look}, seed {values['seed']})"
@@ -130,7 +132,8 @@ def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool
     return accepted
 
 
-def run(procedure, run_mode, image, drawables, config, data):
+def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
+        drawables: list, config: Gimp.ProcedureConfig, data: object) -> Gimp.ValueArray:
     if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     values = {s.name: config.get_property(s.name.replace("_", "-")) for s in SETTINGS}
@@ -146,13 +149,13 @@ def run(procedure, run_mode, image, drawables, config, data):
 
 
 class DeepDream(Gimp.PlugIn):
-    def do_set_i18n(self, name):
+    def do_set_i18n(self, name: str) -> bool:
         return False
 
-    def do_query_procedures(self):
+    def do_query_procedures(self) -> list[str]:
         return [PROCEDURE]
 
-    def do_create_procedure(self, name):
+    def do_create_procedure(self, name: str) -> Gimp.Procedure:
         procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
         procedure.set_image_types("RGB*, GRAY*")
         procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
