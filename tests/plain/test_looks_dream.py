@@ -130,11 +130,7 @@ def test_neuron_rank_and_guide_options_dream(model, photo, tmp_path: Path) -> No
     stripes[:, ::4, 0] = 1.0
     write_image(tmp_path / "guide.png", stripes)
     plain = _run(model, photo)
-    with torch.no_grad():  # a random network has dead units: aim at a live one
-        act = model(torch.from_numpy(photo).permute(2, 0, 1)[None], ["inception3a"])
-    centre = act["inception3a"][0, :, act["inception3a"].shape[2] // 2,
-                                act["inception3a"].shape[3] // 2]
-    live = int(centre.argmax())
+    live = _live_channel(model, photo, "inception3a", 0.5, 0.5)
     for option in ({"neuron": f"inception3a:{live}@0.5,0.5"}, {"rank": 8}, {"rank": -8},
                    {"guide": str(tmp_path / "guide.png")}):
         out = _run(model, photo, **option)
@@ -142,8 +138,16 @@ def test_neuron_rank_and_guide_options_dream(model, photo, tmp_path: Path) -> No
         assert np.abs(out - plain).mean() > 0.002, option
 
 
+def _live_channel(model, photo: np.ndarray, layer: str, fy: float, fx: float) -> int:
+    """A channel active at that spot (a random network has dead units)."""
+    with torch.no_grad():
+        act = model(torch.from_numpy(photo).permute(2, 0, 1)[None], [layer])[layer][0]
+    return int(act[:, round(fy * (act.shape[1] - 1)), round(fx * (act.shape[2] - 1))].argmax())
+
+
 def test_neuron_changes_pixels_near_its_position_most(model, photo) -> None:
-    out = _run(model, photo, neuron="inception3a:7@0.1,0.1", octaves=1)
+    channel = _live_channel(model, photo, "inception3a", 0.1, 0.1)
+    out = _run(model, photo, neuron=f"inception3a:{channel}@0.1,0.1", octaves=1, jitter=0)
     change = np.abs(out - photo).sum(axis=2)
     assert change[:24, :24].mean() > 3 * change[40:, 40:].mean()
 
@@ -205,3 +209,12 @@ def test_class_on_trunk_only_weights_is_a_clear_error(tmp_path: Path, photo) -> 
     # the same weights dream fine with a layer objective
     out = dream(photo, caffe, DreamSettings.from_dict({**settings.to_dict(), "classes": ""}))
     assert np.abs(out - photo).mean() > 0.001
+
+
+def test_a_neuron_is_dreamed_untiled_so_it_stays_one_spot(model, photo) -> None:
+    channel = _live_channel(model, photo, "inception3a", 0.5, 0.5)
+    # tiles of 32 px would each grow the neuron at their own centre
+    out = _run(model, photo, neuron=f"inception3a:{channel}", octaves=1, jitter=0, tile=32)
+    change = np.abs(out - photo).sum(axis=2)
+    assert change[20:44, 20:44].mean() > 0.05
+    assert change[:12, :12].mean() < 0.01  # a corner tile's own "centre neuron" would show

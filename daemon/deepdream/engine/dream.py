@@ -159,7 +159,7 @@ def dream_rgb(
     source = torch.from_numpy(np.asarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
     source = source.to(device)
     sizes = octave_sizes(h, w, settings.octaves, settings.octave_scale)
-    tile = settings.tile or auto_tile(model)
+    tile = looks.tile_size(settings, settings.tile or auto_tile(model), (h, w))
     if settings.from_noise:
         return _from_noise(model, objective, settings, (h, w), tile, progress, cancel)
     original = source

@@ -135,6 +135,12 @@ def guide_vectors(model: DreamModel, path: str, layer: str,
     return ox.guide_vectors(act)
 
 
+def tile_size(settings: DreamSettings, tile: int, size: tuple[int, int]) -> int:
+    """A neuron sits at one position of the whole image, which tiles would each put at
+    their own centre: dream it untiled."""
+    return max(tile, *size) if settings.neuron else tile
+
+
 # --- seamless ----------------------------------------------------------------------------
 
 
