@@ -201,7 +201,8 @@ def _enable_in_kritarc(kritarc: Path, name: str) -> None:
 
 def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
     """Krita's real window under Xvfb: a test-only plug-in (krita_scripts/dd_gui_driver)
-    opens a document, shows the docker, presses Dream, screenshots, undoes and quits."""
+    opens a document, shows the docker, presses Dream, screenshots, undoes, dreams through
+    the action, and quits Krita in the middle of a long dream (which must not hang)."""
     pykrita = krita.outside / RESOURCES / "pykrita"
     shutil.copytree(SCRIPTS / "dd_gui_driver", pykrita / "dd_gui_driver", dirs_exist_ok=True)
     shutil.copy(SCRIPTS / "dd_gui_driver.desktop", pykrita)
@@ -232,6 +233,9 @@ def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
     before = facts["layers_before"]
     assert facts["layers_after"] == [*before[:2], "paint (DeepDream)", *before[2:]]
     assert facts["layers_after_undo"] == before  # one undo step removes the dream
+    assert facts["action"] == "DeepDream"
+    assert facts["layers_after_action"] == facts["layers_after"]
+    assert facts["busy_at_quit"] and facts["steps"][-1] == "quit"  # and Krita exited
     assert shot.exists() and shot.stat().st_size > 10_000
     # the docker's settings survive a restart: what the GUI wrote to kritarc reads back
     # (kritarunner keeps its settings in kritarunnerrc, so it gets a copy of the GUI's file)
@@ -239,4 +243,4 @@ def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
     shutil.copy(config / "kritarc", config / "kritarunnerrc")
     saved = _fact(krita.run_cases([], {}, script="krita_saved"), "saved")
     assert {k: saved[k] for k in ("model", "iterations", "octaves", "seed")} == {
-        "model": "tiny", "iterations": 2, "octaves": 2, "seed": 3}
+        "model": "tiny", "iterations": 400, "octaves": 3, "seed": 3}  # the last values typed

@@ -2,7 +2,8 @@
 
 Installed next to deepdream_krita by test_krita.py for one Xvfb run.  Steps: wait for the
 main window, open a small document, show the docker, set tiny settings, press Dream, wait,
-save a screenshot ($DD_SHOT), undo the dream, write facts ($DD_OUT) and quit.
+save a screenshot ($DD_SHOT), undo the dream, dream again through the action, start a long
+dream and quit Krita in the middle of it; the facts go to $DD_OUT.
 """
 
 from __future__ import annotations
@@ -130,6 +131,37 @@ def after_undo() -> None:
     document.waitForDone()
     facts["layers_after_undo"] = [c.name() for c in document.rootNode().childNodes()]
     facts["steps"].append("undone")
+    action = Krita.instance().action("deepdream_krita_dream")
+    facts["action"] = action.text() if action is not None else None
+    if action is None:
+        _write_and_quit()
+        return
+    action.trigger()  # the Tools › Scripts action, with the docker's settings
+    _later(wait_for_action)
+
+
+def wait_for_action() -> None:
+    docker, document = state["docker"], state["document"]
+    if not docker.dream_button.isEnabled():
+        if not _timed_out():
+            _later(wait_for_action)
+        return
+    facts["steps"].append("action")
+    facts["layers_after_action"] = [c.name() for c in document.rootNode().childNodes()]
+    facts["message_after_action"] = docker.message.text()
+    # a long dream, and Krita is closed in the middle of it
+    docker.set_values({"iterations": 400, "octaves": 3})
+    docker.dream_button.click()
+    _later(quit_while_dreaming)
+
+
+def quit_while_dreaming() -> None:
+    docker = state["docker"]
+    if docker.progress.value() == 0 and not _timed_out():
+        _later(quit_while_dreaming)  # wait until the daemon is really dreaming
+        return
+    facts["busy_at_quit"] = not docker.dream_button.isEnabled()
+    facts["steps"].append("quit")
     _write_and_quit()
 
 
