@@ -218,3 +218,17 @@ def test_a_neuron_is_dreamed_untiled_so_it_stays_one_spot(model, photo) -> None:
     change = np.abs(out - photo).sum(axis=2)
     assert change[20:44, 20:44].mean() > 0.05
     assert change[:12, :12].mean() < 0.01  # a corner tile's own "centre neuron" would show
+
+
+def test_places_classes_are_numbers_and_its_caffe_input_is_the_default(tmp_path: Path,
+                                                                       photo) -> None:
+    (tmp_path / "m.toml").write_text(
+        '[models.places]\narch = "places_googlenet"\nweights = "random"\n')
+    places = registry.load("places", "cpu", models_file=tmp_path / "m.toml")
+    assert places.num_classes == 365 and places.spec.preprocess == "caffe"
+    base = {"model": "places", "layer": "inception_3a", "octaves": 1, "iterations": 1}
+    with pytest.raises(SettingsError, match="365 classes without names here: give class "
+                       "numbers like #12, not 'abbey'"):
+        dream(photo, places, DreamSettings.from_dict({**base, "classes": "abbey"}))
+    out = dream(photo, places, DreamSettings.from_dict({**base, "classes": "#12"}))
+    assert np.abs(out - photo).mean() > 0.0005

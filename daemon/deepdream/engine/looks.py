@@ -64,10 +64,19 @@ def _check_layer(model: DreamModel, layer: str) -> None:
 
 def class_names(model: DreamModel) -> tuple[str, ...]:
     """Names of the model's classes where they are known offline (ImageNet's 1000)."""
-    count = getattr(model, "num_classes", 0)
-    if count == 1000:
+    if model.num_classes == 1000:
         return ox.imagenet_categories()
-    return tuple(f"#{i}" for i in range(count))
+    return tuple(f"#{i}" for i in range(model.num_classes))
+
+
+def _class_indices(model: DreamModel, spec: str) -> list[int]:
+    try:
+        return ox.resolve_classes(spec, class_names(model))
+    except ox.ObjectiveError:
+        if model.num_classes == 1000:
+            raise
+        raise SettingsError(f"model {model.name!r} has {model.num_classes} classes without "
+                            f"names here: give class numbers like #12, not {spec!r}") from None
 
 
 def extra_objective(model: DreamModel, settings: DreamSettings,
@@ -89,11 +98,10 @@ def extra_objective(model: DreamModel, settings: DreamSettings,
                                     f"which has {n} channels (0-{n - 1})")
             parts.append(ox.neuron(layer, channel, x, y))
         if settings.classes:
-            if not getattr(model, "has_logits", False):
+            if not model.has_logits:
                 raise SettingsError(f"model {model.name!r} has no classifier (trunk-only "
                                     "weights), so it cannot aim at a class")
-            parts.append(ox.class_logits(ox.resolve_classes(settings.classes,
-                                                            class_names(model))))
+            parts.append(ox.class_logits(_class_indices(model, settings.classes)))
         if settings.guide:
             _check_layer(model, main)
             parts.append(ox.guide(main, guide_vectors(model, settings.guide, main, read_image)))
