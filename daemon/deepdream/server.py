@@ -394,6 +394,7 @@ class Server:
         except ValueError as exc:
             raise m.ProtocolError(m.E_BUSY, str(exc)) from None
         self._reply(peer, header, m.ACCEPTED, position=ahead)
+        # (a quick job may already have finished and logged so; the order is cosmetic)
         log.info("job %s from %s: %dx%d %s, model %s, %d ahead", job.id, peer.hex(), job.width,
                  job.height, job.format, job.settings.model, ahead)
 

@@ -1,0 +1,135 @@
+"""Every class of malformed message gets a clear error reply (or is dropped and logged), and
+the daemon keeps serving everyone else."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import msgpack
+import pytest
+import zmq
+from deepdream_protocol import messages as m
+from deepdream_protocol.client import Client
+from deepdream_protocol.pixels import PixelFormat
+from deepdream_protocol.zmtp import ZmtpTransport
+
+from tests.support.jobs import MAX_PIXELS, Daemon, H, W, host_pixels
+
+pytestmark = pytest.mark.daemon
+
+FMT = {"layout": "RGBA", "dtype": "u8", "transfer": "srgb"}
+
+
+def submit_header(**changes: object) -> dict:
+    header = {"v": 1, "op": "submit", "req": 1, "job": "j1", "width": 4, "height": 2,
+              "settings": {"model": "tiny", "iterations": 0}, "format": FMT}
+    header.update(changes)
+    return {k: v for k, v in header.items() if v is not None}
+
+
+@pytest.fixture
+def raw(daemon: Daemon) -> zmq.Socket:
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.rcvtimeo = 30_000
+    sock.connect(daemon.endpoint)
+    yield sock
+    sock.close()
+
+
+def ask(sock: zmq.Socket, *frames: bytes) -> dict:
+    sock.send_multipart(list(frames))
+    return msgpack.unpackb(sock.recv_multipart()[0])
+
+
+GOOD = bytes(32)  # 4 x 2 RGBA u8
+
+
+@pytest.mark.parametrize("frames, code, text", [
+    ([b"\xc1\x00"], m.E_BAD_HEADER, "not valid msgpack"),
+    ([b""], m.E_BAD_HEADER, "not valid msgpack"),
+    ([msgpack.packb(["op", "hello"])], m.E_BAD_HEADER, "must be a msgpack map"),
+    ([msgpack.packb({"op": "x" * 70_000})], m.E_BAD_HEADER, "exceeds"),
+    ([msgpack.packb({"v": 1, "op": "launch", "req": 4})], m.E_UNKNOWN_OP, "unknown operation"),
+    ([msgpack.packb({"v": 9, "op": "hello", "req": 4})], m.E_VERSION, "update the daemon"),
+    ([msgpack.packb({"v": 1, "op": "ping", "req": 4}), b"extra"], m.E_BAD_FRAME,
+     "takes no data frames"),
+    ([msgpack.packb(submit_header(width="4")), GOOD], m.E_BAD_FIELD, "'width' must be int"),
+    ([msgpack.packb(submit_header(settings=[1])), GOOD], m.E_BAD_FIELD, "'settings' must be"),
+    ([msgpack.packb(submit_header(job=None)), GOOD], m.E_BAD_FIELD, "missing field 'job'"),
+    ([msgpack.packb(submit_header(format={"layout": "CMYK"})), GOOD], m.E_BAD_FIELD,
+     "unknown pixel layout"),
+    ([msgpack.packb(submit_header(width=0)), b""], m.E_BAD_FIELD, "not positive"),
+    ([msgpack.packb(submit_header())], m.E_BAD_FRAME, "needs 1 data frame"),
+    ([msgpack.packb(submit_header()), GOOD[:-1]], m.E_BAD_FRAME, "pixel frame is 31 bytes"),
+    ([msgpack.packb(submit_header()), GOOD + b"x"], m.E_BAD_FRAME, "needs 32"),
+    ([msgpack.packb(submit_header(mask="u8")), GOOD, bytes(7)], m.E_BAD_FRAME,
+     "mask frame is 7 bytes"),
+    ([msgpack.packb(submit_header(mask="u4")), GOOD, bytes(8)], m.E_BAD_FIELD,
+     "mask sample type"),
+    ([msgpack.packb(submit_header(width=MAX_PIXELS, height=2)), b""], m.E_TOO_LARGE,
+     "megapixels"),
+    ([msgpack.packb(submit_header(settings={"iterations": -3})), GOOD], m.E_BAD_SETTINGS,
+     "iterations"),
+    ([msgpack.packb(submit_header(settings={"fancy": 1})), GOOD], m.E_BAD_SETTINGS, "fancy"),
+    ([msgpack.packb(submit_header(settings={"model": "nosuchnet"})), GOOD], m.E_MODEL,
+     "nosuchnet"),
+    ([msgpack.packb({"v": 1, "op": "cancel", "req": 2, "job": "never-sent"})],
+     m.E_UNKNOWN_JOB, "no job"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_malformed_message_gets_an_error_reply(raw: zmq.Socket, frames: list, code: str,
+                                               text: str) -> None:
+    reply = ask(raw, *frames)
+    assert reply["op"] == "error" and reply["code"] == code
+    assert text in reply["message"] and "\n" not in reply["message"]
+    header = _try_unpack(frames[0])
+    if isinstance(header, dict) and isinstance(header.get("req"), int):
+        assert reply["req"] == header["req"]  # paired with the request
+    assert ask(raw, msgpack.packb({"v": 1, "op": "ping", "req": 99}))["op"] == "pong"
+
+
+def _try_unpack(data: bytes) -> object:
+    try:
+        return msgpack.unpackb(data)
+    except Exception:
+        return None
+
+
+def test_duplicate_job_id_is_refused(raw: zmq.Socket) -> None:
+    long = submit_header(settings={"model": "tiny", "iterations": 300, "octaves": 1},
+                         width=64, height=64)
+    pixels = bytes(64 * 64 * 4)
+    assert ask(raw, msgpack.packb(long), pixels)["op"] == "accepted"
+    reply = ask(raw, msgpack.packb(long), pixels)
+    while reply["op"] == "progress":
+        reply = msgpack.unpackb(raw.recv_multipart()[0])
+    assert reply["code"] == m.E_DUPLICATE_JOB
+    raw.send(msgpack.packb({"v": 1, "op": "cancel", "job": "j1"}))
+    while msgpack.unpackb(raw.recv_multipart()[0])["op"] != "cancelled":
+        pass
+
+
+def test_frame_over_the_size_limit_drops_only_that_client(daemon: Daemon) -> None:
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.connect(daemon.endpoint)
+    sock.send_multipart([msgpack.packb(submit_header()), bytes(MAX_PIXELS * 16 + 1)])
+    sock.close()
+    fmt = PixelFormat("RGBA", "u8")
+    pixels = host_pixels(fmt)
+    with Client(daemon.endpoint, timeout=30) as c:
+        assert c.dream({"model": "tiny", "iterations": 0}, pixels, W, H, fmt) == pixels
+
+
+def test_truncated_zmtp_frame_and_garbage_bytes_do_not_hurt_the_daemon(daemon: Daemon) -> None:
+    t = ZmtpTransport(daemon.endpoint)
+    # a frame that promises a megabyte and delivers ten bytes, then the peer vanishes
+    t._sock.setblocking(True)
+    t._sock.sendall(struct.pack(">BQ", 0x02, 1 << 20) + b"0123456789")
+    t.close()
+    host, port = daemon.endpoint[len("tcp://"):].rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as s:  # not ZMTP at all
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    with Client(daemon.endpoint, transport="stdlib", timeout=30) as c:
+        assert c.ping()["op"] == "pong"

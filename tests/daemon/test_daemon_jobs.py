@@ -1,0 +1,189 @@
+"""Dream jobs through a real daemon: every pixel format, progress, cancel, several clients."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from deepdream.pixelformat import decode, encode
+from deepdream_protocol.client import Client, Job
+from deepdream_protocol.pixels import DTYPES, LAYOUTS, TRANSFERS, PixelFormat
+
+from tests.support.jobs import Daemon, H, W, host_pixels, pump_until, wait_until
+
+pytestmark = pytest.mark.daemon
+
+ZERO = {"model": "tiny", "iterations": 0}
+SMALL_DREAM = {"model": "tiny", "layer": "inception3b", "iterations": 2, "octaves": 2,
+               "seed": 7}
+#: enough steps that a job is surely still running when we act on its first progress.
+LONG_DREAM = {"model": "tiny", "layer": "inception3a", "iterations": 400, "octaves": 1}
+ALL_FORMATS = [PixelFormat(*c) for c in itertools.product(LAYOUTS, DTYPES, TRANSFERS)]
+
+
+@pytest.mark.parametrize("fmt", ALL_FORMATS, ids=str)
+def test_zero_step_job_returns_every_format_byte_exact(daemon: Daemon, fmt: PixelFormat) -> None:
+    pixels = host_pixels(fmt)
+    with Client(daemon.endpoint, timeout=30) as c:
+        assert c.dream(ZERO, pixels, W, H, fmt) == pixels
+
+
+@pytest.mark.parametrize("fmt", [PixelFormat("RGBA", "u8"), PixelFormat("G", "u16"),
+                                 PixelFormat("BGRA", "f16", "linear")], ids=str)
+def test_stdlib_transport_round_trips_like_pyzmq(daemon: Daemon, fmt: PixelFormat) -> None:
+    pixels = host_pixels(fmt, seed=3)
+    with Client(daemon.endpoint, transport="stdlib", timeout=30) as c:
+        assert c.hello()["version"] == 1
+        assert "tiny" in c.catalog()["models"]
+        assert c.dream(ZERO, pixels, W, H, fmt) == pixels
+        dreamed = c.dream(SMALL_DREAM, pixels, W, H, fmt)
+    with Client(daemon.endpoint, transport="zmq", timeout=30) as c:
+        assert c.dream(SMALL_DREAM, pixels, W, H, fmt) == dreamed != pixels
+
+
+def reference_image() -> np.ndarray:
+    """A float RGBA image with structure (a dream of noise is not a fair comparison)."""
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+    rgb = np.stack([x / W, y / H, 0.5 + 0.4 * np.sin(x / 5) * np.cos(y / 7)], axis=-1)
+    alpha = np.full((H, W, 1), 0.75, np.float32)
+    return np.concatenate([rgb, alpha], axis=-1).astype(np.float32)
+
+
+@pytest.mark.parametrize("fmt", [PixelFormat("BGRA", "u8"), PixelFormat("BGRA", "u16"),
+                                 PixelFormat("RGBA", "f16", "linear"),
+                                 PixelFormat("RGBA", "f32", "linear")], ids=str)
+def test_dream_in_host_formats_matches_the_float_dream(daemon: Daemon, fmt: PixelFormat) -> None:
+    image = reference_image()
+    srgb_f32 = PixelFormat("RGBA", "f32")
+    blank = bytes(srgb_f32.frame_size(W, H))
+    ref_in = encode(image, srgb_f32, blank, W, H)
+    # The same picture as the host would store it, quantised to its format.
+    host_in = encode(image, fmt, bytes(fmt.frame_size(W, H)), W, H)
+    with Client(daemon.endpoint, timeout=60) as c:
+        ref_out = decode(c.dream(SMALL_DREAM, ref_in, W, H, srgb_f32), srgb_f32, W, H)
+        host_out_bytes = c.dream(SMALL_DREAM, host_in, W, H, fmt)
+    host_out = decode(host_out_bytes, fmt, W, H)
+    assert np.abs(ref_out - image).mean() > 0.01  # it did dream
+    assert np.abs(host_out - ref_out)[..., :3].mean() < 0.01
+    sample = DTYPES[fmt.dtype]
+    alpha_in = np.frombuffer(host_in, np.uint8).reshape(-1, 4 * sample)[:, 3 * sample:]
+    alpha_out = np.frombuffer(host_out_bytes, np.uint8).reshape(-1, 4 * sample)[:, 3 * sample:]
+    assert np.array_equal(alpha_in, alpha_out)
+
+
+def test_masked_dream_leaves_unmasked_pixels_byte_identical(daemon: Daemon) -> None:
+    fmt = PixelFormat("BGRA", "u16")
+    pixels = host_pixels(fmt, seed=5)
+    mask = np.zeros((H, W), np.uint8)
+    mask[:, W // 2:] = 255
+    with Client(daemon.endpoint, timeout=60) as c:
+        out = c.dream(SMALL_DREAM, pixels, W, H, fmt, mask=mask.tobytes())
+    rows_in = np.frombuffer(pixels, np.uint8).reshape(H, W, 8)
+    rows_out = np.frombuffer(out, np.uint8).reshape(H, W, 8)
+    assert np.array_equal(rows_in[:, : W // 2], rows_out[:, : W // 2])
+    assert not np.array_equal(rows_in[:, W // 2:], rows_out[:, W // 2:])
+
+
+def test_progress_arrives_in_order_before_the_result(daemon: Daemon) -> None:
+    events: list[tuple[str, object]] = []
+    fmt = PixelFormat("RGBA", "u8")
+    with Client(daemon.endpoint, timeout=60) as c:
+        job = c.submit(SMALL_DREAM, host_pixels(fmt), W, H, fmt,
+                       on_progress=lambda j, p: events.append(("progress", p)),
+                       on_result=lambda j, data: events.append(("result", len(data))))
+        pump_until(lambda: job.finished, c, what="the result")
+    assert job.state == "done"
+    assert events[-1] == ("result", fmt.frame_size(W, H))
+    progress = [p for kind, p in events if kind == "progress"]
+    steps = [(p["octave"], p["step"]) for p in progress]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)
+    fractions = [p["fraction"] for p in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert {(p["octaves"], p["steps"]) for p in progress[1:]} == {(2, 2)}
+
+
+def submit_long(c: Client, seen: list[dict]) -> Job:
+    fmt = PixelFormat("RGB", "u8")
+    return c.submit(LONG_DREAM, host_pixels(fmt, 96, 96), 96, 96, fmt,
+                    on_progress=lambda j, p: seen.append(p))
+
+
+def test_cancel_stops_a_running_job_and_the_daemon_goes_on(daemon: Daemon) -> None:
+    seen: list[dict] = []
+    with Client(daemon.endpoint, timeout=30) as c:
+        job = submit_long(c, seen)
+        pump_until(lambda: any(p["step"] >= 1 for p in seen), c,
+                   what="the first step")
+        assert c.ping()["current"] == job.id
+        c.cancel(job)
+        pump_until(lambda: job.finished, c, what="the cancellation")
+        assert job.state == "cancelled" and job.result is None
+        fmt = PixelFormat("RGBA", "u8")
+        pixels = host_pixels(fmt)
+        assert c.dream(ZERO, pixels, W, H, fmt) == pixels
+        assert c.ping()["state"] == "idle"
+
+
+def test_cancel_of_a_queued_job(daemon: Daemon) -> None:
+    seen: list[dict] = []
+    fmt = PixelFormat("RGBA", "u8")
+    with Client(daemon.endpoint, timeout=30) as c:
+        running = submit_long(c, seen)
+        queued = c.submit(ZERO, host_pixels(fmt), W, H, fmt)
+        pump_until(lambda: queued.state == "queued", c, what="accepted")
+        assert queued.position == 1
+        c.cancel(queued)
+        pump_until(lambda: queued.finished, c, what="the cancellation")
+        assert queued.state == "cancelled"
+        c.cancel(running)
+        pump_until(lambda: running.finished, c, what="the cancellation")
+        assert running.state == "cancelled"
+
+
+def test_two_clients_interleaved_each_get_only_their_own_results(daemon: Daemon) -> None:
+    fmt = PixelFormat("BGRA", "u8")
+    with Client(daemon.endpoint, timeout=30) as a, \
+            Client(daemon.endpoint, transport="stdlib", timeout=30) as b:
+        inputs = {name: [host_pixels(fmt, seed=10 * i + k) for k in range(3)]
+                  for i, name in enumerate("ab")}
+        jobs = []
+        for k in range(3):  # a, b, a, b, ...: the daemon sees them interleaved
+            for name, client in (("a", a), ("b", b)):
+                jobs.append((name, k, client.submit(ZERO, inputs[name][k], W, H, fmt)))
+        pump_until(lambda: all(j.finished for _, _, j in jobs), a, b, what="all six results")
+    for name, k, job in jobs:
+        assert job.state == "done" and job.result == inputs[name][k]
+
+
+def test_client_that_disconnects_mid_job_gets_its_job_cancelled(daemon: Daemon) -> None:
+    seen: list[dict] = []
+    c = Client(daemon.endpoint, timeout=30)
+    job = submit_long(c, seen)
+    pump_until(lambda: any(p["step"] >= 1 for p in seen), c,
+               what="the first step")
+    c.close()
+    finished = (f"job {job.id} cancelled", f"job {job.id} done")
+    wait_until(lambda: any(line in daemon.log_text() for line in finished), what="job end")
+    assert f"job {job.id} cancelled" in daemon.log_text()
+    assert "disconnected" in daemon.log_text()
+    fmt = PixelFormat("RGBA", "u8")
+    pixels = host_pixels(fmt)
+    with Client(daemon.endpoint, timeout=30) as other:
+        assert other.dream(ZERO, pixels, W, H, fmt) == pixels
+
+
+def test_full_queue_refuses_more_jobs_as_busy(daemon: Daemon) -> None:
+    seen: list[dict] = []
+    fmt = PixelFormat("RGBA", "u8")
+    with Client(daemon.endpoint, timeout=30) as c:
+        running = submit_long(c, seen)
+        waiting = [c.submit(ZERO, host_pixels(fmt), W, H, fmt) for _ in range(17)]
+        pump_until(lambda: all(j.state != "sent" for j in waiting), c, what="all answers")
+        refused = [j for j in waiting if j.state == "error"]
+        assert len(refused) == 1 and refused[0] is waiting[-1]  # the queue holds 16
+        assert refused[0].error.code == "busy" and "queue is full" in str(refused[0].error)
+        c.cancel(running)
+        pump_until(lambda: all(j.finished for j in [running, *waiting]), c, what="the rest")
+        assert running.state == "cancelled"
+        assert all(j.state == "done" for j in waiting[:-1])

@@ -1,0 +1,100 @@
+"""Starting on demand, clean shutdown with a job running, and the CLI through the daemon."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from deepdream_protocol.client import Client
+from deepdream_protocol.launcher import ensure_daemon
+from deepdream_protocol.pixels import PixelFormat
+
+from tests.support.daemon import TINY_MODELS, daemon_env, free_port, running_daemon
+from tests.support.jobs import H, W, host_pixels, pump_until, wait_until
+
+pytestmark = pytest.mark.daemon
+
+
+def test_ensure_daemon_starts_one_when_none_answers(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    cmd = (f"{sys.executable} -m deepdream serve --port {endpoint.rsplit(':', 1)[1]} "
+           f"--models-file {TINY_MODELS} --log-file {tmp_path / 'd.log'}")
+    for key, value in daemon_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DEEPDREAM_CONFIG", str(tmp_path / "client.json"))
+    monkeypatch.setenv("DEEPDREAM_DAEMON_CMD", cmd)
+    hello = ensure_daemon(endpoint, timeout=120)
+    try:
+        assert hello["version"] == 1
+        assert ensure_daemon(endpoint, timeout=5)["pid"] == hello["pid"]  # no second one
+    finally:
+        os.kill(hello["pid"], signal.SIGTERM)
+
+
+def test_sigterm_cancels_the_running_job_and_tells_the_clients(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "d.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deepdream", "serve", "--port", str(port), "--models-file",
+         str(TINY_MODELS), "--log-file", str(log)], env=daemon_env(),
+        stderr=subprocess.DEVNULL)
+    try:
+        endpoint = f"tcp://127.0.0.1:{port}"
+        with Client(endpoint, timeout=2) as c:
+            wait_until(lambda: _answers(c), what="the daemon")
+            fmt = PixelFormat("RGB", "u8")
+            seen: list[dict] = []
+            running = c.submit({"model": "tiny", "iterations": 400, "octaves": 1},
+                               host_pixels(fmt, 96, 96), 96, 96, fmt,
+                               on_progress=lambda j, p: seen.append(p))
+            queued = c.submit({"model": "tiny", "iterations": 0}, host_pixels(fmt), W, H, fmt)
+            pump_until(lambda: any(p["step"] >= 1 for p in seen), c,
+                       what="the first step")
+            proc.send_signal(signal.SIGTERM)
+            pump_until(lambda: running.finished and queued.finished, c,
+                       what="both jobs to end")
+        assert running.state == "cancelled"
+        assert queued.state == "error" and queued.error.code == "shutdown"
+        assert proc.wait(timeout=60) == 0
+        assert "stopped" in log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _answers(c: Client) -> bool:
+    try:
+        c.hello()
+        return True
+    except Exception:
+        return False
+
+
+def test_dream_through_the_daemon_equals_the_in_process_dream(tmp_path: Path) -> None:
+    from PIL import Image
+
+    src = tmp_path / "in.png"
+    rgb = np.frombuffer(host_pixels(PixelFormat("RGB", "u8"), 64, 48), np.uint8)
+    Image.fromarray(rgb.reshape(48, 64, 3)).save(src)
+    common = ["--model", "tiny", "--models-file", str(TINY_MODELS), "--iterations", "2",
+              "--octaves", "2", "--seed", "5", "-q"]
+    env = daemon_env()
+    local = subprocess.run([sys.executable, "-m", "deepdream", "dream", str(src), "-o",
+                            str(tmp_path / "local.png"), *common], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert local.returncode == 0, local.stderr
+    with running_daemon() as endpoint:
+        remote = subprocess.run([sys.executable, "-m", "deepdream", "dream", "--daemon",
+                                 endpoint, str(src), "-o", str(tmp_path / "remote.png"),
+                                 *common], env=env, capture_output=True, text=True, timeout=300)
+    assert remote.returncode == 0, remote.stderr
+    a = Image.open(tmp_path / "local.png")
+    b = Image.open(tmp_path / "remote.png")
+    assert a.mode == b.mode and a.size == b.size
+    assert a.tobytes() == b.tobytes()
