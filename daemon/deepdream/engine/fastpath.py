@@ -1,0 +1,196 @@
+"""The fast path for an octave that fits one tile: all its steps as ONE CUDA graph.
+
+Per step the eager loop does: roll by a random offset, forward to the layer, backward to
+the input, unroll, normalise, ``x += step * g``, clip.  Here the offsets of every step are
+drawn ahead (from the same ``random.Random`` sequence the eager loop uses) and held in a
+device tensor, and the roll is a gather whose indices are computed on the device from that
+tensor, so no step reads anything from the host and the whole octave can be captured as a
+graph.  Graphs are cached per (model, shape, objective, dtype, step) with their input
+buffers, so a second job of the same size only copies its pixels in and replays.
+
+Where CUDA is absent, or capture fails, the same step runs eagerly (``run_octave`` falls
+back by itself); on the CPU that eager form is what the tests compare with the engine.
+Within a graph there is no per-step progress or cancel: both happen between octaves.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+
+import torch
+
+from ..models.network import DreamModel
+from .accel import compute_dtype
+from .objectives import Objective, layers_l2
+from .priors import keep_in_range, normalize_gradient
+from .tiling import random_offsets
+
+log = logging.getLogger("deepdream.engine")
+
+GRAPH_CACHE_SIZE = 16  # graphs kept (each holds one step's activation memory)
+_WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN/autograd set-up)
+
+
+def draw_offsets(rng: random.Random, steps: int, size: tuple[int, int], tile: int,
+                 jitter: int) -> list[tuple[int, int]]:
+    """The offsets the eager loop would draw for ``steps`` steps, in its order."""
+    return [random_offsets(rng, size[0], size[1], tile, jitter) for _ in range(steps)]
+
+
+def rolled_index(n: int, shift: torch.Tensor, arange: torch.Tensor) -> torch.Tensor:
+    """Indices ``(i + shift) mod n``: gathering with them views the image on the torus
+    shifted by ``shift`` (a 0-d device tensor, so no host read)."""
+    return (arange + shift).remainder(n)
+
+
+def roll_gather(x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor) -> torch.Tensor:
+    """x (N, C, H, W) with out[..., i, j] = x[..., (i + oy) % H, (j + ox) % W], the same
+    view tiling.gradient takes of a one-tile image."""
+    h, w = x.shape[-2:]
+    rows = rolled_index(h, oy, torch.arange(h, device=x.device))
+    cols = rolled_index(w, ox, torch.arange(w, device=x.device))
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
+def dream_step(x: torch.Tensor, offset: torch.Tensor, model: torch.nn.Module,
+               objective: Objective, step_size: float, dtype: torch.dtype | None) -> None:
+    """One DeepDream step on ``x`` in place; ``offset`` is a (2,) int64 device tensor."""
+    oy, ox = offset[0], offset[1]
+    xr = roll_gather(x, oy, ox).requires_grad_(True)
+    # no autocast weight cache: a graph must not capture a cast made outside it
+    with torch.autocast(x.device.type, dtype=dtype or torch.float32,
+                        enabled=dtype is not None, cache_enabled=False):
+        loss = objective(model(xr, objective.layers))
+    (g,) = torch.autograd.grad(loss, xr)
+    g = roll_gather(g, -oy, -ox)  # back to the image's own coordinates
+    x.add_(normalize_gradient(g), alpha=step_size)
+    keep_in_range(x)
+
+
+def run_octave_eager(x: torch.Tensor, model: torch.nn.Module, objective: Objective,
+                     offsets: Sequence[tuple[int, int]], step_size: float,
+                     on_step: Callable[[int], None] | None = None) -> torch.Tensor:
+    """All of an octave's steps on ``x`` in place, eagerly, offsets kept on the device."""
+    table = torch.tensor(offsets, dtype=torch.int64).to(x.device)
+    dtype = compute_dtype(model, x.device)
+    for s in range(len(offsets)):
+        dream_step(x, table[s], model, objective, step_size, dtype)
+        if on_step is not None:
+            on_step(s)
+    return x
+
+
+class OctaveGraph:
+    """One captured octave: static image and offset buffers plus the graph that steps them."""
+
+    def __init__(self, model: torch.nn.Module, objective: Objective, shape: torch.Size,
+                 steps: int, step_size: float, dtype: torch.dtype | None) -> None:
+        device = next(model.parameters()).device
+        self.x = torch.empty(shape, device=device)
+        self.offsets = torch.zeros(steps, 2, dtype=torch.int64, device=device)
+        self.host_offsets = torch.zeros(steps, 2, dtype=torch.int64).pin_memory()
+        self.x.uniform_()  # capture on real-looking data, never zeros
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for s in range(_WARMUP_STEPS):
+                dream_step(self.x, self.offsets[s % steps], model, objective, step_size, dtype)
+        torch.cuda.current_stream(device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            for s in range(steps):
+                dream_step(self.x, self.offsets[s], model, objective, step_size, dtype)
+
+    def run(self, x: torch.Tensor, offsets: Sequence[tuple[int, int]]) -> torch.Tensor:
+        """Steps ``x`` in place: copy in, replay, copy out; nothing waits on the host."""
+        self.host_offsets.copy_(torch.tensor(offsets, dtype=torch.int64))
+        self.offsets.copy_(self.host_offsets, non_blocking=True)
+        self.x.copy_(x)
+        self.graph.replay()
+        return x.copy_(self.x)
+
+
+_graphs: OrderedDict[tuple, OctaveGraph | None] = OrderedDict()
+_watched: set[int] = set()  # ids of models whose graphs go when the model goes
+
+
+def _forget_model(model_id: int) -> None:
+    _watched.discard(model_id)
+    for key in [k for k in _graphs if k[0] == model_id]:
+        del _graphs[key]
+
+
+def octave_graph(model: torch.nn.Module, objective: Objective, shape: torch.Size, steps: int,
+                 step_size: float, dtype: torch.dtype | None,
+                 objective_key: Hashable | None = None) -> OctaveGraph | None:
+    """The cached graph for this octave, captured on first use; None if capture failed
+    (remembered, so a failing shape is not retried every job).
+
+    ``objective_key`` names what the objective computes (e.g. its layers and channels) so
+    a new job's equal objective reuses the graph; without it only the same object does."""
+    key = (id(model), objective_key if objective_key is not None else id(objective),
+           tuple(shape), steps, step_size, dtype)
+    if id(model) not in _watched:  # a later model with a recycled id must not hit
+        _watched.add(id(model))
+        weakref.finalize(model, _forget_model, id(model))
+    if key in _graphs:
+        _graphs.move_to_end(key)
+        return _graphs[key]
+    try:
+        graph: OctaveGraph | None = OctaveGraph(model, objective, shape, steps, step_size, dtype)
+    except Exception as exc:  # noqa: BLE001 - any capture failure means: run eagerly
+        log.warning("CUDA graph capture failed for %s (%s); running eagerly",
+                    tuple(shape), str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()  # let a half-captured stream settle before eager work
+        graph = None
+    _graphs[key] = graph
+    while len(_graphs) > GRAPH_CACHE_SIZE:
+        _graphs.popitem(last=False)
+    return graph
+
+
+def clear_graphs() -> None:
+    """Drop every cached graph and its memory (e.g. when a model is unloaded)."""
+    _graphs.clear()
+
+
+def run_octave(x: torch.Tensor, model: torch.nn.Module, objective: Objective,
+               offsets: Sequence[tuple[int, int]], step_size: float,
+               use_graph: bool = True, objective_key: Hashable | None = None) -> torch.Tensor:
+    """An octave's steps on ``x`` (1, 3, H, W) in place: as a CUDA graph where possible,
+    else eagerly.  ``x`` must fit one tile (the roll covers the whole image)."""
+    dtype = compute_dtype(model, x.device)
+    if use_graph and x.device.type == "cuda":
+        graph = octave_graph(model, objective, x.shape, len(offsets), step_size, dtype,
+                             objective_key)
+        if graph is not None:
+            return graph.run(x, offsets)
+    return run_octave_eager(x, model, objective, offsets, step_size)
+
+
+def warm_up(model: DreamModel, device: torch.device | str, size: int = 64,
+            steps: int = 2) -> None:
+    """Run a tiny dream so the first job finds kernels loaded and cuDNN tuned.
+
+    The tiny graph is captured and dropped again: what is warm is the process, not the
+    cache (a job's shapes differ anyway)."""
+    device = torch.device(device)
+    objective = layers_l2(((model.spec.default_layer, 1.0),))
+    x = torch.rand(1, 3, size, size, device=device,
+                   generator=torch.Generator(device=device).manual_seed(0))
+    offsets = [(0, 0)] * steps
+    run_octave(x, model, objective, offsets, 1.0 / 255, use_graph=device.type == "cuda")
+    if device.type == "cuda":
+        for key in [k for k in _graphs if k[0] == id(model) and k[2][-2:] == (size, size)]:
+            del _graphs[key]
+        torch.cuda.synchronize(device)
+
+
+def fits_one_tile(size: tuple[int, int], tile: int) -> bool:
+    return size[0] <= tile and size[1] <= tile
+

@@ -1,0 +1,80 @@
+"""The fast path's step logic on the CPU: the device-side gather roll, offsets drawn ahead,
+and an octave run that gives the engine's own result for the same seed.  The CUDA graph
+capture itself runs only on a GPU (bench/check_fastpath_cuda.py, via bench/gpu_check.sh)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from deepdream.engine import DreamSettings, dream, fastpath
+from deepdream.engine.objectives import layers_l2
+from deepdream.models import registry
+
+MODELS = "tests/support/tiny_models.toml"
+_STEP_UNIT = 1.0 / 255  # settings.step counts 0..255 levels, as in dream.py
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    return registry.load("tiny", "cpu", MODELS)
+
+
+@pytest.mark.parametrize("oy, ox", [(0, 0), (3, -5), (-32, 17), (70, -90)])
+def test_gather_roll_is_torch_roll_backwards(oy: int, ox: int) -> None:
+    x = torch.rand(1, 3, 24, 40, generator=torch.Generator().manual_seed(oy * 100 + ox))
+    out = fastpath.roll_gather(x, torch.tensor(oy), torch.tensor(ox))
+    assert torch.equal(out, torch.roll(x, (-oy, -ox), (2, 3)))
+    assert torch.equal(fastpath.roll_gather(out, torch.tensor(-oy), torch.tensor(-ox)), x)
+
+
+def test_offsets_drawn_ahead_follow_the_seed() -> None:
+    a = fastpath.draw_offsets(random.Random(7), 10, (60, 80), 4096, 32)
+    b = fastpath.draw_offsets(random.Random(7), 10, (60, 80), 4096, 32)
+    c = fastpath.draw_offsets(random.Random(8), 10, (60, 80), 4096, 32)
+    assert a == b != c
+    assert all(abs(oy) <= 32 and abs(ox) <= 32 for oy, ox in a)
+
+
+def test_octave_with_predrawn_offsets_equals_the_engine_loop(model: torch.nn.Module) -> None:
+    """Same seed, same schedule (one octave, 4 steps): the fast step gives the engine's
+    dream to float32 rounding (tolerance 1e-5 absolute on [0, 1] pixels)."""
+    h, w, steps, seed = 64, 96, 4, 11
+    image = np.random.default_rng(3).random((h, w, 3), dtype=np.float32)
+    settings = DreamSettings.from_dict({"model": "tiny", "octaves": 1, "iterations": steps,
+                                        "seed": seed, "tile": 4096})
+    expected = dream(image, model, settings)
+
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].clone()
+    offsets = fastpath.draw_offsets(random.Random(seed), steps, (h, w), 4096, settings.jitter)
+    objective = layers_l2(((model.spec.default_layer, 1.0),))
+    fastpath.run_octave(x, model, objective, offsets, settings.step * _STEP_UNIT)
+    got = x[0].permute(1, 2, 0).numpy()
+    assert np.abs(got - image).max() > 0.01  # it did dream
+    assert np.abs(got - expected).max() < 1e-5
+
+
+def test_capture_failure_falls_back_to_eager_and_is_remembered(
+        model: torch.nn.Module) -> None:
+    """On a machine without CUDA the capture fails; run_octave must still give the eager
+    result, and the failure is cached so it is not retried per job."""
+    if torch.cuda.is_available():
+        pytest.skip("this machine can capture; the GPU check covers the graph")
+    objective = layers_l2((("inception3a", 1.0),))
+    x = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(1))
+    assert fastpath.octave_graph(model, objective, x.shape, 2, 0.01, None, "k") is None
+    assert fastpath.octave_graph(model, objective, x.shape, 2, 0.01, None, "k") is None
+    a, b = x.clone(), x.clone()
+    fastpath.run_octave_eager(a, model, objective, [(1, 2), (-3, 4)], 0.01)
+    fastpath.run_octave(b, model, objective, [(1, 2), (-3, 4)], 0.01)
+    assert torch.equal(a, b) and not torch.equal(a, x)
+    fastpath.clear_graphs()
+
+
+def test_warm_up_leaves_the_model_as_it_was(model: torch.nn.Module) -> None:
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fastpath.warm_up(model, "cpu", size=48, steps=1)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
