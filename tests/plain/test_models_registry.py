@@ -1,0 +1,166 @@
+"""The model registry: built-in layer tables match the real networks, custom TOML models,
+trunk-only weight files, checked keys and shapes, and the offline download error."""
+
+from __future__ import annotations
+
+import urllib.error
+from pathlib import Path
+
+import pytest
+import torch
+from deepdream.models import ModelError, registry
+from deepdream.models.archs import ARCHS, CAFFE_MEAN_BGR
+from deepdream.models.weights import build_random, torchvision_checkpoint
+
+pytestmark = pytest.mark.usefixtures("isolated_config")
+
+
+def write_toml(path: Path, body: str) -> Path:
+    path.write_text(body)
+    return path
+
+
+def test_builtin_models_and_the_layer_names_users_know() -> None:
+    specs = registry.available()
+    assert list(specs)[:5] == ["googlenet", "vgg16", "vgg19", "resnet50", "inception_v3"]
+    assert specs["googlenet"].default_layer == "inception4c"
+    assert specs["googlenet"].layers["inception4c"] == 512
+    assert specs["googlenet"].layers["inception5b"] == 1024
+    assert specs["vgg16"].layers["conv4_3"] == specs["vgg16"].layers["relu4_3"] == 512
+    assert {"conv1_1", "relu1_1", "pool1", "conv5_3", "pool5"} <= set(specs["vgg16"].layers)
+    assert "conv5_4" in specs["vgg19"].layers and "conv5_4" not in specs["vgg16"].layers
+    assert specs["resnet50"].layers["layer3"] == 1024
+    assert specs["inception_v3"].layers["Mixed_5b"] == 256
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+def test_listed_channel_counts_are_what_the_network_produces(tmp_path: Path, arch: str) -> None:
+    toml = write_toml(tmp_path / "m.toml", f'[models.r]\narch = "{arch}"\nweights = "random"\n')
+    model = registry.load("r", "cpu", models_file=toml)
+    layers = model.spec.layers
+    with torch.no_grad():
+        feats = model(torch.rand(1, 3, 96, 96), list(layers))
+    assert {name: f.shape[1] for name, f in feats.items()} == layers
+
+
+def test_random_weights_are_seeded(tmp_path: Path) -> None:
+    toml = write_toml(tmp_path / "m.toml", '[models.a]\narch = "googlenet"\nweights = "random"\n'
+                      '[models.b]\narch = "googlenet"\nweights = "random"\nseed = 1\n')
+    a1, a2, b = (registry.load(n, "cpu", models_file=toml) for n in ("a", "a", "b"))
+    w = [m.stages[0].conv.weight for m in (a1, a2, b)]
+    assert torch.equal(w[0], w[1]) and not torch.equal(w[0], w[2])
+
+
+def test_a_trunk_only_vgg_file_loads_with_caffe_preprocessing(tmp_path: Path) -> None:
+    features = build_random(ARCHS["vgg16"], seed=7).features
+    torch.save(features.state_dict(), tmp_path / "trunk.pth")  # keys 0.weight … 28.bias
+    toml = write_toml(tmp_path / "m.toml", '[models.hed]\narch = "vgg16"\n'
+                      'weights = "trunk.pth"\npreprocess = "caffe"\n')
+    model = registry.load("hed", "cpu", models_file=toml)
+    assert torch.equal(model.stages[0].weight, features[0].weight)
+    x = torch.rand(1, 3, 32, 32)
+    expected = features[0](x.flip(1) * 255 - torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1))
+    with torch.no_grad():
+        assert torch.allclose(model(x, ["conv1_1"])["conv1_1"], expected, atol=1e-3)
+
+
+def test_a_full_googlenet_file_with_aux_heads_loads(tmp_path: Path) -> None:
+    import torchvision
+
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        full = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True)
+    torch.save(full.state_dict(), tmp_path / "g.pth")
+    toml = write_toml(tmp_path / "m.toml", '[models.g]\narch = "googlenet"\nweights = "g.pth"\n')
+    model = registry.load("g", "cpu", models_file=toml)
+    assert torch.equal(model.stages[0].conv.weight, full.conv1.conv.weight)
+
+
+@pytest.mark.parametrize(("damage", "words"), [
+    (lambda sd: sd.update({"0.weight": torch.zeros(64, 3, 5, 5)}),
+     r"features.0.weight has shape \(64, 3, 5, 5\), vgg16 needs \(64, 3, 3, 3\)"),
+    (lambda sd: sd.pop("28.bias"), r"1 trunk tensor\(s\) missing, e.g. 'features.28.bias'"),
+    (lambda sd: sd.update({"fc9.weight": torch.zeros(1)}), "unexpected tensor"),
+])
+def test_weights_that_do_not_fit_are_clear_errors(tmp_path: Path, damage, words: str) -> None:
+    state = build_random(ARCHS["vgg16"], seed=0).features.state_dict()
+    damage(state)
+    torch.save(state, tmp_path / "bad.pth")
+    toml = write_toml(tmp_path / "m.toml", '[models.bad]\narch = "vgg16"\nweights = "bad.pth"\n')
+    with pytest.raises(ModelError, match=words) as info:
+        registry.load("bad", "cpu", models_file=toml)
+    assert "\n" not in str(info.value)
+
+
+def test_unreadable_or_missing_weight_files(tmp_path: Path) -> None:
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    toml = write_toml(tmp_path / "m.toml", '[models.junk]\narch = "vgg16"\nweights = "junk.pth"\n'
+                      '[models.gone]\narch = "vgg16"\nweights = "gone.pth"\n')
+    with pytest.raises(ModelError, match="cannot read weights file"):
+        registry.load("junk", "cpu", models_file=toml)
+    with pytest.raises(ModelError, match="gone.pth does not exist"):
+        registry.load("gone", "cpu", models_file=toml)
+
+
+def test_offline_download_failure_names_where_to_put_the_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_network(url: str, dst: str, **_: object) -> None:  # tests never download
+        raise urllib.error.URLError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    url, path = torchvision_checkpoint(ARCHS["googlenet"])
+    with pytest.raises(ModelError) as info:
+        registry.load("googlenet", "cpu")
+    message = str(info.value)
+    assert url in message and str(path) in message and "\n" not in message
+
+
+def test_cached_torchvision_weights_are_used_without_downloading(
+    monkeypatch: pytest.MonkeyPatch, isolated_config: Path,
+) -> None:
+    monkeypatch.setattr(torch.hub, "download_url_to_file",
+                        lambda *a, **k: pytest.fail("tried to download"))
+    _, path = torchvision_checkpoint(ARCHS["googlenet"])
+    assert str(path).startswith(str(isolated_config / "torch"))  # TORCH_HOME's cache
+    net = build_random(ARCHS["googlenet"], seed=5)
+    path.parent.mkdir(parents=True)
+    torch.save(net.state_dict(), path)
+    model = registry.load("googlenet", "cpu")
+    assert torch.equal(model.stages[0].conv.weight, net.conv1.conv.weight)
+
+
+def test_models_files_from_config_folder_env_and_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_config: Path,
+) -> None:
+    config = isolated_config / "deepdream"
+    config.mkdir()
+    write_toml(config / "models.toml", '[models.mine]\narch = "vgg19"\nweights = "random"\n')
+    env = write_toml(tmp_path / "env.toml",
+                     '[models.envy]\narch = "resnet50"\nweights = "random"\n')
+    opt = write_toml(tmp_path / "opt.toml",
+                     '[models.mine]\narch = "googlenet"\nweights = "random"\nlayer = "conv3"\n')
+    assert registry.available()["mine"].arch == "vgg19"
+    monkeypatch.setenv("DEEPDREAM_MODELS_FILE", str(env))
+    specs = registry.available(models_file=opt)
+    assert specs["envy"].arch == "resnet50"
+    assert specs["mine"].arch == "googlenet" and specs["mine"].default_layer == "conv3"
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ('[models.x]\narch = "alexnet"\n', "arch must be one of googlenet, vgg16"),
+    ('[models.x]\narch = "vgg16"\npreprocess = "bgr"\n', "preprocess must be 'torchvision' or"),
+    ('[models.x]\narch = "vgg16"\nlayer = "inception4c"\n', "vgg16 has no layer 'inception4c'"),
+    ('[models.x]\narch = "vgg16"\ncolour = 1\n', "unknown key 'colour'"),
+    ('[models.x\n', "cannot read models file"),
+])
+def test_bad_models_files(tmp_path: Path, body: str, words: str) -> None:
+    with pytest.raises(ModelError, match=words):
+        registry.available(models_file=write_toml(tmp_path / "m.toml", body))
+
+
+def test_unknown_model_and_missing_models_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="unknown model 'nope'; choose one of googlenet"):
+        registry.load("nope", "cpu")
+    with pytest.raises(ModelError, match="from --models-file"):
+        registry.available(models_file=tmp_path / "none.toml")
