@@ -45,6 +45,7 @@ DREAM_CASES = [
     {"name": "graya_u16", "model": "GRAYA", "depth": "U16"},
     {"name": "cmyka_u8_selection", "model": "CMYKA", "depth": "U8", **FEATHERED},
     {"name": "cmyka_u16", "model": "CMYKA", "depth": "U16"},
+    {"name": "laba_u16_selection", "model": "LABA", "depth": "U16", **FEATHERED},
 ]
 ERROR_CASES = [
     {"name": "bad_setting", "model": "RGBA", "depth": "U8", "settings": {"octaves": 0}},
