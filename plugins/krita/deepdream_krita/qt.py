@@ -33,7 +33,6 @@ QObject = QtCore.QObject
 QTimer = QtCore.QTimer
 QSocketNotifier = QtCore.QSocketNotifier
 pyqtSignal = QtCore.pyqtSignal
-QImage = QtGui.QImage
 QPixmap = QtGui.QPixmap
 QApplication = QtWidgets.QApplication
 QWidget = QtWidgets.QWidget
