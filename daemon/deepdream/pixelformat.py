@@ -79,17 +79,20 @@ def decode(data: bytes | memoryview, fmt: PixelFormat, width: int, height: int) 
 
 
 def encode(image: np.ndarray, fmt: PixelFormat, original: bytes | memoryview,
-           width: int, height: int) -> bytes:
+           width: int, height: int, decoded: np.ndarray | None = None) -> bytes:
     """The engine's result -> bytes in ``fmt``, the format ``original`` arrived in.
 
     Samples equal to what ``decode(original)`` produced, and all alpha, are copied from
     ``original`` bit for bit; only changed samples are converted and quantised.
+    ``decoded``: that ``decode(original)`` array if the caller still has it (saves a pass).
     """
     expected = (height, width, fmt.channels)
     if image.shape != expected:
         raise ValueError(f"engine returned shape {image.shape}, expected {expected}")
     out = np.asarray(image, dtype=np.float32)
-    unchanged = out == decode(original, fmt, width, height)
+    if decoded is None:
+        decoded = decode(original, fmt, width, height)
+    unchanged = out == decoded
     if fmt.has_alpha:
         unchanged[..., -1] = True
     converted = out

@@ -157,19 +157,21 @@ class Worker(threading.Thread):
             # A first progress message says the job left the queue.
             send({"op": m.PROGRESS, "fraction": 0.0, "octave": 0, "octaves": 0, "step": 0,
                   "steps": 0})
-            image = decode(job.pixels, job.format, job.width, job.height)
             if settings.iterations == 0:
-                # Nothing to dream: skip the network (whose colour/gray round trip is not
-                # bit-exact) and return the input through the same conversion.
-                result = image
+                # Nothing to dream: the frame goes back as received, unconverted and
+                # uncopied (what the transport benchmark measures).
+                data: Any = job.pixels
             else:
+                image = decode(job.pixels, job.format, job.width, job.height)
                 model = self.cache.get(settings.model)
                 mask = (decode_mask(job.mask, job.mask_dtype, job.width, job.height)
                         if job.mask is not None else None)
                 if job.cancel.is_set():
                     raise Cancelled()
+                # the engine returns a new array, so ``image`` still holds the input
                 result = dream(image, model, settings, mask, progress, job.cancel.is_set)
-            data = encode(result, job.format, job.pixels, job.width, job.height)
+                data = encode(result, job.format, job.pixels, job.width, job.height,
+                              decoded=image)
             send({"op": m.RESULT, "width": job.width, "height": job.height,
                   "format": job.format.to_wire()}, data)
             log.info("job %s done in %.2f s", job.id, time.monotonic() - started)

@@ -46,6 +46,15 @@ def test_alpha_is_never_changed_by_the_engine(fmt: PixelFormat) -> None:
     assert not np.array_equal(pixels_out[:, :-sample], pixels_in[:, :-sample])
 
 
+def test_encode_with_the_decoded_input_given_matches_encode_without() -> None:
+    fmt = PixelFormat("BGRA", "u16", "linear")
+    data = random_bytes(fmt, seed=2)
+    decoded = decode(data, fmt, W, H)
+    dreamed = decoded.copy()
+    dreamed[1:3] = 0.25
+    assert encode(dreamed, fmt, data, W, H, decoded=decoded) == encode(dreamed, fmt, data, W, H)
+
+
 def test_bgra_is_reordered_to_rgba_and_back() -> None:
     fmt = PixelFormat("BGRA", "u8", "srgb")
     data = bytes([10, 20, 30, 40])
