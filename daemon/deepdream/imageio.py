@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,7 +104,11 @@ def _read_png16(path: Path) -> np.ndarray:
     from torchvision.io import ImageReadMode, decode_png
 
     data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
-    chw = decode_png(data, mode=ImageReadMode.UNCHANGED)
+    with warnings.catch_warnings():
+        # torchvision 0.29 announces a move of its decoders to TorchCodec; until then this
+        # is the one 16-bit RGB PNG decoder we already depend on.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        chw = decode_png(data, mode=ImageReadMode.UNCHANGED)
     return chw.permute(1, 2, 0).numpy().astype(np.float32) / 65535.0
 
 
