@@ -49,17 +49,19 @@ class GimpHome:
     def run(self, script: str, env: Mapping[str, str], timeout: float = 300
             ) -> subprocess.CompletedProcess[str]:
         """Run gimp-console-3.0 on one batch script, HOME being this folder's home/."""
-        argv = ["gimp-console-3.0", "-i", "--batch-interpreter=python-fu-eval",
-                "-b", f'exec(open("{self.inside}/scripts/{script}").read())', "--quit"]
-        return trixie_root.run_in_root(argv, env=self.env(env), timeout=timeout)
+        return trixie_root.run_in_root(["gimp-console-3.0", "-i", *self.batch(script)],
+                                       env=self.env(env), timeout=timeout)
 
     def run_gui(self, script: str, env: Mapping[str, str], timeout: float = 300
                 ) -> subprocess.CompletedProcess[str]:
         """The same in the full GIMP under Xvfb (xvfb-run inside the root)."""
-        argv = ["xvfb-run", "-a", "-s", "-screen 0 1280x900x24", "gimp-3.0",
-                "--batch-interpreter=python-fu-eval",
+        xvfb = ["xvfb-run", "-a", "-s", "-screen 0 1280x900x24"]
+        return trixie_root.run_in_root([*xvfb, "gimp-3.0", *self.batch(script)],
+                                       env=self.env(env), timeout=timeout)
+
+    def batch(self, script: str) -> list[str]:
+        return ["--batch-interpreter=python-fu-eval",
                 "-b", f'exec(open("{self.inside}/scripts/{script}").read())', "--quit"]
-        return trixie_root.run_in_root(argv, env=self.env(env), timeout=timeout)
 
     def env(self, extra: Mapping[str, str]) -> dict[str, str]:
         return {"HOME": f"{self.inside}/home",
