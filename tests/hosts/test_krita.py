@@ -183,6 +183,7 @@ def test_docker_path_keeps_krita_responsive_and_can_cancel(krita, endpoint):
     assert done["started"] and done["busy_after_start"], done
     assert done.get("result") == "paint (DeepDream)", done
     assert done["ticks"] > 0  # Qt's event loop kept running while the daemon dreamed
+    assert any(0 < p < 100 for p in done["progress"]), done["progress"]  # progress moved
     assert done["progress"][-1] == 100 and not done["busy_at_end"]
     assert done["layers_after"][2] == "paint (DeepDream)" and done["original_unchanged"]
 
