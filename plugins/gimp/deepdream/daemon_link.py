@@ -9,6 +9,10 @@ from deepdream_protocol.client import Client, DaemonError
 from deepdream_protocol.launcher import ensure_daemon
 from deepdream_protocol.pixels import PixelFormat
 
+#: seconds the daemon may take to accept a job or answer a ping; generous, because a big
+#: frame takes a while to arrive and a busy machine slows the daemon's reply.
+JOB_TIMEOUT = 20.0
+
 
 class LinkError(Exception):
     """One line naming the problem (daemon unreachable, model missing, out of memory…)."""
@@ -23,7 +27,7 @@ def dream(settings: dict, pixels: bytes, width: int, height: int, fmt: PixelForm
         on_progress(float(info.get("fraction", 0.0)))
 
     try:
-        with Client() as client:
+        with Client(timeout=JOB_TIMEOUT) as client:
             on_text("DeepDream: waiting for the daemon…")
             ensure_daemon(client.endpoint)  # starts it (config / DEEPDREAM_DAEMON_CMD) if silent
             on_text("DeepDream: dreaming…")
