@@ -1,0 +1,159 @@
+"""`deepdream dream` and `deepdream models` as a user runs them: files in, files out,
+one-line errors with exit code 2 and no output file."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from deepdream.cli import ProgressBar, main
+from deepdream.engine import Progress
+from deepdream.imageio import read_image, write_image
+
+pytestmark = pytest.mark.usefixtures("isolated_config")
+ROOT = Path(__file__).resolve().parents[2]
+QUICK = ["--model", "tiny", "--layer", "inception3b", "--iterations", "2", "--octaves", "1",
+         "--quiet"]
+
+
+@pytest.fixture
+def run(tiny_models_file: Path, capsys: pytest.CaptureFixture[str]):
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main([*argv, "--models-file", str(tiny_models_file)])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_dream_16_bit_png_stays_16_bit_with_alpha_kept(tmp_path: Path, run, make_image) -> None:
+    image = make_image(40, 48, 4)
+    image[..., 3] = np.linspace(0, 1, 48, dtype=np.float32)[None, :]
+    write_image(tmp_path / "in.png", image, bits=16)
+    code, _, err = run("dream", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), *QUICK)
+    assert code == 0, err
+    out, info = read_image(tmp_path / "out.png")
+    source, _ = read_image(tmp_path / "in.png")
+    assert info.bits == 16 and out.shape == (40, 48, 4)
+    assert np.array_equal(out[..., 3], source[..., 3])
+    # 16-bit precision survives: values that an 8-bit file could not hold
+    assert not np.allclose(out * 255, np.rint(out * 255), atol=1e-3)
+    assert np.abs(out[..., :3] - source[..., :3]).mean() > 0.005
+
+
+def test_gray_16_bit_tiff_stays_gray(tmp_path: Path, run, make_image) -> None:
+    write_image(tmp_path / "in.tif", make_image(40, 40, 1), bits=16)
+    code, _, err = run("dream", str(tmp_path / "in.tif"), "-o", str(tmp_path / "out.tif"), *QUICK)
+    assert code == 0, err
+    out, info = read_image(tmp_path / "out.tif")
+    assert info.bits == 16 and out.shape == (40, 40, 1)
+
+
+def test_mask_and_max_size(tmp_path: Path, run, make_image) -> None:
+    write_image(tmp_path / "in.png", make_image(80, 64), bits=8)
+    mask = np.zeros((80, 64, 1), np.float32)
+    mask[40:] = 1
+    write_image(tmp_path / "mask.png", mask)
+    code, _, err = run("dream", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"),
+                       "--mask", str(tmp_path / "mask.png"), *QUICK)
+    assert code == 0, err
+    out, _ = read_image(tmp_path / "out.png")
+    source, _ = read_image(tmp_path / "in.png")
+    assert np.array_equal(out[:40], source[:40]) and not np.array_equal(out[40:], source[40:])
+    code, _, err = run("dream", str(tmp_path / "in.png"), "-o", str(tmp_path / "small.jpg"),
+                       "--max-size", "40", *QUICK)
+    assert code == 0, err
+    assert read_image(tmp_path / "small.jpg")[0].shape == (40, 32, 3)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--model", "nope"], "unknown model 'nope'"),
+    (["--model", "tiny", "--layer", "inception9"], "has no layer 'inception9'"),
+    (["--model", "tiny", "--channels", "0,999"], "channel 999 is out of range"),
+    (["--model", "tiny", "--iterations", "9999"], "iterations must be between 0 and 500"),
+    (["--model", "tiny", "--device", "tpu"], "unknown device 'tpu'"),
+])
+def test_bad_options_are_one_line_errors_and_write_nothing(
+    tmp_path: Path, run, make_image, args: list[str], words: str,
+) -> None:
+    write_image(tmp_path / "in.png", make_image(40, 40))
+    code, _, err = run("dream", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"),
+                       "--iterations", "1", "--octaves", "1", "--quiet", *args)
+    assert code == 2
+    assert words in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("problem", ["missing", "unreadable", "zero-size", "mask-size"])
+def test_bad_files_are_one_line_errors_and_write_nothing(
+    tmp_path: Path, run, make_image, problem: str,
+) -> None:
+    source = tmp_path / "in.png"
+    extra: list[str] = []
+    if problem == "unreadable":
+        source.write_bytes(b"definitely not a picture")
+    elif problem == "zero-size":
+        source.write_bytes(b"")
+    elif problem == "mask-size":
+        write_image(source, make_image(40, 40))
+        write_image(tmp_path / "mask.png", np.ones((20, 20, 1), np.float32))
+        extra = ["--mask", str(tmp_path / "mask.png")]
+    code, _, err = run("dream", str(source), "-o", str(tmp_path / "out.png"), *QUICK, *extra)
+    assert code == 2 and err.startswith("deepdream: error: ") and err.count("\n") == 1
+    assert not (tmp_path / "out.png").exists()
+    if problem == "mask-size":
+        assert "mask" in err and "20x20" in err and "40x40" in err
+
+
+def test_models_lists_models_and_layers_with_channels(run) -> None:
+    code, out, _ = run("models")
+    assert code == 0
+    assert "googlenet" in out and "inception4c (512)" in out and "relu4_3 (512)" in out
+    assert "tiny" in out
+    code, out, _ = run("models", "tiny")
+    assert code == 0 and out.startswith("tiny") and "vgg16" not in out
+
+
+def test_help_explains_every_dream_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["dream", "--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for option, words in (("--model", "network to dream with"), ("--layer", "layer to amplify"),
+                          ("--channels", "only amplify these channels"),
+                          ("--octaves", "number of scales"), ("--octave-scale", "size ratio"),
+                          ("--iterations", "gradient steps per octave"),
+                          ("--step", "how far each step moves"), ("--jitter", "random shift"),
+                          ("--seed", "the same seed gives the same dream"),
+                          ("--tile", "in tiles"), ("--mask", "leave untouched"),
+                          ("--device", "where to compute"), ("--models-file", "models file"),
+                          ("--max-size", "longer side")):
+        assert option in text and words in text, option
+
+
+def test_progress_bar_draws_one_line() -> None:
+    stream = io.StringIO()
+    bar = ProgressBar(stream, width=10)
+    bar(Progress(0.5, 1, 2, 3, 6))
+    bar(Progress(1.0, 2, 2, 6, 6))
+    bar.done()
+    text = stream.getvalue()
+    assert "[#####.....]  50%  octave 1/2  step 3/6" in text
+    assert "[##########] 100%" in text and text.endswith("\n") and text.count("\n") == 1
+
+
+def test_the_installed_command_line_exits_2_without_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "daemon"),
+                                                         str(ROOT / "shared")])}
+    result = subprocess.run(
+        [sys.executable, "-m", "deepdream", "dream", str(tmp_path / "none.png"), "-o",
+         str(tmp_path / "out.png")], capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("none.png: no such file")
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
