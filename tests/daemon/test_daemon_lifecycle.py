@@ -37,17 +37,18 @@ def test_ensure_daemon_starts_one_when_none_answers(tmp_path: Path,
         os.kill(hello["pid"], signal.SIGTERM)
 
 
-def test_sigterm_cancels_the_running_job_and_tells_the_clients(tmp_path: Path) -> None:
+def test_preloaded_model_is_warm_and_sigterm_cancels_the_running_job(tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "d.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "deepdream", "serve", "--port", str(port), "--models-file",
-         str(TINY_MODELS), "--log-file", str(log)], env=daemon_env(),
+         str(TINY_MODELS), "--log-file", str(log), "--preload", "tiny"], env=daemon_env(),
         stderr=subprocess.DEVNULL)
     try:
         endpoint = f"tcp://127.0.0.1:{port}"
         with Client(endpoint, timeout=2) as c:
             wait_until(lambda: _answers(c), what="the daemon")
+            wait_until(lambda: c.ping()["models"] == ["tiny"], what="the preloaded model")
             fmt = PixelFormat("RGB", "u8")
             seen: list[dict] = []
             running = c.submit({"model": "tiny", "iterations": 400, "octaves": 1},
