@@ -60,8 +60,6 @@ def probe_for(m: Machine) -> Probe:
 
 def targets(args: argparse.Namespace, m: Machine) -> list[HostTarget]:
     p = probe_for(m)
-    if args.host_python and not re.fullmatch(r"3\.\d+", args.host_python):
-        raise InstallError(f"--host-python {args.host_python}: give a version like 3.13")
     named = ([custom_target("krita", d.expanduser().resolve(), p, args.host_python)
               for d in args.krita_dir]
              + [custom_target("gimp", d.expanduser().resolve(), p, args.host_python)
@@ -184,6 +182,8 @@ def uninstall() -> int:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if args.host_python and not re.fullmatch(r"3\.\d+", args.host_python):
+            raise InstallError(f"--host-python {args.host_python}: give a version like 3.13")
         if args.check:
             return check.run(args.prefix.expanduser().resolve(), Manifest.load(),
                              targets(args, this_machine()))

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from deepdream_protocol.messages import DEFAULT_ENDPOINT
 
 from tests.plain.test_install_plugins import snapshot
 
@@ -58,7 +59,7 @@ def test_install_check_uninstall_round_trip(home: Path):
     assert os.access(gimp_dir / "deepdream/deepdream.py", os.X_OK)
     assert "enable_deepdream_krita=true" in (home / ".config/kritarc").read_text()
     config = json.loads((home / "cfg/deepdream/client.json").read_text())
-    assert config["endpoint"] == "tcp://127.0.0.1:5599"
+    assert config["endpoint"] == DEFAULT_ENDPOINT
     assert config["daemon_cmd"][1:] == ["serve", "--preload", "googlenet"]
     assert Path(config["daemon_cmd"][0]).parent.parent == Path(sys.prefix)
 
