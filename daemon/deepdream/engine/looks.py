@@ -32,7 +32,6 @@ from .priors_extra import (
 )
 from .settings import DreamSettings, SettingsError
 
-LOGITS = ox.LOGITS
 # Per-step strength of the penalties for a weight of 1: diffusion rate (TV) and fraction
 # pulled to grey (L2); weights go up to 10.
 TV_RATE = 0.02

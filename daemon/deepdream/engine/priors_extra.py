@@ -200,19 +200,6 @@ def luma_only(g: Tensor) -> Tensor:
 # --- seamless ----------------------------------------------------------------------------
 
 
-def wrap_margin(height: int, width: int, fraction: float = 0.25) -> tuple[int, int]:
-    """How far to wrap each edge so the network sees across it: a quarter of the side
-    (circular padding cannot exceed the side itself)."""
-    return max(1, int(height * fraction)), max(1, int(width * fraction))
-
-
-def wrap_pad(x: Tensor, margin: tuple[int, int]) -> Tensor:
-    """Pad with the opposite edges (torus topology): what the network sees at the left edge
-    continues from the right edge, so the result tiles without a seam."""
-    my, mx = margin
-    return F.pad(x, (mx, mx, my, my), mode="circular")
-
-
 def resize_wrapped(x: Tensor, size: tuple[int, int]) -> Tensor:
     """Bilinear resize that treats the image as periodic (no seam from edge clamping)."""
     h, w = x.shape[2:]
