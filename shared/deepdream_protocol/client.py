@@ -6,7 +6,8 @@ Two ways to drive it:
 * from a GUI event loop: ``job = client.submit(..., on_progress=..., on_result=...)``, watch
   ``client.fileno()`` for readability (Qt ``QSocketNotifier``, GLib ``io_add_watch``) and call
   ``client.process_events()`` when it fires.  With pyzmq the fd is edge-triggered: also call
-  ``process_events()`` from a short timer (e.g. 100 ms) so no message waits unseen.
+  ``process_events()`` when ``client.pending()`` is true after sending, or from a short timer
+  (e.g. 100 ms), so no message waits unseen.
 
 Callbacks get the job first: ``on_progress(job, info)`` (info: fraction, octave, octaves,
 step, steps), ``on_result(job, data)``, ``on_error(job, exc)``, ``on_cancelled(job)``,
@@ -145,6 +146,15 @@ class Client:
     def fileno(self) -> int:
         """A socket fd to watch for readability; then call ``process_events()``."""
         return self._transport().fileno()
+
+    def pending(self) -> bool:
+        """True when messages wait for ``process_events()`` even though the fd is quiet.
+
+        pyzmq's fd is edge-triggered: after sending, a reply may already sit in the queue
+        with no new readability event.  Check this after ``submit``/``cancel`` (or poll it
+        from a timer) and call ``process_events()`` when it is true.
+        """
+        return self._sock is not None and self._sock.pending()
 
     def close(self) -> None:
         """Drop the connection at once (linger 0); unfinished jobs get no more callbacks."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import select
 
 import numpy as np
 import pytest
@@ -187,3 +188,22 @@ def test_full_queue_refuses_more_jobs_as_busy(daemon: Daemon) -> None:
         pump_until(lambda: all(j.finished for j in [running, *waiting]), c, what="the rest")
         assert running.state == "cancelled"
         assert all(j.state == "done" for j in waiting[:-1])
+
+
+@pytest.mark.parametrize("transport", ["zmq", "stdlib"])
+def test_event_loop_driven_by_the_fd_alone_sees_every_message(daemon: Daemon,
+                                                               transport: str) -> None:
+    # What Krita's QSocketNotifier / GLib's io watch do: sleep on the fd, then handle.
+    fmt = PixelFormat("BGRA", "u8")
+    pixels = host_pixels(fmt, seed=9)
+    progress: list[float] = []
+    with Client(daemon.endpoint, transport=transport, timeout=30) as c:
+        job = c.submit(SMALL_DREAM, pixels, W, H, fmt,
+                       on_progress=lambda j, p: progress.append(p["fraction"]))
+        while not job.finished:
+            if not c.pending():
+                readable, _, _ = select.select([c.fileno()], [], [], 60)
+                assert readable, "the fd never woke the loop though messages were due"
+            c.process_events()
+    assert job.state == "done" and job.result != pixels
+    assert progress and progress[-1] == pytest.approx(1.0)
