@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import os
 import select
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ from deepdream.pixelformat import decode, encode
 from deepdream_protocol.client import Client, Job
 from deepdream_protocol.pixels import DTYPES, LAYOUTS, TRANSFERS, PixelFormat
 
+from tests.support.daemon import REPO
 from tests.support.jobs import Daemon, H, W, host_pixels, pump_until, wait_until
 
 pytestmark = pytest.mark.daemon
@@ -207,3 +211,25 @@ def test_event_loop_driven_by_the_fd_alone_sees_every_message(daemon: Daemon,
             c.process_events()
     assert job.state == "done" and job.result != pixels
     assert progress and progress[-1] == pytest.approx(1.0)
+
+
+def test_client_in_a_python_without_pyzmq_numpy_or_compiled_msgpack(daemon: Daemon) -> None:
+    # GIMP 3 on Windows runs plug-ins in MSYS2's Python: no PyPI wheels load there.
+    code = """if True:
+        import sys
+        sys.modules["zmq"] = sys.modules["numpy"] = sys.modules["torch"] = None
+        import msgpack
+        assert msgpack.Packer.__module__ == "msgpack.fallback", msgpack.Packer.__module__
+        from deepdream_protocol.client import Client
+        with Client(sys.argv[1], timeout=30) as c:
+            assert c.transport == "stdlib"
+            pixels = bytes(range(256)) * 48
+            fmt = {"layout": "RGBA", "dtype": "u8", "transfer": "srgb"}
+            out = c.dream({"model": "tiny", "iterations": 0}, pixels, 64, 48, fmt)
+            print(c.hello()["version"], out == pixels)
+    """
+    env = {**os.environ, "MSGPACK_PUREPYTHON": "1", "PYTHONPATH": str(REPO / "shared")}
+    env.pop("DEEPDREAM_TRANSPORT", None)
+    out = subprocess.run([sys.executable, "-c", code, daemon.endpoint], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["1", "True"], out.stderr
