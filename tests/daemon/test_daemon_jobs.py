@@ -34,6 +34,17 @@ def test_zero_step_job_returns_every_format_byte_exact(daemon: Daemon, fmt: Pixe
         assert c.dream(ZERO, pixels, W, H, fmt) == pixels
 
 
+def test_catalog_lists_models_layers_and_presets(daemon: Daemon) -> None:
+    with Client(daemon.endpoint, timeout=30) as c:
+        catalog = c.catalog()
+    tiny = catalog["models"]["tiny"]
+    assert tiny["layers"]["inception4c"] == 512  # GoogLeNet's channel count there
+    assert tiny["default_layer"] in tiny["layers"]
+    assert {"googlenet", "vgg16"} <= set(catalog["models"])  # the built-ins, as in the CLI
+    for preset in catalog["presets"].values():
+        assert preset["description"] and isinstance(preset["settings"], dict)
+
+
 @pytest.mark.parametrize("fmt", [PixelFormat("RGBA", "u8"), PixelFormat("G", "u16"),
                                  PixelFormat("BGRA", "f16", "linear")], ids=str)
 def test_stdlib_transport_round_trips_like_pyzmq(daemon: Daemon, fmt: PixelFormat) -> None:
