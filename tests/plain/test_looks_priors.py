@@ -122,3 +122,13 @@ def test_periodic_resize_does_not_clamp_at_the_edges() -> None:
     assert torch.allclose(up[..., 2:-2], plain[..., 2:-2], atol=1e-5)
     # at the left edge it blends towards the right edge's value, as a tiled image would
     assert up[0, 0, 0, 0] > plain[0, 0, 0, 0] + 0.1
+
+
+def test_seamless_octave_downscale_is_antialiased() -> None:
+    from deepdream.engine.looks import resize
+
+    checker = ((torch.arange(40).view(-1, 1) + torch.arange(40).view(1, -1)) % 2).float()
+    checker = checker.expand(1, 3, 40, 40)
+    small = resize(checker, (28, 28), seamless=True)
+    # pixel-level detail cannot survive 1.4x smaller: it should average out to grey
+    assert small.std().item() < 0.1 and abs(small.mean().item() - 0.5) < 0.02

@@ -7,6 +7,7 @@ DeepDream step.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -178,9 +179,12 @@ def make_tileable(x: Tensor, band: float = 0.125) -> Tensor:
 
 def resize(x: Tensor, size: tuple[int, int], seamless: bool) -> Tensor:
     """Octave resize; periodic for seamless dreams so the edges do not clamp."""
-    if seamless:
-        return resize_wrapped(x, size)
     down = size[0] < x.shape[2]
+    if seamless:
+        if down:  # antialias: blur away what the smaller size cannot hold, edges wrapped
+            ratio = x.shape[2] / size[0]
+            x = blur(x, 0.5 * math.sqrt(ratio * ratio - 1.0), wrap=True)
+        return resize_wrapped(x, size)
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=down)
 
 
