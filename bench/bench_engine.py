@@ -56,7 +56,8 @@ def step_rate(models_file: str, model_name: str, layer: str, size: int, steps: i
             "s_per_mp_step": round(seconds / (mp * steps), 3)}
 
 
-def big_dream(models_file: str, size: int, steps: int, device: str, tile: int) -> None:
+def big_dream(models_file: str, size: int, steps: int, device: str, tile: int,
+              layer: str) -> None:
     """Child process: dream a size x size RGB image; the parent reads our peak RSS."""
     import numpy as np
     from deepdream.devices import pick_device
@@ -65,7 +66,7 @@ def big_dream(models_file: str, size: int, steps: int, device: str, tile: int) -
 
     model = registry.load("bench-googlenet", pick_device(device), models_file=models_file)
     image = np.full((size, size, 3), 0.5, dtype=np.float32)
-    settings = DreamSettings.from_dict({"model": "bench-googlenet", "layer": "inception4c",
+    settings = DreamSettings.from_dict({"model": "bench-googlenet", "layer": layer,
                                         "octaves": 1, "iterations": steps, "tile": tile})
     start = time.perf_counter()
     out = dream(image, model, settings)
@@ -81,13 +82,17 @@ def main() -> int:
     parser.add_argument("--big", type=int, default=8192, help="edge of the huge tiled dream")
     parser.add_argument("--big-steps", type=int, default=1)
     parser.add_argument("--tile", type=int, default=0, help="tile for the big dream; 0 = auto")
+    parser.add_argument("--big-layer", default="inception4c",
+                        help="GoogLeNet layer of the big dream (conv1 is the quickest way to "
+                        "see the full-size buffers' share on a slow CPU)")
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--child-big", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--models-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child_big:
-        big_dream(args.models_file, args.big, args.big_steps, args.device, args.tile)
+        big_dream(args.models_file, args.big, args.big_steps, args.device, args.tile,
+                  args.big_layer)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         models_file = str(Path(tmp) / "bench.toml")
@@ -99,7 +104,8 @@ def main() -> int:
             child = subprocess.run(
                 [sys.executable, __file__, "--child-big", "--models-file", models_file,
                  "--big", str(args.big), "--big-steps", str(args.big_steps),
-                 "--device", args.device, "--tile", str(args.tile)],
+                 "--device", args.device, "--tile", str(args.tile),
+                 "--big-layer", args.big_layer],
                 capture_output=True, text=True, check=False,
             )
             if child.returncode != 0:
@@ -108,6 +114,7 @@ def main() -> int:
             peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
             result = json.loads(child.stdout.strip().splitlines()[-1])
             print(json.dumps({"bench": "big_dream", "size": args.big, "device": args.device,
+                              "layer": args.big_layer,
                               "steps": args.big_steps, "tile": args.tile or "auto",
                               "peak_rss_gib": round(peak / 2**20, 2), **result}))
     return 0
