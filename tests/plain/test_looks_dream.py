@@ -145,6 +145,18 @@ def _live_channel(model, photo: np.ndarray, layer: str, fy: float, fx: float) ->
     return int(act[:, round(fy * (act.shape[1] - 1)), round(fx * (act.shape[2] - 1))].argmax())
 
 
+def test_guide_images_of_any_layout_and_unreadable_ones(model, photo, tmp_path: Path) -> None:
+    gray_alpha = np.zeros((20, 30, 2), np.float32)
+    gray_alpha[:, ::3, 0] = 1.0
+    gray_alpha[..., 1] = 1.0
+    write_image(tmp_path / "ga.png", gray_alpha)
+    out = _run(model, photo, guide=str(tmp_path / "ga.png"))
+    assert np.abs(out - photo).mean() > 0.002
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(SettingsError, match="cannot read guide image"):
+        _run(model, photo, guide=str(tmp_path / "notes.png"))
+
+
 def test_neuron_changes_pixels_near_its_position_most(model, photo) -> None:
     channel = _live_channel(model, photo, "inception3a", 0.1, 0.1)
     out = _run(model, photo, neuron=f"inception3a:{channel}@0.1,0.1", octaves=1, jitter=0)

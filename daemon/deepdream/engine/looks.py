@@ -134,9 +134,8 @@ def guide_vectors(model: DreamModel, path: str, layer: str,
         image = read_image(path)
     except ValueError as exc:
         raise SettingsError(f"cannot read guide image: {exc}") from None
-    x = torch.as_tensor(image, dtype=torch.float32)[..., :3]
-    if x.shape[2] == 1:
-        x = x.expand(-1, -1, 3)
+    x = torch.as_tensor(image, dtype=torch.float32)
+    x = x[..., :3] if x.shape[2] >= 3 else x[..., :1].expand(-1, -1, 3)  # alpha dropped
     x = ox.prepare_guide(x.permute(2, 0, 1)[None].to(model.device))
     with torch.no_grad():
         act = model(x, [layer])[layer]
