@@ -33,6 +33,8 @@ SCRIPTS = Path(__file__).with_name("gimp_scripts")
 PLUGINS = ".config/GIMP/3.0/plug-ins"
 # Tiny and quick: the tiny random GoogLeNet, two octaves of two steps.
 DREAM = {"model": "tiny", "iterations": 2, "octaves": 2, "step": 2.0, "jitter": 4, "seed": 3}
+# Far too long to finish while a test waits: only a cancel ends it.
+LONG_DREAM = {**DREAM, "iterations": 500, "octaves": 12, "octave-scale": 1.0}
 CASES = ("rgb_u8", "rgba_u16", "linear_float", "gray", "group_offsets", "feathered_selection",
          "profiled_selection", "double", "selection_ignored")
 
@@ -80,7 +82,8 @@ def facts(proc: subprocess.CompletedProcess[str], key: str = "case") -> dict[str
 
 @pytest.fixture(scope="module")
 def gimp(host_root: Path) -> Iterator[GimpHome]:
-    with trixie_root.host_dir("deepdream-gimp-test") as (outside, inside):
+    # One folder per test process: a CI run and a developer's run may share the root.
+    with trixie_root.host_dir(f"deepdream-gimp-test-{os.getpid()}") as (outside, inside):
         plugins = outside / "home" / PLUGINS
         subprocess.run([sys.executable, str(REPO / "install.py"), "plugin", "gimp",
                         str(plugins)], check=True, capture_output=True, text=True)
@@ -88,6 +91,7 @@ def gimp(host_root: Path) -> Iterator[GimpHome]:
         # No first-start welcome dialog or update check in the GUI run.
         (plugins.parent / "gimprc").write_text("(show-welcome-dialog no)\n(check-updates no)\n")
         yield GimpHome(outside, inside)
+        shutil.rmtree(outside, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -172,12 +176,14 @@ def test_no_daemon_gives_an_error_and_leaves_the_image_alone(gimp: GimpHome) -> 
 
 
 def test_dialog_under_xvfb_undo_last_values_and_cancel(gimp: GimpHome, endpoint: str) -> None:
-    shot = gimp.outside / "dialog.png"
-    env = dream_env(endpoint, [], DD_SHOT=f"{gimp.inside}/dialog.png")
+    env = dream_env(endpoint, [], DD_SHOT=f"{gimp.inside}/dialog.png",
+                    DD_PROGRESS_SHOT=f"{gimp.inside}/progress.png",
+                    DD_LONG_SETTINGS=json.dumps(LONG_DREAM))
     steps = facts(gimp.run_gui("dialog_gui.py", env), key="step")
     artifacts = REPO / "artifacts"
     artifacts.mkdir(exist_ok=True)
-    shutil.copy(shot, artifacts / "gimp-deepdream-dialog.png")  # kept as the test's artifact
+    for shot in ("dialog.png", "progress.png"):  # kept as the test's artifacts
+        shutil.copy(gimp.outside / shot, artifacts / f"gimp-deepdream-{shot}")
     dialog, undo = steps["dialog"], steps["undo"]
     assert dialog["helper"] == 0, "the dialog never appeared"
     assert dialog["status"] == "success", dialog["error"]
@@ -190,6 +196,12 @@ def test_dialog_under_xvfb_undo_last_values_and_cancel(gimp: GimpHome, endpoint:
     assert repeat["layers"] == dialog["layers"]
     cancel = steps["cancel"]
     assert cancel["helper"] == 0 and cancel["status"] == "cancel" and cancel["unchanged"]
+    # Cancel on the progress bar: GIMP closes the plug-in, the daemon drops the job.
+    stopped = steps["progress_cancel"]
+    assert stopped["status"] != "success" and stopped["unchanged"]
+    with Client(endpoint) as client:
+        assert wait_until(lambda: client.ping().get("state") == "idle", 120), \
+            "the daemon kept dreaming after Cancel"
 
 
 def plugin_pids(gimp: GimpHome) -> list[int]:
@@ -219,8 +231,7 @@ def test_cancel_closes_the_plugin_and_stops_the_job_on_the_daemon(gimp: GimpHome
     # Cancel on GIMP's progress bar closes the plug-in process (GP_QUIT, then SIGKILL);
     # the test does the same to the plug-in while the daemon runs a job far too long to end
     # on its own, then checks the daemon drops it and the image is untouched.
-    long_job = {**DREAM, "iterations": 500, "octaves": 12, "octave-scale": 1.0}
-    env = {**dream_env(endpoint, ["rgb_u8"]), "DD_SETTINGS": json.dumps(long_job)}
+    env = {**dream_env(endpoint, ["rgb_u8"]), "DD_SETTINGS": json.dumps(LONG_DREAM)}
     result: list[subprocess.CompletedProcess[str]] = []
     runner = threading.Thread(target=lambda: result.append(gimp.run("dream_cases.py", env)))
     runner.start()

@@ -1,8 +1,10 @@
 """Run inside the GIMP GUI under Xvfb (python-fu-eval): open the DeepDream dialog on a shown
 image, screenshot it, press OK, then press Ctrl+Z in the image window and print ``FACT``
-lines about the layer stack after each step; then repeat with the last values.
+lines about the layer stack after each step; then repeat with the last values, cancel the
+dialog, and cancel a long dream from the progress bar.
 
-Environment: DD_SHOT (screenshot path), DD_SETTINGS (JSON values the dialog starts from).
+Environment: DD_SHOT and DD_PROGRESS_SHOT (screenshot paths), DD_SETTINGS (JSON values the
+dialog starts from), DD_LONG_SETTINGS (a dream long enough to be cancelled midway).
 """
 
 import json
@@ -90,5 +92,23 @@ config.set_core_object_array("drawables", [layer])
 status = proc.run(config).index(0)
 helper.wait(timeout=60)
 fact(step="cancel", status=status.value_nick, helper=helper.returncode,
+     unchanged=[lay.get_name() for lay in img.get_layers()] == before)
+# Cancel on the progress bar while a long dream runs: GIMP closes the plug-in, the call
+# fails and the image is as it was (the test then checks that the daemon stopped the job).
+# The status bar's Cancel button sits here in GIMP 3.0.4's default 1280x900 layout.
+helper = subprocess.Popen(["sh", "-c", """
+    sleep 8
+    import -window root "$DD_PROGRESS_SHOT"
+    xdotool mousemove 518 582 click 1
+"""])
+config = proc.create_config()
+config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+config.set_property("image", img)
+config.set_core_object_array("drawables", [layer])
+for name, value in json.loads(os.environ["DD_LONG_SETTINGS"]).items():
+    config.set_property(name, value)
+status = proc.run(config).index(0)
+helper.wait(timeout=60)
+fact(step="progress_cancel", status=status.value_nick, helper=helper.returncode,
      unchanged=[lay.get_name() for lay in img.get_layers()] == before)
 display.delete()
