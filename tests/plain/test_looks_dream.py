@@ -244,3 +244,10 @@ def test_places_classes_are_numbers_and_its_caffe_input_is_the_default(tmp_path:
         dream(photo, places, DreamSettings.from_dict({**base, "classes": "abbey"}))
     out = dream(photo, places, DreamSettings.from_dict({**base, "classes": "#12"}))
     assert np.abs(out - photo).mean() > 0.0005
+
+
+def test_the_callers_image_is_never_changed(model, photo) -> None:
+    before = photo.copy()
+    _run(model, photo, seamless=True, keep_colors=True, tv=1.0, l2=1.0, transform=True,
+         smooth=1.0, norm="laplacian", iterations=2)
+    assert np.array_equal(photo, before)
