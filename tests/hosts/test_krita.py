@@ -36,6 +36,8 @@ DREAM_CASES = [
     {"name": "rgba_u8", "model": "RGBA", "depth": "U8"},
     {"name": "rgba_u8_selection_offset", "model": "RGBA", "depth": "U8", "offset": [9, 5],
      **FEATHERED},
+    {"name": "rgba_u8_selection_not_used", "model": "RGBA", "depth": "U8", **FEATHERED,
+     "settings": {**DREAM, "use_selection": False}},
     {"name": "rgba_u16_linear_selection", "model": "RGBA", "depth": "U16", **FEATHERED},
     {"name": "rgba_u16_srgb", "model": "RGBA", "depth": "U16",
      "profile": "sRGB-elle-V2-srgbtrc.icc"},
@@ -127,8 +129,11 @@ def test_dream_changes_the_selection_only_and_never_the_original(dreamed, case):
     # a random network moves nearly every pixel; a few may land on their old value
     assert fact["inside_changed"] > 0.8 * fact["inside"], fact
     assert fact["outside_changed"] == 0, fact
-    if case.get("selection") or case.get("offset"):
+    selected = case.get("selection") and case.get("settings", DREAM).get("use_selection", True)
+    if selected or case.get("offset"):
         assert fact["outside"] > 100  # there is an outside to check
+    else:
+        assert fact["outside"] == 0 and fact["inside"] == SIZE[0] * SIZE[1]  # all dreamed
 
 
 @pytest.mark.parametrize("case", [c for c in DREAM_CASES if c["depth"] != "U8"],

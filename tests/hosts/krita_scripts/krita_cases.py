@@ -77,8 +77,9 @@ def build(case: dict[str, Any]) -> tuple[Any, Any]:
     return doc, layer
 
 
-def compare(doc: Any, layer: Any, result: Any, depth: str) -> dict[str, Any]:
+def compare(doc: Any, layer: Any, result: Any, case: dict[str, Any]) -> dict[str, Any]:
     """Pixel-by-pixel: changed where fully selected, identical where not selected at all."""
+    depth = case["depth"]
     x0, y0, w0, h0 = rect(layer)
     x1, y1, w1, h1 = rect(result)
     ux, uy = min(x0, x1, 0), min(y0, y1, 0)
@@ -87,7 +88,7 @@ def compare(doc: Any, layer: Any, result: Any, depth: str) -> dict[str, Any]:
     before = bytes(layer.pixelData(ux, uy, uw, uh))
     after = bytes(result.pixelData(ux, uy, uw, uh))
     bpp = len(before) // (uw * uh)
-    sel = doc.selection()
+    sel = doc.selection() if case["settings"].get("use_selection", True) else None
     mask = bytes(sel.pixelData(ux, uy, uw, uh)) if sel is not None else b"\xff" * (uw * uh)
     facts = {"inside": 0, "inside_changed": 0, "outside": 0, "outside_changed": 0,
              "fine_pixels": 0, "bytes_per_pixel": bpp}
@@ -131,7 +132,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
                                  and siblings[index + 1].name() == result.name())
         out["space"] = [result.colorModel(), result.colorDepth(), result.colorProfile()]
         out["original_space"] = [layer.colorModel(), layer.colorDepth(), layer.colorProfile()]
-        out.update(compare(doc, layer, result, case["depth"]))
+        out.update(compare(doc, layer, result, case))
     doc.close()
     return out
 
