@@ -17,9 +17,11 @@ _SWITCHES = ("transform", "keep_colors", "seamless", "from_noise")
 
 def _help(name: str) -> str:
     s = BY_NAME[name]
-    bounds = f", {s.minimum:g} to {s.maximum:g}" if s.minimum is not None else ""
-    return f"{s.help} (default {s.default!r}{bounds})" if s.kind is str else \
-        f"{s.help} (default {s.default}{bounds})"
+    if s.kind is bool:  # a switch: off unless given
+        return s.help
+    if s.kind is str:
+        return f"{s.help} (default {s.default!r})" if s.default else s.help
+    return f"{s.help} (default {s.default:g}, {s.minimum:g} to {s.maximum:g})"
 
 
 def add_look_options(p: argparse.ArgumentParser) -> None:
