@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..models.network import DreamModel
-from . import looks
+from . import fastpath, looks
 from .from_noise import noise_steps, visualize
 from .objectives import Objective, layers_l2
 from .priors import keep_in_range
@@ -177,7 +177,14 @@ def dream_rgb(
             x = base.clone()
         else:  # x held the detail of the previous octave
             x = looks.resize(x, size, settings.seamless).add_(base)
-        for s in range(steps):
+        if cancel is not None and cancel():
+            raise Cancelled()
+        # classic step on CUDA in one tile: the octave's steps as one CUDA graph (fastpath.py)
+        fast = fastpath.octave_in_one_graph(x, model, objective, settings, rng, size, tile,
+                                            settings.step * _STEP_UNIT)
+        if fast and progress is not None:
+            progress(Progress((o + 1) * steps / total, o + 1, len(sizes), steps, steps))
+        for s in range(0 if fast else steps):
             if cancel is not None and cancel():
                 raise Cancelled()
             offset = random_offsets(rng, size[0], size[1], tile, settings.jitter)

@@ -16,6 +16,7 @@ Within a graph there is no per-step progress or cancel: both happen between octa
 from __future__ import annotations
 
 import logging
+import os
 import random
 import weakref
 from collections import OrderedDict
@@ -23,14 +24,16 @@ from collections.abc import Callable, Hashable, Sequence
 
 import torch
 
+from ..accel import compute_dtype
 from ..models.network import DreamModel
-from .accel import compute_dtype
 from .objectives import Objective, layers_l2
 from .priors import keep_in_range, normalize_gradient
 from .tiling import random_offsets
 
 log = logging.getLogger("deepdream.engine")
 
+#: DEEPDREAM_CUDA_GRAPHS=0 turns the graph path off (debugging, benchmarks of the eager loop)
+ENABLED = os.environ.get("DEEPDREAM_CUDA_GRAPHS", "1") != "0"
 GRAPH_CACHE_SIZE = 16  # graphs kept (each holds one step's activation memory)
 _WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN/autograd set-up)
 
@@ -194,3 +197,38 @@ def warm_up(model: DreamModel, device: torch.device | str, size: int = 64,
 def fits_one_tile(size: tuple[int, int], tile: int) -> bool:
     return size[0] <= tile and size[1] <= tile
 
+
+# settings that change the step or the objective away from the classic one: with any of
+# them set, the engine's eager loop (engine/looks.py) runs instead
+_CLASSIC = {"norm": "mean", "transform": False, "smooth": 0.0, "tv": 0.0, "l2": 0.0,
+            "keep_colors": False, "seamless": False, "from_noise": False, "classes": "",
+            "guide": "", "neuron": "", "rank": 0}
+
+
+def classic_steps(settings: object) -> bool:
+    """True when the settings ask for nothing but the classic layer-L2 step."""
+    return all(getattr(settings, k, v) == v for k, v in _CLASSIC.items())
+
+
+def octave_in_one_graph(x: torch.Tensor, model: DreamModel, objective: Objective,
+                        settings: object, rng: random.Random, size: tuple[int, int],
+                        tile: int, step_size: float) -> bool:
+    """Run the octave's steps on ``x`` as one CUDA graph when that applies (CUDA, one tile,
+    classic step) and returns True.  Returns False with ``rng`` and ``x`` untouched when it
+    does not apply or capture fails, so the engine's eager loop runs the same steps."""
+    if not (ENABLED and x.device.type == "cuda" and fits_one_tile(size, tile)
+            and classic_steps(settings)):
+        return False
+    ahead = random.Random()
+    ahead.setstate(rng.getstate())
+    steps = settings.iterations  # type: ignore[attr-defined]
+    offsets = draw_offsets(ahead, steps, size, tile, settings.jitter)  # type: ignore[attr-defined]
+    key = ("layers_l2", settings.layers or model.spec.default_layer,  # type: ignore[attr-defined]
+           settings.channels)  # type: ignore[attr-defined]
+    graph = octave_graph(model, objective, x.shape, steps, step_size,
+                         compute_dtype(model, x.device), key)
+    if graph is None:
+        return False
+    graph.run(x, offsets)
+    rng.setstate(ahead.getstate())
+    return True

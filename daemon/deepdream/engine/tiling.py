@@ -16,9 +16,9 @@ import random
 
 import torch
 
+from ..accel import compute_dtype
 from ..devices import autocast_dtype, free_memory
 from ..models.network import DreamModel
-from .accel import compute_dtype
 from .objectives import Objective
 
 # Rough forward+backward bytes per input pixel, trunk up to a mid-depth layer, float32.

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from .. import accel
 from .archs import ARCHS
 from .custom import models_files, read_models_file
 from .network import DreamModel
@@ -75,8 +76,12 @@ def load(
     name: str,
     device: torch.device | str = "cpu",
     models_file: str | os.PathLike[str] | None = None,
+    accelerate: bool = True,
 ) -> DreamModel:
-    """Build the named model's trunk with its weights on ``device``; raises ModelError."""
+    """Build the named model's trunk with its weights on ``device``; raises ModelError.
+
+    ``accelerate``: made fast for ``device`` by accel.prepare (BatchNorm folded into the
+    convolutions, channels_last, compute dtype); False keeps the plain network."""
     spec = get_spec(name, models_file)
     arch = ARCHS[spec.arch]
     net = build_random(arch, spec.seed)
@@ -86,4 +91,7 @@ def load(
     elif spec.weights != "random":
         has_head = load_file_weights(arch, net, Path(spec.weights))
     head = arch.head(net) if arch.head is not None and has_head else None
-    return DreamModel(spec, arch, net, head).to(device)
+    model = DreamModel(spec, arch, net, head).to(device)
+    if accelerate:
+        accel.prepare(model)
+    return model

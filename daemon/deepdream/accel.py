@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..devices import autocast_dtype
+from .devices import autocast_dtype
 
 #: a folded model's output may differ from the unfolded one by this relative L2 error
 #: (float32 rounding of the rescaled weights; measured ~1e-6)
