@@ -10,6 +10,7 @@ kritarunner's exit code says nothing about the script, hence the printed marker.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -83,12 +84,14 @@ class KritaHome:
 
 @pytest.fixture(scope="module")
 def krita(host_root: Path) -> Iterator[KritaHome]:
-    with trixie_root.host_dir("deepdream-krita-test") as (outside, inside):
+    # a folder per process: a CI run and a local run in the same root must not collide
+    with trixie_root.host_dir(f"deepdream-krita-test-{os.getpid()}") as (outside, inside):
         subprocess.run([sys.executable, str(REPO / "install.py"), "plugin", "krita",
                         str(outside / RESOURCES), "--kritarc", str(outside / ".config/kritarc")],
                        check=True, capture_output=True, text=True)
         shutil.copytree(SCRIPTS, outside / "scripts")
         yield KritaHome(outside, inside)
+        shutil.rmtree(outside, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
