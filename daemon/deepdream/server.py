@@ -209,6 +209,7 @@ class Server:
         self.router.sndtimeo = _SEND_TIMEOUT_MS
         self.router.maxmsgsize = max(opts.max_pixels * 16, m.MAX_HEADER_BYTES)
         self.router.linger = 1000
+        self.router.ipv6 = ":" in opts.host  # e.g. --bind ::1
         if keys is not None:
             self.auth = enable_curve(self.ctx, self.router, keys)
         try:

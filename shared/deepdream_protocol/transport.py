@@ -50,6 +50,7 @@ class ZmqTransport:
         self._zmq = zmq
         self._sock = zmq.Context.instance().socket(zmq.DEALER)
         self._sock.linger = 0
+        self._sock.ipv6 = "[" in endpoint  # tcp://[::1]:5599
         if curve is not None:
             self._sock.curve_serverkey = curve.server_public
             self._sock.curve_publickey = curve.public
