@@ -65,7 +65,8 @@ def big_dream(models_file: str, size: int, steps: int, device: str, tile: int,
     from deepdream.models import registry
 
     model = registry.load("bench-googlenet", pick_device(device), models_file=models_file)
-    image = np.full((size, size, 3), 0.5, dtype=np.float32)
+    # not a flat gray: GoogLeNet maps 0.5 to 0, and a zero-bias random net has no gradient there
+    image = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
     settings = DreamSettings.from_dict({"model": "bench-googlenet", "layer": layer,
                                         "octaves": 1, "iterations": steps, "tile": tile})
     start = time.perf_counter()

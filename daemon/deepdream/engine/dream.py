@@ -101,15 +101,31 @@ def dream(
     colour = image[..., :3] if image.shape[2] >= 3 else np.repeat(image[..., :1], 3, axis=2)
     dreamed = dream_rgb(colour, model, objective, settings, progress, cancel)
 
+    del colour
+    if np.may_share_memory(dreamed, image):  # blending below works in place on ``dreamed``
+        dreamed = dreamed.copy()
     out = image.copy()
     if image.shape[2] < 3:
         dreamed = (dreamed @ _LUMA)[..., None]
-        colour = image[..., :1]
-    blended = colour + (dreamed - colour) * weight[..., None]
-    keep = weight[..., None] > 0
-    n = colour.shape[2]
-    out[..., :n] = np.where(keep, blended, colour).astype(image.dtype, copy=False)
+    _blend_into(out[..., :dreamed.shape[2]], dreamed, weight)
     return out
+
+
+def _blend_into(target: np.ndarray, dreamed: np.ndarray, weight: np.ndarray | float) -> None:
+    """target += weight * (dreamed - target) in place, using ``dreamed`` as scratch so a huge
+    image needs no further full-size temporaries; where weight is 0, target is untouched."""
+    if isinstance(weight, float):
+        if weight != 1.0:
+            dreamed -= target
+            dreamed *= weight
+            dreamed += target
+        np.copyto(target, dreamed, casting="same_kind")
+        return
+    w = weight[..., None]
+    dreamed -= target
+    dreamed *= w
+    dreamed += target
+    np.copyto(target, dreamed, casting="same_kind", where=w > 0)
 
 
 def _check_image(image: np.ndarray) -> None:
@@ -122,11 +138,14 @@ def _check_image(image: np.ndarray) -> None:
         raise DreamError(f"image must hold floats in [0, 1], not {image.dtype}")
 
 
-def _blend_weight(image: np.ndarray, mask: np.ndarray | None, strength: float) -> np.ndarray | None:
-    """Per-pixel weight of the dream (H, W) float32, or None when it is zero everywhere."""
+def _blend_weight(
+    image: np.ndarray, mask: np.ndarray | None, strength: float
+) -> np.ndarray | float | None:
+    """Weight of the dream: per pixel (H, W) float32 with a mask, else the strength alone;
+    None when it is zero everywhere."""
     h, w = image.shape[:2]
     if mask is None:
-        weight = np.full((h, w), strength, dtype=np.float32)
+        return float(strength) if strength > 0 else None
     else:
         mask = np.asarray(mask)
         if mask.ndim == 3 and mask.shape[2] == 1:
