@@ -140,8 +140,7 @@ class Client:
         try:
             self._transport().send([m.encode_header(header), *frames], self.timeout)
         except TransportClosed as exc:
-            self._lost(exc)
-            raise DaemonUnavailable(f"deepdream daemon at {self.endpoint}: {exc}") from None
+            raise self._lost(exc) from None
 
     def fileno(self) -> int:
         """A socket fd to watch for readability; then call ``process_events()``."""
@@ -261,20 +260,20 @@ class Client:
         try:
             frames = self._transport().recv(timeout)
         except TransportClosed as exc:
-            self._lost(exc)
-            raise DaemonUnavailable(f"deepdream daemon at {self.endpoint}: {exc}") from None
+            raise self._lost(exc) from None
         if frames is not None:
             self._dispatch(frames)
             self.process_events()
 
-    def _lost(self, exc: Exception) -> None:
-        """The connection is gone: every unfinished job fails."""
+    def _lost(self, exc: Exception) -> DaemonUnavailable:
+        """The connection is gone: every unfinished job fails with the returned error."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None
         error = DaemonUnavailable(f"lost the deepdream daemon at {self.endpoint} ({exc})")
         for job in list(self._jobs.values()):
             self._finish(job, "error", error=error)
+        return error
 
     def _dispatch(self, frames: list[Any]) -> None:
         self._heard = time.monotonic()

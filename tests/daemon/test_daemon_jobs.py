@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 from deepdream.pixelformat import decode, encode
-from deepdream_protocol.client import Client, Job
+from deepdream_protocol.client import Client, DaemonError, Job, JobCancelled
 from deepdream_protocol.pixels import DTYPES, LAYOUTS, TRANSFERS, PixelFormat
 
 from tests.support.daemon import REPO
@@ -244,3 +244,17 @@ def test_client_in_a_python_without_pyzmq_numpy_or_compiled_msgpack(daemon: Daem
     out = subprocess.run([sys.executable, "-c", code, daemon.endpoint], env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["1", "True"], out.stderr
+
+
+def test_blocking_dream_honours_should_cancel_and_timeout(daemon: Daemon) -> None:
+    fmt = PixelFormat("RGB", "u8")
+    pixels = host_pixels(fmt, 96, 96)
+    seen: list[dict] = []
+    with Client(daemon.endpoint, timeout=30) as c:
+        with pytest.raises(JobCancelled):
+            c.dream(LONG_DREAM, pixels, 96, 96, fmt, on_progress=lambda j, p: seen.append(p),
+                    should_cancel=lambda: len(seen) >= 2)
+        with pytest.raises(DaemonError, match="did not finish within 0.5 s") as err:
+            c.dream(LONG_DREAM, pixels, 96, 96, fmt, timeout=0.5)
+        assert err.value.code == "timeout"
+        assert c.ping()["state"] in ("idle", "busy")  # still talking to us

@@ -6,11 +6,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from deepdream_protocol.client import Client
+from deepdream_protocol.client import Client, DaemonUnavailable
 from deepdream_protocol.launcher import ensure_daemon
 from deepdream_protocol.pixels import PixelFormat
 
@@ -69,6 +70,11 @@ def test_preloaded_model_is_warm_and_sigterm_cancels_the_running_job(tmp_path: P
             proc.kill()
 
 
+def _jobs(c: Client) -> int:
+    pong = c.ping()
+    return len(pong["running"]) + pong["queued"]
+
+
 def _answers(c: Client) -> bool:
     try:
         c.hello()
@@ -99,3 +105,43 @@ def test_dream_through_the_daemon_equals_the_in_process_dream(tmp_path: Path) ->
     b = Image.open(tmp_path / "remote.png")
     assert a.mode == b.mode and a.size == b.size
     assert a.tobytes() == b.tobytes()
+
+
+def test_daemon_dying_mid_job_is_a_clear_error_on_both_transports(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deepdream", "serve", "--port", str(port), "--models-file",
+         str(TINY_MODELS), "--log-file", str(tmp_path / "d.log")], env=daemon_env(),
+        stderr=subprocess.DEVNULL)
+    endpoint = f"tcp://127.0.0.1:{port}"
+    fmt = PixelFormat("RGB", "u8")
+    pixels = host_pixels(fmt, 96, 96)
+    errors: dict[str, BaseException] = {}
+    running = threading.Event()
+
+    def dream(transport: str) -> None:
+        with Client(endpoint, transport=transport, timeout=2) as c:
+            try:
+                c.dream({"model": "tiny", "iterations": 400, "octaves": 1}, pixels, 96, 96,
+                        fmt, on_progress=lambda j, p: p["step"] >= 1 and running.set())
+            except BaseException as exc:
+                errors[transport] = exc
+
+    threads = [threading.Thread(target=dream, args=(t,)) for t in ("zmq", "stdlib")]
+    try:
+        with Client(endpoint, timeout=2) as watcher:
+            wait_until(lambda: _answers(watcher), what="the daemon")
+            for t in threads:
+                t.start()
+            wait_until(lambda: running.is_set() and _jobs(watcher) == 2,
+                       what="one job running and one queued")
+        proc.kill()  # no clean shutdown: the process is simply gone
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert isinstance(errors["stdlib"], DaemonUnavailable)
+    assert "lost the deepdream daemon" in str(errors["stdlib"])
+    assert isinstance(errors["zmq"], DaemonUnavailable)
+    assert "stopped answering" in str(errors["zmq"])
