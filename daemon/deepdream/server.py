@@ -10,6 +10,7 @@ The wire protocol is described in shared/deepdream_protocol/PROTOCOL.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import logging.handlers
@@ -497,12 +498,18 @@ def serve_main(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels, max_queue=args.max_queue, cache_mb=args.cache_mb,
         unload_after_min=args.unload_after, curve_dir=args.curve,
         log_file=args.log_file or default_log_file())
+    log_file = opts.log_file or default_log_file()
     try:
         server = Server(opts)
     except ServeError as exc:
         print(f"deepdream serve: {exc}", file=sys.stderr)
+        # A daemon started by a plug-in has no terminal: the log file is where to look.
+        with contextlib.suppress(OSError):
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_file, "a", encoding="utf-8") as f:
+                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} ERROR cannot start: {exc}\n")
         return 1
-    setup_logging(opts.log_file or default_log_file())
+    setup_logging(log_file)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: server.stop())
     server.run()

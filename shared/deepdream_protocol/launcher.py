@@ -110,7 +110,7 @@ def ensure_daemon(client_or_endpoint: Client | str | None = None,
     from .client import Client, DaemonUnavailable
 
     client = (client_or_endpoint if isinstance(client_or_endpoint, Client)
-              else Client(client_or_endpoint, timeout=1.0))
+              else Client(client_or_endpoint, timeout=2.0))
     try:
         return client.hello()
     except DaemonUnavailable:
@@ -125,12 +125,17 @@ def ensure_daemon(client_or_endpoint: Client | str | None = None,
     except OSError as exc:
         raise DaemonUnavailable(f"cannot start the deepdream daemon with {cmd!r}: {exc}") from None
     deadline = time.monotonic() + timeout
+    chances_after_exit = 3
     while True:
         try:
             return client.hello()
         except DaemonUnavailable:
             code = proc.poll()
-            if code is not None:
+            # A daemon that was only slow to answer makes the new one exit (port in use):
+            # give it a few more chances before calling the start a failure.
+            if code is not None and chances_after_exit > 0:
+                chances_after_exit -= 1
+            elif code is not None:
                 raise DaemonUnavailable(
                     f"the deepdream daemon exited with status {code} right after starting "
                     f"({' '.join(cmd)}); see its log file") from None

@@ -27,6 +27,7 @@ def test_refuses_a_non_loopback_address_without_keys(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert "refusing to listen on 0.0.0.0" in out.stderr and "keygen" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+    assert "cannot start: refusing to listen" in (tmp_path / "d.log").read_text()
 
 
 def test_refuses_a_key_folder_without_allowed_clients(tmp_path: Path) -> None:
