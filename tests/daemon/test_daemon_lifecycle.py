@@ -145,3 +145,19 @@ def test_daemon_dying_mid_job_is_a_clear_error_on_both_transports(tmp_path: Path
     assert "lost the deepdream daemon" in str(errors["stdlib"])
     assert isinstance(errors["zmq"], DaemonUnavailable)
     assert "stopped answering" in str(errors["zmq"])
+
+
+def test_dream_through_an_absent_daemon_is_a_one_line_error(tmp_path: Path) -> None:
+    from PIL import Image
+
+    src, dst = tmp_path / "in.png", tmp_path / "out.png"
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(src)
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    out = subprocess.run([sys.executable, "-m", "deepdream", "dream", "--daemon", endpoint,
+                          str(src), "-o", str(dst), "--iterations", "1"], env=daemon_env(),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2
+    assert out.stderr.startswith("deepdream: error: daemon: no answer from the deepdream "
+                                 f"daemon at {endpoint}")
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert not dst.exists()
