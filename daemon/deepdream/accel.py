@@ -69,14 +69,22 @@ def _threads_per_core() -> int:
 
 
 def set_threads(cores: int | None = None) -> int:
-    """Intra-op threads = physical cores, inter-op 1 (the dream is one chain of ops)."""
-    n = cores or physical_cores()
+    """Intra-op threads = physical cores (or DEEPDREAM_THREADS, to leave cores to the
+    painting program), inter-op 1 (the dream is one chain of ops)."""
+    n = cores or _env_threads() or physical_cores()
     torch.set_num_threads(n)
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:
         pass  # only settable before the first parallel op; the default is then kept
     return n
+
+
+def _env_threads() -> int:
+    try:
+        return max(0, int(os.environ.get("DEEPDREAM_THREADS", "0")))
+    except ValueError:
+        return 0
 
 
 def cpu_has_native_bf16() -> bool:

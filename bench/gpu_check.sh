@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# One call on a lent GPU machine (~6 min): (1) the fast path's correctness on CUDA,
+# (2) the full benchmark.  Each part has its own time limit and log, so one failing part
+# does not lose the others; full logs and JSON lines go to $OUT, a summary to stdout.
+#   OUT=/tmp/out bash bench/gpu_check.sh
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/deepdream-gpu-out}
+mkdir -p "$OUT"
+PY=${PYTHON:-python3}
+# the GPU image's Python has no pyzmq: the daemon and client need it (wheel in .whl/)
+if ! "$PY" -c "import zmq" 2>/dev/null; then
+    "$PY" -m pip install --quiet --target /tmp/site .whl/*.whl >"$OUT/pip.log" 2>&1 \
+        || echo "pip install of .whl/ failed (see pip.log): the end-to-end case will be skipped"
+    export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONPATH="$PWD/daemon:$PWD/shared:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+
+{ nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm,clocks.max.sm,power.draw \
+      --format=csv; "$PY" -c "import torch; print('torch', torch.__version__)"; } \
+    >"$OUT/gpu.txt" 2>&1 || true
+
+echo "== 1. fast-path checks (CUDA graph vs eager, bf16 vs fp32)"
+timeout 150 "$PY" bench/check_fastpath_cuda.py --out "$OUT/check.jsonl" >"$OUT/check.log" 2>&1
+echo "checks exit status $?"
+grep -A20 "^fast-path checks" "$OUT/check.log" || tail -n 15 "$OUT/check.log"
+
+echo "== 2. benchmark (engine, end to end, reference loop, 4096x4096 tiled)"
+timeout 330 "$PY" bench/bench_dream.py --out "$OUT/bench.jsonl" >"$OUT/bench.log" 2>&1
+echo "bench exit status $?"
+grep '"error"' "$OUT/bench.log" | cut -c1-300
+sed -n '/^$/,$p' "$OUT/bench.log" | tail -n 14
+
+echo "== card"
+cat "$OUT/gpu.txt"
