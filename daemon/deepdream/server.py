@@ -224,6 +224,7 @@ class Server:
         self.outbox = self.ctx.socket(zmq.PULL)
         self.outbox.bind(_OUTBOX)
         self.queue = JobQueue(opts.max_queue)
+        self._slow_peers: set[bytes] = set()
         self.workers = [Worker(self, device) for device in self.devices]
 
     def stop(self) -> None:
@@ -285,21 +286,29 @@ class Server:
                 frames = self.outbox.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            self._send(frames[0].bytes, frames[1:])
+            # Progress is only news: a client too busy to read it loses some, rather than
+            # stalling the loop that serves everyone.
+            progress = len(frames) == 2 and m.decode_header(frames[1].buffer)["op"] == m.PROGRESS
+            self._send(frames[0].bytes, frames[1:], wait=not progress)
 
-    def _send(self, peer: bytes, frames: list[Any]) -> None:
+    def _send(self, peer: bytes, frames: list[Any], wait: bool = True) -> None:
+        """Send to one client; waits up to _SEND_TIMEOUT_MS for a full pipe if ``wait``."""
         try:
-            self.router.send_multipart([peer, *frames], copy=False)
+            self.router.send_multipart([peer, *frames], 0 if wait else zmq.NOBLOCK, copy=False)
         except zmq.ZMQError as exc:
             if exc.errno == zmq.EHOSTUNREACH:
                 self._client_gone(peer)
             elif exc.errno == zmq.EAGAIN:
-                log.warning("client %s is not reading; a message to it was dropped", peer.hex())
+                if wait or peer not in self._slow_peers:  # one line per slow client's steps
+                    self._slow_peers.add(peer)
+                    log.warning("client %s is not reading; a %s message to it was dropped",
+                                peer.hex(), "reply" if wait else "progress")
             else:
                 log.error("cannot send to client %s: %s", peer.hex(), exc)
 
     def _client_gone(self, peer: bytes) -> None:
         gone = self.queue.drop_peer(peer)
+        self._slow_peers.discard(peer)
         log.info("client %s disconnected; its running job is cancelled, %d queued dropped",
                  peer.hex(), len(gone))
 
