@@ -146,16 +146,15 @@ def _blend_weight(
     h, w = image.shape[:2]
     if mask is None:
         return float(strength) if strength > 0 else None
-    else:
-        mask = np.asarray(mask)
-        if mask.ndim == 3 and mask.shape[2] == 1:
-            mask = mask[..., 0]
-        if mask.shape != (h, w):
-            raise DreamError(
-                f"mask is {_size(mask.shape)} but the image is {w}x{h}; give a mask of the "
-                "image's size"
-            )
-        weight = np.clip(np.nan_to_num(mask.astype(np.float32)), 0.0, 1.0) * np.float32(strength)
+    mask = np.asarray(mask)
+    if mask.ndim == 3 and mask.shape[2] == 1:
+        mask = mask[..., 0]
+    if mask.shape != (h, w):
+        raise DreamError(
+            f"mask is {_size(mask.shape)} but the image is {w}x{h}; give a mask of the "
+            "image's size"
+        )
+    weight = np.clip(np.nan_to_num(mask.astype(np.float32)), 0.0, 1.0) * np.float32(strength)
     return weight if weight.any() else None
 
 
