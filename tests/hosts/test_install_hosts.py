@@ -124,8 +124,10 @@ class Installed:
     output: str  # what install.py printed
 
     def hiding_env(self, endpoint: str) -> dict[str, str]:
-        """Root's zmq/msgpack hidden, pyzmq transport forced."""
+        """Root's zmq/msgpack hidden, pyzmq transport forced; own runtime and temp folders,
+        so this Krita/GIMP shares no single-instance socket with another test's."""
         return {"HOME": self.inside, "PYTHONPATH": f"{self.inside}/hide",
+                "XDG_RUNTIME_DIR": f"{self.inside}/run", "TMPDIR": f"{self.inside}/tmp",
                 "DEEPDREAM_ENDPOINT": endpoint, "DEEPDREAM_TRANSPORT": "zmq"}
 
 
@@ -141,6 +143,8 @@ def installed(host_root: Path) -> Iterator[Installed]:
              "--krita-dir", str(outside / KRITA_RESOURCES)],
             env=env, capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stdout + r.stderr
+        (outside / "run").mkdir(mode=0o700)
+        (outside / "tmp").mkdir()
         hide = outside / "hide"
         hide.mkdir()
         for name in ("zmq", "msgpack"):
