@@ -14,8 +14,10 @@ from deepdream.models import registry
 from deepdream.models.bvlc_googlenet import bvlc_googlenet
 from PIL import Image
 
+from tests.support import MATERIAL
+
 TINY = Path(__file__).parents[1] / "support" / "tiny_models.toml"
-PHOTO = Path("/work/shared/images/chelsea.png")
+PHOTO = MATERIAL / "images" / "chelsea.png"
 BASE = {"model": "tiny", "layer": "inception3a", "octaves": 2, "iterations": 4, "seed": 1}
 
 

@@ -13,9 +13,10 @@ from deepdream.engine import DreamSettings, dream
 from deepdream.models import registry
 from PIL import Image
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-WEIGHTS = SHARED / "models" / "vgg16-hed-features.pth"
-PHOTO = SHARED / "images" / "chelsea.png"
+from tests.support import MATERIAL
+
+WEIGHTS = MATERIAL / "models" / "vgg16-hed-features.pth"
+PHOTO = MATERIAL / "images" / "chelsea.png"
 
 pytestmark = [
     pytest.mark.weights,
