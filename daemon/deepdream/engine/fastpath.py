@@ -96,6 +96,7 @@ class OctaveGraph:
         self.x = torch.empty(shape, device=device)
         self.offsets = torch.zeros(steps, 2, dtype=torch.int64, device=device)
         self.host_offsets = torch.zeros(steps, 2, dtype=torch.int64).pin_memory()
+        self.copied = torch.cuda.Event()  # the pinned buffer may be rewritten after this
         self.x.uniform_()  # capture on real-looking data, never zeros
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
@@ -110,8 +111,10 @@ class OctaveGraph:
 
     def run(self, x: torch.Tensor, offsets: Sequence[tuple[int, int]]) -> torch.Tensor:
         """Steps ``x`` in place: copy in, replay, copy out; nothing waits on the host."""
+        self.copied.synchronize()  # the previous job's upload has left the pinned buffer
         self.host_offsets.copy_(torch.tensor(offsets, dtype=torch.int64))
         self.offsets.copy_(self.host_offsets, non_blocking=True)
+        self.copied.record()
         self.x.copy_(x)
         self.graph.replay()
         return x.copy_(self.x)
