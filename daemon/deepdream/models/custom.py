@@ -25,23 +25,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+from deepdream_protocol.launcher import config_dir
+
 from .archs import ARCHS
 from .weights import ModelError
 
 ENV_VAR = "DEEPDREAM_MODELS_FILE"
 PREPROCESS = ("torchvision", "caffe")
 _KEYS = {"arch", "weights", "preprocess", "seed", "layer", "description"}
-
-
-def config_dir() -> Path:
-    """The per-user configuration folder of deepdream on this platform."""
-    if sys.platform == "win32":
-        base = os.environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
-    elif sys.platform == "darwin":
-        base = str(Path.home() / "Library" / "Application Support")
-    else:
-        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "deepdream"
 
 
 def models_files(models_file: str | os.PathLike[str] | None = None) -> list[Path]:
