@@ -24,7 +24,7 @@ import pytest
 from deepdream_protocol.client import Client
 
 from tests.hosts import trixie_root
-from tests.support.daemon import free_port, running_daemon
+from tests.support.daemon import free_port
 
 pytestmark = pytest.mark.host
 
@@ -93,11 +93,6 @@ def gimp(host_root: Path) -> Iterator[GimpHome]:
         yield GimpHome(outside, inside)
         shutil.rmtree(outside, ignore_errors=True)
 
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with running_daemon() as ep:
-        yield ep
 
 
 def dream_env(endpoint: str, cases: tuple[str, ...] | list[str], **extra: str) -> dict[str, str]:

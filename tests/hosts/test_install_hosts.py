@@ -23,7 +23,6 @@ import pytest
 
 from installer import kritarc
 from tests.hosts import trixie_root
-from tests.support.daemon import running_daemon
 
 pytestmark = pytest.mark.host
 
@@ -152,11 +151,6 @@ def installed(host_root: Path) -> Iterator[Installed]:
                                              "hidden by the install test')\n")
         yield Installed(outside, inside, r.stdout)
 
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with running_daemon() as ep:
-        yield ep
 
 
 def test_install_put_cp313_wheels_in_both_plugins(installed: Installed) -> None:

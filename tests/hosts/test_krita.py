@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.hosts import trixie_root
-from tests.support.daemon import free_port, running_daemon
+from tests.support.daemon import free_port
 
 pytestmark = pytest.mark.host
 
@@ -93,11 +93,6 @@ def krita(host_root: Path) -> Iterator[KritaHome]:
         yield KritaHome(outside, inside)
         shutil.rmtree(outside, ignore_errors=True)
 
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with running_daemon() as ep:
-        yield ep
 
 
 @pytest.fixture(scope="module")
