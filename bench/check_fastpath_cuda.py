@@ -81,6 +81,7 @@ def main() -> int:
     toml = Path(tmp) / "m.toml"
     toml.write_text('[models.g]\narch = "googlenet"\nweights = "random"\n')
     plain = registry.load("g", dev, toml, accelerate=False)
+    plain.compute_dtype = None  # float32 in the eager steps too (the device default is bf16)
     objective = layers_l2(((plain.spec.default_layer, 1.0),))
     gen = torch.Generator(device=dev).manual_seed(0)
 
