@@ -123,12 +123,17 @@ class Worker(threading.Thread):
                                 opts.cache_mb * 2**20, opts.unload_after_min * 60)
 
     def run(self) -> None:
+        from .engine.fastpath import warm_up
+
         out = self.server.ctx.socket(zmq.PUSH)
         out.connect(_OUTBOX)
         try:
             for name in self.server.opts.preload:
                 try:
-                    self.cache.get(name)
+                    model = self.cache.get(name)
+                    # a tiny dream loads the kernels (and tunes cuDNN) before the first job
+                    warm_up(model, model.device)
+                    log.info("preloaded %s on %s and warmed it up", name, model.device)
                 except Exception as exc:
                     log.error("cannot preload model %s: %s", name, exc)
             while (job := self.server.queue.get()) is not None:

@@ -64,7 +64,9 @@ def test_preloaded_model_is_warm_and_sigterm_cancels_the_running_job(tmp_path: P
         assert running.state == "cancelled"
         assert queued.state == "error" and queued.error.code == "shutdown"
         assert proc.wait(timeout=60) == 0
-        assert "stopped" in log.read_text()
+        text = log.read_text()
+        assert "stopped" in text
+        assert "preloaded tiny on cpu and warmed it up" in text
     finally:
         if proc.poll() is None:
             proc.kill()
