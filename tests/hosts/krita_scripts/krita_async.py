@@ -7,14 +7,11 @@ Input: $DD_CASES (cases as for krita_cases.py, plus "cancel": true).  Output: on
 
 from __future__ import annotations
 
-import json
-import os
-import traceback
 from typing import Any
 
 from deepdream_krita import controller
 from deepdream_krita.qt import QtCore
-from krita_cases import build
+from krita_cases import build, run_all
 
 LIMIT_MS = 240_000
 
@@ -74,12 +71,4 @@ def _bounds(node: Any) -> tuple[int, int, int, int]:
 
 
 def main(args: Any) -> None:
-    with open(os.environ["DD_CASES"]) as f:
-        cases = json.load(f)
-    results = []
-    for case in cases:
-        try:
-            results.append(run_case(case))
-        except Exception:
-            results.append({"name": case["name"], "crash": traceback.format_exc()})
-    print("DD_RESULT " + json.dumps(results), flush=True)
+    run_all(run_case)
