@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .stages import run_stages
+
 # (input channels, 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj) per inception block.
 INCEPTION_BLOCKS: dict[str, tuple[int, int, int, int, int, int, int]] = {
     "3a": (192, 64, 96, 128, 16, 32, 32),
@@ -163,14 +165,7 @@ class CaffeGoogLeNet(nn.Module):
         unknown = want - set(self.layers) - {"logits"}
         if unknown:
             raise KeyError(f"unknown layer {sorted(unknown)[0]!r} for Caffe GoogLeNet")
-        out: dict[str, Tensor] = {}
-        for name, stage in self.stages(logits="logits" in want):
-            x = stage(x)
-            if name in want:
-                out[name] = x
-                if len(out) == len(want):
-                    break
-        return out
+        return run_stages(x, self.stages(logits="logits" in want), want)
 
     def forward(self, x: Tensor) -> Tensor:
         """Class logits (N, num_classes)."""

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .archs import CAFFE_MEAN_BGR, Arch
+from .stages import run_stages
 
 if TYPE_CHECKING:
     from .registry import ModelSpec
@@ -73,11 +74,4 @@ class DreamModel(nn.Module):
         if self.bgr:
             x = x.flip(1)
         x = x * self._mul + self._add
-        out: dict[str, torch.Tensor] = {}
-        for name, stage in zip(self.stage_names, self.stages, strict=True):
-            x = stage(x)
-            if name in wanted:
-                out[name] = x
-                if len(out) == len(wanted):
-                    break
-        return out
+        return run_stages(x, zip(self.stage_names, self.stages, strict=True), wanted)
