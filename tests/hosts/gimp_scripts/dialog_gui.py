@@ -18,10 +18,7 @@ import gi
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp  # noqa: E402
-
-
-def fact(**kw):
-    print("FACT " + json.dumps(kw), flush=True)
+from pdb_call import fact, run_deepdream  # noqa: E402
 
 
 def xdotool(*args):
@@ -47,17 +44,10 @@ helper = subprocess.Popen(["sh", "-c", """
     xdotool windowfocus --sync $win key Return
 """])
 
-proc = Gimp.get_pdb().lookup_procedure("plug-in-deepdream")
-config = proc.create_config()
-config.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
-config.set_property("image", img)
-config.set_core_object_array("drawables", [layer])
-for name, value in json.loads(os.environ["DD_SETTINGS"]).items():
-    config.set_property(name, value)
-status = proc.run(config).index(0)
+status, error = run_deepdream(img, layer, json.loads(os.environ["DD_SETTINGS"]),
+                              Gimp.RunMode.INTERACTIVE)
 helper.wait(timeout=60)
-fact(step="dialog", status=status.value_nick, error=Gimp.get_pdb().get_last_error()
-     if status != Gimp.PDBStatusType.SUCCESS else "", helper=helper.returncode,
+fact(step="dialog", status=status, error=error, helper=helper.returncode,
      layers=[lay.get_name() for lay in img.get_layers()])
 
 # One Ctrl+Z in the image window must take the whole dream back.
@@ -71,12 +61,8 @@ for _ in range(50):
 fact(step="undo", windows=len(window), layers=[lay.get_name() for lay in img.get_layers()])
 
 # "Repeat" runs with the values the dialog last accepted, not the defaults.
-config = proc.create_config()
-config.set_property("run-mode", Gimp.RunMode.WITH_LAST_VALS)
-config.set_property("image", img)
-config.set_core_object_array("drawables", [layer])
-status = proc.run(config).index(0)
-fact(step="last_values", status=status.value_nick,
+status, _ = run_deepdream(img, layer, {}, Gimp.RunMode.WITH_LAST_VALS)
+fact(step="last_values", status=status,
      layers=[lay.get_name() for lay in img.get_layers()])
 # Cancel in the dialog: an error status (not success) and the image as it was.
 helper = subprocess.Popen(["sh", "-c", """
@@ -85,13 +71,9 @@ helper = subprocess.Popen(["sh", "-c", """
     xdotool windowfocus --sync $win key Escape
 """])
 before = [lay.get_name() for lay in img.get_layers()]
-config = proc.create_config()
-config.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
-config.set_property("image", img)
-config.set_core_object_array("drawables", [layer])
-status = proc.run(config).index(0)
+status, _ = run_deepdream(img, layer, {}, Gimp.RunMode.INTERACTIVE)
 helper.wait(timeout=60)
-fact(step="cancel", status=status.value_nick, helper=helper.returncode,
+fact(step="cancel", status=status, helper=helper.returncode,
      unchanged=[lay.get_name() for lay in img.get_layers()] == before)
 # Cancel on the progress bar while a long dream runs: GIMP closes the plug-in, the call
 # fails and the image is as it was (the test then checks that the daemon stopped the job).
@@ -101,14 +83,8 @@ helper = subprocess.Popen(["sh", "-c", """
     import -window root "$DD_PROGRESS_SHOT"
     xdotool mousemove 518 582 click 1
 """])
-config = proc.create_config()
-config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
-config.set_property("image", img)
-config.set_core_object_array("drawables", [layer])
-for name, value in json.loads(os.environ["DD_LONG_SETTINGS"]).items():
-    config.set_property(name, value)
-status = proc.run(config).index(0)
+status, _ = run_deepdream(img, layer, json.loads(os.environ["DD_LONG_SETTINGS"]))
 helper.wait(timeout=60)
-fact(step="progress_cancel", status=status.value_nick, helper=helper.returncode,
+fact(step="progress_cancel", status=status, helper=helper.returncode,
      unchanged=[lay.get_name() for lay in img.get_layers()] == before)
 display.delete()

@@ -19,6 +19,8 @@ from gi.repository import Gegl, Gimp  # noqa: E402
 
 sys.path[:0] = [os.environ["DD_PLUGIN_DIR"], os.path.join(os.environ["DD_PLUGIN_DIR"], "vendor")]
 import pixel_io  # noqa: E402
+from pdb_call import fact as emit  # noqa: E402
+from pdb_call import run_deepdream  # noqa: E402
 
 W, H = 64, 48
 IT = Gimp.ImageType
@@ -80,21 +82,6 @@ def siblings_of(img, parent):
     return parent.get_children() if parent else img.get_layers()
 
 
-def run_dream(img, layer, values):
-    pdb = Gimp.get_pdb()
-    proc = pdb.lookup_procedure("plug-in-deepdream")
-    config = proc.create_config()
-    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
-    config.set_property("image", img)
-    config.set_core_object_array("drawables", [layer])
-    for name, value in values.items():
-        config.set_property(name, value)
-    result = proc.run(config)
-    status = result.index(0)
-    return status.value_nick, (pdb.get_last_error() if status != Gimp.PDBStatusType.SUCCESS
-                               else "")
-
-
 def observe(case, img, layer, values):
     """Run the plug-in on layer and report what a user would check."""
     # indexed layers have no host format of their own; babl reads them as RGBA
@@ -104,7 +91,7 @@ def observe(case, img, layer, values):
     precision = img.get_precision().value_nick
     parent, position = layer.get_parent(), img.get_item_position(layer)
     count_before = len(siblings_of(img, parent))
-    status, error = run_dream(img, layer, values)
+    status, error = run_deepdream(img, layer, values)
     fact = {"case": case, "status": status, "error": error, "babl": babl,
             "stack_unchanged": stack(img) == stack_before,
             "original_identical": bool(np.array_equal(pixels(layer, babl), before)),
@@ -131,7 +118,7 @@ def observe(case, img, layer, values):
             "changed_where_unselected": int(changed[inside == 0].sum()),
             "unselected_pixels": int((inside == 0).sum()),
         })
-    print("FACT " + json.dumps(fact), flush=True)
+    emit(**fact)
 
 
 def case_rgb_u8(values):

@@ -5,7 +5,6 @@ read of it really returns (``FACT {json}`` lines for tests/hosts/test_gimp.py).
 Environment: DD_PLUGIN_DIR (the installed plug-in folder).
 """
 
-import json
 import os
 import sys
 
@@ -16,6 +15,7 @@ from gi.repository import Gimp  # noqa: E402
 
 sys.path[:0] = [os.environ["DD_PLUGIN_DIR"], os.path.join(os.environ["DD_PLUGIN_DIR"], "vendor")]
 import pixel_io  # noqa: E402
+from pdb_call import fact  # noqa: E402
 
 W, H = 5, 3
 KINDS = {("rgb", False): Gimp.ImageType.RGB_IMAGE, ("rgb", True): Gimp.ImageType.RGBA_IMAGE,
@@ -30,9 +30,8 @@ for precision in Gimp.Precision.__enum_values__.values():
         fmt = pixel_io.host_format(layer)
         region = pixel_io.dream_region(img, layer, True)
         data = pixel_io.read_pixels(layer, region, fmt)
-        print("FACT " + json.dumps({
-            "case": f"{precision.value_nick} {base} {'alpha' if alpha else 'opaque'}",
-            "babl": fmt.babl, "layout": fmt.wire.layout, "dtype": fmt.wire.dtype,
-            "transfer": fmt.wire.transfer, "mask_dtype": fmt.mask_dtype,
-            "read_bytes": len(data), "frame_size": fmt.wire.frame_size(W, H)}), flush=True)
+        fact(case=f"{precision.value_nick} {base} {'alpha' if alpha else 'opaque'}",
+             babl=fmt.babl, layout=fmt.wire.layout, dtype=fmt.wire.dtype,
+             transfer=fmt.wire.transfer, mask_dtype=fmt.mask_dtype,
+             read_bytes=len(data), frame_size=fmt.wire.frame_size(W, H))
         img.delete()
