@@ -7,6 +7,7 @@ Every user error is one line on stderr and exit code 2, and no output file is wr
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -14,6 +15,8 @@ from typing import Any, TextIO
 
 import numpy as np
 from deepdream_protocol.settings import BY_NAME
+
+from deepdream.precision import PRECISIONS, PrecisionError, precision_setting
 
 EXIT_USAGE = 2
 
@@ -31,7 +34,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from deepdream.zoom import ZoomError
 
     return (CliError, DeviceError, DreamError, SettingsError, ImageIOError, ModelError,
-            ZoomError)
+            ZoomError, PrecisionError)
 
 
 def _help(name: str) -> str:
@@ -108,6 +111,7 @@ def add_dream_options(p: Any) -> None:
     p.add_argument("--device", default="auto",
                    help="where to compute: auto (GPU if there is one), cpu, cuda, cuda:N "
                    "or mps (default auto)")
+    add_precision_option(p)
     p.add_argument("--models-file", metavar="TOML",
                    help="extra models file (see 'deepdream models --help'); also read from "
                    "DEEPDREAM_MODELS_FILE and the user's config folder")
@@ -132,10 +136,20 @@ def _add_models(sub: Any) -> None:
     p.set_defaults(run=run_models)
 
 
+def add_precision_option(p: Any) -> None:
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="compute precision: auto uses bf16/fp16 where one step stays as close "
+                   "to float32 as 8-bit rounding of the photo moves it; float32 always "
+                   "(default auto, or DEEPDREAM_PRECISION)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "precision", None):  # read by accel.prepare when a model loads
+            os.environ["DEEPDREAM_PRECISION"] = args.precision
+        precision_setting()  # a bad DEEPDREAM_PRECISION is a one-line error up front
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("deepdream: interrupted", file=sys.stderr)

@@ -18,6 +18,7 @@ _LAYOUT_BY_CHANNELS = {1: "G", 2: "GA", 3: "RGB", 4: "RGBA"}
 
 def add_daemon_commands(sub: Any) -> None:
     """Register ``serve`` and ``keygen`` on the CLI's subparsers."""
+    from deepdream.cli import add_precision_option
     from deepdream.security import default_key_dir
     from deepdream.server import add_serve_arguments
 
@@ -27,6 +28,7 @@ def add_daemon_commands(sub: Any) -> None:
         "and 'deepdream dream --daemon'. Listens on loopback only, unless --bind names "
         "another address and --curve gives CurveZMQ keys. Stops on Ctrl+C or SIGTERM.")
     add_serve_arguments(p)
+    add_precision_option(p)
     p.add_argument("--models-file", metavar="TOML",
                    help="extra models file (also DEEPDREAM_MODELS_FILE and the config folder)")
     p.set_defaults(run=run_serve)

@@ -11,6 +11,7 @@ from deepdream.engine import DreamSettings, dream, fastpath
 from deepdream.engine.objectives import layer_l2, layers_l2
 from deepdream.engine.tiling import gradient
 from deepdream.models import registry
+from deepdream.precision import PrecisionError
 from torch import nn
 
 MODELS = "tests/support/tiny_models.toml"
@@ -87,7 +88,7 @@ def test_resnet_bottlenecks_and_downsample_fold() -> None:
     reference = registry.load("tiny_resnet", "cpu", _resnet_models_file(), accelerate=False)
     _random_bn_stats(reference)
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
-    report = accel.prepare(model, channels_last=False, cpu_bf16=False)
+    report = accel.prepare(model, channels_last=False, precision="float32")
     # stem + layer1 (3 bottlenecks x 3, one downsample) + layer2 (4 x 3, one downsample) ...
     assert report.folded_bn == sum(isinstance(m, nn.BatchNorm2d) for m in reference.modules())
     err = accel.relative_error(_input_gradient(model, x, "layer2"),
@@ -112,7 +113,7 @@ def _resnet_models_file() -> str:
 def test_prepared_model_steps_in_the_same_direction_as_the_original() -> None:
     """fold + channels_last in float32: one step's direction within FP32_STEP_TOLERANCE."""
     model, reference = _googlenet(), _googlenet()
-    report = accel.prepare(model, channels_last=True, cpu_bf16=False)
+    report = accel.prepare(model, channels_last=True, precision="float32")
     assert report.channels_last and report.compute_dtype == "float32"
     assert model.compute_dtype is None
     x = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(5))
@@ -121,9 +122,10 @@ def test_prepared_model_steps_in_the_same_direction_as_the_original() -> None:
     assert err < accel.FP32_STEP_TOLERANCE
 
 
-def test_loaded_models_are_prepared_and_keep_the_step() -> None:
-    """registry.load prepares the model; a one-step dream stays within FP32_STEP_TOLERANCE
-    of the plain float32 step on the unprepared network."""
+def test_loaded_models_are_prepared_and_keep_the_step(monkeypatch) -> None:
+    """registry.load prepares the model; in float32 a one-step dream stays within
+    FP32_STEP_TOLERANCE of the plain float32 step on the unprepared network."""
+    monkeypatch.setenv("DEEPDREAM_PRECISION", "float32")
     model = registry.load("tiny", "cpu", MODELS)
     reference = registry.load("tiny", "cpu", MODELS, accelerate=False)
     image = np.random.default_rng(1).random((64, 96, 4), dtype=np.float32)
@@ -145,20 +147,53 @@ def test_loaded_models_are_prepared_and_keep_the_step() -> None:
 
 def test_prepare_is_idempotent() -> None:
     model = _googlenet()
-    first = accel.prepare(model, cpu_bf16=False)
+    first = accel.prepare(model, precision="float32")
     hooks = len(model._forward_pre_hooks)
-    assert accel.prepare(model, cpu_bf16=False) is first
+    assert accel.prepare(model, precision="float32") is first
     assert len(model._forward_pre_hooks) == hooks
 
 
-@pytest.mark.skipif(not accel.cpu_has_native_bf16(), reason="CPU without native bf16")
-def test_cpu_bf16_is_chosen_only_within_tolerance() -> None:
-    strict, loose = _googlenet(), _googlenet()
-    rejected = accel.prepare(strict, bf16_tolerance=0.0)
+def test_precision_check_measures_the_step_against_the_8bit_floor() -> None:
+    """bf16 moves the step (error > 0) and so does 8-bit rounding of the input (floor > 0);
+    emulated bf16 works on any CPU, so this runs everywhere."""
+    model = _googlenet()
+    accel.prepare(model, precision="float32")
+    check = accel.precision_check(model, torch.bfloat16, ["inception4c"])
+    assert 0 < check.error < 1 and 0 < check.floor < 1
+    assert check.bound == max(accel.ABSOLUTE_TOLERANCE, accel.QUANTISATION_RATIO * check.floor)
+    assert check.ok == (check.error <= check.bound)
+
+
+def test_reduced_precision_is_chosen_only_when_the_check_passes(monkeypatch) -> None:
+    # Pretend this CPU has native bf16 so the choice is exercised on every machine.
+    monkeypatch.setattr(accel, "reduced_dtype", lambda device: torch.bfloat16)
+    monkeypatch.delenv("DEEPDREAM_PRECISION", raising=False)
+    monkeypatch.setattr(accel, "QUANTISATION_RATIO", 0.0)
+    monkeypatch.setattr(accel, "ABSOLUTE_TOLERANCE", 0.0)
+    strict = _googlenet()
+    rejected = accel.prepare(strict)
     assert rejected.compute_dtype == "float32" and strict.compute_dtype is None
-    assert "bf16 off" in rejected.notes[0]
-    accepted = accel.prepare(loose, bf16_tolerance=1.0)
+    assert "bfloat16 step error" in rejected.notes[-1] and rejected.notes[-1].endswith("off")
+    monkeypatch.setattr(accel, "QUANTISATION_RATIO", 100.0)
+    loose = _googlenet()
+    accepted = accel.prepare(loose)
     assert accepted.compute_dtype == "bfloat16" and loose.compute_dtype is torch.bfloat16
+    assert accepted.notes[-1].endswith("on")
+
+
+def test_precision_setting_forces_or_refuses(monkeypatch) -> None:
+    monkeypatch.setattr(accel, "reduced_dtype", lambda device: torch.bfloat16)
+    monkeypatch.setattr(accel, "ABSOLUTE_TOLERANCE", 100.0)  # the check would accept bf16
+    monkeypatch.setenv("DEEPDREAM_PRECISION", "float32")
+    kept = _googlenet()
+    assert accel.prepare(kept).compute_dtype == "float32" and kept.compute_dtype is None
+    monkeypatch.setenv("DEEPDREAM_PRECISION", "fp16")  # alias, forced without a check
+    forced = _googlenet()
+    report = accel.prepare(forced)
+    assert report.compute_dtype == "float16" and not report.notes
+    monkeypatch.setenv("DEEPDREAM_PRECISION", "half-ish")
+    with pytest.raises(PrecisionError, match="unknown precision 'half-ish'"):
+        accel.prepare(_googlenet())
 
 
 def test_tiled_gradient_runs_in_the_dtype_prepare_chose() -> None:

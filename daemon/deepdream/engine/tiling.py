@@ -17,7 +17,7 @@ import random
 import torch
 
 from ..accel import compute_dtype
-from ..devices import autocast_dtype, free_memory
+from ..devices import free_memory
 from ..models.network import DreamModel
 from .objectives import Objective
 
@@ -37,7 +37,7 @@ def auto_tile(model: DreamModel) -> int:
     budget = free_memory(device) * (0.6 if device.type != "cpu" else 0.25)
     if device.type == "cpu":
         budget = min(budget, _CPU_BUDGET)
-    if autocast_dtype(device) is not None:
+    if compute_dtype(model, device) is not None:
         budget *= 2  # half-size activations
     per_px = _BYTES_PER_PIXEL.get(model.spec.arch, 6000)
     edge = int(math.sqrt(max(budget, 0) / per_px)) // 64 * 64
