@@ -247,6 +247,7 @@ def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args:
         "reference": lambda: reference_dream(x, plain, layer), "engine": engine(True)}
     if device.type == "cuda":
         runs["engine_eager"] = engine(False)
+        runs["engine_autotune"] = autotuned(name, device, models_file, rgb, settings)
     client = None
     if endpoint is not None and arch == "googlenet":
         from deepdream_protocol.client import Client
@@ -283,8 +284,25 @@ def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args:
             record(mode, t, ref_s, note="client submit -> result, warm daemon, RGBA u8")
         else:
             record(mode, t, ref_s, compute_dtype=report.compute_dtype,
-                   graphs=mode == "engine" and device.type == "cuda",
+                   graphs=mode in ("engine", "engine_autotune") and device.type == "cuda",
                    folded_bn=report.folded_bn, channels_last=report.channels_last)
+
+
+def autotuned(name: str, device: torch.device, models_file: str, rgb: np.ndarray,
+              settings: DreamSettings) -> Callable[[], object]:
+    """The engine with cuDNN's autotuner on (torch.backends.cudnn.benchmark): its own model
+    instance, so its CUDA graphs are captured with the tuned algorithms.  A row to decide
+    whether the daemon should turn the autotuner on (it costs time at each new shape)."""
+    model = registry.load(name, device, models_file)
+
+    def run() -> object:
+        before = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = True
+        try:
+            return dream(rgb, model, settings)
+        finally:
+            torch.backends.cudnn.benchmark = before
+    return run
 
 
 def _merge(timings: list[dict[str, Any]]) -> dict[str, Any]:
