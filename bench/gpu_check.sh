@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One call on a lent GPU machine (~7 min; give the run call timeout_s 600): (1) the fast
-# path's correctness on CUDA, (2) the full benchmark.  Each part has its own time limit and log, so one failing part
-# does not lose the others; full logs and JSON lines go to $OUT, a summary to stdout.
+# path's correctness on CUDA, (2) the full benchmark.  Each part has its own time limit
+# and log, so one failing part does not lose the others; full logs and JSON lines go to
+# $OUT, a summary to stdout.
 #   OUT=/tmp/out bash bench/gpu_check.sh
 set -u
 cd "$(dirname "$0")/.."
