@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+from deepdream import pixelformat
 from deepdream.pixelformat import decode, decode_mask, encode
 from deepdream_protocol.pixels import DTYPES, LAYOUTS, TRANSFERS, PixelFormat
 
@@ -127,3 +128,40 @@ def test_masks_in_both_sample_types() -> None:
         decode_mask(bytes(3), "u8", 2, 2)
     with pytest.raises(ValueError, match="unknown mask sample type"):
         decode_mask(bytes(4), "u16", 2, 1)
+
+
+@pytest.mark.parametrize("layout", ["RGBA", "BGRA"])
+@pytest.mark.parametrize("dtype", ["u8", "u16"])
+def test_unchanged_integer_frame_is_byte_identical_through_the_quantising_path(
+        layout: str, dtype: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Integer sRGB frames are quantised without comparing to the input: every possible
+    # sample value must still come back as it was.  Small blocks: several, the last partial.
+    monkeypatch.setattr(pixelformat, "_BLOCK_SAMPLES", 3 * 128 * 4)
+    fmt = PixelFormat(layout, dtype, "srgb")
+    top = 255 if dtype == "u8" else 65535
+    values = np.arange(128 * 128 * 4) % (top + 1)
+    data = values.astype(f"<u{DTYPES[dtype]}").tobytes()
+    image = decode(data, fmt, 128, 128)
+    assert encode(image, fmt, data, 128, 128) == data
+    assert encode(image, fmt, data, 128, 128, decoded=image) == data
+
+
+@pytest.mark.parametrize("layout", ["RGBA", "BGRA"])
+@pytest.mark.parametrize("dtype", ["u8", "u16"])
+def test_changed_integer_sample_is_rounded_to_nearest(layout: str, dtype: str) -> None:
+    fmt = PixelFormat(layout, dtype, "srgb")
+    top = 255 if dtype == "u8" else 65535
+    sample = f"<u{DTYPES[dtype]}"
+    pixels = np.array([[100, 100, 100, 7], [100, 100, 100, 9]])  # colour 100, alpha 7 and 9
+    data = pixels.astype(sample).tobytes()
+    image = decode(data, fmt, 2, 1)
+    # engine order R, G, B, A: nudges just under and over half a level, and out of range
+    image[0, 0, :3] = (np.array([100.49, 100.51, 99.51]) / top).astype(np.float32)
+    image[0, 1, :3] = np.array([-0.5, 1.5, np.float32(99.49 / top)], dtype=np.float32)
+    image[..., 3] = 0.5  # alpha is never taken from the engine
+    out = np.frombuffer(encode(image, fmt, data, 2, 1), sample).reshape(2, 4)
+    colour = [[100, 101, 100], [0, top, 99]]
+    if layout == "BGRA":
+        colour = [c[::-1] for c in colour]
+    assert out[:, :3].tolist() == colour
+    assert out[:, 3].tolist() == [7, 9]
