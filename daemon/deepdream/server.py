@@ -123,6 +123,7 @@ class Worker(threading.Thread):
                                 opts.cache_mb * 2**20, opts.unload_after_min * 60)
 
     def run(self) -> None:
+        from .accel import release_memory
         from .engine.fastpath import warm_up
 
         out = self.server.ctx.socket(zmq.PUSH)
@@ -141,6 +142,7 @@ class Worker(threading.Thread):
                     self._run(job, out)
                 finally:
                     self.server.queue.done(job)
+                    release_memory()  # an idle daemon should not sit on the job's peak
         finally:
             out.close(linger=0)
 

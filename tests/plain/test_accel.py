@@ -190,7 +190,8 @@ def test_precision_setting_forces_or_refuses(monkeypatch) -> None:
     monkeypatch.setenv("DEEPDREAM_PRECISION", "fp16")  # alias, forced without a check
     forced = _googlenet()
     report = accel.prepare(forced)
-    assert report.compute_dtype == "float16" and not report.notes
+    assert report.compute_dtype == "float16"
+    assert not any("step error" in note for note in report.notes)
     monkeypatch.setenv("DEEPDREAM_PRECISION", "half-ish")
     with pytest.raises(PrecisionError, match="unknown precision 'half-ish'"):
         accel.prepare(_googlenet())
@@ -215,3 +216,16 @@ def test_threads_follow_physical_cores() -> None:
         assert n == accel.physical_cores() == torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
+
+
+
+@pytest.mark.skipif(accel._glibc() is None, reason="the allocator tuning is for glibc only")
+def test_allocator_tuning_is_accepted_by_glibc() -> None:
+    """mallopt takes both settings (it returns 0 for a value it refuses).  What it buys, the
+    page faults and seconds of a CPU step, is measured in bench/RESULTS.md: glibc's own
+    adaptive policy varies run to run (2.9k to 12.7k faults for the same step), too
+    unsteady for an assertion."""
+    assert accel.keep_step_memory()
+    accel.release_memory()
+    model = registry.load("tiny", "cpu", MODELS)
+    assert "freed host blocks kept between steps" in model._accel_report.notes
