@@ -200,6 +200,10 @@ def device_info(device: torch.device) -> dict[str, Any]:
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
+def schedule_label() -> str:
+    return f"{SCHEDULE['octaves']}x{SCHEDULE['octave_scale']:g}x{SCHEDULE['iterations']}"
+
+
 def engine_settings(model_name: str, layer: str, tile: int = 0) -> DreamSettings:
     return DreamSettings.from_dict({"model": model_name, "layer": layer, "tile": tile,
                                     **SCHEDULE})
@@ -218,7 +222,7 @@ def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args:
     flops = schedule_flops(plain, layer, sizes, SCHEDULE["iterations"])
     gflop_step_1mpix = flops / mpix_steps / 1e9
     common = {**base, "case": f"{arch}/{layer}", "size": f"{w}x{h}",
-              "schedule": "4x1.4x10", "mpix_steps": round(mpix_steps, 3),
+              "schedule": schedule_label(), "mpix_steps": round(mpix_steps, 3),
               "gflop_per_step_at_1mpix": round(gflop_step_1mpix, 1)}
 
     def record(mode: str, t: dict[str, Any], ref_s: float | None, **extra: Any) -> None:
@@ -244,7 +248,8 @@ def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args:
         return run
 
     runs: dict[str, Callable[[], object]] = {
-        "reference": lambda: reference_dream(x, plain, layer), "engine": engine(True)}
+        "reference": lambda: reference_dream(x, plain, layer, scale=SCHEDULE["octave_scale"]),
+        "engine": engine(True)}
     if device.type == "cuda":
         runs["engine_eager"] = engine(False)
         runs["engine_autotune"] = autotuned(name, device, models_file, rgb, settings)
@@ -336,7 +341,7 @@ def run_tiled_case(device: torch.device, models_file: str, base: dict[str, Any],
     t = timed(lambda: dream(rgb, model, settings), device, 1)
     achieved = flops / t["seconds"] / 1e12
     emit({**base, "case": f"{arch}/{layer}", "mode": "tiled", "size": f"{side}x{side}",
-          "tile": args.tile, "schedule": "4x1.4x10", "mpix_steps": round(mpix_steps, 3), **t,
+          "tile": args.tile, "schedule": schedule_label(), "mpix_steps": round(mpix_steps, 3), **t,
           "mpix_steps_per_s": round(mpix_steps / t["seconds"], 3), "tflops": round(achieved, 3),
           "fraction_of_bf16_rate": round(achieved / bf16_rate, 4) if bf16_rate else None})
 
@@ -403,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="also append the JSON lines to this file")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per case")
     p.add_argument("--size", default="1024x768", help="photo size WxH")
+    p.add_argument("--octave-scale", type=float, default=SCHEDULE["octave_scale"],
+                   help="octave scale of the 4-octave, 10-step schedule (1.4: Google's; "
+                   "1.8: the schedule anchors.md measured its CPU figures with)")
     p.add_argument("--tiled-size", type=int, default=4096)
     p.add_argument("--tile", type=int, default=1024, help="tile edge for the tiled case")
     p.add_argument("--engine-tile", type=int, default=0,
@@ -410,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-daemon", action="store_true", help="skip the end-to-end case")
     p.add_argument("--cases", default=None, help="comma list of: googlenet, vgg16, tiled")
     args = p.parse_args(argv)
+    SCHEDULE["octave_scale"] = args.octave_scale
     # a timeout's SIGTERM unwinds like an exception, so the daemon is stopped too
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from deepdream.devices import pick_device

@@ -57,6 +57,17 @@ class AccelReport:
     threads: int = 0
     notes: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """One line for logs: the precision first, then what else was done."""
+        parts = [self.compute_dtype]
+        if self.channels_last:
+            parts.append("channels_last")
+        if self.folded_bn:
+            parts.append(f"{self.folded_bn} BatchNorms folded")
+        if self.threads:
+            parts.append(f"{self.threads} threads")
+        return ", ".join(parts) + "".join(f"; {note}" for note in self.notes)
+
 
 def physical_cores() -> int:
     """Physical cores this process may use (hyper-threads share one core's matrix units)."""

@@ -119,8 +119,15 @@ class Worker(threading.Thread):
         self.server = server
         self.device = device
         opts = server.opts
-        self.cache = ModelCache(lambda name: registry.load(name, device, opts.models_file),
-                                opts.cache_mb * 2**20, opts.unload_after_min * 60)
+
+        def load(name: str) -> Any:
+            model = registry.load(name, device, opts.models_file)
+            report = getattr(model, "_accel_report", None)
+            if report is not None:  # which precision, and why: users ask after speed
+                log.info("model %s on %s: %s", name, device, report.summary())
+            return model
+
+        self.cache = ModelCache(load, opts.cache_mb * 2**20, opts.unload_after_min * 60)
 
     def run(self) -> None:
         from .accel import release_memory

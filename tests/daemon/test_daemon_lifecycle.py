@@ -43,8 +43,8 @@ def test_preloaded_model_is_warm_and_sigterm_cancels_the_running_job(tmp_path: P
     log = tmp_path / "d.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "deepdream", "serve", "--port", str(port), "--models-file",
-         str(TINY_MODELS), "--log-file", str(log), "--preload", "tiny"], env=daemon_env(),
-        stderr=subprocess.DEVNULL)
+         str(TINY_MODELS), "--log-file", str(log), "--preload", "tiny",
+         "--precision", "float32"], env=daemon_env(), stderr=subprocess.DEVNULL)
     try:
         endpoint = f"tcp://127.0.0.1:{port}"
         with Client(endpoint, timeout=2) as c:
@@ -67,6 +67,7 @@ def test_preloaded_model_is_warm_and_sigterm_cancels_the_running_job(tmp_path: P
         text = log.read_text()
         assert "stopped" in text
         assert "preloaded tiny on cpu and warmed it up" in text
+        assert "model tiny on cpu: float32, channels_last" in text  # --precision reached it
     finally:
         if proc.poll() is None:
             proc.kill()
