@@ -37,8 +37,10 @@ def auto_tile(model: DreamModel) -> int:
     budget = free_memory(device) * (0.6 if device.type != "cpu" else 0.25)
     if device.type == "cpu":
         budget = min(budget, _CPU_BUDGET)
-    if compute_dtype(model, device) is not None:
-        budget *= 2  # half-size activations
+    if device.type != "cpu" and compute_dtype(model, device) is not None:
+        # half-size activations on a GPU; on the CPU a bf16 tile measured no smaller (8192^2
+        # at a doubled budget peaked at 5.2 GiB against float32's 4.3), so no doubling there
+        budget *= 2
     per_px = _BYTES_PER_PIXEL.get(model.spec.arch, 6000)
     edge = int(math.sqrt(max(budget, 0) / per_px)) // 64 * 64
     return max(MIN_TILE, min(MAX_TILE, edge))
