@@ -152,9 +152,13 @@ def main() -> int:
     def bf16() -> dict:
         fast = registry.load("g", dev, toml)
         rep = accel.prepare(fast)
-        got = accel.precision_check(fast, torch.bfloat16, [plain.spec.default_layer])
+        dtype = accel.reduced_dtype(dev)  # bf16, or fp16 on a GPU without bf16
+        if dtype is None:
+            raise RuntimeError("this GPU has no reduced precision to check")
+        got = accel.precision_check(fast, dtype, [plain.spec.default_layer])
         return {"error": got.error / got.bound, "step_error": got.error, "floor": got.floor,
-                "compute_dtype": rep.compute_dtype, "folded_bn": rep.folded_bn}
+                "checked": str(dtype), "compute_dtype": rep.compute_dtype,
+                "folded_bn": rep.folded_bn}
 
     @check("engine", 0.5)
     def engine() -> dict:

@@ -128,7 +128,7 @@ def cpu_has_native_bf16() -> bool:
 # --- the host allocator ---------------------------------------------------------------------
 # glibc hands big blocks (above a threshold that starts at 128 KiB) to mmap and returns
 # freed heap tops to the kernel, so each CPU step re-faults every activation's pages:
-# ~50k page faults, ~10 % of a 1024x768 GoogLeNet step on 2 cores (bench/RESULTS.md).
+# ~50k page faults, ~7 % of a 1024x768 GoogLeNet step on 2 cores (bench/RESULTS.md).
 # Within a job freed blocks are kept for the next step; release_memory() hands them back
 # after the job, so an idle daemon does not hold its peak.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -278,10 +278,11 @@ def prepare(model: nn.Module, *, channels_last: bool | None = None,
     ``precision``: "auto" (reduced precision where ``precision_check`` accepts it),
     "float32", or "bfloat16"/"float16" (forced, no check); None reads DEEPDREAM_PRECISION.
     """
-    report = AccelReport()
-    device = _device_of(model)
     if getattr(model, "_accel_report", None) is not None:
         return model._accel_report  # type: ignore[return-value]
+    precision = precision_setting(precision)  # a bad name fails before the model is touched
+    report = AccelReport()
+    device = _device_of(model)
     if device.type == "cpu":
         report.threads = set_threads()
         if keep_step_memory():
@@ -304,7 +305,7 @@ def prepare(model: nn.Module, *, channels_last: bool | None = None,
         model.to(memory_format=torch.channels_last)
         model.register_forward_pre_hook(_to_channels_last)
         report.channels_last = True
-    dtype = _choose_dtype(model, device, layers, precision_setting(precision), report)
+    dtype = _choose_dtype(model, device, layers, precision, report)
     model.compute_dtype = dtype  # type: ignore[assignment]
     report.compute_dtype = str(dtype).removeprefix("torch.") if dtype else "float32"
     model._accel_report = report  # type: ignore[assignment]

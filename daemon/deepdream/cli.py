@@ -16,7 +16,12 @@ from typing import Any, TextIO
 import numpy as np
 from deepdream_protocol.settings import BY_NAME
 
-from deepdream.precision import PRECISIONS, PrecisionError, precision_setting
+from deepdream.precision import (
+    PRECISION_ALIASES,
+    PRECISIONS,
+    PrecisionError,
+    precision_setting,
+)
 
 EXIT_USAGE = 2
 
@@ -137,19 +142,30 @@ def _add_models(sub: Any) -> None:
 
 
 def add_precision_option(p: Any) -> None:
-    p.add_argument("--precision", choices=PRECISIONS,
+    p.add_argument("--precision", choices=(*PRECISIONS, *PRECISION_ALIASES),
                    help="compute precision: auto uses bf16/fp16 where one step stays as close "
-                   "to float32 as 8-bit rounding of the photo moves it; float32 always "
-                   "(default auto, or DEEPDREAM_PRECISION)")
+                   "to float32 as 8-bit rounding of the photo moves it; float32 always; "
+                   "float16 on a CPU is slower than float32 (default auto, or "
+                   "DEEPDREAM_PRECISION)")
+
+
+def apply_precision(args: argparse.Namespace) -> None:
+    """--precision for commands that load a model here: put in the environment that
+    accel.prepare reads, and check it (a bad DEEPDREAM_PRECISION is one line up front)."""
+    if getattr(args, "daemon", None) is not None and args.precision:
+        raise CliError("--precision applies to dreams in this process; a daemon has its own "
+                       "(deepdream serve --precision)")
+    if args.precision:
+        os.environ["DEEPDREAM_PRECISION"] = args.precision
+    precision_setting()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if getattr(args, "precision", None):  # read by accel.prepare when a model loads
-            os.environ["DEEPDREAM_PRECISION"] = args.precision
-        precision_setting()  # a bad DEEPDREAM_PRECISION is a one-line error up front
+        if hasattr(args, "precision") and args.command != "serve":  # serve logs its own
+            apply_precision(args)
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("deepdream: interrupted", file=sys.stderr)

@@ -6,9 +6,10 @@ in [0, 1].  Hosts hand over interleaved little-endian samples in many layouts (s
 back in exactly the format received.  Integers scale exactly (no 8-bit rounding of 16-bit
 data), floats stay float, linear light is converted to sRGB for the engine and back.
 
-Unchanged data is never re-quantised: alpha, and every sample whose float result equals what
-``decode`` gave the engine, are copied from the original bytes, so a job that changes nothing
-returns the input byte for byte (float NaNs, HDR values above 1 and all).
+A job that changes nothing returns the input byte for byte.  Alpha is always copied from
+the original bytes.  Float and linear-light frames also copy every sample whose float result
+equals what ``decode`` gave the engine (float NaNs, HDR values above 1 and all); integer
+sRGB frames are quantised directly, since decode's b / max times max rounds back to b.
 """
 
 from __future__ import annotations

@@ -149,7 +149,8 @@ class Worker(threading.Thread):
                     self._run(job, out)
                 finally:
                     self.server.queue.done(job)
-                    release_memory()  # an idle daemon should not sit on the job's peak
+                    if self.server.queue.status() == ([], 0):
+                        release_memory()  # idle: don't sit on the job's peak
         finally:
             out.close(linger=0)
 
@@ -515,6 +516,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def serve_main(args: argparse.Namespace) -> int:
     """Run ``deepdream serve`` until SIGINT/SIGTERM; returns the exit status."""
+    from .accel import keep_step_memory
+    from .cli import CliError, apply_precision
+    from .precision import PrecisionError
+
     opts = ServeOptions(
         host=args.bind, port=args.port, models_file=getattr(args, "models_file", None),
         devices=tuple(args.devices or ("auto",)), preload=tuple(args.preload),
@@ -523,8 +528,10 @@ def serve_main(args: argparse.Namespace) -> int:
         log_file=args.log_file or default_log_file())
     log_file = opts.log_file or default_log_file()
     try:
+        apply_precision(args)
+        keep_step_memory()  # process-wide: set before any thread starts allocating
         server = Server(opts)
-    except ServeError as exc:
+    except (ServeError, PrecisionError, CliError) as exc:
         print(f"deepdream serve: {exc}", file=sys.stderr)
         # A daemon started by a plug-in has no terminal: the log file is where to look.
         with contextlib.suppress(OSError):

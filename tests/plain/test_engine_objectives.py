@@ -57,7 +57,7 @@ def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch: pytest.MonkeyPatch) ->
     assert devices.pick_device(None).type == "cuda"
 
 
-def test_reduced_precision_only_on_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_device_autocast_types(monkeypatch: pytest.MonkeyPatch) -> None:
     assert devices.autocast_dtype(torch.device("cpu")) is None
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert devices.autocast_dtype(torch.device("cuda")) == torch.bfloat16

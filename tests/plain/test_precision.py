@@ -102,3 +102,36 @@ def test_precision_option_and_variable_are_checked(tmp_path: Path, tiny_models_f
     assert info.value.code == 2
     assert main([*argv, "--precision", "float32"]) == 0  # the option wins over the variable
     assert (tmp_path / "out.png").is_file()
+
+
+def test_precision_with_daemon_is_refused_and_aliases_are_taken(
+        tmp_path: Path, tiny_models_file: Path, make_image, monkeypatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from deepdream.imageio import write_image
+
+    monkeypatch.setenv("DEEPDREAM_PRECISION", "auto")  # restored after the test
+    write_image(tmp_path / "in.png", make_image(40, 40))
+    argv = ["dream", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "--model",
+            "tiny", "--iterations", "1", "--octaves", "1", "--quiet", "--models-file",
+            str(tiny_models_file)]
+    assert main([*argv, "--precision", "fp32", "--daemon", "tcp://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert "a daemon has its own" in err and err.count("\n") == 1
+    assert not (tmp_path / "out.png").exists()
+    assert main([*argv, "--precision", "fp32"]) == 0
+
+
+def test_serve_with_a_bad_precision_says_why_in_its_log(tmp_path: Path) -> None:
+    """A plug-in starts the daemon with no terminal: the reason must be in the log file."""
+    import os
+    import subprocess
+    import sys
+
+    log = tmp_path / "d.log"
+    run = subprocess.run([sys.executable, "-m", "deepdream", "serve", "--port", "9",
+                          "--log-file", str(log)], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "DEEPDREAM_PRECISION": "quarter",
+                                           "PYTHONPATH": "daemon:shared"})
+    assert run.returncode == 1
+    assert "unknown precision 'quarter'" in run.stderr
+    assert "ERROR cannot start: unknown precision 'quarter'" in log.read_text()
