@@ -41,3 +41,25 @@ def test_reference_loop_dreams_and_keeps_the_range() -> None:
     assert out.shape == x.shape
     assert 0.0 <= out.min() and out.max() <= 1.0
     assert (out - x).abs().max() > 0.005
+
+
+def test_cuda_check_script_runs_its_own_code_on_the_cpu(tmp_path) -> None:
+    """The GPU session's one call must not be lost to a mistake in the check script: its
+    dry run on the CPU runs every check; those needing a CUDA graph fail as such (there is
+    no GPU here, and the script says so), the rest pass."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "check.jsonl"
+    subprocess.run([sys.executable, "bench/check_fastpath_cuda.py", "--dry-run-cpu", "--out",
+                    str(out)], capture_output=True, text=True, timeout=600,
+                   env={**os.environ, "PYTHONPATH": "daemon:shared"}, check=False)
+    rows = {r["check"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert set(rows) == {"roll", "graph1", "graph10", "reuse", "bf16", "engine", "warm_up"}
+    for name in ("graph1", "graph10", "reuse"):
+        assert "capture failed" in rows[name]["exception"], rows[name]
+    for name in ("roll", "engine", "warm_up"):
+        assert rows[name]["ok"], rows[name]
+    # bf16: the daemon's precision rule, where this CPU has native bf16 to check
+    assert rows["bf16"]["ok"] or "no reduced precision" in rows["bf16"]["exception"]
