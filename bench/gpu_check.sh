@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/deepdream-gpu-out}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
-# the GPU image's Python has no pyzmq: the daemon and client need it (wheel in .whl/)
+# the GPU image's Python has no pyzmq: the daemon and client need it.  .whl/ (ignored by
+# git; pass it in the run's carry) is made here with: python -m pip download pyzmq
+#   --only-binary :all: --python-version 3.12 --platform manylinux_2_28_x86_64 --no-deps -d .whl
 if ! "$PY" -c "import zmq" 2>/dev/null; then
     "$PY" -m pip install --quiet --target /tmp/site .whl/*.whl >"$OUT/pip.log" 2>&1 \
         || echo "pip install of .whl/ failed (see pip.log): the end-to-end case will be skipped"
