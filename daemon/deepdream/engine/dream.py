@@ -59,11 +59,7 @@ def build_objective(model: DreamModel, settings: DreamSettings) -> Objective:
     """The layer-L2 objective the settings ask for, checked against the model."""
     layers = settings.layers or ((model.spec.default_layer, 1.0),)
     for name, _ in layers:
-        if name not in model.spec.layers:
-            raise SettingsError(
-                f"model {model.name!r} has no layer {name!r}; choose one of "
-                f"{', '.join(model.spec.layers)}"
-            )
+        looks.check_layer(model, name)
     if settings.channels:
         for name, _ in layers:
             n = model.spec.layers[name]
@@ -73,7 +69,7 @@ def build_objective(model: DreamModel, settings: DreamSettings) -> Objective:
                     f"channel {bad[0]} is out of range for {name!r}, which has {n} channels "
                     f"(0-{n - 1})"
                 )
-    extra = looks.extra_objective(model, settings)  # neuron / class / guide / rank
+    extra = looks.extra_objective(model, settings, layers)  # neuron / class / guide / rank
     return extra if extra is not None else layers_l2(layers, settings.channels)
 
 
@@ -203,15 +199,14 @@ def dream_rgb(
     cancel: Callable[[], bool] | None = None,
 ) -> np.ndarray:
     """The octave loop on an (H, W, 3) array; returns the dreamed (H, W, 3) float32."""
-    device = model.device
     h, w = rgb.shape[:2]
+    tile = looks.tile_size(settings, settings.tile or auto_tile(model), (h, w))
+    if settings.from_noise:  # the image's size only: its pixels need not reach the device
+        return _from_noise(model, objective, settings, (h, w), tile, progress, cancel)
     # On the CPU this is a view of the caller's array: no full-size copy of the input.
     source = torch.from_numpy(np.asarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
-    source = source.to(device)
+    source = source.to(model.device)
     sizes = octave_sizes(h, w, settings.octaves, settings.octave_scale)
-    tile = looks.tile_size(settings, settings.tile or auto_tile(model), (h, w))
-    if settings.from_noise:
-        return _from_noise(model, objective, settings, (h, w), tile, progress, cancel)
     original = source
     if settings.seamless:
         source = looks.make_tileable(source)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -56,7 +56,8 @@ def uses_extra_objective(settings: DreamSettings) -> bool:
     return bool(settings.neuron or settings.classes or settings.guide or settings.rank)
 
 
-def _check_layer(model: DreamModel, layer: str) -> None:
+def check_layer(model: DreamModel, layer: str) -> None:
+    """A SettingsError naming the model's layers unless it has ``layer``."""
     if layer not in model.spec.layers:
         raise SettingsError(f"model {model.name!r} has no layer {layer!r}; choose one of "
                             f"{', '.join(model.spec.layers)}")
@@ -80,18 +81,19 @@ def _class_indices(model: DreamModel, spec: str) -> list[int]:
 
 
 def extra_objective(model: DreamModel, settings: DreamSettings,
+                    layers: Sequence[tuple[str, float]],
                     read_image: Callable[[str], object] | None = None) -> Objective | None:
     """The objective the neuron / class / guide / rank settings ask for, summed (each
-    replaces the plain layer objective); None when none is set."""
+    replaces the plain layer objective); None when none is set.  ``layers``: the dream's
+    (layer, weight) pairs, already checked against the model (dream.build_objective)."""
     if not uses_extra_objective(settings):
         return None
-    layers = settings.layers or ((model.spec.default_layer, 1.0),)
     main = layers[0][0]
     parts: list[Objective] = []
     try:
         if settings.neuron:
             layer, channel, x, y = ox.parse_neuron(settings.neuron, main)
-            _check_layer(model, layer)
+            check_layer(model, layer)  # the neuron's own layer
             n = model.spec.layers[layer]
             if channel >= n:
                 raise SettingsError(f"neuron channel {channel} is out of range for {layer!r}, "
@@ -103,11 +105,9 @@ def extra_objective(model: DreamModel, settings: DreamSettings,
                                     "weights), so it cannot aim at a class")
             parts.append(ox.class_logits(_class_indices(model, settings.classes)))
         if settings.guide:
-            _check_layer(model, main)
             parts.append(ox.guide(main, guide_vectors(model, settings.guide, main, read_image)))
         if settings.rank:
             for name, weight in layers:
-                _check_layer(model, name)
                 if abs(settings.rank) > model.spec.layers[name]:
                     raise SettingsError(f"rank {settings.rank}: layer {name!r} has only "
                                         f"{model.spec.layers[name]} channels")
