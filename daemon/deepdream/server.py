@@ -91,22 +91,11 @@ def setup_logging(path: Path) -> None:
 
 
 def _presets() -> dict[str, Any]:
-    """Named presets for the catalog: {name: {description, settings}} ({} without any)."""
-    try:
-        from .engine import presets
-    except ImportError:  # an engine without presets
-        return {}
+    """Named presets for the catalog: {name: {description, settings}}."""
+    from .engine import presets
+
     return {name: {"description": p.description, "settings": dict(p.settings)}
             for name, p in presets.PRESETS.items()}
-
-
-def _expand_preset(values: dict[str, Any]) -> dict[str, Any]:
-    """Fill in the named preset's settings under the explicit ones, as the CLI does."""
-    try:
-        from .engine.presets import expand_preset
-    except ImportError:
-        return values
-    return expand_preset(values)
 
 
 class Worker(threading.Thread):
@@ -456,14 +445,14 @@ class Server:
                 raise m.ProtocolError(m.E_BAD_FIELD, f"mask sample type must be one of "
                                       f"{MASK_DTYPES}, not {mask_dtype!r}")
             mask = data[1].buffer
-            size = width * height * (1 if mask_dtype == "u8" else 4)
+            size = width * height * DTYPES[mask_dtype]
             if len(mask) != size:
                 raise m.ProtocolError(m.E_BAD_FRAME, f"mask frame is {len(mask)} bytes; "
                                       f"{width}x{height} {mask_dtype} needs {size}")
         values = dict(header["settings"])
         values.pop("device", None)  # the daemon decides where jobs run
         try:
-            settings = DreamSettings.from_dict(_expand_preset(values))
+            settings = DreamSettings.from_dict(values)  # fills in a named preset
         except Exception as exc:  # any bad value is the client's mistake, told in one line
             raise m.ProtocolError(m.E_BAD_SETTINGS, str(exc)) from None
         try:
@@ -526,7 +515,7 @@ def serve_main(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels, max_queue=args.max_queue, cache_mb=args.cache_mb,
         unload_after_min=args.unload_after, curve_dir=args.curve,
         log_file=args.log_file or default_log_file())
-    log_file = opts.log_file or default_log_file()
+    log_file = opts.log_file
     try:
         apply_precision(args)
         keep_step_memory()  # process-wide: set before any thread starts allocating
