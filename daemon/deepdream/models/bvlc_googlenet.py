@@ -11,7 +11,7 @@ class objectives, one without it is "trunk only".
 
 Caffe specifics kept: local response normalisation after pool1 and conv2, and max-pools that
 round their output size up (Caffe's ceil arithmetic), so feature maps have Caffe's sizes.
-Inputs are Caffe-style: BGR, 0..255, mean subtracted (see ``CAFFE_MEANS_BGR``).
+Inputs are Caffe-style: BGR, 0..255, mean subtracted (``archs.CAFFE_MEAN_BGR``).
 """
 
 from __future__ import annotations
@@ -38,13 +38,6 @@ INCEPTION_BLOCKS: dict[str, tuple[int, int, int, int, int, int, int]] = {
 }
 # A Caffe max-pool (3x3, stride 2) sits before these blocks.
 _POOL_BEFORE = {"4a": "pool3_3x3_s2", "5a": "pool4_3x3_s2"}
-
-# Caffe mean pixels (B, G, R) on the 0..255 scale, as published with each model.
-CAFFE_MEANS_BGR: dict[str, tuple[float, float, float]] = {
-    "bvlc_googlenet": (104.0, 117.0, 123.0),
-    "places365": (104.051, 112.514, 116.676),
-    "places205": (105.487823486, 113.741088867, 116.060394287),
-}
 
 DEFAULT_LAYER = "inception_4c"
 

@@ -61,9 +61,6 @@ class DreamModel(nn.Module):
     def has_logits(self) -> bool:
         return self.num_classes > 0
 
-    def depth(self, layer: str) -> int:
-        return self.stage_names.index(layer)
-
     def forward(self, x: torch.Tensor, layers: Collection[str]) -> dict[str, torch.Tensor]:
         """x: (N, 3, H, W) RGB in [0, 1]. Returns {layer: activation} for ``layers``."""
         unknown = [n for n in layers if n not in self.spec.layers

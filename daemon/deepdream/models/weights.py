@@ -80,7 +80,8 @@ def load_file_weights(arch: Arch, net: nn.Module, path: Path) -> bool:
         isinstance(v, torch.Tensor) for v in state.values()
     ):
         raise ModelError(f"weights file {path} does not hold a state_dict of tensors")
-    net.load_state_dict(match_trunk(arch, net, dict(state), path), strict=False)
+    state = {k.removeprefix("module."): v for k, v in state.items()}  # DataParallel saves
+    net.load_state_dict(match_trunk(arch, net, state, path), strict=False)
     return load_head(arch, net, state)
 
 
@@ -89,7 +90,6 @@ def load_head(arch: Arch, net: nn.Module, state: Mapping[str, torch.Tensor]) -> 
     the right shapes; a trunk-only file is fine, it just gives no logits."""
     if not arch.logits_prefix:
         return False
-    state = {k.removeprefix("module."): v for k, v in state.items()}
     want = {k: v for k, v in net.state_dict().items() if k.startswith(arch.logits_prefix)}
     if not want or any(k not in state or state[k].shape != v.shape for k, v in want.items()):
         return False
@@ -105,7 +105,6 @@ def match_trunk(
         k: v for k, v in net.state_dict().items()
         if not k.startswith(arch.head_prefixes) and not k.endswith("num_batches_tracked")
     }
-    state = {k.removeprefix("module."): v for k, v in state.items()}  # DataParallel saves
     if arch.trunk_prefix and not any(k.startswith(arch.trunk_prefix) for k in state):
         state = {arch.trunk_prefix + k: v for k, v in state.items()}
     missing = [k for k in expected if k not in state]
