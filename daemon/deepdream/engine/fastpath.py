@@ -23,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 
 import torch
+from deepdream_protocol.settings import DEFAULTS
 
 from ..accel import compute_dtype
 from ..models.network import DreamModel
@@ -203,9 +204,9 @@ def fits_one_tile(size: tuple[int, int], tile: int) -> bool:
 
 # settings that change the step or the objective away from the classic one: with any of
 # them set, the engine's eager loop (engine/looks.py) runs instead
-_CLASSIC = {"norm": "mean", "transform": False, "smooth": 0.0, "tv": 0.0, "l2": 0.0,
-            "keep_colors": False, "seamless": False, "from_noise": False, "classes": "",
-            "guide": "", "neuron": "", "rank": 0}
+_CLASSIC = {k: DEFAULTS[k] for k in (
+    "norm", "transform", "smooth", "tv", "l2", "keep_colors", "seamless", "from_noise",
+    "classes", "guide", "neuron", "rank")}
 
 
 def classic_steps(settings: object) -> bool:
