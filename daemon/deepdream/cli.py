@@ -126,7 +126,7 @@ def add_dream_options(p: Any) -> None:
 
 
 def _add_models(sub: Any) -> None:
-    from deepdream.models.custom import config_dir
+    from deepdream_protocol.launcher import config_dir  # torch-free: --help stays quick
 
     p = sub.add_parser(
         "models", help="list the models and their dreamable layers",
@@ -207,7 +207,8 @@ def run_dream(args: argparse.Namespace) -> int:
     from deepdream.engine import DreamSettings, dream
     from deepdream.models import registry
 
-    settings = DreamSettings.from_dict(dream_settings(args))
+    wanted = dream_settings(args)
+    settings = DreamSettings.from_dict(wanted)  # a bad option fails before any work
     imageio.output_format(args.output)  # a bad extension fails before any work
     image, info = imageio.read_image(args.input)
     mask = None
@@ -219,7 +220,7 @@ def run_dream(args: argparse.Namespace) -> int:
     if args.daemon is not None:
         from deepdream.cli_daemon import dream_via_daemon
 
-        out = dream_via_daemon(args.daemon, dream_settings(args), image, mask, bar)
+        out = dream_via_daemon(args.daemon, wanted, image, mask, bar)
     else:
         model = registry.load(settings.model, pick_device(settings.device), args.models_file)
         out = dream(image, model, settings, mask=mask, progress=bar)

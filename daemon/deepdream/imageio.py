@@ -7,6 +7,7 @@ deflate or LZW compression; horizontal predictor). Gray stays gray, alpha stays 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import tempfile
@@ -19,7 +20,6 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
-_LAYOUTS = {1: "G", 2: "GA", 3: "RGB", 4: "RGBA"}
 _PIL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
 
@@ -31,10 +31,6 @@ class ImageIOError(ValueError):
 class ImageInfo:
     bits: int  # 8 or 16 bits per sample in the file
     format: str  # PNG, JPEG, TIFF, ...
-
-    @staticmethod
-    def layout(image: np.ndarray) -> str:
-        return _LAYOUTS[image.shape[2]]
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -264,17 +260,9 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8) 
                 im.save(f, fmt, **options)
         os.replace(tmp, path)
     except BaseException:
-        with _suppress_oserror():
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-class _suppress_oserror:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type | None, *_: object) -> bool:
-        return kind is not None and issubclass(kind, OSError)
 
 
 def _quantise(image: np.ndarray, bits: int) -> np.ndarray:

@@ -9,13 +9,13 @@ Key folder layout (``deepdream keygen`` makes it)::
 
 from __future__ import annotations
 
-import ipaddress
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
 import zmq.auth
+from deepdream_protocol import zmtp
 from deepdream_protocol.launcher import config_dir
 from zmq.auth.thread import ThreadAuthenticator
 
@@ -29,12 +29,8 @@ def default_key_dir() -> Path:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    """``host`` as a bind address may come bracketed (``[::1]``)."""
+    return zmtp.is_loopback(host.strip("[]"))
 
 
 @dataclass(frozen=True)
