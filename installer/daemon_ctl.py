@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
+from .manifest import launcher
 from .plugin_files import InstallError
 from .venv import python_in, script_in
 from .venv_probes import DAEMON_HELLO, LOG_FILE, run_probe
@@ -60,15 +60,8 @@ def stop(pid_file: Path, wait: float = 15.0) -> bool:
 def start(prefix: Path, pid_file: Path, wait: float = 120.0) -> int:
     """Start `deepdream serve` detached from this terminal; return its pid once it answers."""
     cmd = serve_command(prefix)
-    kwargs: dict = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL,
-                    "stderr": subprocess.DEVNULL, "close_fds": True}
-    if os.name == "nt":
-        kwargs["creationflags"] = (subprocess.DETACHED_PROCESS  # type: ignore[attr-defined]
-                                   | subprocess.CREATE_NEW_PROCESS_GROUP)
-    else:
-        kwargs["start_new_session"] = True  # keeps running after the terminal closes
     try:
-        proc = subprocess.Popen(cmd, **kwargs)
+        proc = launcher.spawn_detached(cmd)  # keeps running after the terminal closes
     except OSError as e:
         raise InstallError(f"cannot start the daemon ({' '.join(cmd)}): {e}") from e
     pid_file.parent.mkdir(parents=True, exist_ok=True)

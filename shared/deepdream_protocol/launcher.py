@@ -65,7 +65,7 @@ def write_config(endpoint: str, daemon_cmd: str | Sequence[str],
                  path: str | os.PathLike[str] | None = None) -> Path:
     """Store the endpoint and the daemon command (other keys are kept); returns the path."""
     path = Path(path) if path is not None else config_path()
-    data = read_config(path) if path.exists() else {}
+    data = read_config(path)
     data["endpoint"] = endpoint
     data["daemon_cmd"] = daemon_cmd if isinstance(daemon_cmd, str) else list(daemon_cmd)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,8 +87,9 @@ def daemon_command(config: dict[str, Any] | None = None) -> list[str] | None:
     return [str(part) for part in cmd]
 
 
-def _spawn(cmd: list[str]) -> subprocess.Popen[bytes]:
-    """Start the daemon detached from the host program, so it outlives the plug-in."""
+def spawn_detached(cmd: list[str]) -> subprocess.Popen[bytes]:
+    """Start the daemon detached from the host program (or the installer's terminal), so
+    it outlives it."""
     kwargs: dict[str, Any] = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL,
                               "stderr": subprocess.DEVNULL, "close_fds": True}
     if os.name == "nt":
@@ -107,10 +108,20 @@ def ensure_daemon(client_or_endpoint: Client | str | None = None,
     command cannot run, it exits, or the daemon does not answer within ``timeout`` seconds.
     DaemonIncompatible passes through: a daemon of another version is not restarted.
     """
-    from .client import Client, DaemonUnavailable
+    from .client import Client
 
-    client = (client_or_endpoint if isinstance(client_or_endpoint, Client)
-              else Client(client_or_endpoint, timeout=2.0))
+    if isinstance(client_or_endpoint, Client):
+        return _ensure(client_or_endpoint, timeout)
+    client = Client(client_or_endpoint, timeout=2.0)
+    try:
+        return _ensure(client, timeout)
+    finally:
+        client.close()  # made here for the check: its socket must not outlive it
+
+
+def _ensure(client: Client, timeout: float) -> dict[str, Any]:
+    from .client import DaemonUnavailable
+
     try:
         return client.hello()
     except DaemonUnavailable:
@@ -121,7 +132,7 @@ def ensure_daemon(client_or_endpoint: Client | str | None = None,
             f"no deepdream daemon at {client.endpoint} and no command to start one: set "
             f"daemon_cmd in {config_path()} (install.py does) or DEEPDREAM_DAEMON_CMD")
     try:
-        proc = _spawn(cmd)
+        proc = spawn_detached(cmd)
     except OSError as exc:
         raise DaemonUnavailable(f"cannot start the deepdream daemon with {cmd!r}: {exc}") from None
     deadline = time.monotonic() + timeout

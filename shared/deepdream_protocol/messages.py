@@ -27,9 +27,6 @@ HELLO, PING, CATALOG, SUBMIT, CANCEL = "hello", "ping", "catalog", "submit", "ca
 PONG, ACCEPTED, PROGRESS, PREVIEW, RESULT, ERROR, CANCELLED = (
     "pong", "accepted", "progress", "preview", "result", "error", "cancelled")
 
-CLIENT_OPS = (HELLO, PING, CATALOG, SUBMIT, CANCEL)
-SERVER_OPS = (HELLO, PONG, CATALOG, ACCEPTED, PROGRESS, PREVIEW, RESULT, ERROR, CANCELLED)
-
 # Error codes carried by an ``error`` reply.
 E_BAD_HEADER = "bad_header"  # not msgpack, not a map, too big
 E_VERSION = "incompatible_version"

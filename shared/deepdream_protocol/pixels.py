@@ -69,12 +69,5 @@ class PixelFormat:
         return f"{self.layout} {self.dtype} {self.transfer}"
 
 
-# What the hosts hand over (see docs/ARCHITECTURE.md).  Krita's integer RGBA is B,G,R,A;
-# its float RGBA is R,G,B,A and linear light in Krita's default float profile.
-KRITA_U8 = PixelFormat("BGRA", "u8", "srgb")
-KRITA_U16 = PixelFormat("BGRA", "u16", "srgb")
-GIMP_U8 = PixelFormat("RGBA", "u8", "srgb")
-GIMP_LINEAR_FLOAT = PixelFormat("RGBA", "f32", "linear")
-
 #: the single-channel mask frame: one sample per pixel, 0 = untouched, max = full dream.
 MASK_DTYPES = ("u8", "f32")
