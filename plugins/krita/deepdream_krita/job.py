@@ -87,8 +87,9 @@ def prepare(document: Any, node: Any, use_selection: bool = True) -> PreparedDre
     selection = document.selection() if use_selection else None
     mask = None
     if selection is not None:
-        rect = rect.intersected(pixels.selection_rect(selection))
-        mask = pixels.read_mask(selection, rect) if not rect.empty else b""
+        rect = rect.intersected(Rect.of(selection))  # a Selection has x/y/width/height too
+        # the selection over rect, one u8 per pixel (Krita's own feathered values)
+        mask = pixels.read(selection, rect) if not rect.empty else b""
         if not mask.strip(b"\0"):
             raise DreamError("the selection does not touch the active layer")
     model, depth, profile = _space(node)

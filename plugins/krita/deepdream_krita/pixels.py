@@ -79,20 +79,12 @@ class Rect:
 
 
 def read(node: Any, rect: Rect) -> bytes:
+    """``rect`` of a node's pixels, or of a selection's mask (one u8 per pixel)."""
     return bytes(node.pixelData(*rect.args()))
 
 
 def write(node: Any, data: bytes, rect: Rect) -> None:
     node.setPixelData(data, *rect.args())
-
-
-def selection_rect(selection: Any) -> Rect:
-    return Rect(selection.x(), selection.y(), selection.width(), selection.height())
-
-
-def read_mask(selection: Any, rect: Rect) -> bytes:
-    """The selection over ``rect`` as one u8 per pixel (Krita's own feathered values)."""
-    return bytes(selection.pixelData(*rect.args()))
 
 
 def splice_unmasked(original: bytes, dreamed: bytes, mask: bytes, bytes_per_pixel: int) -> bytes:
