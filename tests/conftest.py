@@ -15,18 +15,6 @@ for _src in (ROOT / "shared", ROOT / "daemon"):  # run from a checkout without i
     if str(_src) not in sys.path:
         sys.path.insert(0, str(_src))
 
-TINY_MODELS = """
-[models.tiny]
-arch = "googlenet"
-weights = "random"
-
-[models.tiny-vgg]
-arch = "vgg16"
-weights = "random"
-preprocess = "caffe"
-"""
-
-
 @pytest.fixture
 def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point the user's config folder and TORCH_HOME at an empty temp folder."""
@@ -40,10 +28,10 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 
 @pytest.fixture(scope="session")
-def tiny_models_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("models") / "tiny.toml"
-    path.write_text(TINY_MODELS)
-    return path
+def tiny_models_file() -> Path:
+    from tests.support import TINY_MODELS
+
+    return TINY_MODELS
 
 
 @pytest.fixture(scope="session")

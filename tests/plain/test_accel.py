@@ -14,7 +14,9 @@ from deepdream.models import registry
 from deepdream.precision import PrecisionError
 from torch import nn
 
-MODELS = "tests/support/tiny_models.toml"
+from tests.support import TINY_MODELS
+
+MODELS = str(TINY_MODELS)
 
 
 def _random_bn_stats(model: nn.Module, seed: int = 3) -> None:

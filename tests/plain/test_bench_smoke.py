@@ -11,6 +11,7 @@ from deepdream.models import registry
 
 from bench import bench_dream
 from bench.reference_loop import reference_dream
+from tests.support import TINY_MODELS
 
 
 def test_quick_bench_reports_every_figure(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -35,7 +36,7 @@ def test_quick_bench_reports_every_figure(tmp_path, capsys: pytest.CaptureFixtur
 
 
 def test_reference_loop_dreams_and_keeps_the_range() -> None:
-    model = registry.load("tiny", "cpu", "tests/support/tiny_models.toml", accelerate=False)
+    model = registry.load("tiny", "cpu", TINY_MODELS, accelerate=False)
     x = torch.rand(1, 3, 64, 80, generator=torch.Generator().manual_seed(0))
     out = reference_dream(x, model, "inception4c", octaves=2, steps=2)
     assert out.shape == x.shape

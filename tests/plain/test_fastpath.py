@@ -13,7 +13,9 @@ from deepdream.engine import DreamSettings, dream, fastpath
 from deepdream.engine.objectives import layers_l2
 from deepdream.models import registry
 
-MODELS = "tests/support/tiny_models.toml"
+from tests.support import TINY_MODELS
+
+MODELS = str(TINY_MODELS)
 _STEP_UNIT = 1.0 / 255  # settings.step counts 0..255 levels, as in dream.py
 
 

@@ -17,9 +17,9 @@ from deepdream.engine import DreamSettings, dream
 from deepdream.models import registry
 from PIL import Image
 
-from tests.support import MATERIAL
+from tests.support import MATERIAL, TINY_MODELS
 
-MODELS = "tests/support/tiny_models.toml"
+MODELS = str(TINY_MODELS)
 WEIGHTS = MATERIAL / "models" / "vgg16-hed-features.pth"
 PHOTO = MATERIAL / "images" / "chelsea.png"
 #: the bf16 dream may be this much farther from float32's than the 8-bit floor

@@ -18,6 +18,8 @@ from deepdream_protocol.client import Client, DaemonIncompatible, DaemonUnavaila
 from deepdream_protocol.transport import choose
 from deepdream_protocol.zmtp import TransportClosed, ZmtpTransport
 
+from tests.support.daemon import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -149,7 +151,7 @@ def test_endpoint_comes_from_argument_env_config_then_default(
 
 @pytest.mark.parametrize("transport", ["zmq", "stdlib"])
 def test_absent_daemon_is_a_clear_error(transport: str) -> None:
-    port = _free_port()
+    port = free_port()
     with Client(f"tcp://127.0.0.1:{port}", transport=transport, timeout=0.5) as c:
         with pytest.raises(DaemonUnavailable, match=f"127.0.0.1:{port}.*deepdream serve"):
             c.hello()
@@ -170,12 +172,6 @@ def test_daemon_of_another_protocol_version_is_refused(router: zmq.Socket) -> No
     thread.join()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- the client config file -----------------------------------------------------------------
@@ -219,7 +215,7 @@ def test_ensure_daemon_without_a_start_command_says_how_to_configure(
     monkeypatch.setenv("DEEPDREAM_CONFIG", str(tmp_path / "client.json"))
     monkeypatch.delenv("DEEPDREAM_DAEMON_CMD", raising=False)
     with pytest.raises(DaemonUnavailable, match="no command to start one.*DEEPDREAM_DAEMON_CMD"):
-        launcher.ensure_daemon(f"tcp://127.0.0.1:{_free_port()}", timeout=5)
+        launcher.ensure_daemon(f"tcp://127.0.0.1:{free_port()}", timeout=5)
 
 
 def test_ensure_daemon_reports_a_daemon_that_exits(tmp_path: Path,
@@ -227,4 +223,4 @@ def test_ensure_daemon_reports_a_daemon_that_exits(tmp_path: Path,
     monkeypatch.setenv("DEEPDREAM_CONFIG", str(tmp_path / "client.json"))
     monkeypatch.setenv("DEEPDREAM_DAEMON_CMD", f"{sys.executable} -c 'raise SystemExit(3)'")
     with pytest.raises(DaemonUnavailable, match="exited with status 3"):
-        launcher.ensure_daemon(f"tcp://127.0.0.1:{_free_port()}", timeout=30)
+        launcher.ensure_daemon(f"tcp://127.0.0.1:{free_port()}", timeout=30)

@@ -27,7 +27,8 @@ import msgpack
 import zmq
 
 REPO = Path(__file__).resolve().parents[2]
-TINY_MODELS = Path(__file__).with_name("tiny_models.toml")
+from tests.support import TINY_MODELS  # noqa: E402  (re-exported: tests import it from here)
+
 #: the first start imports torch and builds the model; on a loaded 2-core box that is slow.
 START_TIMEOUT = 120.0
 
