@@ -164,3 +164,28 @@ def test_unknown_model_and_missing_models_file(tmp_path: Path) -> None:
         registry.load("nope", "cpu")
     with pytest.raises(ModelError, match="from --models-file"):
         registry.available(models_file=tmp_path / "none.toml")
+
+
+def test_a_caffe_googlenet_file_naming_its_classifier_loss3_classifier_gets_logits(
+    tmp_path: Path,
+) -> None:
+    # Some conversions spell the final layer Caffe's way (loss3/classifier -> loss3_classifier);
+    # such a file must give class objectives, not load as trunk-only.
+    from deepdream.models.bvlc_googlenet import bvlc_googlenet
+
+    with torch.random.fork_rng():
+        torch.manual_seed(5)
+        net = bvlc_googlenet().eval()
+    state = net.state_dict()
+    state["loss3_classifier.weight"] = state.pop("loss3_classifier_1.weight")
+    state["loss3_classifier.bias"] = state.pop("loss3_classifier_1.bias")
+    torch.save(state, tmp_path / "bvlc.pth")
+    toml = write_toml(tmp_path / "m.toml",
+                      '[models.bvlc]\narch = "bvlc_googlenet"\nweights = "bvlc.pth"\n')
+    model = registry.load("bvlc", "cpu", models_file=toml, accelerate=False)
+    assert model.num_classes == 1000
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        got = model(x, ["logits"])["logits"]
+        want = net(x.flip(1) * 255 - torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1))
+    assert torch.allclose(got.flatten(), want.flatten(), atol=1e-3)

@@ -7,11 +7,11 @@ auxiliary heads) are never built or run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torchvision
-from torch import nn
+from torch import Tensor, nn
 
 # ImageNet statistics torchvision's classifiers are trained with (RGB, 0..1).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -43,6 +43,8 @@ class Arch:
     head: Callable[[nn.Module], nn.Module] | None = None
     logits_prefix: str = ""
     preprocess: str = "torchvision"  # what custom models of this arch default to
+    # a weights file's other spellings of key names -> this network's (None: same names)
+    rename_keys: Callable[[Mapping[str, Tensor]], dict[str, Tensor]] | None = None
 
 
 # --- GoogLeNet ---------------------------------------------------------------------------
@@ -172,6 +174,7 @@ def _caffe_googlenet_arch(name: str, classes: int) -> Arch:
         head=lambda net: net.stages(logits=True)[-1][1],
         logits_prefix="loss3_classifier_1.",
         preprocess="caffe",
+        rename_keys=caffe.remap_state_dict,
     )
 
 

@@ -81,6 +81,8 @@ def load_file_weights(arch: Arch, net: nn.Module, path: Path) -> bool:
     ):
         raise ModelError(f"weights file {path} does not hold a state_dict of tensors")
     state = {k.removeprefix("module."): v for k, v in state.items()}  # DataParallel saves
+    if arch.rename_keys is not None:
+        state = arch.rename_keys(state)
     net.load_state_dict(match_trunk(arch, net, state, path), strict=False)
     return load_head(arch, net, state)
 
