@@ -80,6 +80,11 @@ def test_settings_defaults_and_checks():
         preferences.complete({"iterations": 2.5})
     with pytest.raises(DreamError, match="must be true or false"):
         preferences.complete({"seamless": "maybe"})
+    for bad in ("inf", "nan", float("-inf")):  # typed into a script or a hand-edited kritarc
+        with pytest.raises(DreamError, match="must be a whole number"):
+            preferences.complete({"iterations": bad})
+        with pytest.raises(DreamError, match="must be a number"):
+            preferences.complete({"step": bad})
 
 
 def test_docker_order_puts_presets_first_and_selection_before_colour_toggles():

@@ -7,6 +7,7 @@ and in range.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -45,9 +46,13 @@ def coerce(setting: Setting, value: Any) -> Any:
             return value.strip()
         if isinstance(value, bool):
             raise ValueError(value)
-        number = setting.kind(float(value)) if setting.kind is int else float(value)
-        if setting.kind is int and float(value) != number:
+        number = float(value)
+        if not math.isfinite(number):  # nan passes every range check; inf breaks int()
             raise ValueError(value)
+        if setting.kind is int:
+            if not number.is_integer():
+                raise ValueError(value)
+            number = int(number)
     except (TypeError, ValueError):
         words = _KIND_WORDS[setting.kind]
         raise DreamError(f"setting {name!r} must be {words}, not {value!r}") from None
