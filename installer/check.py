@@ -77,8 +77,7 @@ def _daemon(r: Report, prefix: Path, venv_ok: bool) -> None:
 def _hosts(r: Report, hosts: list[HostTarget], manifest: Manifest) -> None:
     version = plugin_files.project_version()
     for t in hosts:
-        folder = (plugin_files.gimp_folder(t.folder) if t.host == "gimp"
-                  else plugin_files.krita_folder(t.folder))
+        folder = plugin_files.plugin_folder(t.host, t.folder)
         label = f"{t.host} ({t.variant})"
         installed = plugin_files.read_manifest(folder)
         if installed is None:

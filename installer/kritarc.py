@@ -108,11 +108,7 @@ def enable(kritarc: Path, group: str, key: str, value: str = "true") -> KeyEdit:
     existed = kritarc.exists()
     text = kritarc.read_text(encoding="utf-8") if existed else ""
     new, previous, created_group = set_key(text, group, key, value)
-    missing = []
-    for parent in kritarc.parents:
-        if parent.exists():
-            break
-        missing.append(str(parent))
+    missing = missing_dirs(kritarc.parent)
     kritarc.parent.mkdir(parents=True, exist_ok=True)
     kritarc.write_text(new, encoding="utf-8")
     return KeyEdit(str(kritarc), group, key, previous, not existed, created_group, missing)
@@ -133,6 +129,17 @@ def restore(edit: KeyEdit) -> None:
         remove_empty_dirs(map(Path, edit.created_dirs))
     else:
         path.write_text(new, encoding="utf-8")
+
+
+def missing_dirs(path: Path) -> list[str]:
+    """Path and those of its parents that do not exist yet, deepest first: what creating
+    path makes, kept (as strings, for JSON) so that remove_empty_dirs can take it away."""
+    out = []
+    for p in [path, *path.parents]:
+        if p.exists():
+            break
+        out.append(str(p))
+    return out
 
 
 def remove_empty_dirs(dirs: Iterable[Path]) -> None:

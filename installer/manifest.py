@@ -10,6 +10,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .kritarc import missing_dirs
 from .plugin_files import REPO, InstallError
 
 sys.path.insert(0, str(REPO / "shared"))
@@ -52,8 +53,7 @@ class Manifest:
     def save(self) -> None:
         folder = self.path().parent
         if not folder.exists():
-            missing = [folder, *[p for p in folder.parents if not p.exists()]]
-            self.created_dirs = [str(p) for p in missing]
+            self.created_dirs = missing_dirs(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.path().write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
 

@@ -8,7 +8,7 @@ import platform
 from pathlib import Path
 
 from . import paths
-from .plugin_files import InstallError, gimp_folder, install_gimp, install_krita, krita_folder
+from .plugin_files import InstallError, install_gimp, install_krita, plugin_folder
 from .plugin_files import uninstall as uninstall_folder
 
 
@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     target = args.dir.expanduser().resolve()
-    folder = gimp_folder(target) if args.host == "gimp" else krita_folder(target)
+    folder = plugin_folder(args.host, target)
     if args.uninstall:
         if uninstall_folder(folder):
             print(f"removed the {args.host} plug-in from {target}")

@@ -45,16 +45,6 @@ def project_version(repo: Path = REPO) -> str:
     return m.group(1) if m else "unknown"
 
 
-def _missing_dirs(path: Path) -> list[Path]:
-    """Ancestors of path (path included) that do not exist yet, deepest first."""
-    out = []
-    for p in [path, *path.parents]:
-        if p.exists():
-            break
-        out.append(p)
-    return out
-
-
 def read_manifest(folder: Path) -> dict | None:
     try:
         return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
@@ -101,9 +91,9 @@ def install_gimp(plugins_dir: Path, fill: VendorFill | None = None, transport: s
     """Install into GIMP's plug-ins folder: DIR/deepdream/deepdream.py (executable) + vendor/."""
     src = repo / "plugins" / "gimp" / GIMP_NAME
     _check_source(src)
-    folder = plugins_dir / GIMP_NAME
+    folder = plugin_folder("gimp", plugins_dir)
     old = read_manifest(folder) or {}
-    created = old.get("created_dirs") or [str(p) for p in _missing_dirs(plugins_dir)]
+    created = old.get("created_dirs") or kconf.missing_dirs(plugins_dir)
     plugins_dir.mkdir(parents=True, exist_ok=True)
     _copy_tree(src, folder)
     _vendor(folder, fill, repo)
@@ -120,11 +110,11 @@ def install_krita(resource_dir: Path, kritarc: Path, fill: VendorFill | None = N
     src_pkg = repo / "plugins" / "krita" / KRITA_NAME
     src_desktop = repo / "plugins" / "krita" / f"{KRITA_NAME}.desktop"
     _check_source(src_pkg)
-    pykrita = resource_dir / "pykrita"
-    folder = pykrita / KRITA_NAME
+    folder = plugin_folder("krita", resource_dir)
+    pykrita = folder.parent
     desktop = pykrita / f"{KRITA_NAME}.desktop"
     old = read_manifest(folder) or {}
-    created = old.get("created_dirs") or [str(p) for p in _missing_dirs(pykrita)]
+    created = old.get("created_dirs") or kconf.missing_dirs(pykrita)
     pykrita.mkdir(parents=True, exist_ok=True)
     _copy_tree(src_pkg, folder)
     if src_desktop.exists():
@@ -156,9 +146,7 @@ def uninstall(folder: Path) -> bool:
     return True
 
 
-def gimp_folder(plugins_dir: Path) -> Path:
-    return plugins_dir / GIMP_NAME
-
-
-def krita_folder(resource_dir: Path) -> Path:
-    return resource_dir / "pykrita" / KRITA_NAME
+def plugin_folder(host: str, folder: Path) -> Path:
+    """Where the plug-in's code and manifest go: GIMP, folder is a plug-ins folder; Krita,
+    folder is a resource folder (the one holding pykrita/)."""
+    return folder / GIMP_NAME if host == "gimp" else folder / "pykrita" / KRITA_NAME

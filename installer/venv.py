@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from .plugin_files import REPO, InstallError
 from .torch_choice import PROBE, TorchChoice, satisfies
+from .venv_probes import run_probe
 
 # pip messages that mean the package index could not be reached
 _OFFLINE_HINTS = ("NewConnectionError", "Failed to establish a new connection",
@@ -86,26 +86,17 @@ def pip(py: Path, args: Sequence[str], what: str) -> None:
         raise InstallError(f"pip failed installing {what} (see its output above)")
 
 
-def probe_torch(py: Path) -> dict | None:
-    r = subprocess.run([str(py), "-c", PROBE], capture_output=True, text=True)
-    try:
-        return json.loads(r.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return None
-
-
 def install_torch(py: Path, choice: TorchChoice) -> dict:
     """Install the chosen torch unless the venv already has one that fits; return its probe."""
-    found = probe_torch(py)
+    found = run_probe(py, PROBE)
     if satisfies(choice, found):
         print(f"PyTorch {found['version']} already installed: reusing it")
         return found
     print(f"installing PyTorch ({choice.reason})")
     pip(py, ["torch>=2.10", "torchvision", *choice.pip_args()], "PyTorch")
-    found = probe_torch(py)
-    if not found or "error" in found:
-        why = (found or {}).get("error", "no output")
-        raise InstallError(f"PyTorch was installed but does not import: {why}")
+    found = run_probe(py, PROBE)
+    if "error" in found:
+        raise InstallError(f"PyTorch was installed but does not import: {found['error']}")
     return found
 
 

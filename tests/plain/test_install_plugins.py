@@ -90,7 +90,7 @@ def test_krita_install_keeps_other_settings_and_uninstall_restores_them(tmp_path
     assert kritarc.get_key(text, "MainWindow", "State") == "x"
     assert (res / "pykrita/deepdream_krita.desktop").read_text() == "[Desktop Entry]\n"
 
-    assert plugin_files.uninstall(plugin_files.krita_folder(res))
+    assert plugin_files.uninstall(plugin_files.plugin_folder("krita", res))
     assert rc.read_text() == original
     assert snapshot(res) == before
 
@@ -148,3 +148,12 @@ def test_missing_plugin_source_is_one_clear_error(tmp_path):
 ])
 def test_kritarc_set_key_touches_only_its_line(text, expected):
     assert kritarc.set_key(text, "python", "enable_x", "true")[0] == expected
+
+
+def test_kritarc_in_new_folders_is_removed_with_them(tmp_path):
+    rc = tmp_path / "home/.config/kritarc"
+    (tmp_path / "home").mkdir()
+    edit = kritarc.enable(rc, "python", "enable_deepdream_krita")
+    assert edit.created_dirs == [str(tmp_path / "home/.config")]
+    kritarc.restore(edit)
+    assert snapshot(tmp_path / "home") == {}
