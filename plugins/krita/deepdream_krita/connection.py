@@ -20,13 +20,23 @@ def daemon_message(exc: Exception) -> str:
     return text if "daemon" in text.lower() else f"DeepDream daemon: {text}"
 
 
+@contextlib.contextmanager
+def daemon_errors() -> Iterator[None]:
+    """The client's errors inside become DreamError: a cancel says so, the rest say
+    they came from the daemon."""
+    try:
+        yield
+    except JobCancelled:
+        raise DreamError("the dream was cancelled") from None
+    except DaemonError as exc:
+        raise DreamError(daemon_message(exc)) from None
+
+
 def start_daemon_if_needed() -> None:
     """Blocks until a daemon answers (DEEPDREAM_ENDPOINT / config / default endpoint),
     starting it with the installer's command or DEEPDREAM_DAEMON_CMD; raises DreamError."""
-    try:
+    with daemon_errors():
         ensure_daemon()
-    except DaemonError as exc:
-        raise DreamError(daemon_message(exc)) from None
 
 
 @contextlib.contextmanager
@@ -34,10 +44,8 @@ def connected() -> Iterator[Client]:
     """A client whose daemon answered (started first if needed); closed on exit."""
     client = Client()
     try:
-        try:
+        with daemon_errors():
             ensure_daemon(client)
-        except DaemonError as exc:
-            raise DreamError(daemon_message(exc)) from None
         yield client
     finally:
         client.close()
@@ -46,10 +54,6 @@ def connected() -> Iterator[Client]:
 def dream_blocking(client: Client, settings: dict[str, Any], prepared: PreparedDream) -> bytes:
     """Send one prepared dream and wait for the result; daemon errors become DreamError."""
     rect = prepared.rect
-    try:
+    with daemon_errors():
         return client.dream(settings, prepared.pixels, rect.width, rect.height, prepared.fmt,
                             mask=prepared.mask)
-    except JobCancelled:
-        raise DreamError("the dream was cancelled") from None
-    except DaemonError as exc:
-        raise DreamError(daemon_message(exc)) from None

@@ -37,12 +37,11 @@ class PreparedDream:
     def finish(self, dreamed: bytes) -> Any:
         """Add the dream as a new paint layer directly above the node; return that layer.
 
-        The pixels are set on the new node before it is inserted, so the insertion is one
-        undoable step and the original layer is never touched.
+        ``dreamed`` is the Client's result for this dream, so it already has the size of
+        ``rect`` in ``fmt`` (the Client fails a result of another size).  The pixels are set
+        on the new node before it is inserted, so the insertion is one undoable step and the
+        original layer is never touched.
         """
-        expected = self.fmt.frame_size(self.rect.width, self.rect.height)
-        if len(dreamed) != expected:
-            raise DreamError(f"the daemon returned {len(dreamed)} bytes, expected {expected}")
         region = self._back_in_node_space(dreamed)
         parent = self.node.parentNode()
         if parent is None:
