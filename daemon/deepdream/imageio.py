@@ -249,11 +249,11 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8) 
     try:
         with os.fdopen(fd, "wb") as f:
             if bits == 16 and fmt == "PNG":
-                f.write(_encode_png16(_quantise(image, 16)))
+                f.write(_encode_png16(quantise(image, 16)))
             elif bits == 16:
-                f.write(_encode_tiff16(_quantise(image, 16)))
+                f.write(_encode_tiff16(quantise(image, 16)))
             else:
-                samples = _quantise(image, 8)
+                samples = quantise(image, 8)
                 im = Image.fromarray(samples[..., 0] if samples.shape[2] == 1 else samples,
                                      _PIL_MODES[samples.shape[2]])
                 options = {"quality": 95} if fmt == "JPEG" else {}
@@ -265,7 +265,8 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8) 
         raise
 
 
-def _quantise(image: np.ndarray, bits: int) -> np.ndarray:
+def quantise(image: np.ndarray, bits: int) -> np.ndarray:
+    """[0, 1] samples as the 8- or 16-bit integers ``write_image`` stores (clipped, rounded)."""
     top = 65535.0 if bits == 16 else 255.0
     scaled = np.rint(np.clip(image, 0.0, 1.0) * top)
     return scaled.astype(np.uint16 if bits == 16 else np.uint8)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .engine.priors_extra import affine
-from .imageio import read_image, write_image
+from .imageio import quantise, read_image, write_image
 
 FRAME_PATTERN = "frame_{:05d}.png"
 MAX_ZOOM = 2.0
@@ -62,8 +62,7 @@ def frames_done(out_dir: Path, frames: int) -> int:
 def _as_saved(image: np.ndarray, bits: int) -> np.ndarray:
     """The image as it reads back from a ``bits``-deep file, so a resumed run continues from
     exactly what an uninterrupted one had."""
-    top = float((1 << bits) - 1)
-    return (np.round(np.clip(image, 0.0, 1.0) * top) / top).astype(np.float32)
+    return quantise(image, bits).astype(np.float32) / float((1 << bits) - 1)
 
 
 def run_zoom(
