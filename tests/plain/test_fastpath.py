@@ -52,26 +52,21 @@ def test_octave_with_predrawn_offsets_equals_the_engine_loop(model: torch.nn.Mod
     x = torch.from_numpy(image).permute(2, 0, 1)[None].clone()
     offsets = fastpath.draw_offsets(random.Random(seed), steps, (h, w), 4096, settings.jitter)
     objective = layers_l2(((model.spec.default_layer, 1.0),))
-    fastpath.run_octave(x, model, objective, offsets, settings.step * _STEP_UNIT)
+    fastpath.run_octave_eager(x, model, objective, offsets, settings.step * _STEP_UNIT)
     got = x[0].permute(1, 2, 0).numpy()
     assert np.abs(got - image).max() > 0.01  # it did dream
     assert np.abs(got - expected).max() < 1e-5
 
 
-def test_capture_failure_falls_back_to_eager_and_is_remembered(
-        model: torch.nn.Module) -> None:
-    """On a machine without CUDA the capture fails; run_octave must still give the eager
-    result, and the failure is cached so it is not retried per job."""
+def test_capture_failure_is_remembered(model: torch.nn.Module) -> None:
+    """On a machine without CUDA the capture fails: None (the caller runs eagerly), and the
+    failure is cached so it is not retried per job."""
     if torch.cuda.is_available():
         pytest.skip("this machine can capture; the GPU check covers the graph")
     objective = layers_l2((("inception3a", 1.0),))
-    x = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(1))
-    assert fastpath.octave_graph(model, objective, x.shape, 2, 0.01, None, "k") is None
-    assert fastpath.octave_graph(model, objective, x.shape, 2, 0.01, None, "k") is None
-    a, b = x.clone(), x.clone()
-    fastpath.run_octave_eager(a, model, objective, [(1, 2), (-3, 4)], 0.01)
-    fastpath.run_octave(b, model, objective, [(1, 2), (-3, 4)], 0.01)
-    assert torch.equal(a, b) and not torch.equal(a, x)
+    shape = torch.Size((1, 3, 48, 48))
+    assert fastpath.octave_graph(model, objective, shape, 2, 0.01, None, "k") is None
+    assert fastpath.octave_graph(model, objective, shape, 2, 0.01, None, "k") is None
     fastpath.clear_graphs()
 
 

@@ -8,8 +8,9 @@ tensor, so no step reads anything from the host and the whole octave can be capt
 graph.  Graphs are cached per (model, shape, objective, dtype, step) with their input
 buffers, so a second job of the same size only copies its pixels in and replays.
 
-Where CUDA is absent, or capture fails, the same step runs eagerly (``run_octave`` falls
-back by itself); on the CPU that eager form is what the tests compare with the engine.
+Where CUDA is absent, or capture fails, the same step runs eagerly (``run_octave_eager``;
+``octave_in_one_graph`` returns False and the engine's own loop runs); on the CPU that
+eager form is what the tests compare with the engine.
 Within a graph there is no per-step progress or cancel: both happen between octaves.
 """
 
@@ -166,20 +167,6 @@ def clear_graphs() -> None:
     _graphs.clear()
 
 
-def run_octave(x: torch.Tensor, model: torch.nn.Module, objective: Objective,
-               offsets: Sequence[tuple[int, int]], step_size: float,
-               use_graph: bool = True, objective_key: Hashable | None = None) -> torch.Tensor:
-    """An octave's steps on ``x`` (1, 3, H, W) in place: as a CUDA graph where possible,
-    else eagerly.  ``x`` must fit one tile (the roll covers the whole image)."""
-    dtype = compute_dtype(model, x.device)
-    if use_graph and x.device.type == "cuda":
-        graph = octave_graph(model, objective, x.shape, len(offsets), step_size, dtype,
-                             objective_key)
-        if graph is not None:
-            return graph.run(x, offsets)
-    return run_octave_eager(x, model, objective, offsets, step_size)
-
-
 def warm_up(model: DreamModel, device: torch.device | str, size: int = 64,
             steps: int = 2) -> None:
     """Run a tiny dream so the first job finds kernels loaded and cuDNN tuned.
@@ -191,7 +178,14 @@ def warm_up(model: DreamModel, device: torch.device | str, size: int = 64,
     x = torch.rand(1, 3, size, size, device=device,
                    generator=torch.Generator(device=device).manual_seed(0))
     offsets = [(0, 0)] * steps
-    run_octave(x, model, objective, offsets, 1.0 / 255, use_graph=device.type == "cuda")
+    graph = None
+    if device.type == "cuda":
+        graph = octave_graph(model, objective, x.shape, steps, 1.0 / 255,
+                             compute_dtype(model, device))
+    if graph is None:  # no CUDA, or the capture failed
+        run_octave_eager(x, model, objective, offsets, 1.0 / 255)
+    else:
+        graph.run(x, offsets)
     if device.type == "cuda":
         for key in [k for k in _graphs if k[0] == id(model) and k[2][-2:] == (size, size)]:
             del _graphs[key]
