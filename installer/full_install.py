@@ -21,9 +21,6 @@ from .torch_choice import TorchChoiceError
 from .venv import python_in
 from .venv_probes import WEIGHTS, run_probe
 
-# the daemon's default address (deepdream_protocol.messages.DEFAULT_ENDPOINT, which needs msgpack)
-ENDPOINT = "tcp://127.0.0.1:5599"
-
 
 def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-plugins", action="store_true", help="do not install the plug-ins")
@@ -102,7 +99,7 @@ def write_config(prefix: Path, manifest: Manifest) -> Path:
     path = launcher.config_path()
     if not manifest.config:
         manifest.created_config = not path.exists()
-    cfg = launcher.write_config(ENDPOINT, daemon_ctl.serve_command(prefix), path)
+    cfg = launcher.write_config(launcher.DEFAULT_ENDPOINT, daemon_ctl.serve_command(prefix), path)
     manifest.config = str(cfg)
     manifest.save()
     print(f"wrote the plug-in config {cfg}")

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from .client import Client
 
 CONFIG_NAME = "client.json"
+#: the daemon's default TCP port and address on loopback (here, not in messages, because
+#: install.py needs them before msgpack is installed)
+DEFAULT_PORT = 5599
+DEFAULT_ENDPOINT = f"tcp://127.0.0.1:{DEFAULT_PORT}"
 
 
 def config_dir() -> Path:

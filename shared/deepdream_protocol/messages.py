@@ -12,11 +12,10 @@ from typing import Any
 
 import msgpack
 
+from .launcher import DEFAULT_ENDPOINT, DEFAULT_PORT  # noqa: F401  (part of the protocol's face)
+
 #: bumped on any incompatible change; a peer with another major version is refused.
 PROTOCOL_VERSION = 1
-#: the daemon's default TCP port on loopback.
-DEFAULT_PORT = 5599
-DEFAULT_ENDPOINT = f"tcp://127.0.0.1:{DEFAULT_PORT}"
 
 #: a header is a handful of fields; anything bigger is an attack or a bug.
 MAX_HEADER_BYTES = 64 * 1024
