@@ -350,34 +350,12 @@ def run_tiled_case(device: torch.device, models_file: str, base: dict[str, Any],
 
 
 def start_daemon(models_file: str, device: torch.device, log_dir: str) -> tuple[Any, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO / "daemon"), str(REPO / "shared"), env.get("PYTHONPATH", "")])
-    env["XDG_STATE_HOME"] = log_dir
-    cmd = [sys.executable, "-m", "deepdream", "serve", "--port", str(port),
-           "--models-file", models_file, "--preload", "bench_googlenet",
-           "--device", str(device), "--log-file", str(Path(log_dir) / "daemon.log")]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=open(Path(log_dir) / "stderr.log", "wb"))
-    endpoint = f"tcp://127.0.0.1:{port}"
-    from deepdream_protocol.client import Client, DaemonError
+    """The warm daemon of the end-to-end case (the tests' serve command): (process, endpoint)."""
+    from tests.support.daemon import start_daemon as start
 
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("daemon exited: "
-                               + (Path(log_dir) / "stderr.log").read_text()[-2000:])
-        try:
-            with Client(endpoint, timeout=1.0) as c:
-                c.hello()
-            return proc, endpoint
-        except DaemonError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("daemon did not answer within 180 s")
+    daemon = start(Path(log_dir), models_file, timeout=180,
+                   extra_args=("--preload", "bench_googlenet", "--device", str(device)))
+    return daemon.proc, daemon.endpoint
 
 
 # --- main --------------------------------------------------------------------------------

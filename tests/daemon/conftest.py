@@ -6,13 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.daemon import running_daemon
-from tests.support.jobs import MAX_PIXELS, Daemon
+from tests.support.daemon import Daemon, daemon_process
+from tests.support.jobs import MAX_PIXELS
 
 
 @pytest.fixture(scope="session")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    log = tmp_path_factory.mktemp("daemon") / "daemon.log"
-    with running_daemon(extra_args=("--max-pixels", str(MAX_PIXELS), "--log-file",
-                                    str(log))) as endpoint:
-        yield Daemon(endpoint, log)
+def daemon() -> Iterator[Daemon]:
+    with daemon_process(extra_args=("--max-pixels", str(MAX_PIXELS))) as served:
+        yield served

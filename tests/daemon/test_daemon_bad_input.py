@@ -14,7 +14,8 @@ from deepdream_protocol.client import Client
 from deepdream_protocol.pixels import PixelFormat
 from deepdream_protocol.zmtp import ZmtpTransport
 
-from tests.support.jobs import MAX_PIXELS, Daemon, H, W, host_pixels
+from tests.support.daemon import Daemon
+from tests.support.jobs import MAX_PIXELS, H, W, host_pixels
 
 pytestmark = pytest.mark.daemon
 

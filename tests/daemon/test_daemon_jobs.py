@@ -14,8 +14,8 @@ from deepdream.pixelformat import decode, encode
 from deepdream_protocol.client import Client, DaemonError, Job, JobCancelled
 from deepdream_protocol.pixels import DTYPES, LAYOUTS, TRANSFERS, PixelFormat
 
-from tests.support.daemon import REPO
-from tests.support.jobs import Daemon, H, W, host_pixels, pump_until, wait_until
+from tests.support.daemon import REPO, Daemon
+from tests.support.jobs import H, W, host_pixels, pump_until, wait_until
 
 pytestmark = pytest.mark.daemon
 

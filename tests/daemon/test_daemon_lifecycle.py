@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -15,7 +16,14 @@ from deepdream_protocol.client import Client, DaemonUnavailable
 from deepdream_protocol.launcher import ensure_daemon
 from deepdream_protocol.pixels import PixelFormat
 
-from tests.support.daemon import TINY_MODELS, daemon_env, free_port, running_daemon
+from tests.support.daemon import (
+    TINY_MODELS,
+    daemon_env,
+    daemon_process,
+    free_port,
+    running_daemon,
+    serve_command,
+)
 from tests.support.jobs import H, W, host_pixels, pump_until, wait_until
 
 pytestmark = pytest.mark.daemon
@@ -23,9 +31,9 @@ pytestmark = pytest.mark.daemon
 
 def test_ensure_daemon_starts_one_when_none_answers(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
-    cmd = (f"{sys.executable} -m deepdream serve --port {endpoint.rsplit(':', 1)[1]} "
-           f"--models-file {TINY_MODELS} --log-file {tmp_path / 'd.log'}")
+    port = free_port()
+    endpoint = f"tcp://127.0.0.1:{port}"
+    cmd = shlex.join(serve_command(port, tmp_path / "d.log"))
     for key, value in daemon_env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("DEEPDREAM_CONFIG", str(tmp_path / "client.json"))
@@ -38,16 +46,10 @@ def test_ensure_daemon_starts_one_when_none_answers(tmp_path: Path,
         os.kill(hello["pid"], signal.SIGTERM)
 
 
-def test_preloaded_model_is_warm_and_sigterm_cancels_the_running_job(tmp_path: Path) -> None:
-    port = free_port()
-    log = tmp_path / "d.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "deepdream", "serve", "--port", str(port), "--models-file",
-         str(TINY_MODELS), "--log-file", str(log), "--preload", "tiny",
-         "--precision", "float32"], env=daemon_env(), stderr=subprocess.DEVNULL)
-    try:
-        endpoint = f"tcp://127.0.0.1:{port}"
-        with Client(endpoint, timeout=2) as c:
+def test_preloaded_model_is_warm_and_sigterm_cancels_the_running_job() -> None:
+    with daemon_process(extra_args=("--preload", "tiny", "--precision", "float32")) as daemon:
+        proc = daemon.proc
+        with Client(daemon.endpoint, timeout=2) as c:
             wait_until(lambda: _answers(c), what="the daemon")
             wait_until(lambda: c.ping()["models"] == ["tiny"], what="the preloaded model")
             fmt = PixelFormat("RGB", "u8")
@@ -64,13 +66,10 @@ def test_preloaded_model_is_warm_and_sigterm_cancels_the_running_job(tmp_path: P
         assert running.state == "cancelled"
         assert queued.state == "error" and queued.error.code == "shutdown"
         assert proc.wait(timeout=60) == 0
-        text = log.read_text()
+        text = daemon.log_text()
         assert "stopped" in text
         assert "preloaded tiny on cpu and warmed it up" in text
         assert "model tiny on cpu: float32, channels_last" in text  # --precision reached it
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 def _jobs(c: Client) -> int:
@@ -110,19 +109,13 @@ def test_dream_through_the_daemon_equals_the_in_process_dream(tmp_path: Path) ->
     assert a.tobytes() == b.tobytes()
 
 
-def test_daemon_dying_mid_job_is_a_clear_error_on_both_transports(tmp_path: Path) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "deepdream", "serve", "--port", str(port), "--models-file",
-         str(TINY_MODELS), "--log-file", str(tmp_path / "d.log")], env=daemon_env(),
-        stderr=subprocess.DEVNULL)
-    endpoint = f"tcp://127.0.0.1:{port}"
+def test_daemon_dying_mid_job_is_a_clear_error_on_both_transports() -> None:
     fmt = PixelFormat("RGB", "u8")
     pixels = host_pixels(fmt, 96, 96)
     errors: dict[str, BaseException] = {}
     running = threading.Event()
 
-    def dream(transport: str) -> None:
+    def dream(endpoint: str, transport: str) -> None:
         with Client(endpoint, transport=transport, timeout=2) as c:
             try:
                 c.dream({"model": "tiny", "iterations": 400, "octaves": 1}, pixels, 96, 96,
@@ -130,20 +123,18 @@ def test_daemon_dying_mid_job_is_a_clear_error_on_both_transports(tmp_path: Path
             except BaseException as exc:
                 errors[transport] = exc
 
-    threads = [threading.Thread(target=dream, args=(t,)) for t in ("zmq", "stdlib")]
-    try:
-        with Client(endpoint, timeout=2) as watcher:
+    with daemon_process() as daemon:
+        threads = [threading.Thread(target=dream, args=(daemon.endpoint, t))
+                   for t in ("zmq", "stdlib")]
+        with Client(daemon.endpoint, timeout=2) as watcher:
             wait_until(lambda: _answers(watcher), what="the daemon")
             for t in threads:
                 t.start()
             wait_until(lambda: running.is_set() and _jobs(watcher) == 2,
                        what="one job running and one queued")
-        proc.kill()  # no clean shutdown: the process is simply gone
+        daemon.proc.kill()  # no clean shutdown: the process is simply gone
         for t in threads:
             t.join(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert isinstance(errors["stdlib"], DaemonUnavailable)
     assert "lost the deepdream daemon" in str(errors["stdlib"])
     assert isinstance(errors["zmq"], DaemonUnavailable)

@@ -10,8 +10,7 @@ import pytest
 from deepdream_protocol.client import Client, DaemonUnavailable
 from deepdream_protocol.transport import CurveKeys
 
-from tests.support.daemon import daemon_env, free_port, running_daemon
-from tests.support.jobs import Daemon
+from tests.support.daemon import Daemon, daemon_env, free_port, running_daemon
 
 pytestmark = pytest.mark.daemon
 

@@ -1,9 +1,11 @@
 """Start a real ``python -m deepdream serve`` process on a free loopback port for a test.
 
-Used by the daemon tests and by the GIMP and Krita real-host tests::
+Used by the daemon tests, the GIMP and Krita real-host tests and the benchmarks::
 
     with running_daemon() as endpoint:       # "tcp://127.0.0.1:PORT"
         ...
+    with daemon_process() as daemon:         # the endpoint, the process and its log file
+        daemon.proc.send_signal(signal.SIGTERM)
 
 The daemon runs with tests/support/tiny_models.toml (a random-initialised GoogLeNet) unless
 another models file is given, and logs into a temporary folder.  It is ready when it answers
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgpack
@@ -31,6 +34,20 @@ from tests.support import TINY_MODELS  # noqa: E402  (re-exported: tests import 
 
 #: the first start imports torch and builds the model; on a loaded 2-core box that is slow.
 START_TIMEOUT = 120.0
+
+ModelsFile = str | os.PathLike[str] | None
+
+
+@dataclass
+class Daemon:
+    """A started daemon: where it answers, its process and the file it logs to."""
+
+    endpoint: str
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
 def free_port() -> int:
@@ -50,6 +67,14 @@ def daemon_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     base.pop("DEEPDREAM_ENDPOINT", None)
     base.update(env or {})
     return base
+
+
+def serve_command(port: int, log_file: str | os.PathLike[str], models_file: ModelsFile = None,
+                  extra_args: Sequence[str] = ()) -> list[str]:
+    """The command line of a daemon on loopback ``port`` logging to ``log_file``."""
+    return [sys.executable, "-m", "deepdream", "serve", "--port", str(port),
+            "--models-file", str(models_file or TINY_MODELS), "--log-file", str(log_file),
+            *extra_args]
 
 
 def answers_hello(endpoint: str, timeout: float = 1.0) -> bool:
@@ -77,38 +102,62 @@ def accepts_tcp(port: int) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def running_daemon(models_file: str | os.PathLike[str] | None = None,
-                   extra_args: Sequence[str] = (),
-                   env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """Run a daemon for the duration of the block and yield its endpoint.
+def start_daemon(folder: Path, models_file: ModelsFile = None, extra_args: Sequence[str] = (),
+                 env: Mapping[str, str] | None = None,
+                 timeout: float = START_TIMEOUT) -> Daemon:
+    """Start a daemon that keeps its state, log (daemon.log) and stderr (stderr.log) in
+    ``folder``, and return it once it is ready.
 
-    Raises RuntimeError with the daemon's own stderr if it exits or does not answer.
-    On exit the daemon gets SIGTERM (a clean shutdown) and is killed if it lingers.
+    Raises RuntimeError with the daemon's own stderr (and stops it) if it exits or is not
+    ready within ``timeout`` seconds.  Stopping it afterwards is the caller's part.
     """
     port = free_port()
-    endpoint = f"tcp://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory(prefix="deepdream-daemon-") as tmp:
-        log = Path(tmp) / "stderr.log"
-        cmd = [sys.executable, "-m", "deepdream", "serve", "--port", str(port),
-               "--models-file", str(models_file or TINY_MODELS),
-               "--log-file", str(Path(tmp) / "daemon.log"), *extra_args]
-        with open(log, "wb") as err:
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err,
-                                    env=daemon_env({"XDG_STATE_HOME": tmp, **(env or {})}))
+    log, stderr = folder / "daemon.log", folder / "stderr.log"
+    cmd = serve_command(port, log, models_file, extra_args)
+    with open(stderr, "wb") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err,
+                                env=daemon_env({"XDG_STATE_HOME": str(folder), **(env or {})}))
+    daemon = Daemon(f"tcp://127.0.0.1:{port}", log, proc)
+    deadline = time.monotonic() + timeout
+    curve = "--curve" in extra_args
+    while not (accepts_tcp(port) if curve else answers_hello(daemon.endpoint)):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_daemon(proc)
+            raise RuntimeError(f"daemon did not start ({' '.join(cmd)}):\n"
+                               + stderr.read_text(errors="replace")[-4000:])
+    return daemon
+
+
+def stop_daemon(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a clean shutdown), and SIGKILL if it lingers; nothing if it has ended."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
         try:
-            deadline = time.monotonic() + START_TIMEOUT
-            curve = "--curve" in extra_args
-            while not (accepts_tcp(port) if curve else answers_hello(endpoint)):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"daemon did not start ({' '.join(cmd)}):\n"
-                                       + log.read_text(errors="replace")[-4000:])
-            yield endpoint
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def daemon_process(models_file: ModelsFile = None, extra_args: Sequence[str] = (),
+                   env: Mapping[str, str] | None = None) -> Iterator[Daemon]:
+    """Run a daemon (see start_daemon) for the duration of the block and yield it.
+
+    On exit the daemon, unless the block ended it already, gets SIGTERM and is killed if it
+    lingers; its temporary folder (and log) goes too.
+    """
+    with tempfile.TemporaryDirectory(prefix="deepdream-daemon-") as tmp:
+        daemon = start_daemon(Path(tmp), models_file, extra_args, env)
+        try:
+            yield daemon
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_daemon(daemon.proc)
+
+
+@contextlib.contextmanager
+def running_daemon(models_file: ModelsFile = None, extra_args: Sequence[str] = (),
+                   env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """daemon_process, for a block that needs only the endpoint."""
+    with daemon_process(models_file, extra_args, env) as daemon:
+        yield daemon.endpoint

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,15 +13,6 @@ from deepdream_protocol.pixels import PixelFormat
 W, H = 64, 48
 #: the shared test daemon refuses images over this many pixels (tests the limit cheaply).
 MAX_PIXELS = 50_000
-
-
-@dataclass
-class Daemon:
-    endpoint: str
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
 def host_pixels(fmt: PixelFormat, width: int = W, height: int = H, seed: int = 0) -> bytes:
