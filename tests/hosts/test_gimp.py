@@ -13,24 +13,20 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from deepdream_protocol.client import Client
 
-from tests.hosts import trixie_root
 from tests.support.daemon import free_port
+from tests.support.hosts import GIMP_PLUGINS, HostHome, facts, host_home, install_plugin
 
 pytestmark = pytest.mark.host
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = Path(__file__).with_name("gimp_scripts")
-PLUGINS = ".config/GIMP/3.0/plug-ins"
 # Tiny and quick: the tiny random GoogLeNet, two octaves of two steps.
 DREAM = {"model": "tiny", "iterations": 2, "octaves": 2, "step": 2.0, "jitter": 4, "seed": 3}
 # Far too long to finish while a test waits: only a cancel ends it.
@@ -45,57 +41,14 @@ REFUSED = {"indexed": "indexed", "floating": "floating selection",
            "unknown_model": "no-such-model", "unknown_layer": "no_such_layer"}
 
 
-@dataclass
-class GimpHome:
-    outside: Path  # the folder as seen from this machine
-    inside: str  # the same folder inside the root
-
-    def run(self, script: str, env: Mapping[str, str], timeout: float = 300
-            ) -> subprocess.CompletedProcess[str]:
-        """Run gimp-console-3.0 on one batch script, HOME being this folder's home/."""
-        return trixie_root.run_in_root(["gimp-console-3.0", "-i", *self.batch(script)],
-                                       env=self.env(env), timeout=timeout)
-
-    def run_gui(self, script: str, env: Mapping[str, str], timeout: float = 300
-                ) -> subprocess.CompletedProcess[str]:
-        """The same in the full GIMP under Xvfb (xvfb-run inside the root)."""
-        xvfb = ["xvfb-run", "-a", "-s", "-screen 0 1280x900x24"]
-        return trixie_root.run_in_root([*xvfb, "gimp-3.0", *self.batch(script)],
-                                       env=self.env(env), timeout=timeout)
-
-    def batch(self, script: str) -> list[str]:
-        return ["--batch-interpreter=python-fu-eval",
-                "-b", f'import sys; sys.path.insert(0, "{self.inside}/scripts"); '
-                f'exec(open("{self.inside}/scripts/{script}").read())', "--quit"]
-
-    def env(self, extra: Mapping[str, str]) -> dict[str, str]:
-        return {"HOME": f"{self.inside}/home",
-                "DD_PLUGIN_DIR": f"{self.inside}/home/{PLUGINS}/deepdream", **extra}
-
-
-def facts(proc: subprocess.CompletedProcess[str], key: str = "case") -> dict[str, dict]:
-    found = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("FACT "):
-            fact = json.loads(line[5:])
-            found[fact[key]] = fact
-    assert found, f"no facts from GIMP (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    return found
-
-
 @pytest.fixture(scope="module")
-def gimp(host_root: Path) -> Iterator[GimpHome]:
-    # One folder per test process: a CI run and a developer's run may share the root.
-    with trixie_root.host_dir(f"deepdream-gimp-test-{os.getpid()}") as (outside, inside):
-        plugins = outside / "home" / PLUGINS
-        subprocess.run([sys.executable, str(REPO / "install.py"), "plugin", "gimp",
-                        str(plugins)], check=True, capture_output=True, text=True)
-        shutil.copytree(SCRIPTS, outside / "scripts")
+def gimp(host_root: Path) -> Iterator[HostHome]:
+    with host_home("gimp", "gimp_scripts") as home:
+        plugins = home.outside / GIMP_PLUGINS
+        install_plugin("gimp", plugins)
         # No first-start welcome dialog or update check in the GUI run.
         (plugins.parent / "gimprc").write_text("(show-welcome-dialog no)\n(check-updates no)\n")
-        yield GimpHome(outside, inside)
-        shutil.rmtree(outside, ignore_errors=True)
-
+        yield home
 
 
 def dream_env(endpoint: str, cases: tuple[str, ...] | list[str], **extra: str) -> dict[str, str]:
@@ -104,9 +57,9 @@ def dream_env(endpoint: str, cases: tuple[str, ...] | list[str], **extra: str) -
 
 
 @pytest.fixture(scope="module")
-def dreamed(gimp: GimpHome, endpoint: str) -> dict[str, dict]:
+def dreamed(gimp: HostHome, endpoint: str) -> dict[str, dict]:
     """One GIMP run dreams every case (GIMP start-up is the slow part)."""
-    return facts(gimp.run("dream_cases.py", dream_env(endpoint, [*CASES, *REFUSED])))
+    return facts(gimp.run_gimp("dream_cases.py", dream_env(endpoint, [*CASES, *REFUSED])))
 
 
 def assert_new_layer_right(fact: dict) -> None:
@@ -152,7 +105,7 @@ def test_refusal_names_the_problem_and_leaves_the_image_alone(dreamed: dict, cas
     assert fact["stack_unchanged"] and fact["original_identical"]
 
 
-def test_stdlib_transport_dreams_without_pyzmq(gimp: GimpHome, endpoint: str) -> None:
+def test_stdlib_transport_dreams_without_pyzmq(gimp: HostHome, endpoint: str) -> None:
     # A zmq module that cannot import, ahead of the root's python3-zmq: only the standard
     # library ZMTP client can carry the job.
     poison = gimp.outside / "no-pyzmq"
@@ -160,24 +113,24 @@ def test_stdlib_transport_dreams_without_pyzmq(gimp: GimpHome, endpoint: str) ->
     (poison / "zmq.py").write_text("raise ImportError('pyzmq hidden by the test')\n")
     env = dream_env(endpoint, ["rgb_u8"], DEEPDREAM_TRANSPORT="stdlib",
                     PYTHONPATH=f"{gimp.inside}/no-pyzmq")
-    assert_new_layer_right(facts(gimp.run("dream_cases.py", env))["rgb_u8"])
+    assert_new_layer_right(facts(gimp.run_gimp("dream_cases.py", env))["rgb_u8"])
 
 
-def test_no_daemon_gives_an_error_and_leaves_the_image_alone(gimp: GimpHome) -> None:
+def test_no_daemon_gives_an_error_and_leaves_the_image_alone(gimp: HostHome) -> None:
     # Nothing listens on the port and the configured start command fails at once.
     env = dream_env(f"tcp://127.0.0.1:{free_port()}", ["rgb_u8"],
                     DEEPDREAM_DAEMON_CMD="/bin/false")
-    fact = facts(gimp.run("dream_cases.py", env))["rgb_u8"]
+    fact = facts(gimp.run_gimp("dream_cases.py", env))["rgb_u8"]
     assert fact["status"] == "execution-error"
     assert "daemon" in fact["error"].lower()
     assert fact["stack_unchanged"] and fact["original_identical"]
 
 
-def test_dialog_under_xvfb_undo_last_values_and_cancel(gimp: GimpHome, endpoint: str) -> None:
+def test_dialog_under_xvfb_undo_last_values_and_cancel(gimp: HostHome, endpoint: str) -> None:
     env = dream_env(endpoint, [], DD_SHOT=f"{gimp.inside}/dialog.png",
                     DD_PROGRESS_SHOT=f"{gimp.inside}/progress.png",
                     DD_LONG_SETTINGS=json.dumps(LONG_DREAM))
-    steps = facts(gimp.run_gui("dialog_gui.py", env), key="step")
+    steps = facts(gimp.run_gimp("dialog_gui.py", env, gui=True), key="step")
     artifacts = REPO / "artifacts"
     artifacts.mkdir(exist_ok=True)
     for shot in ("dialog.png", "progress.png"):  # kept as the test's artifacts
@@ -202,9 +155,9 @@ def test_dialog_under_xvfb_undo_last_values_and_cancel(gimp: GimpHome, endpoint:
             "the daemon kept dreaming after Cancel"
 
 
-def plugin_pids(gimp: GimpHome) -> list[int]:
+def plugin_pids(gimp: HostHome) -> list[int]:
     """Our installed plug-in's processes (their command line names its path in our HOME)."""
-    script = f"{gimp.inside}/home/{PLUGINS}/deepdream/deepdream.py".encode()
+    script = f"{gimp.inside}/{GIMP_PLUGINS}/deepdream/deepdream.py".encode()
     pids = []
     for entry in Path("/proc").iterdir():
         try:
@@ -224,14 +177,14 @@ def wait_until(predicate: Callable[[], bool], limit: float) -> bool:
     return True
 
 
-def test_cancel_closes_the_plugin_and_stops_the_job_on_the_daemon(gimp: GimpHome,
+def test_cancel_closes_the_plugin_and_stops_the_job_on_the_daemon(gimp: HostHome,
                                                                     endpoint: str) -> None:
     # Cancel on GIMP's progress bar closes the plug-in process (GP_QUIT, then SIGKILL);
     # the test does the same to the plug-in while the daemon runs a job far too long to end
     # on its own, then checks the daemon drops it and the image is untouched.
     env = {**dream_env(endpoint, ["rgb_u8"]), "DD_SETTINGS": json.dumps(LONG_DREAM)}
     result: list[subprocess.CompletedProcess[str]] = []
-    runner = threading.Thread(target=lambda: result.append(gimp.run("dream_cases.py", env)))
+    runner = threading.Thread(target=lambda: result.append(gimp.run_gimp("dream_cases.py", env)))
     runner.start()
     with Client(endpoint) as client:
         try:
@@ -249,8 +202,8 @@ def test_cancel_closes_the_plugin_and_stops_the_job_on_the_daemon(gimp: GimpHome
             "the daemon kept dreaming for a plug-in that was gone"
 
 
-def test_every_gimp_precision_maps_to_the_matching_wire_format(gimp: GimpHome) -> None:
-    found = facts(gimp.run("formats.py", {}))
+def test_every_gimp_precision_maps_to_the_matching_wire_format(gimp: HostHome) -> None:
+    found = facts(gimp.run_gimp("formats.py", {}))
     expected_dtype = {"u8": "u8", "u16": "u16", "u32": "f32", "half": "f16", "float": "f32",
                       "double": "f32"}
     assert len(found) == 4 * len(expected_dtype) * 3  # linear, non-linear, perceptual

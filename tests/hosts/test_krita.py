@@ -10,12 +10,8 @@ kritarunner's exit code says nothing about the script, hence the printed marker.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +19,11 @@ import pytest
 
 from tests.hosts import trixie_root
 from tests.support.daemon import free_port
+from tests.support.hosts import KRITA_RESOURCES, KRITARC, HostHome, host_home, install_plugin
 
 pytestmark = pytest.mark.host
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = Path(__file__).with_name("krita_scripts")
-RESOURCES = ".local/share/krita"
 SIZE = [64, 48]
 # Tiny and quick: the tiny random GoogLeNet, two octaves of two steps.
 DREAM = {"model": "tiny", "iterations": 2, "octaves": 2, "step": 2.0, "jitter": 4, "seed": 3}
@@ -59,11 +54,7 @@ ERROR_CASES = [
 ]
 
 
-@dataclass
-class KritaHome:
-    outside: Path  # the HOME folder as seen from this machine
-    inside: str  # the same folder inside the root
-
+class KritaHome(HostHome):
     def run_cases(self, cases: list[dict[str, Any]], env: Mapping[str, str],
                   script: str = "krita_cases", timeout: float = 400) -> dict[str, dict[str, Any]]:
         """Run a krita_scripts module on the cases in one kritarunner; facts by case name."""
@@ -72,7 +63,7 @@ class KritaHome:
         proc = trixie_root.run_in_root(
             ["kritarunner", "-s", script, "-f", "main"],
             env={"HOME": self.inside, "QT_QPA_PLATFORM": "offscreen",
-                 "PYTHONPATH": f"{self.inside}/scripts:{self.inside}/{RESOURCES}/pykrita",
+                 "PYTHONPATH": f"{self.inside}/scripts:{self.inside}/{KRITA_RESOURCES}/pykrita",
                  "DD_CASES": f"{self.inside}/cases.json", **env},
             timeout=timeout)
         for line in proc.stdout.splitlines():
@@ -84,14 +75,10 @@ class KritaHome:
 
 @pytest.fixture(scope="module")
 def krita(host_root: Path) -> Iterator[KritaHome]:
-    # a folder per process: a CI run and a local run in the same root must not collide
-    with trixie_root.host_dir(f"deepdream-krita-test-{os.getpid()}") as (outside, inside):
-        subprocess.run([sys.executable, str(REPO / "install.py"), "plugin", "krita",
-                        str(outside / RESOURCES), "--kritarc", str(outside / ".config/kritarc")],
-                       check=True, capture_output=True, text=True)
-        shutil.copytree(SCRIPTS, outside / "scripts")
-        yield KritaHome(outside, inside)
-        shutil.rmtree(outside, ignore_errors=True)
+    with host_home("krita", "krita_scripts") as home:
+        install_plugin("krita", home.outside / KRITA_RESOURCES,
+                       "--kritarc", str(home.outside / KRITARC))
+        yield KritaHome(home.outside, home.inside)
 
 
 
@@ -197,30 +184,17 @@ def test_docker_path_keeps_krita_responsive_and_can_cancel(krita, endpoint):
     assert cancelled["original_unchanged"] and not cancelled["busy_at_end"]
 
 
-def _enable_in_kritarc(kritarc: Path, name: str) -> None:
-    lines = kritarc.read_text().splitlines()
-    at = lines.index("[python]") + 1
-    lines.insert(at, f"enable_{name}=true")
-    kritarc.write_text("\n".join(lines) + "\n")
-
-
 def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
     """Krita's real window under Xvfb: a test-only plug-in (krita_scripts/dd_gui_driver)
     opens a document, shows the docker, presses Dream, screenshots, undoes, dreams through
     the action, and quits Krita in the middle of a long dream (which must not hang)."""
-    pykrita = krita.outside / RESOURCES / "pykrita"
-    shutil.copytree(SCRIPTS / "dd_gui_driver", pykrita / "dd_gui_driver", dirs_exist_ok=True)
-    shutil.copy(SCRIPTS / "dd_gui_driver.desktop", pykrita)
-    _enable_in_kritarc(krita.outside / ".config/kritarc", "dd_gui_driver")
+    krita.add_krita_plugin("dd_gui_driver")
     out, shot = krita.outside / "gui.json", krita.outside / "gui.png"
     for stale in (out, shot):
         stale.unlink(missing_ok=True)
-    proc = trixie_root.run_in_root(
-        ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "krita", "--nosplash"],
-        env={"HOME": krita.inside, "PYTHONPATH": f"{krita.inside}/scripts",
-             "DEEPDREAM_ENDPOINT": endpoint, "DD_OUT": f"{krita.inside}/gui.json",
-             "DD_SHOT": f"{krita.inside}/gui.png"},
-        timeout=400)
+    proc = krita.run_krita_gui("1600x1000", {
+        "PYTHONPATH": f"{krita.inside}/scripts", "DEEPDREAM_ENDPOINT": endpoint,
+        "DD_OUT": f"{krita.inside}/gui.json", "DD_SHOT": f"{krita.inside}/gui.png"})
     if shot.exists():  # kept as a test artifact (artifacts/ is git-ignored)
         (REPO / "artifacts").mkdir(exist_ok=True)
         shutil.copy(shot, REPO / "artifacts" / "krita_gui.png")

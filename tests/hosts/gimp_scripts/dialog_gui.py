@@ -9,15 +9,14 @@ dialog starts from), DD_LONG_SETTINGS (a dream long enough to be cancelled midwa
 
 import json
 import os
-import random
 import subprocess
 import time
 
 import gi
 
 gi.require_version("Gimp", "3.0")
-gi.require_version("Gegl", "0.4")
-from gi.repository import Gegl, Gimp  # noqa: E402
+from gi.repository import Gimp  # noqa: E402
+from images import image_with_layer  # noqa: E402
 from pdb_call import fact, run_deepdream  # noqa: E402
 
 
@@ -25,13 +24,7 @@ def xdotool(*args):
     return subprocess.run(["xdotool", *args], capture_output=True, text=True, timeout=60)
 
 
-img = Gimp.Image.new(64, 48, Gimp.ImageBaseType.RGB)
-layer = Gimp.Layer.new(img, "photo", 64, 48, Gimp.ImageType.RGB_IMAGE, 100,
-                       Gimp.LayerMode.NORMAL)
-img.insert_layer(layer, None, 0)
-rng = random.Random(5)
-layer.get_buffer().set(Gegl.Rectangle.new(0, 0, 64, 48), "R'G'B' u8",
-                       bytes(rng.getrandbits(8) for _ in range(64 * 48 * 3)))
+img, layer = image_with_layer("photo", Gimp.ImageType.RGB_IMAGE)
 display = Gimp.Display.new(img)
 Gimp.displays_flush()
 

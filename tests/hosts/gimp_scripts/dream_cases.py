@@ -7,7 +7,6 @@ folder: its pixel_io module reads layers in their own format), DD_SETTINGS (JSON
 
 import json
 import os
-import random
 import sys
 
 import gi
@@ -16,36 +15,14 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 import numpy as np  # noqa: E402
 from gi.repository import Gegl, Gimp  # noqa: E402
+from images import add_layer, image_with_layer, new_image  # noqa: E402
 
 sys.path[:0] = [os.environ["DD_PLUGIN_DIR"], os.path.join(os.environ["DD_PLUGIN_DIR"], "vendor")]
 import pixel_io  # noqa: E402
 from pdb_call import fact as emit  # noqa: E402
 from pdb_call import run_deepdream  # noqa: E402
 
-W, H = 64, 48
 IT = Gimp.ImageType
-
-
-def new_image(base, precision, width=W, height=H):
-    return Gimp.Image.new_with_precision(width, height, base, precision)
-
-
-def add_layer(img, name, kind, width=W, height=H, parent=None, position=0, offsets=(0, 0)):
-    layer = Gimp.Layer.new(img, name, width, height, kind, 100, Gimp.LayerMode.NORMAL)
-    img.insert_layer(layer, parent, position)
-    layer.set_offsets(*offsets)
-    fill_noise(layer)
-    return layer
-
-
-def fill_noise(layer):
-    """Seeded noise, written as u8 and converted by babl into the layer's precision."""
-    rng = random.Random(layer.get_name())
-    fmt = "Y'A u8" if layer.is_gray() else "R'G'B'A u8"
-    n = layer.get_width() * layer.get_height() * (2 if layer.is_gray() else 4)
-    data = bytes(rng.getrandbits(8) for _ in range(n))
-    layer.get_buffer().set(Gegl.Rectangle.new(0, 0, layer.get_width(), layer.get_height()),
-                           fmt, data)
 
 
 def pixels(layer, babl):
@@ -122,23 +99,19 @@ def observe(case, img, layer, values):
 
 
 def case_rgb_u8(values):
-    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR)
-    return img, add_layer(img, "rgb", IT.RGB_IMAGE)
+    return image_with_layer("rgb", IT.RGB_IMAGE)
 
 
 def case_rgba_u16(values):
-    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U16_NON_LINEAR)
-    return img, add_layer(img, "rgba16", IT.RGBA_IMAGE)
+    return image_with_layer("rgba16", IT.RGBA_IMAGE, Gimp.Precision.U16_NON_LINEAR)
 
 
 def case_linear_float(values):
-    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.FLOAT_LINEAR)
-    return img, add_layer(img, "linear", IT.RGBA_IMAGE)
+    return image_with_layer("linear", IT.RGBA_IMAGE, Gimp.Precision.FLOAT_LINEAR)
 
 
 def case_gray(values):
-    img = new_image(Gimp.ImageBaseType.GRAY, Gimp.Precision.U8_NON_LINEAR)
-    return img, add_layer(img, "gray", IT.GRAYA_IMAGE)
+    return image_with_layer("gray", IT.GRAYA_IMAGE, base=Gimp.ImageBaseType.GRAY)
 
 
 def case_group_offsets(values):
@@ -170,23 +143,20 @@ def case_profiled_selection(values):
 
 
 def case_double(values):
-    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.DOUBLE_NON_LINEAR)
-    return img, add_layer(img, "double", IT.RGBA_IMAGE)
+    return image_with_layer("double", IT.RGBA_IMAGE, Gimp.Precision.DOUBLE_NON_LINEAR)
 
 
 def case_selection_ignored(values):
     """use-selection off: the whole layer is dreamed although a selection exists."""
     values["use-selection"] = False
-    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR)
-    layer = add_layer(img, "ignored", IT.RGB_IMAGE)
+    img, layer = image_with_layer("ignored", IT.RGB_IMAGE)
     img.select_rectangle(Gimp.ChannelOps.REPLACE, 10, 10, 20, 20)
     return img, layer
 
 
 def case_floating(values):
     """A floating selection must be anchored first: refused, nothing changed."""
-    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR)
-    layer = add_layer(img, "under floating", IT.RGB_IMAGE)
+    img, layer = image_with_layer("under floating", IT.RGB_IMAGE)
     Gimp.edit_copy([layer])
     Gimp.edit_paste(layer, False)
     return img, layer
@@ -203,8 +173,7 @@ def case_unknown_layer(values):
 
 
 def case_indexed(values):
-    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR)
-    layer = add_layer(img, "indexed", IT.RGB_IMAGE)
+    img, layer = image_with_layer("indexed", IT.RGB_IMAGE)
     img.convert_indexed(Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16,
                         False, False, "")
     return img, layer

@@ -11,7 +11,7 @@ from typing import Any
 
 from deepdream_krita import controller
 from deepdream_krita.qt import QtCore
-from krita_cases import build, run_all
+from krita_cases import build, rect, run_all
 
 LIMIT_MS = 240_000
 
@@ -20,7 +20,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     doc, layer = build(case)
     root = doc.rootNode()
     names_before = [c.name() for c in root.childNodes()]
-    pixels_before = bytes(layer.pixelData(*_bounds(layer)))
+    pixels_before = bytes(layer.pixelData(*rect(layer)))
     runner = controller.runner()
     loop = QtCore.QEventLoop()
     out: dict[str, Any] = {"name": case["name"], "progress": [], "ticks": 0}
@@ -60,14 +60,9 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     out["busy_at_end"] = runner.busy
     out["layers_before"] = names_before
     out["layers_after"] = [c.name() for c in root.childNodes()]
-    out["original_unchanged"] = bytes(layer.pixelData(*_bounds(layer))) == pixels_before
+    out["original_unchanged"] = bytes(layer.pixelData(*rect(layer))) == pixels_before
     doc.close()
     return out
-
-
-def _bounds(node: Any) -> tuple[int, int, int, int]:
-    b = node.bounds()
-    return (b.x(), b.y(), b.width(), b.height())
 
 
 def main(args: Any) -> None:

@@ -1,0 +1,94 @@
+"""What the GIMP and Krita real-host tests (tests/hosts) share: a HOME folder inside the
+cached Debian trixie root, a plug-in installed into it the way a user would, the test scripts
+beside it, and the commands that run GIMP and Krita there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from installer import kritarc
+from tests.hosts import trixie_root
+
+REPO = Path(__file__).resolve().parents[2]
+#: gimp_scripts/ and krita_scripts/ live here
+HOSTS = REPO / "tests" / "hosts"
+GIMP_PLUGINS = ".config/GIMP/3.0/plug-ins"
+KRITA_RESOURCES = ".local/share/krita"
+KRITARC = ".config/kritarc"
+
+
+def xvfb(screen: str) -> list[str]:
+    """xvfb-run (inside the root) with one ``WIDTHxHEIGHT`` screen."""
+    return ["xvfb-run", "-a", "-s", f"-screen 0 {screen}x24"]
+
+
+@dataclass
+class HostHome:
+    outside: Path  # the HOME folder as seen from this machine
+    inside: str  # the same folder inside the root
+
+    def run_gimp(self, script: str, env: Mapping[str, str], gui: bool = False,
+                 timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run one batch script of scripts/ in gimp-console-3.0 (with ``gui``: in the full
+        GIMP under Xvfb); the scripts can import each other."""
+        gimp = [*xvfb("1280x900"), "gimp-3.0"] if gui else ["gimp-console-3.0", "-i"]
+        scripts = f"{self.inside}/scripts"
+        batch = ["--batch-interpreter=python-fu-eval",
+                 "-b", f'import sys; sys.path.insert(0, "{scripts}"); '
+                 f'exec(open("{scripts}/{script}").read())', "--quit"]
+        return trixie_root.run_in_root(
+            [*gimp, *batch], timeout=timeout,
+            env={"HOME": self.inside, "DD_PLUGIN_DIR": f"{self.inside}/{GIMP_PLUGINS}/deepdream",
+                 **env})
+
+    def run_krita_gui(self, screen: str, env: Mapping[str, str],
+                      timeout: float = 400) -> subprocess.CompletedProcess[str]:
+        """Krita's real window under Xvfb, until Krita quits."""
+        return trixie_root.run_in_root([*xvfb(screen), "krita", "--nosplash"],
+                                       env={"HOME": self.inside, **env}, timeout=timeout)
+
+    def add_krita_plugin(self, name: str) -> None:
+        """Put the test-only Krita plug-in krita_scripts/NAME (with NAME.desktop) next to the
+        installed ones and enable it in kritarc."""
+        pykrita = self.outside / KRITA_RESOURCES / "pykrita"
+        shutil.copytree(HOSTS / "krita_scripts" / name, pykrita / name, dirs_exist_ok=True)
+        shutil.copy(HOSTS / "krita_scripts" / f"{name}.desktop", pykrita)
+        kritarc.enable(self.outside / KRITARC, "python", f"enable_{name}")
+
+
+@contextlib.contextmanager
+def host_home(name: str, scripts: str) -> Iterator[HostHome]:
+    """A fresh HOME in the root for this test process (a CI run and a developer's run may
+    share the root) with tests/hosts/``scripts`` copied to its scripts/; removed after."""
+    with trixie_root.host_dir(f"deepdream-{name}-test-{os.getpid()}") as (outside, inside):
+        shutil.copytree(HOSTS / scripts, outside / "scripts")
+        try:
+            yield HostHome(outside, inside)
+        finally:
+            shutil.rmtree(outside, ignore_errors=True)
+
+
+def install_plugin(host: str, folder: Path, *options: str) -> None:
+    """``python install.py plugin HOST FOLDER OPTIONS...``, as a user would."""
+    subprocess.run([sys.executable, str(REPO / "install.py"), "plugin", host, str(folder),
+                    *options], check=True, capture_output=True, text=True)
+
+
+def facts(proc: subprocess.CompletedProcess[str], key: str = "case") -> dict[str, dict]:
+    """The ``FACT {json}`` lines a GIMP batch script printed, by their ``key``."""
+    found = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("FACT "):
+            fact = json.loads(line[5:])
+            found[fact[key]] = fact
+    assert found, f"no facts from GIMP (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return found
