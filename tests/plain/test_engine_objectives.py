@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from deepdream import devices
-from deepdream.engine.objectives import layer_l2, layers_l2
+from deepdream.engine.objectives import layer_l2, layers_l2, mean_square
 
 
 def features() -> dict[str, torch.Tensor]:
@@ -18,6 +18,23 @@ def test_layer_l2_is_the_mean_square_of_the_layer() -> None:
     f = features()
     assert torch.allclose(layer_l2("a")(f), f["a"].square().mean())
     assert layer_l2("a").layers == {"a"}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_mean_square_gradient_is_autograds_to_the_bit(dtype: torch.dtype,
+                                                      layout: torch.memory_format) -> None:
+    # mean_square's hand-written backward must not change a single dream pixel
+    act = torch.randn(1, 16, 12, 10).to(dtype).contiguous(memory_format=layout)
+    act.requires_grad_(True)
+    for pick in (lambda a: a, lambda a: a[:, [2, 7, 11]]):
+        want = torch.autograd.grad(3 * pick(act).float().square().mean(), act)[0]
+        loss = 3 * mean_square(pick(act))
+        assert torch.equal(loss, 3 * pick(act).float().square().mean())
+        assert loss.dtype == torch.float32
+        got = torch.autograd.grad(loss, act)[0]
+        assert got.dtype == dtype and torch.equal(got, want)
+    assert torch.autograd.grad(mean_square(act), act)[0].is_contiguous(memory_format=layout)
 
 
 def test_channel_subsets_only_see_those_channels() -> None:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .objectives import Features, Objective
+from .objectives import Features, Objective, mean_square
 
 LOGITS = "logits"
 
@@ -222,7 +222,7 @@ def ranked_channels(layer: str, count: int) -> Objective:
         act = _layer(feats, layer)
         if not chosen:
             chosen.extend(rank_channels(act, count))
-        return act[:, chosen].float().square().mean()
+        return mean_square(act[:, chosen])
 
     out = Objective((layer,), objective)
     out.channels = chosen  # type: ignore[attr-defined]  # filled on first use, for reports
