@@ -51,11 +51,12 @@ class JobQueue:
             self._cond.notify()
             return ahead
 
-    def get(self) -> Job | None:
-        """The next job (now marked running), or None once the queue is closed."""
+    def get(self, timeout: float | None = None) -> Job | None:
+        """The next job (now marked running), or None once the queue is closed; raises
+        TimeoutError when ``timeout`` seconds pass with nothing to run."""
         with self._cond:
-            while not self._queued and not self._closed:
-                self._cond.wait()
+            if not self._cond.wait_for(lambda: self._queued or self._closed, timeout):
+                raise TimeoutError
             if self._closed:
                 return None
             job = self._queued.popleft()

@@ -39,6 +39,9 @@ _OUTBOX = "inproc://deepdream-outbox"
 _TICK_MS = 200
 #: a client that does not read its messages for this long loses them (and it is logged).
 _SEND_TIMEOUT_MS = 2000
+#: a worker idle this long hands the last job's freed memory back to the system; sooner,
+#: the next try would first fault it all in again (~0.3 s of a 4 s CPU dream at 1024x768)
+RELEASE_AFTER_S = 30.0
 
 
 class ServeError(RuntimeError):
@@ -133,13 +136,22 @@ class Worker(threading.Thread):
                     log.info("preloaded %s on %s and warmed it up", name, model.device)
                 except Exception as exc:
                     log.error("cannot preload model %s: %s", name, exc)
-            while (job := self.server.queue.get()) is not None:
+            holding = False  # freed memory of the last job kept for the next one
+            while True:
+                try:
+                    job = self.server.queue.get(RELEASE_AFTER_S if holding else None)
+                except TimeoutError:  # idle a while: don't sit on the last job's peak
+                    holding = self.server.queue.status() != ([], 0)
+                    if not holding:
+                        release_memory()
+                    continue
+                if job is None:
+                    break
                 try:
                     self._run(job, out)
                 finally:
                     self.server.queue.done(job)
-                    if self.server.queue.status() == ([], 0):
-                        release_memory()  # idle: don't sit on the job's peak
+                    holding = True
         finally:
             out.close(linger=0)
 
