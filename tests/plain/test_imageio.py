@@ -3,12 +3,19 @@ one-line errors and a failed write leaves nothing behind."""
 
 from __future__ import annotations
 
+import os
+import struct
+import subprocess
+import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from deepdream.imageio import ImageIOError, read_image, write_image
 from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def samples(h: int, w: int, c: int, seed: int = 0) -> np.ndarray:
@@ -84,3 +91,67 @@ def test_unknown_output_type_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ImageIOError, match="unknown output type '.bmpx'"):
         write_image(tmp_path / "x.bmpx", samples(4, 4, 3))
     assert list(tmp_path.iterdir()) == []
+
+
+def _png_chunks(data: bytes) -> list[tuple[int, bytes, bytes]]:
+    """(offset, type, body) of each chunk of a PNG file."""
+    out, pos = [], 8
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        out.append((pos, data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]))
+        pos += 12 + length
+    return out
+
+
+def _corrupt_16_bit_png(tmp_path: Path, how: str) -> Path:
+    path = tmp_path / "corrupt16.png"
+    write_image(path, samples(40, 50, 3), bits=16)
+    data = bytearray(path.read_bytes())
+    pos, _, body = next(c for c in _png_chunks(bytes(data)) if c[1] == b"IDAT")
+    if how == "truncated":
+        del data[len(data) // 2:]
+    else:  # overwrite bytes in the middle of the compressed image data
+        start = pos + 8 + len(body) // 2
+        data[start:start + 16] = b"\xa5" * 16
+        if how == "overwritten, checksum fixed":  # only the zlib stream can tell
+            new = bytes(data[pos + 4:pos + 8 + len(body)])
+            data[pos + 8 + len(body):pos + 12 + len(body)] = struct.pack(">I", zlib.crc32(new))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("how", ["overwritten", "overwritten, checksum fixed", "truncated"])
+def test_corrupt_16_bit_png_is_a_one_line_error_not_a_crash(tmp_path: Path, how: str) -> None:
+    path = _corrupt_16_bit_png(tmp_path, how)
+    # libpng's own error path used to segfault the process: read it in a child
+    code = ("import sys\nfrom deepdream.imageio import ImageIOError, read_image\n"
+            "try:\n    read_image(sys.argv[1])\nexcept ImageIOError as e:\n"
+            "    print(e)\n    sys.exit(2)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "daemon"),
+                                                        str(ROOT / "shared")])}
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode == 2, done.stderr[-500:]
+    assert done.stdout.startswith(f"{path}: the PNG file is corrupt")
+    assert done.stdout.count("\n") == 1 and done.stderr == ""
+
+
+def test_interlaced_16_bit_png_still_reads(tmp_path: Path) -> None:
+    image = samples(13, 17, 4)
+    q = np.rint(image * 65535).astype(">u2")
+    raw = b""
+    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4),
+                           (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)):  # Adam7
+        sub = q[y0::dy, x0::dx]
+        if sub.size:
+            raw += b"".join(b"\0" + row.tobytes() for row in sub)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(
+            ">I", zlib.crc32(kind + body))
+
+    (tmp_path / "i.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 17, 13, 16, 6, 0, 0, 1))
+        + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    back, info = read_image(tmp_path / "i.png")
+    assert info.bits == 16 and np.array_equal(np.rint(back * 65535), q.astype(np.float64))
