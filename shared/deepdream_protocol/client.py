@@ -27,6 +27,7 @@ from typing import Any
 from . import messages as m
 from .pixels import MASK_DTYPES, PixelFormat
 from .transport import CurveKeys, Transport, TransportClosed, choose, open_transport
+from .zmtp import parse_tcp_endpoint
 
 #: the daemon is polled with a ping when a running job has been silent this long.
 SILENCE_BEFORE_PING = 10.0
@@ -45,6 +46,13 @@ class DaemonUnavailable(DaemonError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, "unavailable")
+
+
+class BadEndpoint(DaemonError):
+    """The endpoint or transport setting cannot be used (a setting to fix, not a daemon fault)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "bad_endpoint")
 
 
 class DaemonIncompatible(DaemonError):
@@ -116,7 +124,11 @@ class Client:
     def __init__(self, endpoint: str | None = None, transport: str = "auto",
                  timeout: float = 5.0, curve: CurveKeys | None = None) -> None:
         self.endpoint = resolve_endpoint(endpoint)
-        self.transport = choose(transport)
+        try:
+            parse_tcp_endpoint(self.endpoint)
+            self.transport = choose(transport)
+        except ValueError as exc:
+            raise BadEndpoint(str(exc)) from None
         self.timeout = timeout
         self._curve = curve
         self._sock: Transport | None = None
@@ -134,6 +146,8 @@ class Client:
             except (ConnectionError, TimeoutError, OSError) as exc:
                 raise DaemonUnavailable(f"no deepdream daemon at {self.endpoint} ({exc}); "
                                         "start it with 'deepdream serve'") from None
+            except ValueError as exc:  # an address or keys this transport cannot use
+                raise BadEndpoint(str(exc)) from None
         return self._sock
 
     def _send(self, header: dict[str, Any], *frames: Any) -> None:

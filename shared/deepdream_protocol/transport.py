@@ -51,11 +51,16 @@ class ZmqTransport:
         self._sock = zmq.Context.instance().socket(zmq.DEALER)
         self._sock.linger = 0
         self._sock.ipv6 = "[" in endpoint  # tcp://[::1]:5599
-        if curve is not None:
-            self._sock.curve_serverkey = curve.server_public
-            self._sock.curve_publickey = curve.public
-            self._sock.curve_secretkey = curve.secret
-        self._sock.connect(endpoint)
+        try:
+            if curve is not None:
+                self._sock.curve_serverkey = curve.server_public
+                self._sock.curve_publickey = curve.public
+                self._sock.curve_secretkey = curve.secret
+            self._sock.connect(endpoint)
+        except zmq.ZMQError as exc:  # libzmq refused the address or the keys
+            self._sock.close(linger=0)
+            raise ValueError(f"cannot connect to the daemon endpoint {endpoint!r} ({exc}); "
+                             "expected tcp://HOST:PORT") from None
 
     def send(self, frames: Sequence[Any], timeout: float | None = None) -> None:
         zmq = self._zmq
@@ -97,10 +102,13 @@ def have_pyzmq() -> bool:
 
 def choose(transport: str = "auto") -> str:
     """"zmq" or "stdlib": the argument, else DEEPDREAM_TRANSPORT, else pyzmq if it imports."""
+    source = ""
     if transport == "auto":
         transport = os.environ.get("DEEPDREAM_TRANSPORT", "auto") or "auto"
+        source = " (DEEPDREAM_TRANSPORT)"
     if transport not in TRANSPORTS:
-        raise ValueError(f"unknown transport {transport!r}; expected one of {TRANSPORTS}")
+        raise ValueError(f"unknown transport {transport!r}{source}; expected one of "
+                         f"{', '.join(TRANSPORTS)}")
     if transport == "auto":
         return "zmq" if have_pyzmq() else "stdlib"
     if transport == "zmq" and not have_pyzmq():

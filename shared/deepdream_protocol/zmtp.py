@@ -29,13 +29,13 @@ class TransportClosed(ConnectionError):
 
 
 def parse_tcp_endpoint(endpoint: str) -> tuple[str, int]:
-    """``tcp://host:port`` -> (host, port)."""
-    if not endpoint.startswith("tcp://"):
-        raise ValueError(f"endpoint {endpoint!r} must look like tcp://127.0.0.1:5599")
-    host, _, port = endpoint[len("tcp://"):].rpartition(":")
+    """``tcp://host:port`` -> (host, port); a ValueError (one line) for anything else."""
+    host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
     host = host.strip("[]")
-    if not host or not port.isdigit():
-        raise ValueError(f"endpoint {endpoint!r} must look like tcp://127.0.0.1:5599")
+    if not endpoint.startswith("tcp://") or not host or any(c.isspace() for c in host) \
+            or not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"the daemon endpoint {endpoint!r} is not of the form tcp://HOST:PORT "
+                         "(e.g. tcp://127.0.0.1:5599)")
     return host, int(port)
 
 

@@ -42,7 +42,8 @@ def start_daemon_if_needed() -> None:
 @contextlib.contextmanager
 def connected() -> Iterator[Client]:
     """A client whose daemon answered (started first if needed); closed on exit."""
-    client = Client()
+    with daemon_errors():
+        client = Client()  # a malformed endpoint or transport setting fails here
     try:
         with daemon_errors():
             ensure_daemon(client)
