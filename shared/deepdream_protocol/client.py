@@ -80,6 +80,12 @@ def error_from_reply(header: Mapping[str, Any]) -> DaemonError:
     return DaemonError(message, code)
 
 
+def too_large_message(width: int, height: int, max_pixels: int) -> str:
+    """The daemon's one-line ``too_large`` wording, for a refusal made before sending."""
+    return (f"{width}x{height} is {width * height / 1e6:.1f} megapixels; "
+            f"this daemon takes at most {max_pixels / 1e6:g} (--max-pixels)")
+
+
 def resolve_endpoint(endpoint: str | None = None) -> str:
     """The argument, else DEEPDREAM_ENDPOINT, else the config file's, else the default."""
     if endpoint:
@@ -136,6 +142,8 @@ class Client:
         self._replies: dict[int, dict[str, Any]] = {}
         self._req = itertools.count(1)
         self._heard = time.monotonic()
+        #: the daemon's pixel limit once ``hello`` has told it; larger jobs are refused here.
+        self.max_pixels: int | None = None
 
     # -- connection --------------------------------------------------------------------------
     def _transport(self) -> Transport:
@@ -200,12 +208,18 @@ class Client:
         return reply
 
     def hello(self) -> dict[str, Any]:
-        """Check the daemon is there and speaks our protocol version; returns its details."""
+        """Check the daemon is there and speaks our protocol version; returns its details.
+
+        Its ``max_pixels`` is kept: a later ``submit`` of a larger image is refused at once.
+        """
         reply = self._request(m.HELLO, client="deepdream_protocol")
         if reply.get("version") != m.PROTOCOL_VERSION:
             raise DaemonIncompatible(
                 f"the daemon speaks protocol {reply.get('version')}, this plug-in "
                 f"{m.PROTOCOL_VERSION}; update the older one", m.E_VERSION)
+        limit = reply.get("max_pixels")
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+            self.max_pixels = limit
         return reply
 
     def ping(self) -> dict[str, Any]:
@@ -229,6 +243,9 @@ class Client:
         if size != fmt.frame_size(width, height):
             raise ValueError(f"pixel data is {size} bytes; {width}x{height} {fmt} needs "
                              f"{fmt.frame_size(width, height)}")
+        if self.max_pixels is not None and width * height > self.max_pixels:
+            # the daemon would refuse it after the whole frame had crossed the wire
+            raise DaemonError(too_large_message(width, height, self.max_pixels), m.E_TOO_LARGE)
         header: dict[str, Any] = {"op": m.SUBMIT, "job": uuid.uuid4().hex,
                                   "settings": dict(settings), "format": fmt.to_wire(),
                                   "width": width, "height": height}

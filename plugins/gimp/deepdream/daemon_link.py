@@ -30,6 +30,7 @@ def dream(settings: dict, pixels: bytes, width: int, height: int, fmt: PixelForm
         with Client(timeout=JOB_TIMEOUT) as client:
             on_text("DeepDream: waiting for the daemon…")
             ensure_daemon(client.endpoint)  # starts it (config / DEEPDREAM_DAEMON_CMD) if silent
+            client.hello()  # learns the daemon's pixel limit: too large is refused before sending
             on_text("DeepDream: dreaming…")
             return client.dream(settings, pixels, width, height, fmt, mask, mask_dtype,
                                 on_progress=progress)
