@@ -210,7 +210,9 @@ def run_dream(args: argparse.Namespace) -> int:
     wanted = dream_settings(args)
     settings = DreamSettings.from_dict(wanted)  # a bad option fails before any work
     imageio.output_format(args.output)  # a bad extension fails before any work
+    refuse_overwriting_inputs(args.output, args.input, args.mask, args.guide)
     image, info = imageio.read_image(args.input)
+    imageio.check_output(args.output, image.shape[2])  # a bad output fails before the dream
     mask = None
     if args.mask:
         mask = read_mask(args.mask, image.shape[:2])
@@ -228,6 +230,20 @@ def run_dream(args: argparse.Namespace) -> int:
         bar.done()
     imageio.write_image(args.output, out, bits=info.bits)
     return 0
+
+
+def refuse_overwriting_inputs(output: str, *inputs: str | None) -> None:
+    """CliError if ``output`` is one of the input files (the same file by any name)."""
+    for source in inputs:
+        if source is None:
+            continue
+        try:
+            same = os.path.samefile(output, source)
+        except OSError:  # one of them does not exist (yet): it cannot be the other
+            same = False
+        if same:
+            raise CliError(f"{output} is the input file {source}; give another output name "
+                           "so the original is kept")
 
 
 def read_mask(path: str, shape: tuple[int, int]) -> np.ndarray:

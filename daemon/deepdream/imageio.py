@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import struct
 import tempfile
 import warnings
@@ -310,19 +311,46 @@ def output_format(path: str | os.PathLike[str]) -> str:
     return FORMATS[suffix]
 
 
+def check_output(path: str | os.PathLike[str], channels: int) -> str:
+    """Everything about an output path that can be checked before the work: its type, its
+    folder, that it is no folder itself, that the format keeps ``channels``; the format."""
+    fmt = output_format(path)
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        raise ImageIOError(f"{path} is a folder; give a file name to save to")
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ImageIOError(f"{path}: the folder {folder} {what}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ImageIOError(f"{path}: cannot write into the folder {folder}")
+    if fmt == "JPEG" and channels in (2, 4):
+        raise ImageIOError(f"{path}: JPEG cannot keep the alpha channel; write .png or .tif")
+    return fmt
+
+
+def _new_file_mode(path: Path) -> int:
+    """The mode ``path`` should get: that of the file it replaces, else what the umask
+    gives a new file (mkstemp's 0600 would hide the result from everyone else)."""
+    with contextlib.suppress(OSError):
+        return stat.S_IMODE(path.stat().st_mode)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8) -> None:
     """Write float (H, W, C) in [0, 1] as PNG, JPEG or TIFF (by extension), 8 or 16 bits.
 
     Written to a temporary file and renamed, so a failure never leaves a partial file.
     """
     path = Path(path)
-    fmt = output_format(path)
-    if fmt == "JPEG" and image.shape[2] in (2, 4):
-        raise ImageIOError(f"{path}: JPEG cannot keep the alpha channel; write .png or .tif")
+    fmt = check_output(path, image.shape[2])
     if fmt == "JPEG":
         bits = 8
     fd, tmp = tempfile.mkstemp(prefix=".deepdream-", suffix=path.suffix, dir=path.parent or ".")
     try:
+        os.chmod(tmp, _new_file_mode(path))
         with os.fdopen(fd, "wb") as f:
             if bits == 16 and fmt == "PNG":
                 f.write(_encode_png16(quantise(image, 16)))

@@ -157,3 +157,68 @@ def test_the_installed_command_line_exits_2_without_traceback(tmp_path: Path) ->
     assert result.returncode == 2
     assert result.stderr.strip().endswith("none.png: no such file")
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.fixture
+def no_dream(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record dreams instead of running them (in this process or in a daemon)."""
+    import deepdream.cli_daemon
+    import deepdream.engine
+
+    started: list[str] = []
+    monkeypatch.setattr(deepdream.engine, "dream", lambda *a, **k: started.append("here"))
+    monkeypatch.setattr(deepdream.cli_daemon, "dream_via_daemon",
+                        lambda *a, **k: started.append("daemon"))
+    return started
+
+
+@pytest.mark.parametrize("daemon", [[], ["--daemon", "tcp://127.0.0.1:9"]])
+@pytest.mark.parametrize("alias", ["same", "dot", "link"])
+def test_output_that_is_the_input_is_refused(
+    tmp_path: Path, run, make_image, no_dream: list[str], daemon: list[str], alias: str,
+) -> None:
+    source = tmp_path / "in.png"
+    write_image(source, make_image(40, 40))
+    before = source.read_bytes()
+    output = {"same": source, "dot": tmp_path / "." / "in.png", "link": tmp_path / "l.png"}[alias]
+    if alias == "link":
+        output.symlink_to(source)
+    code, _, err = run("dream", str(source), "-o", str(output), *QUICK, *daemon)
+    assert code == 2 and err.count("\n") == 1 and "is the input file" in err
+    assert no_dream == [] and source.read_bytes() == before
+
+
+@pytest.mark.parametrize("problem", ["no folder", "folder", "alpha to jpeg"])
+def test_output_problems_are_found_before_the_dream(
+    tmp_path: Path, run, make_image, no_dream: list[str], problem: str,
+) -> None:
+    source = tmp_path / "in.png"
+    write_image(source, make_image(40, 40, 4 if problem == "alpha to jpeg" else 3))
+    output = {"no folder": tmp_path / "missing" / "out.png", "folder": tmp_path / "dir.png",
+              "alpha to jpeg": tmp_path / "out.jpg"}[problem]
+    if problem == "folder":
+        output.mkdir()
+    code, _, err = run("dream", str(source), "-o", str(output), *QUICK)
+    assert code == 2 and err.count("\n") == 1 and str(output) in err
+    assert ".deepdream-" not in err and no_dream == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["home", "in.png"] + (["dir.png"] if problem == "folder" else []))
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+def test_output_gets_normal_permissions(tmp_path: Path, run, make_image) -> None:
+    write_image(tmp_path / "in.png", make_image(40, 40))
+    old = os.umask(0o022)
+    try:
+        code, _, err = run("dream", str(tmp_path / "in.png"), "-o", str(tmp_path / "new.png"),
+                           *QUICK)
+        assert code == 0, err
+        assert (tmp_path / "new.png").stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "kept.png"
+        kept.write_bytes(b"old")
+        kept.chmod(0o640)
+        code, _, err = run("dream", str(tmp_path / "in.png"), "-o", str(kept), *QUICK)
+        assert code == 0, err
+        assert kept.stat().st_mode & 0o777 == 0o640 and read_image(kept)[0].shape[:2] == (40, 40)
+    finally:
+        os.umask(old)
