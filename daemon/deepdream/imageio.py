@@ -45,14 +45,22 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
         if tiff is not None and tiff[1].get(258, (8,))[0] == 16:
             image, bits, fmt = _read_tiff16(path, *tiff), 16, "TIFF"
         else:
-            with Image.open(path) as im:
-                fmt = im.format or "?"
-                if fmt == "PNG" and _png_bit_depth(path) == 16:
-                    image, bits = _read_png16(path), 16
-                else:
-                    image, bits = _from_pillow(im)
+            with warnings.catch_warnings():
+                # Pillow warns of a "decompression bomb" from 89 megapixels on; this is the
+                # user's own file (the daemon has its own --max-pixels), and a size that
+                # is too big is the error below.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as im:
+                    fmt = im.format or "?"
+                    if fmt == "PNG" and _png_bit_depth(path) == 16:
+                        image, bits = _read_png16(path), 16
+                    else:
+                        image, bits = _from_pillow(im)
     except FileNotFoundError:
         raise ImageIOError(f"{path}: no such file") from None
+    except Image.DecompressionBombError:
+        raise ImageIOError(f"{path}: the image is too big to read (over "
+                           f"{2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels)") from None
     except UnidentifiedImageError:
         raise ImageIOError(f"{path}: not an image file Pillow can read") from None
     except (OSError, SyntaxError, ValueError, struct.error, zlib.error) as exc:
@@ -232,6 +240,9 @@ def _read_tiff16(path: Path, endian: str, tags: dict[int, tuple[int, ...]]) -> n
     rows_per_strip = tag(278, height) or height
     row_bytes = width * channels * 2
     out = bytearray()
+    if 273 not in tags or 279 not in tags or len(tags[273]) != len(tags[279]):
+        raise ImageIOError(f"{path}: the TIFF has no valid StripOffsets/StripByteCounts; "
+                           "the file is damaged")
     with open(path, "rb") as f:
         for i, (offset, count) in enumerate(zip(tags[273], tags[279], strict=True)):
             f.seek(offset)

@@ -7,6 +7,7 @@ import os
 import struct
 import subprocess
 import sys
+import warnings
 import zlib
 from pathlib import Path
 
@@ -93,6 +94,10 @@ def test_unknown_output_type_writes_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
 def _png_chunks(data: bytes) -> list[tuple[int, bytes, bytes]]:
     """(offset, type, body) of each chunk of a PNG file."""
     out, pos = [], 8
@@ -145,13 +150,50 @@ def test_interlaced_16_bit_png_still_reads(tmp_path: Path) -> None:
         sub = q[y0::dy, x0::dx]
         if sub.size:
             raw += b"".join(b"\0" + row.tobytes() for row in sub)
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(
-            ">I", zlib.crc32(kind + body))
-
     (tmp_path / "i.png").write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 17, 13, 16, 6, 0, 0, 1))
-        + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", 17, 13, 16, 6, 0, 0, 1))
+        + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b""))
     back, info = read_image(tmp_path / "i.png")
     assert info.bits == 16 and np.array_equal(np.rint(back * 65535), q.astype(np.float64))
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG that claims a size (and holds no pixels)."""
+    body = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", body) + _chunk(b"IDAT", b"")
+                     + _chunk(b"IEND", b""))
+    return path
+
+
+def test_an_image_over_pillows_size_limit_is_one_line(tmp_path: Path) -> None:
+    path = _png_header_only(tmp_path / "huge.png", 30000, 30000)
+    with pytest.raises(ImageIOError, match="huge.png: the image is too big") as info:
+        read_image(path)
+    assert "\n" not in str(info.value)
+
+
+def test_no_decompression_bomb_warning_for_the_users_own_big_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_image(tmp_path / "big.png", samples(30, 40, 3))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1200 pixels: between 1x and 2x
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        image, _ = read_image(tmp_path / "big.png")
+    assert image.shape == (30, 40, 3)
+
+
+@pytest.mark.parametrize("drop", [273, 279])
+def test_a_16_bit_tiff_without_strips_is_one_line(tmp_path: Path, drop: int) -> None:
+    path = tmp_path / "x.tif"
+    write_image(path, samples(8, 8, 1), bits=16)
+    data = bytearray(path.read_bytes())
+    (ifd,) = struct.unpack("<I", data[4:8])
+    (count,) = struct.unpack("<H", data[ifd:ifd + 2])
+    for k in range(count):
+        at = ifd + 2 + 12 * k
+        if struct.unpack("<H", data[at:at + 2])[0] == drop:
+            data[at:at + 2] = struct.pack("<H", 65000)  # an unknown private tag instead
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageIOError, match="x.tif: the TIFF has no valid StripOffsets"):
+        read_image(path)
