@@ -153,10 +153,19 @@ def test_models_files_from_config_folder_env_and_option(
     ('[models.x]\narch = "vgg16"\nlayer = "inception4c"\n', "vgg16 has no layer 'inception4c'"),
     ('[models.x]\narch = "vgg16"\ncolour = 1\n', "unknown key 'colour'"),
     ('[models.x\n', "cannot read models file"),
+    ('[models.x]\narch = ["googlenet"]\n', "arch must be one of googlenet"),
+    ('[models.x]\narch = "vgg16"\nlayer = ["relu4_3"]\n', "vgg16 has no layer"),
 ])
 def test_bad_models_files(tmp_path: Path, body: str, words: str) -> None:
     with pytest.raises(ModelError, match=words):
         registry.available(models_file=write_toml(tmp_path / "m.toml", body))
+
+
+def test_a_models_file_that_is_not_text(tmp_path: Path) -> None:
+    path = tmp_path / "photo.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\xff\xfe")
+    with pytest.raises(ModelError, match="photo.png: it is not a UTF-8 text"):
+        registry.available(models_file=path)
 
 
 def test_unknown_model_and_missing_models_file(tmp_path: Path) -> None:

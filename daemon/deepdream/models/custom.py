@@ -57,6 +57,9 @@ def read_models_file(path: Path) -> dict[str, dict[str, Any]]:
             doc = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ModelError(f"cannot read models file {path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise ModelError(f"cannot read models file {path}: it is not a UTF-8 text (TOML) "
+                         "file") from None
     table = doc.get("models", {})
     if not isinstance(table, dict):
         raise ModelError(f"models file {path}: 'models' must be a table of [models.NAME]")
@@ -70,7 +73,7 @@ def read_models_file(path: Path) -> dict[str, dict[str, Any]]:
             raise ModelError(f"{where}: unknown key {sorted(unknown)[0]!r}; known: "
                              f"{', '.join(sorted(_KEYS))}")
         arch = entry.get("arch")
-        if arch not in ARCHS:
+        if not isinstance(arch, str) or arch not in ARCHS:
             raise ModelError(f"{where}: arch must be one of {', '.join(ARCHS)}, not {arch!r}")
         preprocess = entry.get("preprocess", ARCHS[arch].preprocess)
         if preprocess not in PREPROCESS:
@@ -88,7 +91,7 @@ def read_models_file(path: Path) -> dict[str, dict[str, Any]]:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ModelError(f"{where}: seed must be an integer")
         layer = entry.get("layer", ARCHS[arch].default_layer)
-        if layer not in ARCHS[arch].layers:
+        if not isinstance(layer, str) or layer not in ARCHS[arch].layers:
             raise ModelError(f"{where}: {arch} has no layer {layer!r}")
         out[name] = {
             "arch": arch, "weights": weights, "preprocess": preprocess, "seed": seed,
