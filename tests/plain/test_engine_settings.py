@@ -51,6 +51,8 @@ def test_channels(given: object, channels: tuple | None) -> None:
     ({"layer": "a", "layers": [["a", 1]]}, "either 'layer' or 'layers'"),
     ({"channels": "4-2"}, "bad channel range"),
     ({"channels": [-1]}, "negative"),
+    ({"channels": "0-99999999999"}, "more than 65536 channels"),
+    ({"channels": "0-40000,50000-90000"}, "more than 65536 channels"),
     ({"colour": 1}, "unknown setting 'colour'"),
     ({"tile": -5}, "tile must be between 0 and 65536"),
 ])

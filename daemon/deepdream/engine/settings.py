@@ -152,6 +152,10 @@ def parse_layers(value: Any) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
+#: more channels than any layer has (the largest have a few thousand)
+MAX_CHANNELS = 1 << 16
+
+
 def parse_channels(value: Any) -> tuple[int, ...] | None:
     """``"3,7,10-12"`` or ``[3, 7, 10]``; empty or None means every channel."""
     if value is None:
@@ -169,6 +173,9 @@ def parse_channels(value: Any) -> tuple[int, ...] | None:
                 raise SettingsError(f"bad channels {value!r}; write e.g. '3,7,10-12'") from None
             if b < a:
                 raise SettingsError(f"bad channel range {part!r}; write LOW-HIGH")
+            if len(out) + (b - a + 1) > MAX_CHANNELS:  # checked before the range is built
+                raise SettingsError(f"channels {value!r} lists more than {MAX_CHANNELS} "
+                                    "channels; no layer has that many")
             out.extend(range(a, b + 1))
     elif isinstance(value, (list, tuple)):
         for c in value:
