@@ -37,8 +37,6 @@ log = logging.getLogger("deepdream.server")
 _OUTBOX = "inproc://deepdream-outbox"
 #: how long the main loop sleeps in poll before checking for a stop request.
 _TICK_MS = 200
-#: a client that does not read its messages for this long loses them (and it is logged).
-_SEND_TIMEOUT_MS = 2000
 #: a worker idle this long hands the last job's freed memory back to the system; sooner,
 #: the next try would first fault it all in again (~0.3 s of a 4 s CPU dream at 1024x768)
 RELEASE_AFTER_S = 30.0
@@ -223,7 +221,6 @@ class Server:
             raise ServeError(str(exc)) from None
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.router_mandatory = 1  # an unknown peer is an error, never a silent drop
-        self.router.sndtimeo = _SEND_TIMEOUT_MS
         self.router.maxmsgsize = max(opts.max_pixels * 16, m.MAX_HEADER_BYTES)
         self.router.linger = 1000
         self.router.ipv6 = ":" in opts.host  # e.g. --bind ::1
@@ -240,7 +237,7 @@ class Server:
         self.outbox = self.ctx.socket(zmq.PULL)
         self.outbox.bind(_OUTBOX)
         self.queue = JobQueue(opts.max_queue)
-        self._slow_peers: set[bytes] = set()
+        self._slow_peers: set[bytes] = set()  # told once in the log that they lose messages
         self.workers = [Worker(self, device) for device in self.devices]
 
     def stop(self) -> None:
@@ -302,23 +299,25 @@ class Server:
                 frames = self.outbox.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            # Progress is only news: a client too busy to read it loses some, rather than
-            # stalling the loop that serves everyone.
-            progress = len(frames) == 2 and m.decode_header(frames[1].buffer)["op"] == m.PROGRESS
-            self._send(frames[0].bytes, frames[1:], wait=not progress)
+            self._send(frames[0].bytes, frames[1:])
 
-    def _send(self, peer: bytes, frames: list[Any], wait: bool = True) -> None:
-        """Send to one client; waits up to _SEND_TIMEOUT_MS for a full pipe if ``wait``."""
+    def _send(self, peer: bytes, frames: list[Any]) -> None:
+        """Send to one client without ever waiting: this loop serves everyone.
+
+        A message finds room unless the client has left about a thousand unread (a client
+        that reads takes each one as it comes); one that finds none is dropped, and the
+        first drop for a client is logged.  A message is sent whole or not at all.
+        """
         try:
-            self.router.send_multipart([peer, *frames], 0 if wait else zmq.NOBLOCK, copy=False)
+            self.router.send_multipart([peer, *frames], zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            if peer not in self._slow_peers:
+                self._slow_peers.add(peer)
+                log.warning("client %s is not reading its messages: those it has no room for "
+                            "are dropped (said once per client)", peer.hex())
         except zmq.ZMQError as exc:
             if exc.errno == zmq.EHOSTUNREACH:
                 self._client_gone(peer)
-            elif exc.errno == zmq.EAGAIN:
-                if wait or peer not in self._slow_peers:  # one line per slow client's steps
-                    self._slow_peers.add(peer)
-                    log.warning("client %s is not reading; a %s message to it was dropped",
-                                peer.hex(), "reply" if wait else "progress")
             else:
                 log.error("cannot send to client %s: %s", peer.hex(), exc)
 
@@ -340,6 +339,8 @@ class Server:
     # -- incoming ----------------------------------------------------------------------------
     def _receive(self) -> None:
         for _ in range(100):  # bounded, so the outbox is not starved by a flood of requests
+            if self._stop.is_set():
+                return
             try:
                 frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
