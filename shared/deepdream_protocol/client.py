@@ -314,8 +314,9 @@ class Client:
             return  # not from a daemon of ours; nothing sensible to do with it
         op = header["op"]
         req = header.get("req")
-        if isinstance(req, int) and op in (m.HELLO, m.PONG, m.CATALOG, m.ERROR) \
-                and "job" not in header:
+        # a pong is always a reply (a ping about a job gets the job id echoed back)
+        if isinstance(req, int) and (op == m.PONG or op in (m.HELLO, m.CATALOG, m.ERROR)
+                                     and "job" not in header):
             self._replies[req] = header
             return
         job = self._jobs.get(str(header.get("job")))
@@ -368,6 +369,7 @@ class Client:
                           on_progress=on_progress)
         started = time.monotonic()
         cancel_sent = ping_sent = None
+        ping_req = 0
         while not job.finished:
             now = time.monotonic()
             if timeout is not None and now - started > timeout and cancel_sent is None:
@@ -384,7 +386,8 @@ class Client:
                     f"{self.timeout:g} s; is it running? (start it with 'deepdream serve')")
             if quiet > max(SILENCE_BEFORE_PING, self.timeout):
                 if ping_sent is None or ping_sent < self._heard:
-                    self._send({"op": m.PING, "req": next(self._req)})
+                    ping_req = next(self._req)  # with the job: the pong says if it knows it
+                    self._send({"op": m.PING, "req": ping_req, "job": job.id})
                     ping_sent = now
                 elif now - ping_sent > self.timeout:
                     self._jobs.pop(job.id, None)
@@ -394,7 +397,12 @@ class Client:
                 self._jobs.pop(job.id, None)
                 break
             self._wait(0.1)
+            pong = self._replies.get(ping_req, {})
             self._replies.clear()  # our own pings' pongs
+            if not job.finished and pong.get("job_known") is False:  # an older daemon: absent
+                self._jobs.pop(job.id, None)
+                raise DaemonUnavailable(f"the deepdream daemon at {self.endpoint} restarted "
+                                        "and lost this dream; try again")
         if job.state == "done" and job.result is not None:
             return job.result
         if job.state == "error" and job.error is not None:

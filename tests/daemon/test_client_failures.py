@@ -4,9 +4,13 @@ limit is refused before it is sent, and a daemon restarted under a running job i
 from __future__ import annotations
 
 import re
+import threading
 
+import msgpack
 import pytest
-from deepdream_protocol.client import Client, DaemonError
+import zmq
+from deepdream_protocol import client as client_module
+from deepdream_protocol.client import Client, DaemonError, DaemonUnavailable
 from deepdream_protocol.pixels import PixelFormat
 
 from tests.support.daemon import REPO, Daemon
@@ -58,3 +62,77 @@ def test_gimp_link_refuses_an_image_over_the_limit_before_sending(
         daemon_link.dream(ZERO, host_pixels(FMT, BIG_W, BIG_H), BIG_W, BIG_H, FMT, None, "u8",
                           lambda _f: None, lambda _t: None)
     assert daemon.log_text().count(wording) == logged
+
+
+# -- a daemon restarted under a running job ---------------------------------------------------
+class FakeDaemon(threading.Thread):
+    """A ROUTER that accepts a job and then only answers pings, as a daemon that never heard
+    of the job does; ``job_known`` None answers like a daemon from before that field."""
+
+    def __init__(self, job_known: bool | None, result_after_pongs: int = 0) -> None:
+        super().__init__(daemon=True)
+        self.router = zmq.Context.instance().socket(zmq.ROUTER)
+        self.router.linger = 0
+        self.endpoint = f"tcp://127.0.0.1:{self.router.bind_to_random_port('tcp://127.0.0.1')}"
+        self.job_known, self.result_after_pongs = job_known, result_after_pongs
+        self.pings: list[dict] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        pixels, job = b"", ""
+        while not self.stop.is_set():
+            if not self.router.poll(50):
+                continue
+            peer, head, *data = self.router.recv_multipart()
+            header = msgpack.unpackb(head)
+            reply = {"v": 1, **{k: header[k] for k in ("req", "job") if k in header}}
+            if header["op"] == "submit":
+                pixels, job = data[0], header["job"]
+                self.send(peer, {**reply, "op": "accepted", "position": 0})
+                self.send(peer, {**reply, "op": "progress", "fraction": 0.0})
+            elif header["op"] == "ping":
+                self.pings.append(header)
+                pong = {**reply, "op": "pong", "state": "idle", "current": None}
+                if self.job_known is not None:
+                    pong["job_known"] = self.job_known
+                self.send(peer, pong)
+                if len(self.pings) == self.result_after_pongs:
+                    self.send(peer, {"v": 1, "op": "result", "job": job}, pixels)
+
+    def send(self, peer: bytes, header: dict, *frames: bytes) -> None:
+        self.router.send_multipart([peer, msgpack.packb(header), *frames])
+
+    def __enter__(self) -> FakeDaemon:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.join()
+        self.router.close()
+
+
+@pytest.fixture
+def quick_pings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_module, "SILENCE_BEFORE_PING", 0.2)
+
+
+@pytest.mark.usefixtures("quick_pings")
+def test_a_daemon_that_lost_the_job_ends_the_wait_with_one_line() -> None:
+    pixels = host_pixels(FMT, 8, 8)
+    with FakeDaemon(job_known=False) as fake, Client(fake.endpoint, timeout=0.5) as c:
+        with pytest.raises(DaemonUnavailable) as caught:
+            c.dream(ZERO, pixels, 8, 8, FMT, timeout=10)
+    assert str(caught.value) == (f"the deepdream daemon at {fake.endpoint} restarted and lost "
+                                 "this dream; try again")
+    assert len(fake.pings) == 1 and fake.pings[0]["job"]  # the ping named the job
+
+
+@pytest.mark.usefixtures("quick_pings")
+def test_a_daemon_without_job_known_in_its_pong_is_still_waited_for() -> None:
+    pixels = host_pixels(FMT, 8, 8)
+    with FakeDaemon(job_known=None, result_after_pongs=3) as fake, \
+            Client(fake.endpoint, timeout=0.5) as c:
+        assert c.dream(ZERO, pixels, 8, 8, FMT, timeout=30) == pixels
+    assert len(fake.pings) == 3
+
