@@ -222,7 +222,7 @@ def run_dream(args: argparse.Namespace) -> int:
     if args.daemon is not None:
         from deepdream.cli_daemon import dream_via_daemon
 
-        out = dream_via_daemon(args.daemon, wanted, image, mask, bar)
+        out = dream_via_daemon(args.daemon, with_absolute_paths(wanted), image, mask, bar)
     else:
         model = registry.load(settings.model, pick_device(settings.device), args.models_file)
         out = dream(image, model, settings, mask=mask, progress=bar)
@@ -230,6 +230,19 @@ def run_dream(args: argparse.Namespace) -> int:
         bar.done()
     imageio.write_image(args.output, out, bits=info.bits)
     return 0
+
+
+#: settings that name a file: a daemon runs in another folder, so they travel absolute
+PATH_SETTINGS = ("guide",)
+
+
+def with_absolute_paths(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with the file paths made absolute against this process's folder."""
+    out = dict(settings)
+    for name in PATH_SETTINGS:
+        if out.get(name):
+            out[name] = os.path.abspath(out[name])
+    return out
 
 
 def refuse_overwriting_inputs(output: str, *inputs: str | None) -> None:

@@ -160,22 +160,31 @@ def test_the_installed_command_line_exits_2_without_traceback(tmp_path: Path) ->
 
 
 @pytest.fixture
-def no_dream(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record dreams instead of running them (in this process or in a daemon)."""
+def no_dream(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict]]:
+    """Record dreams (where, settings) instead of running them (here or in a daemon)."""
     import deepdream.cli_daemon
     import deepdream.engine
 
-    started: list[str] = []
-    monkeypatch.setattr(deepdream.engine, "dream", lambda *a, **k: started.append("here"))
-    monkeypatch.setattr(deepdream.cli_daemon, "dream_via_daemon",
-                        lambda *a, **k: started.append("daemon"))
+    started: list[tuple[str, dict]] = []
+
+    def here(image: np.ndarray, model: object, settings: object, **_: object) -> np.ndarray:
+        started.append(("here", vars(settings)))
+        return image
+
+    def via_daemon(endpoint: str, settings: dict, image: np.ndarray, *_: object) -> np.ndarray:
+        started.append(("daemon", settings))
+        return image
+
+    monkeypatch.setattr(deepdream.engine, "dream", here)
+    monkeypatch.setattr(deepdream.cli_daemon, "dream_via_daemon", via_daemon)
     return started
 
 
 @pytest.mark.parametrize("daemon", [[], ["--daemon", "tcp://127.0.0.1:9"]])
 @pytest.mark.parametrize("alias", ["same", "dot", "link"])
 def test_output_that_is_the_input_is_refused(
-    tmp_path: Path, run, make_image, no_dream: list[str], daemon: list[str], alias: str,
+    tmp_path: Path, run, make_image, no_dream: list[tuple[str, dict]], daemon: list[str],
+    alias: str,
 ) -> None:
     source = tmp_path / "in.png"
     write_image(source, make_image(40, 40))
@@ -190,7 +199,7 @@ def test_output_that_is_the_input_is_refused(
 
 @pytest.mark.parametrize("problem", ["no folder", "folder", "alpha to jpeg"])
 def test_output_problems_are_found_before_the_dream(
-    tmp_path: Path, run, make_image, no_dream: list[str], problem: str,
+    tmp_path: Path, run, make_image, no_dream: list[tuple[str, dict]], problem: str,
 ) -> None:
     source = tmp_path / "in.png"
     write_image(source, make_image(40, 40, 4 if problem == "alpha to jpeg" else 3))
@@ -222,3 +231,17 @@ def test_output_gets_normal_permissions(tmp_path: Path, run, make_image) -> None
         assert kept.stat().st_mode & 0o777 == 0o640 and read_image(kept)[0].shape[:2] == (40, 40)
     finally:
         os.umask(old)
+
+
+def test_a_relative_guide_reaches_a_daemon_as_an_absolute_path(
+    tmp_path: Path, run, make_image, no_dream: list[tuple[str, dict]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_image(tmp_path / "in.png", make_image(40, 40))
+    write_image(tmp_path / "g.png", make_image(40, 40, seed=1))
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run("dream", "in.png", "-o", "out.png", "--guide", "g.png", *QUICK,
+                       "--daemon", "tcp://127.0.0.1:9")
+    assert code == 0, err
+    [(where, sent)] = no_dream
+    assert where == "daemon" and sent["guide"] == str(tmp_path / "g.png")
