@@ -83,11 +83,16 @@ def keygen(key_dir: Path, client: str | None = None) -> list[Path]:
 
     Existing keys are never overwritten: replacing a key would lock out every client.
     """
-    key_dir.mkdir(parents=True, exist_ok=True)
-    (key_dir / "clients").mkdir(exist_ok=True)
+    if client is not None and not client:
+        raise ValueError("the client key name is empty; give --client NAME")
+    if client is not None and client.lower() == "server":
+        raise ValueError("a client key cannot be named 'server': that is the daemon's own key "
+                         "pair; choose another name")
     name = client or "server"
     if not name.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"key name {name!r} may hold only letters, digits, - and _")
+    key_dir.mkdir(parents=True, exist_ok=True)
+    (key_dir / "clients").mkdir(exist_ok=True)
     public, secret = key_dir / f"{name}.key", key_dir / f"{name}.key_secret"
     if public.exists() or secret.exists():
         raise FileExistsError(f"{public} already exists; delete it first to make a new key")
