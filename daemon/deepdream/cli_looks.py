@@ -138,6 +138,8 @@ def run_zoom(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"{path} ({'already there' if skipped else 'dreamed'})", file=sys.stderr)
 
+    # where it runs (device, tile size) is no part of what the frames are
+    made_with = {k: v for k, v in settings.to_dict().items() if k not in ("device", "tile")}
     run_zoom(image, args.output, args.frames, args.zoom, args.rotate, dream_frame,
-             bits=info.bits, on_frame=report)
+             bits=info.bits, on_frame=report, settings=made_with)
     return 0

@@ -14,11 +14,13 @@ import struct
 import tempfile
 import warnings
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
 _PIL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -350,28 +352,37 @@ def _new_file_mode(path: Path) -> int:
     return 0o666 & ~umask
 
 
-def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8) -> None:
+def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
+                text: Mapping[str, str] | None = None) -> None:
     """Write float (H, W, C) in [0, 1] as PNG, JPEG or TIFF (by extension), 8 or 16 bits.
 
+    ``text``: Latin-1 key/value notes stored in a PNG (tEXt chunks; ``png_text`` reads them).
     Written to a temporary file and renamed, so a failure never leaves a partial file.
     """
     path = Path(path)
     fmt = check_output(path, image.shape[2])
     if fmt == "JPEG":
         bits = 8
+    if text and fmt != "PNG":
+        raise ImageIOError(f"{path}: only PNG files keep text notes")
+    notes = dict(text or {})
     fd, tmp = tempfile.mkstemp(prefix=".deepdream-", suffix=path.suffix, dir=path.parent or ".")
     try:
         os.chmod(tmp, _new_file_mode(path))
         with os.fdopen(fd, "wb") as f:
             if bits == 16 and fmt == "PNG":
-                f.write(_encode_png16(quantise(image, 16)))
+                f.write(_encode_png16(quantise(image, 16), notes))
             elif bits == 16:
                 f.write(_encode_tiff16(quantise(image, 16)))
             else:
                 samples = quantise(image, 8)
                 im = Image.fromarray(samples[..., 0] if samples.shape[2] == 1 else samples,
                                      _PIL_MODES[samples.shape[2]])
-                options = {"quality": 95} if fmt == "JPEG" else {}
+                options: dict[str, Any] = {"quality": 95} if fmt == "JPEG" else {}
+                if notes:
+                    options["pnginfo"] = PngImagePlugin.PngInfo()
+                    for key, value in notes.items():
+                        options["pnginfo"].add_text(key, value)
                 im.save(f, fmt, **options)
         os.replace(tmp, path)
     except BaseException:
@@ -387,14 +398,26 @@ def quantise(image: np.ndarray, bits: int) -> np.ndarray:
     return scaled.astype(np.uint16 if bits == 16 else np.uint8)
 
 
-def _encode_png16(samples: np.ndarray) -> bytes:
+def _encode_png16(samples: np.ndarray, text: Mapping[str, str] | None = None) -> bytes:
     h, w, c = samples.shape
     colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
     rows = samples.astype(">u2").view(np.uint8).reshape(h, w * c * 2)
     raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1)  # filter 0 per row
     ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
+    notes = b"".join(_png_chunk(b"tEXt", k.encode("latin-1") + b"\0" + v.encode("latin-1"))
+                     for k, v in (text or {}).items())
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + notes
             + _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + _png_chunk(b"IEND", b""))
+
+
+def png_text(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The text notes (tEXt/iTXt/zTXt before the image data) of a PNG; {} for other files."""
+    try:
+        with Image.open(path) as im:
+            text = getattr(im, "text", None) if im.format == "PNG" else None
+            return {k: v for k, v in (text or {}).items() if isinstance(v, str)}
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return {}
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -8,16 +8,19 @@ would have given.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from .engine.priors_extra import affine
-from .imageio import quantise, read_image, write_image
+from .imageio import png_text, quantise, read_image, write_image
 
 FRAME_PATTERN = "frame_{:05d}.png"
 MAX_ZOOM = 2.0
@@ -65,6 +68,47 @@ def _as_saved(image: np.ndarray, bits: int) -> np.ndarray:
     return quantise(image, bits).astype(np.float32) / float((1 << bits) - 1)
 
 
+#: the PNG text note in each frame that says what made it
+RECIPE_KEY = "deepdream-zoom"
+_WHAT = {"input": "input image", "bits": "bit depth", "zoom": "--zoom", "rotate": "--rotate"}
+
+
+def _recipe(image: np.ndarray, bits: int, zoom: float, rotate: float,
+            settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What makes frames of one animation: the same input pixels, depth, zoom, turn and
+    dream settings (JSON round-tripped, so it compares equal to what a frame holds)."""
+    samples = quantise(image, bits)
+    digest = hashlib.sha256(repr(samples.shape).encode() + samples.tobytes()).hexdigest()
+    recipe = {"input": digest, "bits": bits, "zoom": zoom, "rotate": rotate,
+              "settings": dict(settings or {})}
+    return dict(json.loads(json.dumps(recipe, sort_keys=True)))
+
+
+def _check_resume(last: Path, recipe: dict[str, Any], fits: bool) -> None:
+    """ZoomError unless the frames so far (``last`` the newest) were made by ``recipe``;
+    ``fits``: size, channels and depth match (all an older frame without a note shows)."""
+    hint = "use a new folder, or remove the old frames to start again"
+    try:
+        noted = json.loads(png_text(last).get(RECIPE_KEY, "null"))
+    except ValueError:
+        noted = None
+    if not isinstance(noted, dict):
+        if not fits:
+            raise ZoomError(f"{last} does not match the input image's size, channels or "
+                            f"bit depth; {hint}")
+        return
+    differ = [key for key in recipe if key != "settings" and noted.get(key) != recipe[key]]
+    what = [_WHAT[key] for key in differ]
+    theirs = noted.get("settings") if isinstance(noted.get("settings"), dict) else {}
+    changed = sorted(k for k in set(theirs) | set(recipe["settings"])
+                     if theirs.get(k) != recipe["settings"].get(k))
+    if changed:
+        what.append("dream settings (" + ", ".join(changed) + ")")
+    if what:
+        raise ZoomError(f"{last} does not match this run: it was made with another "
+                        f"{' and another '.join(what)}; {hint}")
+
+
 def run_zoom(
     image: np.ndarray,
     out_dir: str | os.PathLike[str],
@@ -74,32 +118,36 @@ def run_zoom(
     dream_frame: Callable[[np.ndarray, int], np.ndarray],
     bits: int = 8,
     on_frame: Callable[[int, Path, bool], None] | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> int:
     """Write ``frames`` frames into ``out_dir``; returns how many were dreamed this run.
 
     ``dream_frame(image, index)`` dreams one frame (the caller varies the seed by index).
-    ``on_frame(index, path, skipped)`` reports each frame.
+    ``on_frame(index, path, skipped)`` reports each frame.  ``settings``: the dream
+    settings, JSON-able; with the input, bits, zoom and turn they are noted in each frame,
+    and a folder whose frames were made otherwise is refused rather than continued.
     """
     check_options(frames, zoom, rotate)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ZoomError(f"{out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
+    recipe = _recipe(image, bits, zoom, rotate, settings)
     done = frames_done(out, frames)
+    current = image
+    if done:
+        last = frame_path(out, done - 1)
+        current, info = read_image(last)
+        _check_resume(last, recipe, current.shape == image.shape and info.bits == bits)
     if on_frame is not None:
         for i in range(done):
             on_frame(i, frame_path(out, i), True)
-    current = image
-    if done:
-        current = read_image(frame_path(out, done - 1))[0]
-        if current.shape != image.shape:
-            raise ZoomError(f"{frame_path(out, done - 1)} does not match the input image's size "
-                            "or channels; use an empty folder for a new animation")
+    note = {RECIPE_KEY: json.dumps(recipe, sort_keys=True)}
     for i in range(done, frames):
         source = image if i == 0 else zoom_rotate(current, zoom, rotate)
         dreamed = dream_frame(source, i)
         path = frame_path(out, i)
-        write_image(path, dreamed, bits=bits)
+        write_image(path, dreamed, bits=bits, text=note)
         current = _as_saved(dreamed, bits)
         if on_frame is not None:
             on_frame(i, path, False)

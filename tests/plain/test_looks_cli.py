@@ -90,3 +90,16 @@ def test_zoom_command_writes_and_resumes_frames(picture: Path, tmp_path: Path, c
     assert err.count("already there") == 2 and err.count("dreamed") == 1
     assert main([*args, "--frames", "3", "--zoom", "9"]) == 2
     assert "--zoom must be between" in capsys.readouterr().err
+
+
+def test_zoom_refuses_to_continue_frames_dreamed_otherwise(picture: Path, tmp_path: Path,
+                                                           capsys) -> None:
+    frames = tmp_path / "frames"
+    args = ["zoom", str(picture), "-o", str(frames), *FAST]
+    assert main([*args, "--frames", "1"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--frames", "2", "--seed", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "frame_00000.png does not match this run" in err and "(seed)" in err
+    assert err.count("\n") == 1 and "new folder" in err
+    assert sorted(p.name for p in frames.iterdir()) == ["frame_00000.png"]

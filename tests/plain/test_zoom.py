@@ -95,3 +95,28 @@ def test_bad_options_and_folders_are_one_line_errors(tmp_path: Path, tiny_dream)
     run_zoom(img, tmp_path / "small", 1, 1.04, 0, tiny_dream)
     with pytest.raises(ZoomError, match="does not match"):
         run_zoom(_photo(12), tmp_path / "small", 2, 1.04, 0, tiny_dream)
+
+
+def test_a_folder_of_another_animation_is_refused_not_continued(tmp_path: Path,
+                                                                 tiny_dream) -> None:
+    img = _photo()
+    settings = {"iterations": 2, "layers": [["inception3a", 1.0]]}
+    run_zoom(img, tmp_path / "a", 1, 1.05, 0.0, tiny_dream, settings=settings)
+    before = (tmp_path / "a" / "frame_00000.png").read_bytes()
+    other_input = img[::-1].copy()  # the same size, other pixels
+    for change, words in (
+        ({"image": other_input}, "another input image"),
+        ({"bits": 16}, "another bit depth"),
+        ({"zoom": 1.1}, "another --zoom"),
+        ({"settings": {**settings, "iterations": 3}}, "another dream settings (iterations)"),
+    ):
+        given = {"image": img, "zoom": 1.05, "bits": 8, "settings": settings, **change}
+        with pytest.raises(ZoomError, match="does not match this run") as info:
+            run_zoom(given["image"], tmp_path / "a", 2, given["zoom"], 0.0, tiny_dream,
+                     bits=given["bits"], settings=given["settings"])
+        assert words in str(info.value) and "new folder" in str(info.value)
+        assert "\n" not in str(info.value)
+    assert frames_done(tmp_path / "a", 3) == 1
+    assert (tmp_path / "a" / "frame_00000.png").read_bytes() == before
+    # the same animation continues
+    assert run_zoom(img, tmp_path / "a", 2, 1.05, 0.0, tiny_dream, settings=settings) == 1
