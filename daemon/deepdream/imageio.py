@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from .pixelformat import clamp_unit
+
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
 _PIL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
@@ -86,8 +88,8 @@ def _from_pillow(im: Image.Image) -> tuple[np.ndarray, int]:
         return np.asarray(im, dtype=np.float32)[..., None] / 65535.0, 16
     if mode == "I":
         return np.clip(np.asarray(im, dtype=np.float32), 0, 65535)[..., None] / 65535.0, 16
-    if mode == "F":
-        return np.clip(np.asarray(im, dtype=np.float32), 0, 1)[..., None], 16
+    if mode == "F":  # NaN -> 0 and the infinities clamped, as for a host's float frames
+        return clamp_unit(np.array(im, dtype=np.float32))[..., None], 16
     if mode in ("1", "L"):
         im = im.convert("L")
     elif mode in ("LA", "La", "PA"):

@@ -73,9 +73,7 @@ def decode(data: bytes | memoryview, fmt: PixelFormat, width: int, height: int) 
         image = np.multiply(host, np.float32(1.0 / _INT_MAX[fmt.dtype]), dtype=np.float32)
     else:
         # Floats can hold NaN, negatives and HDR values above 1; the engine gets [0, 1].
-        image = host.astype(np.float32)
-        np.nan_to_num(image, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
-        np.clip(image, 0.0, 1.0, out=image)
+        image = clamp_unit(host.astype(np.float32))
     if fmt.transfer == "linear":
         colour = _colour(fmt)
         image[..., colour] = _srgb_from_linear(image[..., colour])
@@ -166,6 +164,11 @@ def decode_mask(data: bytes | memoryview, dtype: str, width: int, height: int) -
     if dtype == "u8":
         samples = np.frombuffer(data, dtype=np.uint8).reshape(height, width)
         return np.divide(samples, np.float32(255.0), dtype=np.float32)
-    mask = np.frombuffer(data, dtype="<f4").astype(np.float32).reshape(height, width)
-    np.nan_to_num(mask, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
-    return np.clip(mask, 0.0, 1.0, out=mask)
+    return clamp_unit(np.frombuffer(data, dtype="<f4").astype(np.float32).reshape(height, width))
+
+
+def clamp_unit(samples: np.ndarray) -> np.ndarray:
+    """Float samples into [0, 1] in place, the one rule for every float frame or file:
+    NaN -> 0, +inf and anything above 1 -> 1, -inf and anything below 0 -> 0."""
+    np.nan_to_num(samples, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(samples, 0.0, 1.0, out=samples)

@@ -197,3 +197,10 @@ def test_a_16_bit_tiff_without_strips_is_one_line(tmp_path: Path, drop: int) -> 
     path.write_bytes(bytes(data))
     with pytest.raises(ImageIOError, match="x.tif: the TIFF has no valid StripOffsets"):
         read_image(path)
+
+
+def test_float_tiff_nan_and_infinities_clamp_like_host_float_frames(tmp_path: Path) -> None:
+    values = np.array([[np.inf, -np.inf, np.nan, 0.5, 2.0, -1.0]], np.float32)
+    Image.fromarray(values, "F").save(tmp_path / "f.tif")
+    image, info = read_image(tmp_path / "f.tif")
+    assert info.bits == 16 and image.ravel().tolist() == [1.0, 0.0, 0.0, 0.5, 1.0, 0.0]

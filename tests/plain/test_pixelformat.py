@@ -164,3 +164,10 @@ def test_changed_integer_sample_is_rounded_to_nearest(layout: str, dtype: str) -
         colour = [c[::-1] for c in colour]
     assert out[:, :3].tolist() == colour
     assert out[:, 3].tolist() == [7, 9]
+
+
+@pytest.mark.parametrize("dtype", ["f16", "f32"])
+def test_float_nan_and_infinities_clamp_one_way(dtype: str) -> None:
+    fmt = PixelFormat("G", dtype, "srgb")
+    values = np.array([np.inf, -np.inf, np.nan, 1.5, -0.5], "<f2" if dtype == "f16" else "<f4")
+    assert decode(values.tobytes(), fmt, 5, 1).ravel().tolist() == [1.0, 0.0, 0.0, 1.0, 0.0]
