@@ -118,6 +118,9 @@ class Job:
     on_error: Callback = None
     on_cancelled: Callback = None
     on_preview: Callback = None
+    # Client.watch's liveness ping: its request number and when it went out
+    ping_req: int = 0
+    ping_sent: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -347,6 +350,7 @@ class Client:
     def _finish(self, job: Job, state: str, result: bytes | None = None,
                 error: DaemonError | None = None) -> None:
         self._jobs.pop(job.id, None)
+        self._replies.pop(job.ping_req, None)
         job.state, job.result, job.error = state, result, error
         if state == "done":
             _call(job.on_result, job, result)
@@ -354,6 +358,37 @@ class Client:
             _call(job.on_error, job, error)
         else:
             _call(job.on_cancelled, job)
+
+    def watch(self, job: Job) -> None:
+        """Check, without blocking, that the daemon still has ``job``; raises
+        DaemonUnavailable (and forgets the job) when it never accepted it, stopped answering
+        or restarted and lost it.  ``dream`` calls it while it waits; a plug-in driving
+        ``process_events`` from its own loop calls it from there."""
+        if job.finished:
+            return
+        now = time.monotonic()
+        pong = self._replies.pop(job.ping_req, {}) if job.ping_req else {}
+        if pong.get("job_known") is False:  # absent from an older daemon: taken as alive
+            self._give_up(job, f"the deepdream daemon at {self.endpoint} restarted and lost "
+                               "this dream; try again")
+        quiet = now - self._heard
+        if job.state == "sent" and quiet > self.timeout:
+            self._give_up(job, f"the deepdream daemon at {self.endpoint} did not accept the "
+                               f"job within {self.timeout:g} s; is it running? (start it with "
+                               "'deepdream serve')")
+        if quiet > max(SILENCE_BEFORE_PING, self.timeout):
+            if job.ping_sent is None or job.ping_sent < self._heard:
+                self._replies.pop(job.ping_req, None)
+                job.ping_req = next(self._req)  # with the job: the pong says if it knows it
+                self._send({"op": m.PING, "req": job.ping_req, "job": job.id})
+                job.ping_sent = now
+            elif now - job.ping_sent > self.timeout:
+                self._give_up(job, f"the deepdream daemon at {self.endpoint} stopped answering")
+
+    def _give_up(self, job: Job, message: str) -> None:
+        self._jobs.pop(job.id, None)
+        self._replies.pop(job.ping_req, None)
+        raise DaemonUnavailable(message)
 
     def dream(self, settings: Mapping[str, Any], pixels: bytes | bytearray | memoryview,
               width: int, height: int, fmt: PixelFormat | Mapping[str, str],
@@ -368,8 +403,7 @@ class Client:
         job = self.submit(settings, pixels, width, height, fmt, mask, mask_dtype,
                           on_progress=on_progress)
         started = time.monotonic()
-        cancel_sent = ping_sent = None
-        ping_req = 0
+        cancel_sent = None
         while not job.finished:
             now = time.monotonic()
             if timeout is not None and now - started > timeout and cancel_sent is None:
@@ -378,31 +412,11 @@ class Client:
             if should_cancel is not None and cancel_sent is None and should_cancel():
                 self.cancel(job)
                 cancel_sent = now
-            quiet = now - self._heard
-            if job.state == "sent" and quiet > self.timeout:
-                self._jobs.pop(job.id, None)
-                raise DaemonUnavailable(
-                    f"the deepdream daemon at {self.endpoint} did not accept the job within "
-                    f"{self.timeout:g} s; is it running? (start it with 'deepdream serve')")
-            if quiet > max(SILENCE_BEFORE_PING, self.timeout):
-                if ping_sent is None or ping_sent < self._heard:
-                    ping_req = next(self._req)  # with the job: the pong says if it knows it
-                    self._send({"op": m.PING, "req": ping_req, "job": job.id})
-                    ping_sent = now
-                elif now - ping_sent > self.timeout:
-                    self._jobs.pop(job.id, None)
-                    raise DaemonUnavailable(f"the deepdream daemon at {self.endpoint} "
-                                            "stopped answering")
+            self.watch(job)
             if cancel_sent is not None and now - cancel_sent > self.timeout:
                 self._jobs.pop(job.id, None)
                 break
             self._wait(0.1)
-            pong = self._replies.get(ping_req, {})
-            self._replies.clear()  # our own pings' pongs
-            if not job.finished and pong.get("job_known") is False:  # an older daemon: absent
-                self._jobs.pop(job.id, None)
-                raise DaemonUnavailable(f"the deepdream daemon at {self.endpoint} restarted "
-                                        "and lost this dream; try again")
         if job.state == "done" and job.result is not None:
             return job.result
         if job.state == "error" and job.error is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 
 import msgpack
 import pytest
@@ -136,3 +137,36 @@ def test_a_daemon_without_job_known_in_its_pong_is_still_waited_for() -> None:
         assert c.dream(ZERO, pixels, 8, 8, FMT, timeout=30) == pixels
     assert len(fake.pings) == 3
 
+
+
+def pump_until_failure(c: Client, job: object, seconds: float) -> DaemonUnavailable | None:
+    """A plug-in's event loop (as Krita's docker runs it): process_events, then watch."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        c.process_events()
+        try:
+            c.watch(job)  # type: ignore[arg-type]
+        except DaemonUnavailable as exc:
+            return exc
+        time.sleep(0.02)
+    return None
+
+
+@pytest.mark.usefixtures("quick_pings")
+def test_an_event_driven_plugin_learns_the_daemon_lost_its_job() -> None:
+    with FakeDaemon(job_known=False) as fake, Client(fake.endpoint, timeout=0.5) as c:
+        job = c.submit(ZERO, host_pixels(FMT, 8, 8), 8, 8, FMT)
+        failure = pump_until_failure(c, job, 10)
+    assert failure is not None and "restarted and lost this dream" in str(failure)
+
+
+@pytest.mark.usefixtures("quick_pings")
+def test_an_event_driven_plugin_learns_the_daemon_is_gone() -> None:
+    with FakeDaemon(job_known=True) as fake, Client(fake.endpoint, timeout=0.5) as c:
+        job = c.submit(ZERO, host_pixels(FMT, 8, 8), 8, 8, FMT)
+        assert pump_until_failure(c, job, 0.3) is None  # accepted, and pings are answered
+        fake.stop.set()  # the daemon dies without a word
+        fake.join()
+        failure = pump_until_failure(c, job, 10)
+    assert failure is not None and str(failure) == (
+        f"the deepdream daemon at {fake.endpoint} stopped answering")
