@@ -14,11 +14,13 @@ import contextlib
 import dataclasses
 import logging
 import logging.handlers
+import math
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,12 @@ _TICK_MS = 200
 #: a worker idle this long hands the last job's freed memory back to the system; sooner,
 #: the next try would first fault it all in again (~0.3 s of a 4 s CPU dream at 1024x768)
 RELEASE_AFTER_S = 30.0
+#: --max-pixels above this is a typo (a terapixel image alone would be 16 TB of floats).
+MAX_PIXELS_LIMIT = 10**12
+#: the most bytes one pixel takes on the wire: 4 channels of f32.
+_MAX_PIXEL_BYTES = max(len(layout) for layout in LAYOUTS) * max(DTYPES.values())
+#: frames up to this size are always read, so a small --max-pixels still answers too_large.
+_MIN_FRAME_LIMIT = 64 * 2**20
 
 
 class ServeError(RuntimeError):
@@ -211,6 +219,7 @@ class Server:
 
         self.opts = opts
         self._stop = threading.Event()
+        _check_models_files(opts.models_file)
         self.ctx = zmq.Context()
         self.auth = None
         try:
@@ -221,7 +230,7 @@ class Server:
             raise ServeError(str(exc)) from None
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.router_mandatory = 1  # an unknown peer is an error, never a silent drop
-        self.router.maxmsgsize = max(opts.max_pixels * 16, m.MAX_HEADER_BYTES)
+        self.router.maxmsgsize = max_frame_bytes(opts.max_pixels)
         self.router.linger = 1000
         self.router.ipv6 = ":" in opts.host  # e.g. --bind ::1
         if keys is not None:
@@ -478,6 +487,25 @@ class Server:
                    mask_dtype or "u8", header.get("preview", 0))
 
 
+def max_frame_bytes(max_pixels: int) -> int:
+    """The daemon's per-frame size limit (libzmq drops a client's connection, unanswered, for a
+    bigger frame): twice the largest frame an image of ``max_pixels`` makes, and at least
+    64 MiB, so that an image somewhat over the limit still arrives and is answered too_large."""
+    largest = max_pixels * _MAX_PIXEL_BYTES
+    return min(max(2 * largest, _MIN_FRAME_LIMIT, m.MAX_HEADER_BYTES), 2**63 - 1)
+
+
+def _check_models_files(models_file: str | None) -> None:
+    """Raise ServeError unless every models file the daemon would read exists and parses
+    (otherwise every request would fail with the same complaint)."""
+    from .models import ModelError, registry
+
+    try:
+        registry.available(models_file)
+    except ModelError as exc:
+        raise ServeError(str(exc)) from None
+
+
 def _who_listens(opts: ServeOptions) -> str:
     """' by another deepdream daemon' when one answers there, else ''."""
     from deepdream_protocol.client import Client, DaemonError
@@ -491,9 +519,36 @@ def _who_listens(opts: ServeOptions) -> str:
 
 
 # -- command line ------------------------------------------------------------------------------
+def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (no upper bound if None)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if high is None and value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        if high is not None and not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, not {value}")
+        return value
+
+    return parse
+
+
+def _minutes(text: str) -> float:
+    """An argparse type: a finite, non-negative number of minutes."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of minutes, 0 or more, not {text!r}")
+    return value
+
+
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``deepdream serve``."""
-    parser.add_argument("--port", type=int, default=m.DEFAULT_PORT,
+    """Options of ``deepdream serve``; out-of-range values are usage errors (exit status 2)."""
+    parser.add_argument("--port", type=_whole(1, 65535), default=m.DEFAULT_PORT,
                         help=f"TCP port to listen on (default {m.DEFAULT_PORT})")
     parser.add_argument("--bind", default="127.0.0.1", metavar="ADDRESS",
                         help="address to listen on (default 127.0.0.1; any other needs --curve)")
@@ -502,13 +557,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default auto)")
     parser.add_argument("--preload", action="append", default=[], metavar="MODEL",
                         help="load MODEL at start so the first job is warm; repeatable")
-    parser.add_argument("--max-pixels", type=int, default=ServeOptions.max_pixels,
+    parser.add_argument("--max-pixels", type=_whole(1, MAX_PIXELS_LIMIT),
+                        default=ServeOptions.max_pixels,
                         help="largest image accepted, in pixels (default 100 million)")
-    parser.add_argument("--max-queue", type=int, default=ServeOptions.max_queue,
+    parser.add_argument("--max-queue", type=_whole(1), default=ServeOptions.max_queue,
                         help="jobs that may wait; more are refused as busy (default 16)")
-    parser.add_argument("--cache-mb", type=int, default=ServeOptions.cache_mb,
+    parser.add_argument("--cache-mb", type=_whole(0), default=ServeOptions.cache_mb,
                         help="memory for warm models per device, MB (default 4096)")
-    parser.add_argument("--unload-after", type=float, default=0.0, metavar="MINUTES",
+    parser.add_argument("--unload-after", type=_minutes, default=0.0, metavar="MINUTES",
                         help="unload models unused this long (default 0: never)")
     parser.add_argument("--curve", type=Path, metavar="KEY_DIR",
                         help="require CurveZMQ with the keys in KEY_DIR (see 'deepdream keygen')")

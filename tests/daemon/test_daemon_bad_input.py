@@ -111,11 +111,25 @@ def test_duplicate_job_id_is_refused(raw: zmq.Socket) -> None:
         pass
 
 
+def test_image_over_the_pixel_limit_is_answered_too_large_however_it_is_stored(
+        raw: zmq.Socket) -> None:
+    # 256 x 256 RGBA f32 is 1 MiB (a f32 mask adds 256 KiB): over what 50,000 pixels can take,
+    # and it used to be dropped by libzmq, unanswered, before the daemon could say why.
+    header = submit_header(width=256, height=256, mask="f32",
+                           format={**FMT, "dtype": "f32"})
+    raw.send_multipart([msgpack.packb(header), bytes(256 * 256 * 16), bytes(256 * 256 * 4)])
+    assert raw.poll(20_000), "no answer: the frame was dropped"
+    reply = msgpack.unpackb(raw.recv_multipart()[0])
+    assert reply["op"] == "error" and reply["code"] == m.E_TOO_LARGE
+
+
 def test_frame_over_the_size_limit_drops_only_that_client(daemon: Daemon) -> None:
+    from deepdream.server import max_frame_bytes
+
     sock = zmq.Context.instance().socket(zmq.DEALER)
     sock.linger = 0
     sock.connect(daemon.endpoint)
-    sock.send_multipart([msgpack.packb(submit_header()), bytes(MAX_PIXELS * 16 + 1)])
+    sock.send_multipart([msgpack.packb(submit_header()), bytes(max_frame_bytes(MAX_PIXELS) + 1)])
     sock.close()
     fmt = PixelFormat("RGBA", "u8")
     pixels = host_pixels(fmt)
