@@ -48,6 +48,11 @@ MAX_PIXELS_LIMIT = 10**12
 _MAX_PIXEL_BYTES = max(len(layout) for layout in LAYOUTS) * max(DTYPES.values())
 #: frames up to this size are always read, so a small --max-pixels still answers too_large.
 _MIN_FRAME_LIMIT = 64 * 2**20
+#: characters of a client's own text (an op name, a job id) quoted in a log line or reply;
+#: they may be 64 KB long.
+_SHOWN_CHARS = 40
+#: an error text longer than this (quoting some other client text) is cut.
+_MAX_MESSAGE_CHARS = 500
 
 
 class ServeError(RuntimeError):
@@ -368,8 +373,11 @@ class Server:
             handler = getattr(self, f"_op_{header['op']}")
             handler(peer, header, frames[2:])
         except m.ProtocolError as exc:
-            log.warning("bad request from %s: %s", peer.hex(), exc)
-            self._reply(peer, header, m.ERROR, code=exc.code, message=str(exc))
+            message = _cut(str(exc))
+            if exc.code == m.E_UNKNOWN_OP:
+                message = f"unknown operation {_shown(header['op'])}"
+            log.warning("bad request from %s: %s", peer.hex(), message)
+            self._reply(peer, header, m.ERROR, code=exc.code, message=message)
         except Exception as exc:
             log.exception("request from %s failed", peer.hex())
             self._reply(peer, header, m.ERROR, code=m.E_INTERNAL,
@@ -419,7 +427,7 @@ class Server:
         self._no_data(header, data)
         key = (peer, header["job"])
         if not self.queue.known(key):
-            raise m.ProtocolError(m.E_UNKNOWN_JOB, f"no job {header['job']!r} to cancel "
+            raise m.ProtocolError(m.E_UNKNOWN_JOB, f"no job {_shown(header['job'])} to cancel "
                                   "(finished already?)")
         queued = self.queue.cancel(key)
         if queued is not None:  # a running job answers when the engine has stopped
@@ -453,10 +461,10 @@ class Server:
         width, height = header["width"], header["height"]
         if width <= 0 or height <= 0:
             raise m.ProtocolError(m.E_BAD_FIELD, f"image size {width}x{height} is not positive")
-        if width * height > self.opts.max_pixels:
+        if width * height > self.opts.max_pixels:  # (whole pixels: rounded, they could tie)
             raise m.ProtocolError(
-                m.E_TOO_LARGE, f"{width}x{height} is {width * height / 1e6:.1f} megapixels; "
-                f"this daemon takes at most {self.opts.max_pixels / 1e6:g} (--max-pixels)")
+                m.E_TOO_LARGE, f"{width}x{height} is {width * height:,} pixels; this daemon "
+                f"takes at most {self.opts.max_pixels:,} (--max-pixels)")
         pixels = data[0].buffer
         if len(pixels) != fmt.frame_size(width, height):
             raise m.ProtocolError(m.E_BAD_FRAME, f"pixel frame is {len(pixels)} bytes; "
@@ -482,7 +490,7 @@ class Server:
         except ModelError as exc:
             raise m.ProtocolError(m.E_MODEL, str(exc)) from None
         if self.queue.known((peer, header["job"])):
-            raise m.ProtocolError(m.E_DUPLICATE_JOB, f"job id {header['job']!r} is in use")
+            raise m.ProtocolError(m.E_DUPLICATE_JOB, f"job id {_shown(header['job'])} is in use")
         return Job(peer, header["job"], settings, fmt, width, height, pixels, mask,
                    mask_dtype or "u8", header.get("preview", 0))
 
@@ -504,6 +512,20 @@ def _check_models_files(models_file: str | None) -> None:
         registry.available(models_file)
     except ModelError as exc:
         raise ServeError(str(exc)) from None
+
+
+def _shown(text: str) -> str:
+    """A client's ``text`` quoted for a log line or an error reply, cut to _SHOWN_CHARS."""
+    if len(text) <= _SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:_SHOWN_CHARS]!r}... ({len(text):,} characters)"
+
+
+def _cut(message: str) -> str:
+    """``message`` cut to _MAX_MESSAGE_CHARS (it may quote a client's text at length)."""
+    if len(message) <= _MAX_MESSAGE_CHARS:
+        return message
+    return f"{message[:_MAX_MESSAGE_CHARS]}... ({len(message):,} characters)"
 
 
 def _who_listens(opts: ServeOptions) -> str:

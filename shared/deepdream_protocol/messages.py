@@ -82,13 +82,34 @@ def decode_header(data: bytes | memoryview, max_bytes: int = MAX_HEADER_BYTES) -
         # declare a huge array.
         header = msgpack.unpackb(bytes(data), raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types
-        raise ProtocolError(E_BAD_HEADER, f"header is not valid msgpack ({exc})") from None
+        raise ProtocolError(E_BAD_HEADER, f"header is not valid msgpack: {_why(exc, data)}"
+                            ) from None
     if not isinstance(header, dict):
         raise ProtocolError(E_BAD_HEADER, "header must be a msgpack map")
     op = header.get("op")
     if not isinstance(op, str):
         raise ProtocolError(E_BAD_HEADER, "header has no string 'op' field")
     return header
+
+
+def _why(exc: Exception, data: bytes | memoryview) -> str:
+    """Why ``data`` did not unpack, in words a person sending it can act on."""
+    if not len(data):
+        return "the header frame is empty"
+    text = str(exc)
+    if isinstance(exc, msgpack.ExtraData):
+        reason = "more bytes follow the first value (one msgpack map was expected)"
+    elif isinstance(exc, msgpack.FormatError):
+        reason = "it holds a byte that starts no msgpack value"
+    elif isinstance(exc, msgpack.StackError):
+        reason = "it nests too deeply"
+    elif isinstance(exc, msgpack.OutOfData) or "incomplete" in text or "exceeds max_" in text:
+        reason = "it ends in the middle of a value"  # (a declared length past the end, too)
+    elif "map key" in text:
+        reason = "map keys must be strings"
+    else:
+        reason = text or type(exc).__name__
+    return f"{reason}; it starts {bytes(data[:12])!r}"
 
 
 def check_version(header: dict[str, Any]) -> None:

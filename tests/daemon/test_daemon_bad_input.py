@@ -50,6 +50,8 @@ GOOD = bytes(32)  # 4 x 2 RGBA u8
 @pytest.mark.parametrize("frames, code, text", [
     ([b"\xc1\x00"], m.E_BAD_HEADER, "not valid msgpack"),
     ([b""], m.E_BAD_HEADER, "not valid msgpack"),
+    ([b"GET / HTTP/1.0\r\n\r\n"], m.E_BAD_HEADER,
+     "not valid msgpack: more bytes follow the first value"),
     ([msgpack.packb(["op", "hello"])], m.E_BAD_HEADER, "must be a msgpack map"),
     ([msgpack.packb({"op": "x" * 70_000})], m.E_BAD_HEADER, "exceeds"),
     ([msgpack.packb({"v": 1, "op": "launch", "req": 4})], m.E_UNKNOWN_OP, "unknown operation"),
@@ -70,7 +72,9 @@ GOOD = bytes(32)  # 4 x 2 RGBA u8
     ([msgpack.packb(submit_header(mask="u4")), GOOD, bytes(8)], m.E_BAD_FIELD,
      "mask sample type"),
     ([msgpack.packb(submit_header(width=MAX_PIXELS, height=2)), b""], m.E_TOO_LARGE,
-     "megapixels"),
+     f"{MAX_PIXELS}x2 is {2 * MAX_PIXELS:,} pixels; this daemon takes at most {MAX_PIXELS:,}"),
+    ([msgpack.packb(submit_header(width=MAX_PIXELS + 1, height=1)), b""], m.E_TOO_LARGE,
+     f"is {MAX_PIXELS + 1:,} pixels; this daemon takes at most {MAX_PIXELS:,} (--max-pixels)"),
     ([msgpack.packb(submit_header(settings={"iterations": -3})), GOOD], m.E_BAD_SETTINGS,
      "iterations"),
     ([msgpack.packb(submit_header(settings={"fancy": 1})), GOOD], m.E_BAD_SETTINGS, "fancy"),
@@ -95,6 +99,18 @@ def _try_unpack(data: bytes) -> object:
         return msgpack.unpackb(data)
     except Exception:
         return None
+
+
+def test_a_huge_op_name_or_job_id_is_quoted_cut_short(daemon: Daemon, raw: zmq.Socket) -> None:
+    reply = ask(raw, msgpack.packb({"v": 1, "op": "q" * 20_000, "req": 5}))
+    assert reply["code"] == m.E_UNKNOWN_OP and reply["req"] == 5
+    assert reply["message"] == f"unknown operation '{'q' * 40}'... (20,000 characters)"
+    reply = ask(raw, msgpack.packb({"v": 1, "op": "cancel", "job": "j" * 30_000}))
+    assert reply["code"] == m.E_UNKNOWN_JOB
+    assert reply["message"].startswith(f"no job '{'j' * 40}'... (30,000 characters) to cancel")
+    # what was echoed is paired as ever; what is logged is as short
+    assert reply["job"] == "j" * 30_000
+    assert "q" * 41 not in daemon.log_text() and "j" * 41 not in daemon.log_text()
 
 
 def test_duplicate_job_id_is_refused(raw: zmq.Socket) -> None:

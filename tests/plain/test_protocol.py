@@ -35,6 +35,12 @@ def test_header_round_trip_adds_the_protocol_version() -> None:
     (msgpack.packb({"op": 5}), "no string 'op'"),
     (msgpack.packb({"op": "x", "pad": "a" * 70000}), "exceeds"),
     (msgpack.packb({1: "x"}), "not valid msgpack"),  # non-string map keys
+    (b'{"op": "ping"}', r"not valid msgpack: more bytes follow the first value .*"
+                       r"it starts b'\{\"op\": \"ping'"),  # JSON, or any text
+    (b"", "not valid msgpack: the header frame is empty"),
+    (b"\xc1", "not valid msgpack: it holds a byte that starts no msgpack value"),
+    (msgpack.packb({"op": "ping"})[:-2], "not valid msgpack: it ends in the middle of a value"),
+    (msgpack.packb({1: "x"}), "not valid msgpack: map keys must be strings"),
 ])
 def test_malformed_headers_are_refused_with_a_reason(data: bytes, message: str) -> None:
     with pytest.raises(m.ProtocolError, match=message) as err:
