@@ -172,6 +172,8 @@ class Worker(threading.Thread):
         from .pixelformat import decode, decode_mask, encode
 
         def send(header: dict[str, Any], *frames: Any) -> None:
+            if header["op"] != m.PROGRESS:  # the last word: the job is over before it is said,
+                self.server.queue.done(job)  # so its id is free and a ping says it is gone
             out.send_multipart([job.peer, m.encode_header({"job": job.id, **header}), *frames],
                                copy=False)
 
@@ -399,11 +401,17 @@ class Server:
 
     def _op_ping(self, peer: bytes, header: dict[str, Any], data: list[Any]) -> None:
         self._no_data(header, data)
+        job = header.get("job")
+        if job is not None and not isinstance(job, str):
+            raise m.ProtocolError(m.E_BAD_FIELD, "ping: field 'job' must be str, got "
+                                  f"{type(job).__name__}")
         running, queued = self.queue.status()
         models = sorted({n for w in self.workers for n in w.cache.names()})
+        # job_known: a client whose daemon was restarted learns its job is gone
+        known = {} if job is None else {"job_known": self.queue.known((peer, job))}
         self._reply(peer, header, m.PONG, state="busy" if running else "idle",
                     current=running[0] if running else None, running=running,
-                    queued=queued, models=models)
+                    queued=queued, models=models, **known)
 
     def _op_catalog(self, peer: bytes, header: dict[str, Any], data: list[Any]) -> None:
         from .models import ModelError, registry

@@ -258,3 +258,41 @@ def test_blocking_dream_honours_should_cancel_and_timeout(daemon: Daemon) -> Non
             c.dream(LONG_DREAM, pixels, 96, 96, fmt, timeout=0.5)
         assert err.value.code == "timeout"
         assert c.ping()["state"] in ("idle", "busy")  # still talking to us
+
+
+def test_ping_with_a_job_id_says_whether_the_daemon_has_that_job_of_this_client(
+        daemon: Daemon) -> None:
+    # how a client tells that a restarted daemon has lost its job (and will never answer it)
+    import msgpack
+    import zmq
+
+    def ask(sock: zmq.Socket, header: dict, *frames: bytes, until: str = "pong") -> dict:
+        sock.send_multipart([msgpack.packb({"v": 1, **header}), *frames])
+        while True:
+            assert sock.poll(30_000), f"no {until}"
+            reply = msgpack.unpackb(sock.recv_multipart()[0])
+            if reply["op"] in (until, "error"):
+                return reply
+
+    ctx = zmq.Context.instance()
+    mine, other = ctx.socket(zmq.DEALER), ctx.socket(zmq.DEALER)
+    try:
+        for sock in (mine, other):
+            sock.linger = 0
+            sock.connect(daemon.endpoint)
+        fmt = PixelFormat("RGB", "u8")
+        submit = {"op": "submit", "job": "long", "settings": LONG_DREAM,
+                  "format": fmt.to_wire(), "width": 96, "height": 96}
+        assert ask(mine, submit, host_pixels(fmt, 96, 96), until="accepted")["op"] == "accepted"
+        pong = ask(mine, {"op": "ping", "job": "long", "req": 3})
+        assert pong["job_known"] is True and pong["job"] == "long" and pong["req"] == 3
+        assert ask(mine, {"op": "ping", "job": "never-sent"})["job_known"] is False
+        assert ask(other, {"op": "ping", "job": "long"})["job_known"] is False  # not its job
+        assert "job_known" not in ask(mine, {"op": "ping"})
+        bad = ask(mine, {"op": "ping", "job": 7})
+        assert bad["code"] == "bad_field" and "'job' must be str, got int" in bad["message"]
+        assert ask(mine, {"op": "cancel", "job": "long"}, until="cancelled")["op"] == "cancelled"
+        assert ask(mine, {"op": "ping", "job": "long"})["job_known"] is False  # over
+    finally:
+        mine.close()
+        other.close()
