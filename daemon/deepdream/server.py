@@ -469,10 +469,9 @@ class Server:
         width, height = header["width"], header["height"]
         if width <= 0 or height <= 0:
             raise m.ProtocolError(m.E_BAD_FIELD, f"image size {width}x{height} is not positive")
-        if width * height > self.opts.max_pixels:  # (whole pixels: rounded, they could tie)
+        if width * height > self.opts.max_pixels:
             raise m.ProtocolError(
-                m.E_TOO_LARGE, f"{width}x{height} is {width * height:,} pixels; this daemon "
-                f"takes at most {self.opts.max_pixels:,} (--max-pixels)")
+                m.E_TOO_LARGE, m.too_large_message(width, height, self.opts.max_pixels))
         pixels = data[0].buffer
         if len(pixels) != fmt.frame_size(width, height):
             raise m.ProtocolError(m.E_BAD_FRAME, f"pixel frame is {len(pixels)} bytes; "

@@ -80,12 +80,6 @@ def error_from_reply(header: Mapping[str, Any]) -> DaemonError:
     return DaemonError(message, code)
 
 
-def too_large_message(width: int, height: int, max_pixels: int) -> str:
-    """The daemon's one-line ``too_large`` wording, for a refusal made before sending."""
-    return (f"{width}x{height} is {width * height / 1e6:.1f} megapixels; "
-            f"this daemon takes at most {max_pixels / 1e6:g} (--max-pixels)")
-
-
 def resolve_endpoint(endpoint: str | None = None) -> str:
     """The argument, else DEEPDREAM_ENDPOINT, else the config file's, else the default."""
     if endpoint:
@@ -248,7 +242,8 @@ class Client:
                              f"{fmt.frame_size(width, height)}")
         if self.max_pixels is not None and width * height > self.max_pixels:
             # the daemon would refuse it after the whole frame had crossed the wire
-            raise DaemonError(too_large_message(width, height, self.max_pixels), m.E_TOO_LARGE)
+            raise DaemonError(m.too_large_message(width, height, self.max_pixels),
+                              m.E_TOO_LARGE)
         header: dict[str, Any] = {"op": m.SUBMIT, "job": uuid.uuid4().hex,
                                   "settings": dict(settings), "format": fmt.to_wire(),
                                   "width": width, "height": height}

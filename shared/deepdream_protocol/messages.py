@@ -146,3 +146,10 @@ def _check_type(op: str, name: str, value: object, types: tuple[type, ...]) -> N
         wanted = " or ".join(t.__name__ for t in types)
         raise ProtocolError(E_BAD_FIELD,
                             f"{op}: field {name!r} must be {wanted}, got {type(value).__name__}")
+
+
+def too_large_message(width: int, height: int, max_pixels: int) -> str:
+    """The one-line ``too_large`` refusal, the same whether the daemon or a client that knows
+    the limit from ``hello`` makes it (whole pixels: rounded figures could look equal)."""
+    return (f"{width}x{height} is {width * height:,} pixels; this daemon takes at most "
+            f"{max_pixels:,} (--max-pixels)")

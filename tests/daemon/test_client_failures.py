@@ -4,8 +4,10 @@ limit is refused before it is sent, and a daemon restarted under a running job i
 from __future__ import annotations
 
 import re
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -14,8 +16,17 @@ from deepdream_protocol import client as client_module
 from deepdream_protocol.client import Client, DaemonError, DaemonUnavailable
 from deepdream_protocol.pixels import PixelFormat
 
-from tests.support.daemon import REPO, Daemon
-from tests.support.jobs import MAX_PIXELS, host_pixels
+from tests.support.daemon import (
+    REPO,
+    START_TIMEOUT,
+    Daemon,
+    answers_hello,
+    daemon_env,
+    serve_command,
+    start_daemon,
+    stop_daemon,
+)
+from tests.support.jobs import MAX_PIXELS, H, W, host_pixels, wait_until
 
 pytestmark = pytest.mark.daemon
 
@@ -170,3 +181,46 @@ def test_an_event_driven_plugin_learns_the_daemon_is_gone() -> None:
         failure = pump_until_failure(c, job, 10)
     assert failure is not None and str(failure) == (
         f"the deepdream daemon at {fake.endpoint} stopped answering")
+
+
+# -- the real thing: a daemon killed and restarted on the same port -------------------------
+#: enough steps that the job is surely still running when the daemon is killed under it.
+LONG_DREAM = {"model": "tiny", "layer": "inception3a", "iterations": 400, "octaves": 1}
+
+
+@pytest.mark.parametrize("transport", ["zmq", "stdlib"])
+def test_a_daemon_restarted_under_a_running_job_is_reported(
+        tmp_path: Path, transport: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_module, "SILENCE_BEFORE_PING", 0.5)
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = start_daemon(tmp_path / "first")
+    port = int(first.endpoint.rpartition(":")[2])
+    second: list[subprocess.Popen[bytes]] = []
+
+    def restart_daemon(_job: object, _info: object) -> None:
+        """Once the job runs: kill the daemon and start a new one on the same port."""
+        if second:
+            return
+        first.proc.kill()
+        first.proc.wait()
+        second.append(subprocess.Popen(
+            serve_command(port, tmp_path / "second" / "daemon.log"), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env=daemon_env({"XDG_STATE_HOME": str(tmp_path)})))
+        wait_until(lambda: answers_hello(first.endpoint), START_TIMEOUT, "the new daemon")
+
+    try:
+        with Client(first.endpoint, transport=transport, timeout=2) as c:
+            with pytest.raises(DaemonUnavailable) as caught:
+                c.dream(LONG_DREAM, host_pixels(FMT), W, H, FMT, on_progress=restart_daemon,
+                        timeout=30)
+    finally:
+        stop_daemon(first.proc)
+        for proc in second:
+            stop_daemon(proc)
+    assert second, "the job never ran"
+    if transport == "zmq":  # pyzmq reconnects at once: only the new daemon can tell
+        assert str(caught.value) == (f"the deepdream daemon at {first.endpoint} restarted "
+                                     "and lost this dream; try again")
+    else:  # the standard-library transport sees its connection drop
+        assert str(caught.value).startswith(f"lost the deepdream daemon at {first.endpoint}")
