@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.hosts import trixie_root
-from tests.support.daemon import free_port
+from tests.support.daemon import daemon_process, free_port
 from tests.support.hosts import KRITA_RESOURCES, KRITARC, HostHome, host_home, install_plugin
 
 pytestmark = pytest.mark.host
@@ -182,6 +182,23 @@ def test_docker_path_keeps_krita_responsive_and_can_cancel(krita, endpoint):
     assert cancelled["error"] == "cancelled; the document is unchanged", cancelled
     assert cancelled["layers_after"] == cancelled["layers_before"]
     assert cancelled["original_unchanged"] and not cancelled["busy_at_end"]
+
+
+def test_docker_reports_a_daemon_killed_mid_dream_and_keeps_the_document(krita):
+    long_dream = {**DREAM, "iterations": 400, "octaves": 3}
+    with daemon_process() as daemon:  # its own daemon: this one gets killed
+        facts = krita.run_cases(
+            [{"name": "async_daemon_killed", "model": "RGBA", "depth": "U8", "size": [256, 192],
+              "settings": long_dream, "kill_pid": daemon.proc.pid}],
+            {"DEEPDREAM_ENDPOINT": daemon.endpoint, "DEEPDREAM_DAEMON_CMD": "/bin/false"},
+            script="krita_async")
+    fact = _fact(facts, "async_daemon_killed")
+    assert "killed_at" in fact, fact
+    # before Client.watch the docker waited for ever (LIMIT_MS) and reported nothing
+    assert "daemon" in fact.get("error", ""), fact
+    assert "\n" not in fact["error"]
+    assert fact["layers_after"] == fact["layers_before"]
+    assert fact["original_unchanged"] and not fact["busy_at_end"]
 
 
 def test_real_gui_dreams_through_the_docker_button(krita, endpoint):

@@ -1,12 +1,15 @@
 """Runs inside real Krita (kritarunner): the docker's non-blocking path (DreamRunner driven by
-Qt's event loop), once to the end and once cancelled after the first progress report.
+Qt's event loop): to the end, cancelled after the first progress report, or with the daemon
+killed then (the chroot shares the host's processes).
 
-Input: $DD_CASES (cases as for krita_cases.py, plus "cancel": true).  Output: one line
-``DD_RESULT <json>``.  A 20 ms QTimer counts how often the event loop ran while dreaming.
+Input: $DD_CASES (cases as for krita_cases.py, plus "cancel": true or "kill_pid": PID).
+Output: one line ``DD_RESULT <json>``.  A 20 ms QTimer counts how often the event loop ran
+while dreaming.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from deepdream_krita import controller
@@ -30,6 +33,9 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         if case.get("cancel") and percent > 0 and "cancel_at" not in out:
             out["cancel_at"] = out["ticks"]
             runner.cancel()
+        if case.get("kill_pid") and percent > 0 and "killed_at" not in out:
+            out["killed_at"] = out["ticks"]
+            os.kill(case["kill_pid"], 9)  # SIGKILL: no goodbye
 
     def on_done(node: Any) -> None:
         out["result"] = node.name()
