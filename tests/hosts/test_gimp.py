@@ -36,6 +36,9 @@ LONG_DREAM = {**DREAM, "iterations": 500, "octaves": 12, "octave-scale": 1.02}
 CASES = ("rgb_u8", "rgba_u16", "linear_float", "gray", "group_offsets", "feathered_selection",
          "profiled_selection", "double", "selection_ignored")
 
+#: a layer with this lock (or in a group with "Lock pixels") dreams into an unlocked copy
+LOCKED = ("locked_pixels", "locked_alpha", "locked_position", "locked_group")
+
 #: cases the plug-in must refuse -> what its message must name
 REFUSED = {"indexed": "indexed", "floating": "floating selection",
            "unknown_model": "no-such-model", "unknown_layer": "no_such_layer"}
@@ -59,7 +62,8 @@ def dream_env(endpoint: str, cases: tuple[str, ...] | list[str], **extra: str) -
 @pytest.fixture(scope="module")
 def dreamed(gimp: HostHome, endpoint: str) -> dict[str, dict]:
     """One GIMP run dreams every case (GIMP start-up is the slow part)."""
-    return facts(gimp.run_gimp("dream_cases.py", dream_env(endpoint, [*CASES, *REFUSED])))
+    cases = [*CASES, *LOCKED, "text", *REFUSED]
+    return facts(gimp.run_gimp("dream_cases.py", dream_env(endpoint, cases)))
 
 
 def assert_new_layer_right(fact: dict) -> None:
@@ -97,6 +101,25 @@ def test_selection_leaves_unselected_pixels_bit_identical(dreamed: dict, case: s
     assert fact["changed_where_unselected"] == 0
 
 
+@pytest.mark.parametrize("case", LOCKED)
+def test_locked_layer_dreams_into_a_writable_copy_and_keeps_its_locks(dreamed: dict, case: str
+                                                                       ) -> None:
+    # GIMP kills a plug-in writing to a locked layer: the copy carried the lock with it.
+    fact = dreamed[case]
+    assert_new_layer_right(fact)
+    assert not fact["locks"]["pixels"] and not fact["locks"]["alpha"]
+    assert fact["original_locks"][0] == fact["original_locks"][1]
+
+
+def test_text_layer_dreams_into_a_plain_pixel_layer(dreamed: dict) -> None:
+    # A text layer result would be rendered again, dream lost, when edited with the Text tool.
+    fact = dreamed["text"]
+    assert_new_layer_right(fact)
+    assert not fact["is_text"]
+    assert fact["looks"] == fact["original_looks"]
+    assert fact["looks"] == {"opacity": 70.0, "mode": "multiply", "visible": False}
+
+
 @pytest.mark.parametrize("case", REFUSED)
 def test_refusal_names_the_problem_and_leaves_the_image_alone(dreamed: dict, case: str) -> None:
     fact, reason = dreamed[case], REFUSED[case]
@@ -114,6 +137,20 @@ def test_stdlib_transport_dreams_without_pyzmq(gimp: HostHome, endpoint: str) ->
     env = dream_env(endpoint, ["rgb_u8"], DEEPDREAM_TRANSPORT="stdlib",
                     PYTHONPATH=f"{gimp.inside}/no-pyzmq")
     assert_new_layer_right(facts(gimp.run_gimp("dream_cases.py", env))["rgb_u8"])
+
+
+def test_a_failure_adding_the_result_leaves_the_image_as_it_was(gimp: HostHome,
+                                                                 endpoint: str) -> None:
+    # The plug-in's Python starts with a sitecustomize that makes writing the result raise.
+    env = dream_env(endpoint, ["rgb_u8", "locked_pixels"],
+                    PYTHONPATH=f"{gimp.inside}/scripts/failing_write")
+    found = facts(gimp.run_gimp("dream_cases.py", env))
+    assert sorted(found) == ["locked_pixels", "rgb_u8"]
+    for case, fact in found.items():
+        assert fact["status"] == "execution-error", case
+        assert "injected write failure" in fact["error"], case
+        assert "\n" not in fact["error"].strip(), case
+        assert fact["stack_unchanged"] and fact["original_identical"], case
 
 
 def test_no_daemon_gives_an_error_and_leaves_the_image_alone(gimp: HostHome) -> None:

@@ -97,20 +97,57 @@ def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
     finally:
         Gimp.progress_end()
 
-    # Only now, with the dream in hand, is the image changed: one undo group.
-    image.undo_group_start()
-    layer, inserted = active.copy(), False
+    # Only now, with the dream in hand, is the image changed (one undo group, below).
     try:
-        layer.set_name(layer_name(values))
+        layer = result_layer(image, active, layer_name(values))
+    except Exception as e:
+        raise DreamFailed(f"could not make the result layer: {one_line(e)}") from None
+    try:
+        # Written before it joins the image: a layer in a group with "Lock pixels" on is
+        # locked too, and GIMP kills a plug-in that writes to a locked drawable.
+        pixel_io.write_pixels(layer, region, fmt, dreamed)
+    except Exception as e:
+        layer.delete()
+        raise DreamFailed(f"could not write the result layer: {one_line(e)}") from None
+    image.undo_group_start()
+    inserted = False
+    try:
         inserted = image.insert_layer(layer, active.get_parent(),
                                       image.get_item_position(active))
-        pixel_io.write_pixels(layer, region, fmt, dreamed)
-    except GLib.Error as e:
+        if not inserted:
+            raise RuntimeError("GIMP refused to insert it")
+    except Exception as e:  # whatever failed, the image ends as it was
         if inserted:
             image.remove_layer(layer)
-        raise DreamFailed(f"could not add the result layer: {e.message}") from None
+        else:
+            layer.delete()
+        raise DreamFailed(f"could not add the result layer: {one_line(e)}") from None
     finally:
         image.undo_group_end()
+    return layer
+
+
+def one_line(error: Exception) -> str:
+    text = error.message if isinstance(error, GLib.Error) else str(error)
+    return " ".join(text.split()) or type(error).__name__
+
+
+def result_layer(image: Gimp.Image, active: Gimp.Layer, name: str) -> Gimp.Layer:
+    """A copy of ``active`` to dream into, not yet in the image and writable: "Lock pixels"
+    and "Lock alpha" stay on the user's layer only.  A text layer's copy would still be a
+    text layer, whose next edit with the Text tool renders the text again and throws the
+    dream away, so a text layer becomes a plain pixel layer."""
+    if active.is_text_layer() or isinstance(active, Gimp.TextLayer):
+        layer = pixel_io.plain_copy(image, active)
+    else:
+        layer = active.copy()
+    try:
+        layer.set_name(name)
+        layer.set_lock_content(False)
+        layer.set_lock_alpha(False)
+    except Exception:
+        layer.delete()
+        raise
     return layer
 
 

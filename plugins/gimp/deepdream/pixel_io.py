@@ -102,3 +102,39 @@ def write_pixels(drawable: Gimp.Drawable, region: Region, fmt: HostFormat, data:
     buffer.set(_rect(region), fmt.babl, data)
     buffer.flush()
     drawable.update(region.x, region.y, region.width, region.height)
+
+
+def plain_copy(image: Gimp.Image, layer: Gimp.Layer) -> Gimp.Layer:
+    """A plain pixel layer like ``layer`` (pixels, offsets, opacity, mode, visibility,
+    compositing, mask), not yet in the image: ``Layer.copy()`` of a text layer, and even
+    ``Layer.new_from_drawable``, give a text layer again."""
+    copy = Gimp.Layer.new(image, layer.get_name(), layer.get_width(), layer.get_height(),
+                          layer.type(), layer.get_opacity(), layer.get_mode())
+    try:
+        _, x, y = layer.get_offsets()
+        copy.set_offsets(x, y)
+        copy.set_visible(layer.get_visible())
+        copy.set_blend_space(layer.get_blend_space())
+        copy.set_composite_space(layer.get_composite_space())
+        copy.set_composite_mode(layer.get_composite_mode())
+        _copy_buffer(layer, copy)
+        mask = layer.get_mask()
+        if mask is not None:
+            new_mask = copy.create_mask(Gimp.AddMaskType.WHITE)
+            _copy_buffer(mask, new_mask)
+            copy.add_mask(new_mask)
+            copy.set_apply_mask(layer.get_apply_mask())
+    except Exception:
+        copy.delete()
+        raise
+    return copy
+
+
+def _copy_buffer(source: Gimp.Drawable, target: Gimp.Drawable) -> None:
+    """Every pixel of ``source`` into ``target`` (same size), in the source's own format."""
+    babl = Babl.get_name(source.get_format())
+    rect = Gegl.Rectangle.new(0, 0, source.get_width(), source.get_height())
+    data = source.get_buffer().get(rect, 1.0, babl, Gegl.AbyssPolicy.NONE)
+    buffer = target.get_buffer()
+    buffer.set(rect, babl, bytes(data))
+    buffer.flush()

@@ -59,6 +59,17 @@ def siblings_of(img, parent):
     return parent.get_children() if parent else img.get_layers()
 
 
+def locks(layer):
+    return {"pixels": layer.get_lock_content(), "alpha": layer.get_lock_alpha(),
+            "position": layer.get_lock_position()}
+
+
+def looks(layer):
+    """How the layer shows in the image, besides its pixels."""
+    return {"opacity": layer.get_opacity(), "mode": layer.get_mode().value_nick,
+            "visible": layer.get_visible()}
+
+
 def observe(case, img, layer, values):
     """Run the plug-in on layer and report what a user would check."""
     # indexed layers have no host format of their own; babl reads them as RGBA
@@ -68,11 +79,13 @@ def observe(case, img, layer, values):
     precision = img.get_precision().value_nick
     parent, position = layer.get_parent(), img.get_item_position(layer)
     count_before = len(siblings_of(img, parent))
+    locks_before = locks(layer)
     status, error = run_deepdream(img, layer, values)
     fact = {"case": case, "status": status, "error": error, "babl": babl,
             "stack_unchanged": stack(img) == stack_before,
             "original_identical": bool(np.array_equal(pixels(layer, babl), before)),
             "precision_before": precision, "precision_after": img.get_precision().value_nick}
+    fact["original_locks"] = [locks(layer), locks_before]
     if status == "success":
         siblings = siblings_of(img, parent)
         new = siblings[position]
@@ -94,6 +107,9 @@ def observe(case, img, layer, values):
             "changed_where_selected": float(changed[full].mean()) if full.any() else None,
             "changed_where_unselected": int(changed[inside == 0].sum()),
             "unselected_pixels": int((inside == 0).sum()),
+            "is_text": new.is_text_layer() or isinstance(new, Gimp.TextLayer),
+            "locks": locks(new),
+            "looks": looks(new), "original_looks": looks(layer),
         })
     emit(**fact)
 
@@ -152,6 +168,43 @@ def case_selection_ignored(values):
     img, layer = image_with_layer("ignored", IT.RGB_IMAGE)
     img.select_rectangle(Gimp.ChannelOps.REPLACE, 10, 10, 20, 20)
     return img, layer
+
+
+def locked(lock):
+    img, layer = image_with_layer(f"locked {lock}", IT.RGBA_IMAGE)
+    getattr(layer, f"set_lock_{lock}")(True)
+    return img, layer
+
+
+def case_locked_pixels(values):
+    return locked("content")
+
+
+def case_locked_alpha(values):
+    return locked("alpha")
+
+
+def case_locked_position(values):
+    return locked("position")
+
+
+def case_locked_group(values):
+    """The layer's group has "Lock pixels" on, which locks every layer inside it."""
+    img, layer = case_group_offsets(values)
+    layer.get_parent().set_lock_content(True)
+    return img, layer
+
+
+def case_text(values):
+    """A text layer, half transparent, multiplying, hidden, off the image's corner."""
+    img, _ = image_with_layer("under text", IT.RGB_IMAGE)
+    text = Gimp.TextLayer.new(img, "Dream", Gimp.context_get_font(), 24.0, Gimp.Unit.pixel())
+    img.insert_layer(text, None, 0)
+    text.set_offsets(5, 9)
+    text.set_opacity(70.0)
+    text.set_mode(Gimp.LayerMode.MULTIPLY)
+    text.set_visible(False)
+    return img, text
 
 
 def case_floating(values):
