@@ -45,7 +45,21 @@ DREAM_CASES = [
     {"name": "cmyka_u16", "model": "CMYKA", "depth": "U16"},
     {"name": "laba_u16_selection", "model": "LABA", "depth": "U16", **FEATHERED},
 ]
+# The result must show the way the original does: its properties and masks come along.
+LOOK_CASES = [
+    {"name": "props_multiply_half", "model": "RGBA", "depth": "U8",
+     "props": {"opacity": 128, "blend": "multiply", "inherit_alpha": True,
+               "alpha_locked": True}},
+    {"name": "props_hidden_locked", "model": "RGBA", "depth": "U16",
+     "props": {"visible": False, "locked": True}},
+    {"name": "masks", "model": "RGBA", "depth": "U8", "masks": ["transparency", "filter"]},
+]
+# Layers whose pixelData is not their look (empty, a selection, rendered from shapes).
+OTHER_LAYERS = ["group", "clone", "fill", "vector"]
 ERROR_CASES = [
+    *({"name": f"{kind}_layer", "model": "RGBA", "depth": "U8", "target": kind}
+      for kind in OTHER_LAYERS),
+
     {"name": "bad_setting", "model": "RGBA", "depth": "U8", "settings": {"octaves": 0}},
     {"name": "unknown_model", "model": "RGBA", "depth": "U8",
      "settings": {**DREAM, "model": "no-such-model"}},
@@ -84,8 +98,9 @@ def krita(host_root: Path) -> Iterator[KritaHome]:
 
 @pytest.fixture(scope="module")
 def dreamed(krita: KritaHome, endpoint: str) -> dict[str, dict[str, Any]]:
-    """Every case of DREAM_CASES and ERROR_CASES, dreamed in one Krita run."""
-    return krita.run_cases(DREAM_CASES + ERROR_CASES, {"DEEPDREAM_ENDPOINT": endpoint})
+    """Every case of DREAM_CASES, LOOK_CASES and ERROR_CASES, dreamed in one Krita run."""
+    return krita.run_cases(DREAM_CASES + LOOK_CASES + ERROR_CASES,
+                           {"DEEPDREAM_ENDPOINT": endpoint})
 
 
 def _fact(dreamed: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
@@ -127,6 +142,36 @@ def test_deep_layers_keep_their_precision(dreamed, case):
     fact = _fact(dreamed, case["name"])
     # pixels with samples an 8-bit round trip could not produce: the layer kept its depth
     assert fact["fine_pixels"] > 0.5 * fact["inside_changed"], fact
+
+
+@pytest.mark.parametrize("case", LOOK_CASES, ids=lambda c: c["name"])
+def test_result_keeps_the_originals_look_and_can_be_painted_on(dreamed, case):
+    fact = _fact(dreamed, case["name"])
+    assert "error" not in fact, fact["error"]
+    assert fact["directly_above"] and fact["original_unchanged"]
+    assert fact["inside_changed"] > 0.8 * fact["inside"], fact
+    wanted = fact["original_properties"]
+    for name, value in case.get("props", {}).items():
+        assert wanted[name] == value  # the original really had what the case set
+    # a hidden or locked original still gives a result the user sees and can paint on
+    assert fact["properties"] == {**wanted, "visible": True, "locked": False}, fact
+    assert fact["masks"] == fact["original_masks"]
+
+
+def test_result_hides_what_the_originals_transparency_mask_hides(dreamed):
+    fact = _fact(dreamed, "masks")
+    assert [kind for kind, _ in fact["masks"]] == ["transparencymask", "filtermask"]
+    assert fact["original_hidden_alpha"] == 0  # the mask hides all but its rectangle
+    # without copies of the masks the dreamed pixels covered what lies below
+    assert fact["hidden_alpha"] == 0, fact
+
+
+@pytest.mark.parametrize("kind", OTHER_LAYERS)
+def test_other_layer_kinds_are_refused_in_one_clear_line(dreamed, kind):
+    fact = _fact(dreamed, f"{kind}_layer")
+    assert fact["error"] == f"{kind} layers cannot be dreamed; select a paint layer"
+    assert fact["layers_after"] == fact["layers_before"]
+    assert fact["original_unchanged"]
 
 
 def test_bad_setting_is_refused_before_anything_changes(dreamed):
@@ -199,6 +244,19 @@ def test_docker_reports_a_daemon_killed_mid_dream_and_keeps_the_document(krita):
     assert "\n" not in fact["error"]
     assert fact["layers_after"] == fact["layers_before"]
     assert fact["original_unchanged"] and not fact["busy_at_end"]
+
+
+def test_docker_says_so_when_the_document_is_closed_mid_dream(krita, endpoint):
+    long_dream = {**DREAM, "iterations": 30, "octaves": 3}
+    facts = krita.run_cases(
+        [{"name": "async_closed", "model": "RGBA", "depth": "U8", "size": [128, 96],
+          "settings": long_dream, "close_document": True}],
+        {"DEEPDREAM_ENDPOINT": endpoint}, script="krita_async")
+    fact = _fact(facts, "async_closed")
+    assert "closed_at" in fact, fact
+    # was "could not add the result layer: 'NoneType' object has no attribute 'colorModel'"
+    assert fact.get("error") == "the document was closed; nothing was added", fact
+    assert not fact["busy_at_end"]
 
 
 def test_real_gui_dreams_through_the_docker_button(krita, endpoint):

@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "krita"))
 
-from deepdream_krita import preferences  # noqa: E402
+from deepdream_krita import job, preferences  # noqa: E402
 from deepdream_krita.pixels import (  # noqa: E402
     DreamError,
     Rect,
@@ -101,3 +101,41 @@ def test_saved_settings_round_trip_and_bad_values_fall_back():
     assert {k: loaded[k] for k in chosen} == chosen
     store["octaves"] = "lots"  # a hand-edited kritarc
     assert preferences.load(store.get)["octaves"] == preferences.DEFAULTS["octaves"]
+
+
+class _Node:
+    """The little of krita.Node that job.prepare and PreparedDream.finish look at first."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def type(self) -> str:
+        return self.kind
+
+    def name(self) -> str:
+        return "layer"
+
+
+class _ClosedDocument:
+    def rootNode(self) -> None:  # noqa: N802 - Krita's name
+        return None  # what a closed Document answers
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("grouplayer", "group layers cannot be dreamed; select a paint layer"),
+    ("filllayer", "fill layers cannot be dreamed; select a paint layer"),
+    ("filterlayer", "filter layers cannot be dreamed; select a paint layer"),
+    ("filelayer", "file layers cannot be dreamed; select a paint layer"),
+    ("somenewlayer", "layers of this kind cannot be dreamed; select a paint layer"),
+])
+def test_only_paint_layers_are_dreamed(kind, message):
+    with pytest.raises(DreamError) as caught:
+        job.prepare(object(), _Node(kind))
+    assert str(caught.value) == message
+
+
+def test_a_document_closed_while_dreaming_gets_nothing_and_says_so():
+    prepared = job.PreparedDream(_ClosedDocument(), _Node("paintlayer"), Rect(0, 0, 1, 1),
+                                 PixelFormat("BGRA", "u8", "srgb"), b"\0" * 4, None)
+    with pytest.raises(DreamError, match=r"^the document was closed; nothing was added$"):
+        prepared.finish(b"\0" * 4)

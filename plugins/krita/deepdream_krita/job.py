@@ -16,6 +16,12 @@ from . import pixels
 from .pixels import DreamError, Rect
 
 RESULT_SUFFIX = " (DeepDream)"
+DOCUMENT_CLOSED = "the document was closed; nothing was added"
+# Node.type() of the layers that are not paint layers, as a sentence names them.
+_OTHER_LAYERS = {"grouplayer": "group layers", "clonelayer": "clone layers",
+                 "filllayer": "fill layers", "filterlayer": "filter layers",
+                 "vectorlayer": "vector layers", "filelayer": "file layers",
+                 "referenceimageslayer": "reference image layers"}
 
 
 def _space(node: Any) -> tuple[str, str, str]:
@@ -38,19 +44,25 @@ class PreparedDream:
         """Add the dream as a new paint layer directly above the node; return that layer.
 
         ``dreamed`` is the Client's result for this dream, so it already has the size of
-        ``rect`` in ``fmt`` (the Client fails a result of another size).  The pixels are set
-        on the new node before it is inserted, so the insertion is one undoable step and the
-        original layer is never touched.
+        ``rect`` in ``fmt`` (the Client fails a result of another size).  The new layer is a
+        duplicate of the node (its opacity, blend mode, inherit alpha, alpha lock and masks:
+        ``pixelData`` reads the pixels without the masks, so without copies of them the
+        result would show what the original hides), visible and unlocked, with the dream
+        written into it before it is inserted: one undoable step, and the original layer is
+        never touched.
         """
+        if self.document.rootNode() is None:  # closed while the daemon dreamed
+            raise DreamError(DOCUMENT_CLOSED)
         region = self._back_in_node_space(dreamed)
         parent = self.node.parentNode()
         if parent is None:
             raise DreamError("the layer is no longer in the document")
-        result = self.document.createNode(self.node.name() + RESULT_SUFFIX, "paintlayer")
-        if _space(result) != _space(self.node) and not result.setColorSpace(*_space(self.node)):
-            raise DreamError("Krita could not give the new layer the original's colour space")
-        whole = Rect.of(self.node.bounds())
-        pixels.write(result, pixels.read(self.node, whole), whole)
+        result = self.node.duplicate()
+        if result is None or _space(result) != _space(self.node):
+            raise DreamError("Krita could not copy the layer for the result")
+        result.setName(self.node.name() + RESULT_SUFFIX)
+        result.setVisible(True)
+        result.setLocked(False)  # the user's lock guards the original, not the new layer
         pixels.write(result, region, self.rect)
         if not parent.addChildNode(result, self.node):
             raise DreamError("Krita refused to add the result layer")
@@ -79,6 +91,11 @@ def prepare(document: Any, node: Any, use_selection: bool = True) -> PreparedDre
         raise DreamError("no active layer")
     if node.type().endswith("mask"):
         raise DreamError("DeepDream works on layers, not on masks; select a layer")
+    if node.type() != "paintlayer":
+        # their pixelData is empty (group, clone), a selection (fill, filter) or rendered
+        # from something else (vector, file), and a copy of them would not keep a dream
+        kind = _OTHER_LAYERS.get(node.type(), "layers of this kind")
+        raise DreamError(f"{kind} cannot be dreamed; select a paint layer")
     canvas = Rect(0, 0, document.width(), document.height())
     rect = Rect.of(node.bounds()).intersected(canvas)
     if rect.empty:

@@ -1,8 +1,9 @@
 """Runs inside real Krita (kritarunner): the docker's non-blocking path (DreamRunner driven by
-Qt's event loop): to the end, cancelled after the first progress report, or with the daemon
-killed then (the chroot shares the host's processes).
+Qt's event loop): to the end, cancelled after the first progress report, with the daemon
+killed then (the chroot shares the host's processes) or with the document closed then.
 
-Input: $DD_CASES (cases as for krita_cases.py, plus "cancel": true or "kill_pid": PID).
+Input: $DD_CASES (cases as for krita_cases.py, plus "cancel": true, "kill_pid": PID or
+"close_document": true).
 Output: one line ``DD_RESULT <json>``.  A 20 ms QTimer counts how often the event loop ran
 while dreaming.
 """
@@ -36,6 +37,9 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         if case.get("kill_pid") and percent > 0 and "killed_at" not in out:
             out["killed_at"] = out["ticks"]
             os.kill(case["kill_pid"], 9)  # SIGKILL: no goodbye
+        if case.get("close_document") and percent > 0 and "closed_at" not in out:
+            out["closed_at"] = out["ticks"]
+            doc.close()  # as a user closing its view while the daemon dreams
 
     def on_done(node: Any) -> None:
         out["result"] = node.name()
@@ -65,6 +69,8 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         signal.disconnect(slot)
     out["busy_at_end"] = runner.busy
     out["layers_before"] = names_before
+    if "closed_at" in out:  # nothing left to look at, nor to close
+        return out
     out["layers_after"] = [c.name() for c in root.childNodes()]
     out["original_unchanged"] = bytes(layer.pixelData(*rect(layer))) == pixels_before
     doc.close()

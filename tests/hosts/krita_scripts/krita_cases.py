@@ -14,9 +14,12 @@ import traceback
 from typing import Any
 
 import deepdream_krita
-from krita import Krita, Selection
+from krita import InfoObject, Krita, Selection
 
 CHANNELS = {"RGBA": 4, "GRAYA": 2, "CMYKA": 5, "LABA": 4}
+# The layer properties a case may set ("props"), with Node's setter of each.
+SETTERS = {"opacity": "setOpacity", "blend": "setBlendingMode", "inherit_alpha": "setInheritAlpha",
+           "alpha_locked": "setAlphaLocked", "visible": "setVisible", "locked": "setLocked"}
 SAMPLES = {"U8": ("B", 255), "U16": ("H", 65535), "F16": ("e", 0), "F32": ("f", 0)}
 
 
@@ -68,6 +71,12 @@ def build(case: dict[str, Any]) -> tuple[Any, Any]:
     root.addChildNode(doc.createNode("on top", "paintlayer"), layer)
     if case.get("offset"):
         layer.move(*case["offset"])
+    for mask in case.get("masks", []):
+        layer.addChildNode(make_mask(doc, mask), None)
+    props = case.get("props", {})
+    for name, setter in SETTERS.items():  # the lock last
+        if name in props:
+            getattr(layer, setter)(props[name])
     if case.get("selection"):
         sel = Selection()
         sel.select(*case["selection"], 255)
@@ -75,6 +84,66 @@ def build(case: dict[str, Any]) -> tuple[Any, Any]:
             sel.feather(case["feather"])
         doc.setSelection(sel)
     return doc, layer
+
+
+# The transparency mask shows only this rectangle of its layer.
+MASK_SHOWN = [0, 0, 20, 16]
+
+
+def make_mask(doc: Any, kind: str) -> Any:
+    if kind == "transparency":
+        mask = doc.createTransparencyMask("shows the top left")
+        shown = Selection()
+        shown.select(*MASK_SHOWN, 255)
+        mask.setSelection(shown)
+        return mask
+    everywhere = Selection()
+    everywhere.select(0, 0, 10_000, 10_000, 255)
+    return doc.createFilterMask("inverts", Krita.instance().filter("invert"), everywhere)
+
+
+def make_target(doc: Any, layer: Any, kind: str) -> Any:
+    """A layer of another kind than paint, directly above ``layer``."""
+    if kind == "group":
+        target = doc.createGroupLayer("group")
+        child = doc.createNode("in the group", "paintlayer")
+    elif kind == "clone":
+        target, child = doc.createCloneLayer("clone", layer), None
+    elif kind == "fill":
+        colour = InfoObject()
+        colour.setProperty("color", "red")
+        everywhere = Selection()
+        everywhere.select(0, 0, doc.width(), doc.height(), 255)
+        target, child = doc.createFillLayer("fill", "color", colour, everywhere), None
+    else:
+        target, child = doc.createVectorLayer("vector"), None
+    layer.parentNode().addChildNode(target, layer)
+    if child is not None:
+        child.setPixelData(bytes(layer.pixelData(*rect(layer))), *rect(layer))
+        target.addChildNode(child, None)
+    doc.waitForDone()
+    return target
+
+
+def properties(node: Any) -> dict[str, Any]:
+    return {"opacity": node.opacity(), "blend": node.blendingMode(),
+            "inherit_alpha": node.inheritAlpha(), "alpha_locked": node.alphaLocked(),
+            "visible": node.visible(), "locked": node.locked()}
+
+
+def hidden_alpha(doc: Any, node: Any) -> int:
+    """The most opaque pixel of what ``node`` shows (its projection, masks applied) outside
+    MASK_SHOWN: 0 when its transparency mask hides everything there."""
+    doc.refreshProjection()
+    doc.waitForDone()
+    data = bytes(node.projectionPixelData(0, 0, doc.width(), doc.height()))
+    x0, y0, w0, h0 = MASK_SHOWN
+    most = 0
+    for i in range(doc.width() * doc.height()):
+        x, y = i % doc.width(), i // doc.width()
+        if not (x0 <= x < x0 + w0 and y0 <= y < y0 + h0):
+            most = max(most, data[i * 4 + 3])  # RGBA U8 is B,G,R,A
+    return most
 
 
 def compare(doc: Any, layer: Any, result: Any, case: dict[str, Any]) -> dict[str, Any]:
@@ -111,13 +180,14 @@ def compare(doc: Any, layer: Any, result: Any, case: dict[str, Any]) -> dict[str
 
 def run_case(case: dict[str, Any]) -> dict[str, Any]:
     doc, layer = build(case)
+    target = make_target(doc, layer, case["target"]) if case.get("target") else layer
     root = doc.rootNode()
     names_before = [c.name() for c in root.childNodes()]
     bounds_before = rect(layer)
     pixels_before = bytes(layer.pixelData(*bounds_before))
     out: dict[str, Any] = {"name": case["name"]}
     try:
-        result = deepdream_krita.dream_layer(doc, layer, case["settings"])
+        result = deepdream_krita.dream_layer(doc, target, case["settings"])
     except deepdream_krita.DreamError as exc:
         out["error"] = str(exc)
         result = None
@@ -133,6 +203,12 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         out["space"] = [result.colorModel(), result.colorDepth(), result.colorProfile()]
         out["original_space"] = [layer.colorModel(), layer.colorDepth(), layer.colorProfile()]
         out.update(compare(doc, layer, result, case))
+        out["properties"], out["original_properties"] = properties(result), properties(layer)
+        out["masks"] = [[c.type(), c.name()] for c in result.childNodes()]
+        out["original_masks"] = [[c.type(), c.name()] for c in layer.childNodes()]
+        if "transparency" in case.get("masks", []):
+            out["hidden_alpha"] = hidden_alpha(doc, result)
+            out["original_hidden_alpha"] = hidden_alpha(doc, layer)
     doc.close()
     return out
 
