@@ -4,12 +4,11 @@ before it listens; it does not start and then fail every request."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.daemon import accepts_tcp, daemon_env, free_port
+from tests.support.daemon import accepts_tcp, daemon_env, free_port, serve_command
 
 pytestmark = pytest.mark.daemon
 
@@ -17,12 +16,10 @@ pytestmark = pytest.mark.daemon
 def serve(tmp_path: Path, *args: str, port: int | None = None,
           timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run ``deepdream serve`` expecting it to refuse (a started one is killed on timeout)."""
-    port = port or free_port()
-    return subprocess.run(
-        [sys.executable, "-m", "deepdream", "serve", "--port", str(port),
-         "--log-file", str(tmp_path / "d.log"), *args],
-        env=daemon_env({"XDG_STATE_HOME": str(tmp_path)}), capture_output=True, text=True,
-        timeout=timeout)
+    # the arguments come last, so an option given there (--port, --models-file) wins
+    cmd = serve_command(port or free_port(), tmp_path / "d.log", extra_args=args)
+    return subprocess.run(cmd, env=daemon_env({"XDG_STATE_HOME": str(tmp_path)}),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize("args, message", [
