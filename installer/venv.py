@@ -86,15 +86,20 @@ def pip(py: Path, args: Sequence[str], what: str) -> None:
         raise InstallError(f"pip failed installing {what} (see its output above)")
 
 
+# torch's first import after pip compiles its .pyc files: slow on a small machine, so
+# this probe gets far longer than run_probe's default
+TORCH_PROBE_S = 900.0
+
+
 def install_torch(py: Path, choice: TorchChoice) -> dict:
     """Install the chosen torch unless the venv already has one that fits; return its probe."""
-    found = run_probe(py, PROBE)
+    found = run_probe(py, PROBE, timeout=TORCH_PROBE_S)
     if satisfies(choice, found):
         print(f"PyTorch {found['version']} already installed: reusing it")
         return found
     print(f"installing PyTorch ({choice.reason})")
     pip(py, ["torch>=2.10", "torchvision", *choice.pip_args()], "PyTorch")
-    found = run_probe(py, PROBE)
+    found = run_probe(py, PROBE, timeout=TORCH_PROBE_S)
     if "error" in found:
         raise InstallError(f"PyTorch was installed but does not import: {found['error']}")
     return found

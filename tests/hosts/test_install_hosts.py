@@ -44,7 +44,7 @@ class Installed(HostHome):
     def hiding_env(self, endpoint: str) -> dict[str, str]:
         """Root's zmq/msgpack hidden, pyzmq transport forced; own runtime and temp folders,
         so this Krita/GIMP shares no single-instance socket with another test's."""
-        return {"HOME": self.inside, "PYTHONPATH": f"{self.inside}/hide",
+        return {"PYTHONPATH": f"{self.inside}/hide",
                 "XDG_RUNTIME_DIR": f"{self.inside}/run", "TMPDIR": f"{self.inside}/tmp",
                 "DEEPDREAM_ENDPOINT": endpoint, "DEEPDREAM_TRANSPORT": "zmq"}
 

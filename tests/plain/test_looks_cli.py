@@ -9,7 +9,9 @@ import pytest
 from deepdream.cli import build_parser, dream_settings, main
 from deepdream.imageio import read_image, write_image
 
-TINY = str(Path(__file__).parents[1] / "support" / "tiny_models.toml")
+from tests.support import TINY_MODELS
+
+TINY = str(TINY_MODELS)
 FAST = ["--models-file", TINY, "--model", "tiny", "--layer", "inception3a", "--octaves", "1",
         "--iterations", "1", "-q"]
 

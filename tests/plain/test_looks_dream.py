@@ -14,9 +14,9 @@ from deepdream.models import registry
 from deepdream.models.bvlc_googlenet import bvlc_googlenet
 from PIL import Image
 
-from tests.support import MATERIAL
+from tests.support import MATERIAL, TINY_MODELS
 
-TINY = Path(__file__).parents[1] / "support" / "tiny_models.toml"
+TINY = TINY_MODELS
 PHOTO = MATERIAL / "images" / "chelsea.png"
 BASE = {"model": "tiny", "layer": "inception3a", "octaves": 2, "iterations": 4, "seed": 1}
 

@@ -11,7 +11,9 @@ from deepdream.imageio import read_image
 from deepdream.models import registry
 from deepdream.zoom import ZoomError, frames_done, run_zoom, zoom_rotate
 
-TINY = Path(__file__).parents[1] / "support" / "tiny_models.toml"
+from tests.support import TINY_MODELS
+
+TINY = TINY_MODELS
 
 
 @pytest.fixture(scope="module")

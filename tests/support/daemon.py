@@ -125,6 +125,7 @@ def start_daemon(folder: Path, models_file: ModelsFile = None, extra_args: Seque
             stop_daemon(proc)
             raise RuntimeError(f"daemon did not start ({' '.join(cmd)}):\n"
                                + stderr.read_text(errors="replace")[-4000:])
+        time.sleep(0.05)  # a refused TCP connect returns at once: don't spin a core
     return daemon
 
 

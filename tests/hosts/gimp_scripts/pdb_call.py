@@ -10,8 +10,9 @@ def fact(**kw):
     print("FACT " + json.dumps(kw), flush=True)
 
 
-def deepdream_config(img, layer, values, run_mode=Gimp.RunMode.NONINTERACTIVE):
-    """The procedure and a config for dreaming ``layer`` of ``img`` with PDB ``values``."""
+def run_deepdream(img, layer, values, run_mode=Gimp.RunMode.NONINTERACTIVE):
+    """Dream ``layer`` of ``img`` with PDB ``values``; returns (status nick, the PDB's error
+    message or "")."""
     proc = Gimp.get_pdb().lookup_procedure("plug-in-deepdream")
     config = proc.create_config()
     config.set_property("run-mode", run_mode)
@@ -19,12 +20,6 @@ def deepdream_config(img, layer, values, run_mode=Gimp.RunMode.NONINTERACTIVE):
     config.set_core_object_array("drawables", [layer])
     for name, value in values.items():
         config.set_property(name, value)
-    return proc, config
-
-
-def run_deepdream(img, layer, values, run_mode=Gimp.RunMode.NONINTERACTIVE):
-    """Run it; returns (status nick, the PDB's error message or "")."""
-    proc, config = deepdream_config(img, layer, values, run_mode)
     status = proc.run(config).index(0)
     error = Gimp.get_pdb().get_last_error() if status != Gimp.PDBStatusType.SUCCESS else ""
     return status.value_nick, error

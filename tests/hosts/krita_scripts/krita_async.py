@@ -29,17 +29,17 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     loop = QtCore.QEventLoop()
     out: dict[str, Any] = {"name": case["name"], "progress": [], "ticks": 0}
 
+    # what a case does once the dream has started: (its key, the fact noting when, the act)
+    actions = (("cancel", "cancel_at", runner.cancel),
+               ("kill_pid", "killed_at", lambda: os.kill(case["kill_pid"], 9)),  # SIGKILL
+               ("close_document", "closed_at", doc.close))  # a user closing its view
+
     def on_progress(percent: int, text: str) -> None:
         out["progress"].append(percent)
-        if case.get("cancel") and percent > 0 and "cancel_at" not in out:
-            out["cancel_at"] = out["ticks"]
-            runner.cancel()
-        if case.get("kill_pid") and percent > 0 and "killed_at" not in out:
-            out["killed_at"] = out["ticks"]
-            os.kill(case["kill_pid"], 9)  # SIGKILL: no goodbye
-        if case.get("close_document") and percent > 0 and "closed_at" not in out:
-            out["closed_at"] = out["ticks"]
-            doc.close()  # as a user closing its view while the daemon dreams
+        for key, when, act in actions:
+            if case.get(key) and percent > 0 and when not in out:
+                out[when] = out["ticks"]
+                act()
 
     def on_done(node: Any) -> None:
         out["result"] = node.name()
