@@ -344,8 +344,7 @@ class Client:
 
     def _finish(self, job: Job, state: str, result: bytes | None = None,
                 error: DaemonError | None = None) -> None:
-        self._jobs.pop(job.id, None)
-        self._replies.pop(job.ping_req, None)
+        self._forget(job)
         job.state, job.result, job.error = state, result, error
         if state == "done":
             _call(job.on_result, job, result)
@@ -362,7 +361,7 @@ class Client:
         if job.finished:
             return
         now = time.monotonic()
-        pong = self._replies.pop(job.ping_req, {}) if job.ping_req else {}
+        pong = self._replies.pop(job.ping_req, {})  # req numbers start at 1: 0 finds none
         if pong.get("job_known") is False:  # absent from an older daemon: taken as alive
             self._give_up(job, f"the deepdream daemon at {self.endpoint} restarted and lost "
                                "this dream; try again")
@@ -373,7 +372,6 @@ class Client:
                                "'deepdream serve')")
         if quiet > max(SILENCE_BEFORE_PING, self.timeout):
             if job.ping_sent is None or job.ping_sent < self._heard:
-                self._replies.pop(job.ping_req, None)
                 job.ping_req = next(self._req)  # with the job: the pong says if it knows it
                 self._send({"op": m.PING, "req": job.ping_req, "job": job.id})
                 job.ping_sent = now
@@ -381,9 +379,13 @@ class Client:
                 self._give_up(job, f"the deepdream daemon at {self.endpoint} stopped answering")
 
     def _give_up(self, job: Job, message: str) -> None:
+        self._forget(job)
+        raise DaemonUnavailable(message)
+
+    def _forget(self, job: Job) -> None:
+        """Drop ``job`` and any pong to its liveness ping still waiting to be read."""
         self._jobs.pop(job.id, None)
         self._replies.pop(job.ping_req, None)
-        raise DaemonUnavailable(message)
 
     def dream(self, settings: Mapping[str, Any], pixels: bytes | bytearray | memoryview,
               width: int, height: int, fmt: PixelFormat | Mapping[str, str],
@@ -409,7 +411,7 @@ class Client:
                 cancel_sent = now
             self.watch(job)
             if cancel_sent is not None and now - cancel_sent > self.timeout:
-                self._jobs.pop(job.id, None)
+                self._forget(job)
                 break
             self._wait(0.1)
         if job.state == "done" and job.result is not None:

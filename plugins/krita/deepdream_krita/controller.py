@@ -135,8 +135,7 @@ class DreamRunner(QObject):
         outcome, self._outcome = self._outcome, None
         if outcome is None:
             try:  # a daemon that died or restarted would otherwise be waited on for ever
-                if self._job is not None:
-                    self._client.watch(self._job)
+                self._client.watch(self._job)
             except DaemonError as exc:
                 self._end(connection.daemon_message(exc))
             return
