@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import ctypes
+import functools
 import os
 import platform
 import sys
@@ -133,21 +134,19 @@ def cpu_has_native_bf16() -> bool:
 # after the job, so an idle daemon does not hold its peak.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _HEAP_BLOCK_MAX = 32 << 20  # glibc's largest allowed mmap threshold on 64-bit
-_libc: ctypes.CDLL | None | bool = False
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    global _libc
-    if _libc is False:
-        _libc = None
-        if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
-            with contextlib.suppress(OSError, AttributeError):
-                lib = ctypes.CDLL(None)
-                if hasattr(lib, "mallopt") and hasattr(lib, "malloc_trim"):
-                    _libc = lib
-    return _libc  # type: ignore[return-value]
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        with contextlib.suppress(OSError, AttributeError):
+            lib = ctypes.CDLL(None)
+            if hasattr(lib, "mallopt") and hasattr(lib, "malloc_trim"):
+                return lib
+    return None
 
 
+@functools.cache  # process-wide: once is enough, however many models load
 def keep_step_memory() -> bool:
     """Keep freed host blocks (up to 32 MiB each) for reuse instead of unmapping them.
     Returns False where the C library is not glibc (nothing to tune)."""
@@ -390,12 +389,14 @@ def precision_check(model: nn.Module, dtype: torch.dtype, layers: list[str],
     start = torch.rand(1, 3, size, size, device=device, generator=gen.manual_seed(1))
     rounding = (torch.rand(start.shape, device=device, generator=gen.manual_seed(2)) - 0.5) / 255
 
+    from .engine.objectives import mean_square  # (the engine imports this module)
+
     def direction(x0: torch.Tensor, dt: torch.dtype | None) -> torch.Tensor:
         x = x0.clone().requires_grad_(True)
         with torch.autocast(device.type, dtype=dt or torch.float32, enabled=dt is not None):
             out = _run_model(layers)(model, x)
             act = next(iter(out.values())) if isinstance(out, dict) else out
-            loss = act.float().square().mean()
+            loss = mean_square(act)  # the engine's objective, to the bit
         (g,) = torch.autograd.grad(loss, x)
         return g
 

@@ -123,14 +123,9 @@ def _mix(dreamed: np.ndarray, source: np.ndarray, weight: np.ndarray | float) ->
     dreamed += source
 
 
-def _blend_into(target: np.ndarray, dreamed: np.ndarray, weight: np.ndarray | float) -> None:
+def _blend_into(target: np.ndarray, dreamed: np.ndarray, weight: np.ndarray) -> None:
     """target += weight * (dreamed - target) in place, using ``dreamed`` as scratch so a huge
     image needs no further full-size temporaries; where weight is 0, target is untouched."""
-    if isinstance(weight, float):
-        if weight != 1.0:
-            _mix(dreamed, target, weight)
-        np.copyto(target, dreamed, casting="same_kind")
-        return
     w = weight[..., None]
     _mix(dreamed, target, w)
     np.copyto(target, dreamed, casting="same_kind", where=w > 0)

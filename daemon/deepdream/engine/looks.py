@@ -81,8 +81,7 @@ def _class_indices(model: DreamModel, spec: str) -> list[int]:
 
 
 def extra_objective(model: DreamModel, settings: DreamSettings,
-                    layers: Sequence[tuple[str, float]],
-                    read_image: Callable[[str], object] | None = None) -> Objective | None:
+                    layers: Sequence[tuple[str, float]]) -> Objective | None:
     """The objective the neuron / class / guide / rank settings ask for, summed (each
     replaces the plain layer objective); None when none is set.  ``layers``: the dream's
     (layer, weight) pairs, already checked against the model (dream.build_objective)."""
@@ -105,7 +104,7 @@ def extra_objective(model: DreamModel, settings: DreamSettings,
                                     "weights), so it cannot aim at a class")
             parts.append(ox.class_logits(_class_indices(model, settings.classes)))
         if settings.guide:
-            parts.append(ox.guide(main, guide_vectors(model, settings.guide, main, read_image)))
+            parts.append(ox.guide(main, guide_vectors(model, settings.guide, main)))
         if settings.rank:
             for name, weight in layers:
                 if abs(settings.rank) > model.spec.layers[name]:
