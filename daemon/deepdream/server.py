@@ -48,9 +48,6 @@ MAX_PIXELS_LIMIT = 10**12
 _MAX_PIXEL_BYTES = max(len(layout) for layout in LAYOUTS) * max(DTYPES.values())
 #: frames up to this size are always read, so a small --max-pixels still answers too_large.
 _MIN_FRAME_LIMIT = 64 * 2**20
-#: characters of a client's own text (an op name, a job id) quoted in a log line or reply;
-#: they may be 64 KB long.
-_SHOWN_CHARS = 40
 #: an error text longer than this (quoting some other client text) is cut.
 _MAX_MESSAGE_CHARS = 500
 
@@ -160,7 +157,7 @@ class Worker(threading.Thread):
                     break
                 try:
                     self._run(job, out)
-                finally:
+                finally:  # (_run's last message marks it done; this covers an escape)
                     self.server.queue.done(job)
                     holding = True
         finally:
@@ -376,8 +373,6 @@ class Server:
             handler(peer, header, frames[2:])
         except m.ProtocolError as exc:
             message = _cut(str(exc))
-            if exc.code == m.E_UNKNOWN_OP:
-                message = f"unknown operation {_shown(header['op'])}"
             log.warning("bad request from %s: %s", peer.hex(), message)
             self._reply(peer, header, m.ERROR, code=exc.code, message=message)
         except Exception as exc:
@@ -435,7 +430,7 @@ class Server:
         self._no_data(header, data)
         key = (peer, header["job"])
         if not self.queue.known(key):
-            raise m.ProtocolError(m.E_UNKNOWN_JOB, f"no job {_shown(header['job'])} to cancel "
+            raise m.ProtocolError(m.E_UNKNOWN_JOB, f"no job {m.shown(header['job'])} to cancel "
                                   "(finished already?)")
         queued = self.queue.cancel(key)
         if queued is not None:  # a running job answers when the engine has stopped
@@ -497,7 +492,7 @@ class Server:
         except ModelError as exc:
             raise m.ProtocolError(m.E_MODEL, str(exc)) from None
         if self.queue.known((peer, header["job"])):
-            raise m.ProtocolError(m.E_DUPLICATE_JOB, f"job id {_shown(header['job'])} is in use")
+            raise m.ProtocolError(m.E_DUPLICATE_JOB, f"job id {m.shown(header['job'])} is in use")
         return Job(peer, header["job"], settings, fmt, width, height, pixels, mask,
                    mask_dtype or "u8", header.get("preview", 0))
 
@@ -507,7 +502,7 @@ def max_frame_bytes(max_pixels: int) -> int:
     bigger frame): twice the largest frame an image of ``max_pixels`` makes, and at least
     64 MiB, so that an image somewhat over the limit still arrives and is answered too_large."""
     largest = max_pixels * _MAX_PIXEL_BYTES
-    return min(max(2 * largest, _MIN_FRAME_LIMIT, m.MAX_HEADER_BYTES), 2**63 - 1)
+    return min(max(2 * largest, _MIN_FRAME_LIMIT), 2**63 - 1)
 
 
 def _check_models_files(models_file: str | None) -> None:
@@ -519,13 +514,6 @@ def _check_models_files(models_file: str | None) -> None:
         registry.available(models_file)
     except ModelError as exc:
         raise ServeError(str(exc)) from None
-
-
-def _shown(text: str) -> str:
-    """A client's ``text`` quoted for a log line or an error reply, cut to _SHOWN_CHARS."""
-    if len(text) <= _SHOWN_CHARS:
-        return repr(text)
-    return f"{text[:_SHOWN_CHARS]!r}... ({len(text):,} characters)"
 
 
 def _cut(message: str) -> str:
@@ -604,7 +592,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 def serve_main(args: argparse.Namespace) -> int:
     """Run ``deepdream serve`` until SIGINT/SIGTERM; returns the exit status."""
     from .accel import keep_step_memory
-    from .cli import CliError, apply_precision
+    from .cli import apply_precision
     from .precision import PrecisionError
 
     opts = ServeOptions(
@@ -618,7 +606,7 @@ def serve_main(args: argparse.Namespace) -> int:
         apply_precision(args)
         keep_step_memory()  # process-wide: set before any thread starts allocating
         server = Server(opts)
-    except (ServeError, PrecisionError, CliError) as exc:
+    except (ServeError, PrecisionError) as exc:
         print(f"deepdream serve: {exc}", file=sys.stderr)
         # A daemon started by a plug-in has no terminal: the log file is where to look.
         with contextlib.suppress(OSError):

@@ -130,7 +130,7 @@ def validate_request(header: dict[str, Any]) -> None:
     check_version(header)
     op = header["op"]
     if op not in REQUIRED:
-        raise ProtocolError(E_UNKNOWN_OP, f"unknown operation {op!r}")
+        raise ProtocolError(E_UNKNOWN_OP, f"unknown operation {shown(op)}")
     for name, types in REQUIRED[op].items():
         if name not in header:
             raise ProtocolError(E_BAD_FIELD, f"{op}: missing field {name!r}")
@@ -153,3 +153,11 @@ def too_large_message(width: int, height: int, max_pixels: int) -> str:
     the limit from ``hello`` makes it (whole pixels: rounded figures could look equal)."""
     return (f"{width}x{height} is {width * height:,} pixels; this daemon takes at most "
             f"{max_pixels:,} (--max-pixels)")
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """A peer's ``text`` quoted for an error or a log line, cut to ``limit`` characters (a
+    64 KB op name would otherwise be echoed and logged in full)."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
