@@ -30,7 +30,7 @@ from ..accel import compute_dtype
 from ..models.network import DreamModel
 from .objectives import Objective, layers_l2
 from .priors import keep_in_range, normalize_gradient
-from .tiling import random_offsets
+from .tiling import objective_gradient, random_offsets
 
 log = logging.getLogger("deepdream.engine")
 
@@ -65,12 +65,7 @@ def dream_step(x: torch.Tensor, offset: torch.Tensor, model: torch.nn.Module,
                objective: Objective, step_size: float, dtype: torch.dtype | None) -> None:
     """One DeepDream step on ``x`` in place; ``offset`` is a (2,) int64 device tensor."""
     oy, ox = offset[0], offset[1]
-    xr = roll_gather(x, oy, ox).requires_grad_(True)
-    # no autocast weight cache: a graph must not capture a cast made outside it
-    with torch.autocast(x.device.type, dtype=dtype or torch.float32,
-                        enabled=dtype is not None, cache_enabled=False):
-        loss = objective(model(xr, objective.layers))
-    (g,) = torch.autograd.grad(loss, xr)
+    g = objective_gradient(roll_gather(x, oy, ox), model, objective, dtype, cache_enabled=False)
     g = roll_gather(g, -oy, -ox)  # back to the image's own coordinates
     x.add_(normalize_gradient(g), alpha=step_size)
     keep_in_range(x)

@@ -83,7 +83,7 @@ def gradient(
     dtype = compute_dtype(model, x.device)  # accel.prepare's choice, else the device's
     if h <= tile and w <= tile:  # one tile: a roll each way beats a gather and a scatter
         rolled = torch.roll(x, (-offset[0], -offset[1]), (2, 3)) if any(offset) else x
-        g = _tile_gradient(rolled.detach(), model, objective, dtype, 1.0)
+        g = objective_gradient(rolled.detach(), model, objective, dtype, 1.0)
         return torch.roll(g, offset, (2, 3)) if any(offset) else g
     # Tiles are gathered one at a time (memory: one tile's copy, not the whole image's).
     g = torch.empty_like(x)
@@ -96,19 +96,22 @@ def gradient(
             xt = x.index_select(2, rows).index_select(3, cols)
             # a tile's mean weighted by its share of the image ~ the whole image's mean
             share = xt.shape[2] * xt.shape[3] / (h * w)
-            gt = _tile_gradient(xt, model, objective, dtype, share)
+            gt = objective_gradient(xt, model, objective, dtype, share)
             inner = gt[:, :, r0 - p0:r1 - p0, c0 - q0:c1 - q0]
             g[:, :, rows[r0 - p0:r1 - p0, None], cols[None, c0 - q0:c1 - q0]] = inner
     return g
 
 
-def _tile_gradient(xt: torch.Tensor, model: DreamModel, objective: Objective,
-                   dtype: torch.dtype | None, share: float) -> torch.Tensor:
-    """d (share x objective) / d xt, the forward under ``dtype`` autocast."""
+def objective_gradient(xt: torch.Tensor, model: torch.nn.Module, objective: Objective,
+                       dtype: torch.dtype | None, share: float = 1.0,
+                       cache_enabled: bool = True) -> torch.Tensor:
+    """d (share x objective) / d xt, the forward under ``dtype`` autocast (``cache_enabled``
+    False for a CUDA graph, which must not capture a weight cast made outside it)."""
     xt = xt.requires_grad_(True)
-    with torch.autocast(xt.device.type, dtype=dtype, enabled=dtype is not None):
+    with torch.autocast(xt.device.type, dtype=dtype or torch.float32,
+                        enabled=dtype is not None, cache_enabled=cache_enabled):
         loss = objective(model(xt, objective.layers))
-    (g,) = torch.autograd.grad(loss * share, xt)
+    (g,) = torch.autograd.grad(loss * share if share != 1.0 else loss, xt)
     return g
 
 
