@@ -1,0 +1,274 @@
+"""Where a GPU dream's time goes, and which step variant is fastest (one short GPU call).
+
+For GoogLeNet inception4c and VGG16 relu4_3 at 1024x768, one octave's ten steps captured as
+one CUDA graph, per variant:
+  autocast   what the engine does now: float32 weights, bf16 autocast (weights cast each step)
+  weights    the model itself in bf16 (no autocast, no per-step weight casts)
+  nchw       the autocast step without channels_last
+  fp16       the weights variant in float16
+each with cuDNN's autotuner off and on; ``compile`` adds the weights variant under
+torch.compile (inductor).  Also: a kernel profile of one eager step (the top kernels by
+GPU time), and the host-side share of a whole dream() and of the daemon's decode/encode.
+JSON lines on stdout (and --out); every part guarded so one failure loses nothing else.
+
+    PYTHONPATH=daemon:shared python bench/probe_gpu_step.py --out /tmp/probe.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+for _p in (REPO / "daemon", REPO / "shared", REPO):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+import torch  # noqa: E402
+from deepdream import accel  # noqa: E402
+from deepdream.engine import fastpath  # noqa: E402
+from deepdream.engine.objectives import layers_l2  # noqa: E402
+from deepdream.engine.priors import keep_in_range, normalize_gradient  # noqa: E402
+from deepdream.engine.tiling import objective_gradient  # noqa: E402
+from deepdream.models import registry  # noqa: E402
+
+from bench.bench_dream import CASES, MODELS_TOML, SCHEDULE, photo, rgba_u8  # noqa: E402
+
+STEPS = 10
+_out: Any = None
+
+
+def emit(rec: dict[str, Any]) -> None:
+    line = json.dumps(rec, default=str)
+    print(line, flush=True)
+    if _out is not None:
+        _out.write(line + "\n")
+        _out.flush()
+
+
+def guarded(name: str, fn: Callable[[], dict[str, Any] | None]) -> None:
+    t0 = time.perf_counter()
+    try:
+        rec = fn() or {}
+    except Exception as exc:  # noqa: BLE001 - report and go on
+        rec = {"error": f"{type(exc).__name__}: {exc}"[:400],
+               "trace": traceback.format_exc()[-900:]}
+    emit({"part": name, "wall_s": round(time.perf_counter() - t0, 2), **rec})
+
+
+def step_fn(model: torch.nn.Module, layer: str, dtype: torch.dtype | None,
+            input_dtype: torch.dtype | None) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    """One classic step in place on x (float32): autocast ``dtype`` when the weights are
+    float32, or the input cast to ``input_dtype`` when the model itself is reduced."""
+    objective = layers_l2(((layer, 1.0),))
+
+    def step(x: torch.Tensor, offset: torch.Tensor) -> None:
+        oy, ox = offset[0], offset[1]
+        xin = fastpath.roll_gather(x, oy, ox)
+        if input_dtype is not None:
+            xin = xin.to(input_dtype)
+        g = objective_gradient(xin, model, objective, dtype, cache_enabled=False)
+        g = fastpath.roll_gather(g.float(), -oy, -ox)
+        x.add_(normalize_gradient(g), alpha=1.5 / 255)
+        keep_in_range(x)
+    return step
+
+
+def graph_ms_per_step(step: Callable, shape: tuple[int, ...], device: torch.device,
+                      replays: int = 5) -> dict[str, Any]:
+    x = torch.rand(shape, device=device)
+    offsets = torch.randint(-32, 33, (STEPS, 2), device=device)
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for s in range(3):
+            step(x, offsets[s])
+    torch.cuda.current_stream(device).wait_stream(side)
+    torch.cuda.synchronize(device)
+    # eager: ten steps, host timed (launch-bound or not)
+    t0 = time.perf_counter()
+    for s in range(STEPS):
+        step(x, offsets[s])
+    torch.cuda.synchronize(device)
+    eager = (time.perf_counter() - t0) / STEPS * 1e3
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for s in range(STEPS):
+            step(x, offsets[s])
+    graph.replay()
+    torch.cuda.synchronize(device)
+    times = []
+    for _ in range(replays):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        graph.replay()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b) / STEPS)
+    finite = bool(torch.isfinite(x).all())
+    return {"graph_ms_per_step": round(statistics.median(times), 3),
+            "eager_ms_per_step": round(eager, 3), "finite": finite}
+
+
+def variant(arch: str, device: torch.device, models_file: str, kind: str, autotune: bool,
+            size: tuple[int, int]) -> dict[str, Any]:
+    layer = CASES[arch]
+    channels_last = kind != "nchw"
+    model = registry.load(f"bench_{arch}", device, models_file, accelerate=False)
+    report = accel.prepare(model, channels_last=channels_last, precision="bfloat16")
+    dtype: torch.dtype | None = torch.bfloat16
+    input_dtype = None
+    if kind in ("weights", "fp16", "compile"):
+        input_dtype = torch.float16 if kind == "fp16" else torch.bfloat16
+        model = copy.deepcopy(model).to(input_dtype)
+        dtype = None
+    if kind == "compile":
+        model = torch.compile(model, dynamic=False)
+    torch.backends.cudnn.benchmark = autotune
+    try:
+        got = graph_ms_per_step(step_fn(model, layer, dtype, input_dtype),
+                                (1, 3, *size), device)
+    finally:
+        torch.backends.cudnn.benchmark = False
+    return {"arch": arch, "variant": kind, "autotune": autotune, "size": f"{size[1]}x{size[0]}",
+            "prepare": report.summary(), **got}
+
+
+def profile_step(arch: str, device: torch.device, models_file: str, kind: str,
+                 size: tuple[int, int], top: int = 22) -> dict[str, Any]:
+    from torch.profiler import ProfilerActivity, profile
+
+    layer = CASES[arch]
+    model = registry.load(f"bench_{arch}", device, models_file, accelerate=False)
+    accel.prepare(model, precision="bfloat16")
+    dtype: torch.dtype | None = torch.bfloat16
+    input_dtype = None
+    if kind == "weights":
+        model, dtype, input_dtype = copy.deepcopy(model).to(torch.bfloat16), None, torch.bfloat16
+    step = step_fn(model, layer, dtype, input_dtype)
+    x = torch.rand(1, 3, *size, device=device)
+    offsets = torch.randint(-32, 33, (STEPS, 2), device=device)
+    for s in range(3):
+        step(x, offsets[s])
+    torch.cuda.synchronize(device)
+    n = 3
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for s in range(n):
+            step(x, offsets[s])
+        torch.cuda.synchronize(device)
+    kernels: dict[str, list[float]] = {}
+    for ev in prof.events():
+        if ev.device_type == torch.autograd.DeviceType.CUDA:
+            k = kernels.setdefault(ev.name[:110], [0, 0.0])
+            k[0] += 1
+            k[1] += ev.time_range.elapsed_us()
+    total = sum(v[1] for v in kernels.values())
+    rows = sorted(kernels.items(), key=lambda kv: -kv[1][1])[:top]
+    return {"arch": arch, "variant": kind, "size": f"{size[1]}x{size[0]}",
+            "kernels_per_step": sum(v[0] for v in kernels.values()) / n,
+            "gpu_ms_per_step": round(total / n / 1e3, 3),
+            "top": [{"kernel": k, "calls_per_step": c / n, "ms_per_step": round(t / n / 1e3, 3),
+                     "share": round(t / total, 3)} for k, (c, t) in rows]}
+
+
+def host_share(device: torch.device, models_file: str, size: tuple[int, int]) -> dict[str, Any]:
+    """A whole dream() with graphs warm: its wall time against the time in graph replays,
+    and the daemon's decode and encode of an RGBA u8 frame around it."""
+    from deepdream.engine import DreamSettings, dream
+    from deepdream.pixelformat import decode, encode
+    from deepdream_protocol.pixels import PixelFormat
+
+    h, w = size
+    model = registry.load("bench_googlenet", device, models_file)
+    accel.prepare(model)
+    settings = DreamSettings.from_dict({"model": "bench_googlenet", "layer": "inception4c",
+                                        **SCHEDULE})
+    rgb = photo(w, h)
+    pixels, fmt = rgba_u8(rgb), PixelFormat("RGBA", "u8", "srgb")
+    in_graph = [0.0]
+    original = fastpath.OctaveGraph.run
+
+    def timed_run(self: Any, x: torch.Tensor, offsets: Any) -> torch.Tensor:
+        torch.cuda.synchronize(device)
+        t = time.perf_counter()
+        out = original(self, x, offsets)
+        torch.cuda.synchronize(device)
+        in_graph[0] += time.perf_counter() - t
+        return out
+
+    image = decode(pixels, fmt, w, h)
+    for _ in range(2):
+        dream(image, model, settings)
+    rows: dict[str, list[float]] = {k: [] for k in ("decode", "dream", "encode", "in_graphs")}
+    fastpath.OctaveGraph.run = timed_run  # type: ignore[method-assign]
+    try:
+        for _ in range(5):
+            in_graph[0] = 0.0
+            t0 = time.perf_counter()
+            image = decode(pixels, fmt, w, h)
+            t1 = time.perf_counter()
+            out = dream(image, model, settings)
+            torch.cuda.synchronize(device)
+            t2 = time.perf_counter()
+            encode(out, fmt, pixels, w, h, decoded=image)
+            t3 = time.perf_counter()
+            for k, v in (("decode", t1 - t0), ("dream", t2 - t1), ("encode", t3 - t2),
+                         ("in_graphs", in_graph[0])):
+                rows[k].append(v * 1e3)
+    finally:
+        fastpath.OctaveGraph.run = original  # type: ignore[method-assign]
+    return {"ms": {k: round(statistics.median(v), 2) for k, v in rows.items()}}
+
+
+def main() -> int:
+    global _out
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", type=Path)
+    p.add_argument("--size", default="1024x768")
+    p.add_argument("--no-compile", action="store_true")
+    args = p.parse_args()
+    if args.out:
+        _out = args.out.open("a", encoding="utf-8")
+    w, h = (int(v) for v in args.size.split("x"))
+    device = torch.device("cuda")
+    emit({"part": "env", "torch": torch.__version__, "card": torch.cuda.get_device_name(),
+          "cudnn": torch.backends.cudnn.version()})
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+        f.write(MODELS_TOML)
+    models = f.name
+    guarded("profile googlenet autocast", lambda: profile_step("googlenet", device, models,
+                                                               "autocast", (h, w)))
+    guarded("host share", lambda: host_share(device, models, (h, w)))
+    for arch in ("googlenet", "vgg16"):
+        for kind in ("autocast", "weights", "nchw", "fp16"):
+            for tune in (False, True):
+                guarded(f"variant {arch} {kind} {tune}",
+                        lambda a=arch, k=kind, t=tune: variant(a, device, models, k, t, (h, w)))
+    # the smaller octaves of Google's schedule (launch-bound or not)
+    for scale in (1.4 ** -3, 1.4 ** -2, 1.4 ** -1):
+        small = (round(h * scale), round(w * scale))
+        for kind, tune in (("autocast", False), ("weights", True)):
+            guarded(f"octave googlenet {kind} {tune} {small}",
+                    lambda k=kind, t=tune, sz=small: variant("googlenet", device, models, k, t,
+                                                             sz))
+    guarded("profile googlenet weights", lambda: profile_step("googlenet", device, models,
+                                                              "weights", (h, w)))
+    guarded("profile vgg16 weights", lambda: profile_step("vgg16", device, models,
+                                                          "weights", (h, w), top=10))
+    if not args.no_compile:
+        guarded("variant googlenet compile", lambda: variant("googlenet", device, models,
+                                                             "compile", True, (h, w)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
