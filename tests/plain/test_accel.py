@@ -78,6 +78,27 @@ def test_fold_leaves_a_conv_whose_output_is_also_read_elsewhere() -> None:
     assert torch.equal(model(x).detach(), before)
 
 
+def test_fold_check_compares_true_float32_and_keeps_the_users_tf32_setting() -> None:
+    # TF32 exists only on CUDA GPUs (none here), where it is on for convolutions by default
+    # and made the check reject every fold (H100: 1.4e-3 > 1e-4).  What can be checked here:
+    # the check's forward runs with TF32 off, and the user's flags come back afterwards.
+    flags = torch.backends.cudnn, torch.backends.cuda.matmul
+    before = [f.allow_tf32 for f in flags]
+    seen: list[tuple[bool, bool]] = []
+    model = _googlenet()
+    model.register_forward_pre_hook(lambda *_: seen.append(tuple(f.allow_tf32 for f in flags)))
+    try:
+        for f in flags:
+            f.allow_tf32 = True
+        report = accel.prepare(model, channels_last=False, precision="float32")
+        assert report.folded_bn > 0 and not any("fold off" in n for n in report.notes)
+        assert (False, False) in seen  # the comparison of folded and unfolded outputs
+        assert [f.allow_tf32 for f in flags] == [True, True]
+    finally:
+        for f, b in zip(flags, before, strict=True):
+            f.allow_tf32 = b
+
+
 def test_fold_does_nothing_in_training_mode() -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).train()
     assert accel.fold_batchnorm(model, torch.rand(2, 3, 8, 8)) == 0
