@@ -211,7 +211,11 @@ def engine_settings(model_name: str, layer: str, tile: int = 0) -> DreamSettings
 
 def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args: Any,
                    models_file: str, base: dict[str, Any], bf16_rate: float,
-                   endpoint: str | None, daemon_pid: int | None) -> None:
+                   daemons: dict[str, tuple[str, int]], compiled_pass: bool = False) -> None:
+    """``daemons``: mode name ("e2e", "e2e_compiled") -> (endpoint, pid) of a warm daemon.
+    ``compiled_pass``: the reference and the DEEPDREAM_COMPILE=1 rows only (a pass of their
+    own, last, so minutes of compiling cannot cost the other rows)."""
+    daemons = {m: d for m, d in daemons.items() if (m == "e2e_compiled") == compiled_pass}
     layer = CASES[arch]
     name = f"bench_{arch}"
     w, h = size
@@ -248,20 +252,26 @@ def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args:
         return run
 
     runs: dict[str, Callable[[], object]] = {
-        "reference": lambda: reference_dream(x, plain, layer, scale=SCHEDULE["octave_scale"]),
-        "engine": engine(True)}
-    if device.type == "cuda":
+        "reference": lambda: reference_dream(x, plain, layer, scale=SCHEDULE["octave_scale"])}
+    if compiled_pass:
+        runs["engine_compiled"] = compiled(name, device, models_file, rgb, settings)
+    else:
+        runs["engine"] = engine(True)
+    if device.type == "cuda" and not compiled_pass:
         runs["engine_eager"] = engine(False)
         runs["engine_autotune"] = autotuned(name, device, models_file, rgb, settings)
-    client = None
-    if endpoint is not None and arch == "googlenet":
+    clients = []
+    if arch == "googlenet":
         from deepdream_protocol.client import Client
         from deepdream_protocol.pixels import PixelFormat
 
         pixels, fmt = rgba_u8(rgb), PixelFormat("RGBA", "u8", "srgb")
         wire = {"model": name, "layer": layer, **SCHEDULE}
-        client = Client(endpoint, timeout=120.0)
-        runs["e2e"] = lambda: client.dream(wire, pixels, w, h, fmt)
+        for mode, (endpoint, _) in daemons.items():
+            # a compiling daemon's first job takes minutes (one compile per octave size)
+            client = Client(endpoint, timeout=600.0)
+            clients.append(client)
+            runs[mode] = lambda c=client: c.dream(wire, pixels, w, h, fmt)
     try:
         # warm-up: kernels, allocator, oneDNN primitives; on CUDA this size's graphs too
         reference_dream(x[:, :, : h // 4, : w // 4].contiguous(), plain, layer, steps=2)
@@ -273,23 +283,24 @@ def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args:
         got: dict[str, list[dict[str, Any]]] = {mode: [] for mode in runs}
         for _ in range(args.repeats):
             for mode, run in runs.items():
-                pids = [daemon_pid] if mode == "e2e" and daemon_pid else None
+                pids = [daemons[mode][1]] if mode in daemons else None
                 got[mode].append(timed(run, device, 1, pids))
     finally:
-        if client is not None:
+        for client in clients:
             client.close()
     merged = {mode: _merge(ts) for mode, ts in got.items()}
     ref_s = merged["reference"]["seconds"]
     for mode, t in merged.items():
         if mode == "reference":
             record(mode, t, None, compute_dtype="float32", graphs=False)
-        elif mode == "e2e":
+        elif mode in daemons:
             t.pop("peak_device_mb", None)  # the daemon's device memory is not ours to read
             t.pop("cpu_seconds", None)  # only the client's, which waits
-            record(mode, t, ref_s, note="client submit -> result, warm daemon, RGBA u8")
+            record(mode, t, ref_s, note="client submit -> result, warm daemon, RGBA u8"
+                   + (", DEEPDREAM_COMPILE=1" if mode == "e2e_compiled" else ""))
         else:
             record(mode, t, ref_s, compute_dtype=report.compute_dtype,
-                   graphs=mode in ("engine", "engine_autotune") and device.type == "cuda",
+                   graphs=mode != "engine_eager" and device.type == "cuda",
                    folded_bn=report.folded_bn, channels_last=report.channels_last)
 
 
@@ -307,6 +318,20 @@ def autotuned(name: str, device: torch.device, models_file: str, rgb: np.ndarray
             return dream(rgb, model, settings)
         finally:
             torch.backends.cudnn.benchmark = before
+    return run
+
+
+def compiled(name: str, device: torch.device, models_file: str, rgb: np.ndarray,
+             settings: DreamSettings) -> Callable[[], object]:
+    """The engine as DEEPDREAM_COMPILE=1 runs it (its own model instance and graphs)."""
+    model = registry.load(name, device, models_file)
+
+    def run() -> object:
+        fastpath.COMPILE = True
+        try:
+            return dream(rgb, model, settings)
+        finally:
+            fastpath.COMPILE = False
     return run
 
 
@@ -349,11 +374,13 @@ def run_tiled_case(device: torch.device, models_file: str, base: dict[str, Any],
 # --- the daemon --------------------------------------------------------------------------
 
 
-def start_daemon(models_file: str, device: torch.device, log_dir: str) -> tuple[Any, str]:
+def start_daemon(models_file: str, device: torch.device, log_dir: str,
+                 env: dict[str, str] | None = None) -> tuple[Any, str]:
     """The warm daemon of the end-to-end case (the tests' serve command): (process, endpoint)."""
     from tests.support.daemon import start_daemon as start
 
-    daemon = start(Path(log_dir), models_file, timeout=180,
+    Path(log_dir).mkdir(parents=True, exist_ok=True)
+    daemon = start(Path(log_dir), models_file, timeout=180, env=env,
                    extra_args=("--preload", "bench_googlenet", "--device", str(device)))
     return daemon.proc, daemon.endpoint
 
@@ -362,7 +389,7 @@ def start_daemon(models_file: str, device: torch.device, log_dir: str) -> tuple[
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'case':<22}{'mode':<13}{'size':<10}{'seconds':>9}{'x ref':>7}{'Mpx-st/s':>10}"
+    head = f"{'case':<22}{'mode':<16}{'size':<10}{'seconds':>9}{'x ref':>7}{'Mpx-st/s':>10}"
     head += f"{'TFLOP/s':>9}{'%bf16':>7}{'devMB':>8}{'hostMB':>8}"
     lines = [head]
     for r in rows:
@@ -370,7 +397,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             continue
         frac = r.get("fraction_of_bf16_rate")
         lines.append(
-            f"{r['case']:<22}{r['mode']:<13}{r['size']:<10}{r['seconds']:>9.3f}"
+            f"{r['case']:<22}{r['mode']:<16}{r['size']:<10}{r['seconds']:>9.3f}"
             f"{(r.get('speedup_vs_reference') or 0):>7.2f}{r['mpix_steps_per_s']:>10.2f}"
             f"{r['tflops']:>9.3f}{(frac or 0) * 100:>6.1f}%"
             f"{r.get('peak_device_mb', 0):>8.0f}{r.get('peak_host_mb', 0):>8.0f}")
@@ -395,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="tile edge for the 1024x768 engine rows (default 0: the engine's own)")
     p.add_argument("--no-daemon", action="store_true", help="skip the end-to-end case")
     p.add_argument("--cases", default=None, help="comma list of: googlenet, vgg16, tiled")
+    p.add_argument("--compile", action="store_true",
+                   help="CUDA: also GoogLeNet with DEEPDREAM_COMPILE=1, in process and in a "
+                   "second daemon (the first run of each compiles for minutes)")
     args = p.parse_args(argv)
     SCHEDULE["octave_scale"] = args.octave_scale
     # a timeout's SIGTERM unwinds like an exception, so the daemon is stopped too
@@ -420,17 +450,24 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="deepdream-bench-") as tmp:
         models_file = str(Path(tmp) / "bench_models.toml")
         Path(models_file).write_text(MODELS_TOML, encoding="utf-8")
-        daemon, endpoint = None, None
-        if not args.no_daemon and "googlenet" in wanted:
+        procs, daemons = [], {}
+        kinds = {"e2e": None}
+        if args.compile and device.type == "cuda":
+            kinds["e2e_compiled"] = {"DEEPDREAM_COMPILE": "1"}
+        for mode, env in kinds.items():
+            if args.no_daemon or "googlenet" not in wanted:
+                break
             try:
-                daemon, endpoint = start_daemon(models_file, device, tmp)
+                proc, endpoint = start_daemon(models_file, device, str(Path(tmp) / mode), env)
+                procs.append(proc)
+                daemons[mode] = (endpoint, proc.pid)
             except Exception as exc:  # noqa: BLE001 - the engine figures still count
-                emit({**base, "mode": "e2e", "error": str(exc).splitlines()[-1][:300]})
+                emit({**base, "mode": mode, "error": str(exc).splitlines()[-1][:300]})
         try:
             for arch in (a for a in wanted if a in CASES):
                 try:
                     run_model_case(arch, device, (w, h), args, models_file, base, bf16,
-                                   endpoint, daemon.pid if daemon else None)
+                                   daemons)
                 except Exception as exc:  # noqa: BLE001 - report it, go on with the rest
                     emit({**base, "case": arch, "error": f"{type(exc).__name__}: {exc}"[:500]})
             if "tiled" in wanted:
@@ -438,8 +475,15 @@ def main(argv: list[str] | None = None) -> int:
                     run_tiled_case(device, models_file, base, bf16, args)
                 except Exception as exc:  # noqa: BLE001
                     emit({**base, "case": "tiled", "error": f"{type(exc).__name__}: {exc}"[:500]})
+            if args.compile and device.type == "cuda" and "googlenet" in wanted:
+                try:
+                    run_model_case("googlenet", device, (w, h), args, models_file, base, bf16,
+                                   daemons, compiled_pass=True)
+                except Exception as exc:  # noqa: BLE001
+                    emit({**base, "case": "googlenet compiled",
+                          "error": f"{type(exc).__name__}: {exc}"[:500]})
         finally:
-            if daemon is not None:
+            for daemon in procs:
                 daemon.terminate()
                 try:
                     daemon.wait(timeout=20)

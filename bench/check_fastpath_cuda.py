@@ -16,6 +16,8 @@ Checks, each reported as one JSON line with its measured error and the bound it 
   engine    dream() with graphs vs with DEEPDREAM graphs off, full schedule at 512x384:
             both finite, detail error reported (chaotic, bound 0.5)
   warm_up   fastpath.warm_up runs and leaves the weights unchanged
+  compile   DEEPDREAM_COMPILE's graph (a torch.compile'd bf16 copy of the model), one step
+            vs float32 eager: within the bf16 check's own bound; its compile time reported
 Exit status 0 when every check passes.  Weights are random (seeded).
 """
 
@@ -26,6 +28,7 @@ import json
 import random
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -192,7 +195,30 @@ def main() -> int:
         after = fast.state_dict()
         return float(sum(int(not torch.equal(before[k], after[k])) for k in before))
 
-    for fn in (roll, graph1, graph10, reuse, bf16, engine, warm_up):
+    @check("compile", 1.0)
+    def compiled() -> dict:
+        fast = registry.load("g", dev, toml)
+        accel.prepare(fast)
+        dtype = accel.reduced_dtype(dev)
+        if dtype is None:
+            raise RuntimeError("this GPU has no reduced precision to check")
+        bound = accel.precision_check(fast, dtype, [plain.spec.default_layer]).bound
+        x0 = image()
+        offsets = fastpath.draw_offsets(random.Random(1), 1, tuple(x0.shape[2:]), 4096, 32)
+        a, b = x0.clone(), x0.clone()
+        fastpath.run_octave_eager(a, plain, objective, offsets, STEP)
+        t0 = time.perf_counter()
+        graph = fastpath.octave_graph(fast, objective, x0.shape, 1, STEP, dtype, "check",
+                                      compiled=True)
+        if graph is None:
+            raise RuntimeError("compile or capture failed (see the log's warning)")
+        seconds = time.perf_counter() - t0
+        graph.run(b, offsets)
+        err = rel(b - x0, a - x0)
+        return {"error": err / bound, "step_error": err, "bound_abs": bound,
+                "compile_and_capture_s": round(seconds, 1)}
+
+    for fn in (roll, graph1, graph10, reuse, bf16, engine, warm_up, compiled):
         fn()
     if args.out:
         args.out.write_text("".join(json.dumps(r) + "\n" for r in results))

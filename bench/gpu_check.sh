@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One call on a lent GPU machine (~7 min; give the run call timeout_s 600): (1) the fast
-# path's correctness on CUDA, (2) the full benchmark.  Each part has its own time limit
+# One call on a lent GPU machine (at most ~9.5 min; give the run call timeout_s 590): (1) the
+# fast path's correctness on CUDA, (2) the full benchmark with DEEPDREAM_COMPILE's rows last,
+# (3) the step probe (per-octave step times, kernel profile, host share, max-pool forms).  Each part has its own time limit
 # and log, so one failing part does not lose the others; full logs and JSON lines go to
 # $OUT, a summary to stdout.
 #   OUT=/tmp/out bash bench/gpu_check.sh
@@ -24,15 +25,21 @@ export PYTHONPATH="$PWD/daemon:$PWD/shared:$PWD${PYTHONPATH:+:$PYTHONPATH}"
     >"$OUT/gpu.txt" 2>&1 || true
 
 echo "== 1. fast-path checks (CUDA graph vs eager, bf16 vs fp32)"
-timeout 150 "$PY" bench/check_fastpath_cuda.py --out "$OUT/check.jsonl" >"$OUT/check.log" 2>&1
+timeout 170 "$PY" bench/check_fastpath_cuda.py --out "$OUT/check.jsonl" >"$OUT/check.log" 2>&1
 echo "checks exit status $?"
 grep -A20 "^fast-path checks" "$OUT/check.log" || tail -n 15 "$OUT/check.log"
 
-echo "== 2. benchmark (engine, end to end, reference loop, 4096x4096 tiled)"
-timeout 400 "$PY" bench/bench_dream.py --out "$OUT/bench.jsonl" >"$OUT/bench.log" 2>&1
+echo "== 2. benchmark (engine, end to end, reference loop, 4096x4096 tiled, compiled)"
+timeout 330 "$PY" bench/bench_dream.py --compile --out "$OUT/bench.jsonl" >"$OUT/bench.log" 2>&1
 echo "bench exit status $?"
 grep '"error"' "$OUT/bench.log" | cut -c1-300
-sed -n '/^$/,$p' "$OUT/bench.log" | tail -n 14
+sed -n '/^$/,$p' "$OUT/bench.log" | tail -n 16
+
+echo "== 3. step probe"
+timeout 60 "$PY" bench/probe_gpu_step.py --short --no-compile --out "$OUT/probe.jsonl" \
+    >"$OUT/probe.log" 2>&1
+echo "probe exit status $?"
+grep -o '"part": "[^"]*"[^{]*"graph_ms_per_step": [0-9.]*' "$OUT/probe.log"
 
 echo "== card"
 cat "$OUT/gpu.txt"

@@ -228,12 +228,68 @@ def host_share(device: torch.device, models_file: str, size: tuple[int, int]) ->
     return {"ms": {k: round(statistics.median(v), 2) for k, v in rows.items()}}
 
 
+def pool_variants(device: torch.device) -> dict[str, Any]:
+    """GoogLeNet's max-pools (bf16, fwd + bwd), channels_last kernels vs NCHW ones (with and
+    without the layout changes around them) vs a separable 3x1-then-1x3 form: us per call,
+    each timed as 20 calls replayed from one CUDA graph."""
+    import torch.nn.functional as F
+
+    shapes = [(64, 384, 512, 2), (192, 192, 256, 2), (256, 96, 128, 1), (480, 96, 128, 2),
+              (512, 48, 64, 1)]
+    cl = torch.channels_last
+
+    def pool(t: torch.Tensor, s: int) -> torch.Tensor:
+        return F.max_pool2d(t, 3, s, 1 if s == 1 else 0, ceil_mode=s == 2)
+
+    forms: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
+        "nhwc": pool,
+        "nchw": pool,
+        "nchw_convert": lambda t, s: pool(t.contiguous(), s).contiguous(memory_format=cl),
+        "separable_nhwc": lambda t, s: F.max_pool2d(
+            F.max_pool2d(t, (3, 1), (s, 1), (1 if s == 1 else 0, 0), ceil_mode=s == 2),
+            (1, 3), (1, s), (0, 1 if s == 1 else 0), ceil_mode=s == 2),
+    }
+    out: dict[str, Any] = {}
+    for c, h, w, s in shapes:
+        row = {}
+        for name, fn in forms.items():
+            fmt = torch.contiguous_format if name == "nchw" else cl
+            x = torch.randn(1, c, h, w, device=device, dtype=torch.bfloat16).to(memory_format=fmt)
+            x.requires_grad_(True)
+            grad = torch.randn_like(fn(x, s))
+
+            def once(x: torch.Tensor = x, grad: torch.Tensor = grad, fn: Callable = fn,
+                     s: int = s) -> None:
+                torch.autograd.grad(fn(x, s), x, grad)
+
+            side = torch.cuda.Stream(device)
+            side.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(side):
+                once()
+            torch.cuda.current_stream(device).wait_stream(side)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g):
+                for _ in range(20):
+                    once()
+            g.replay()
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record()
+            g.replay()
+            b.record()
+            b.synchronize()
+            row[name] = round(a.elapsed_time(b) / 20 * 1e3, 1)
+        out[f"{c}x{h}x{w}/s{s}"] = row
+    return {"us_per_pool_fwd_bwd": out}
+
+
 def main() -> int:
     global _out
     p = argparse.ArgumentParser()
     p.add_argument("--out", type=Path)
     p.add_argument("--size", default="1024x768")
     p.add_argument("--no-compile", action="store_true")
+    p.add_argument("--short", action="store_true",
+                   help="the engine's own step at each octave size, pools, compile")
     args = p.parse_args()
     if args.out:
         _out = args.out.open("a", encoding="utf-8")
@@ -245,6 +301,8 @@ def main() -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
         f.write(MODELS_TOML)
     models = f.name
+    if args.short:
+        return short(device, models, (h, w), not args.no_compile)
     guarded("profile googlenet autocast", lambda: profile_step("googlenet", device, models,
                                                                "autocast", (h, w)))
     guarded("host share", lambda: host_share(device, models, (h, w)))
@@ -267,6 +325,25 @@ def main() -> int:
     if not args.no_compile:
         guarded("variant googlenet compile", lambda: variant("googlenet", device, models,
                                                              "compile", True, (h, w)))
+    return 0
+
+
+def short(device: torch.device, models: str, size: tuple[int, int], compile_: bool) -> int:
+    h, w = size
+    guarded("profile googlenet autocast", lambda: profile_step("googlenet", device, models,
+                                                               "autocast", size, top=12))
+    guarded("host share", lambda: host_share(device, models, size))
+    guarded("pools", lambda: pool_variants(device))
+    sizes = [(round(h * 1.4 ** -k), round(w * 1.4 ** -k)) for k in (3, 2, 1, 0)]
+    for sz in sizes:
+        guarded(f"octave googlenet autocast {sz}",
+                lambda sz=sz: variant("googlenet", device, models, "autocast", False, sz))
+    guarded("variant vgg16 autocast", lambda: variant("vgg16", device, models, "autocast",
+                                                      False, size))
+    if compile_:
+        for sz in (sizes[0], sizes[-1]):
+            guarded(f"octave googlenet compile {sz}",
+                    lambda sz=sz: variant("googlenet", device, models, "compile", False, sz))
     return 0
 
 

@@ -75,3 +75,28 @@ def test_warm_up_leaves_the_model_as_it_was(model: torch.nn.Module) -> None:
     fastpath.warm_up(model, "cpu", size=48, steps=1)
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_reduced_weight_copy_steps_like_autocast(model: torch.nn.Module) -> None:
+    """DEEPDREAM_COMPILE's step: a copy of the model in bf16, the image cast to it, no
+    autocast.  Without inductor (which only a GPU check runs: bench/check_fastpath_cuda.py)
+    that step must be as close to float32's step as the engine's bf16 autocast step is."""
+    objective = layers_l2(((model.spec.default_layer, 1.0),))
+    reduced = fastpath.compiled_model(model, torch.bfloat16)
+    assert reduced is fastpath.compiled_model(model, torch.bfloat16)  # made once per model
+    assert next(reduced.parameters()).dtype == torch.bfloat16
+    assert next(model.parameters()).dtype == torch.float32  # the original is left alone
+    eager = getattr(reduced, "_orig_mod", reduced)  # the copy, without compiling it here
+    x0 = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(5))
+    exact, auto, cast = x0.clone(), x0.clone(), x0.clone()
+    offset = torch.tensor([3, -7])
+    fastpath.dream_step(exact, offset, model, objective, 0.05, None)
+    fastpath.dream_step(auto, offset, model, objective, 0.05, torch.bfloat16)
+    fastpath.dream_step(cast, offset, eager, objective, 0.05, None, torch.bfloat16)
+    assert cast.dtype == torch.float32 and (exact - x0).abs().max() > 0.01
+
+    def err(x: torch.Tensor) -> float:
+        return float((x - exact).norm() / (exact - x0).norm())
+    assert err(cast) < 1.5 * err(auto), (err(cast), err(auto))
+    fastpath.clear_graphs()
+    assert not fastpath._compiled
