@@ -423,8 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-daemon", action="store_true", help="skip the end-to-end case")
     p.add_argument("--cases", default=None, help="comma list of: googlenet, vgg16, tiled")
     p.add_argument("--compile", action="store_true",
-                   help="CUDA: also GoogLeNet with DEEPDREAM_COMPILE=1, in process and in a "
-                   "second daemon (the first run of each compiles for minutes)")
+                   help="CUDA: also each case with DEEPDREAM_COMPILE=1 (GoogLeNet also in a "
+                   "second daemon), last: the first run of each compiles for minutes")
     args = p.parse_args(argv)
     SCHEDULE["octave_scale"] = args.octave_scale
     # a timeout's SIGTERM unwinds like an exception, so the daemon is stopped too
@@ -475,12 +475,13 @@ def main(argv: list[str] | None = None) -> int:
                     run_tiled_case(device, models_file, base, bf16, args)
                 except Exception as exc:  # noqa: BLE001
                     emit({**base, "case": "tiled", "error": f"{type(exc).__name__}: {exc}"[:500]})
-            if args.compile and device.type == "cuda" and "googlenet" in wanted:
+            for arch in (a for a in wanted if a in CASES and args.compile
+                         and device.type == "cuda"):
                 try:
-                    run_model_case("googlenet", device, (w, h), args, models_file, base, bf16,
+                    run_model_case(arch, device, (w, h), args, models_file, base, bf16,
                                    daemons, compiled_pass=True)
                 except Exception as exc:  # noqa: BLE001
-                    emit({**base, "case": "googlenet compiled",
+                    emit({**base, "case": f"{arch} compiled",
                           "error": f"{type(exc).__name__}: {exc}"[:500]})
         finally:
             for daemon in procs:
