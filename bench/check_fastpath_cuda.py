@@ -14,6 +14,8 @@ Checks, each reported as one JSON line with its measured error and the bound it 
   bf16      accel.precision_check on this GPU: one step's direction with the prepared
             model in bf16 vs float32, within QUANTISATION_RATIO x the 8-bit floor (the
             rule accel.prepare applies on every device)
+  tiled     one step of an image larger than the tile (224x288 in 128-px tiles, grid shift
+            and halos) as a CUDA graph vs the same step eager, float32: < FP32_ALGO_TOLERANCE
   engine    dream() with graphs vs with DEEPDREAM graphs off, full schedule at 512x384:
             both finite, detail error reported (chaotic, bound 0.5)
   warm_up   fastpath.warm_up runs and leaves the weights unchanged
@@ -87,6 +89,7 @@ def main() -> int:
                    help="run the script's own code on the CPU (no graphs there: the graph "
                    "checks fail with 'capture failed'); for catching mistakes in this script "
                    "before a GPU session spends its minutes on it")
+    p.add_argument("--only", help="comma list of checks to run (default: all)")
     args = p.parse_args()
     if args.dry_run_cpu:
         dev = torch.device("cpu")
@@ -106,12 +109,14 @@ def main() -> int:
     def image(h: int = 224, w: int = 288) -> torch.Tensor:
         return torch.rand(1, 3, h, w, device=dev, generator=gen)
 
-    def graph_vs_eager(model: torch.nn.Module, steps: int, x0: torch.Tensor) -> float:
-        offsets = fastpath.draw_offsets(random.Random(steps), steps, tuple(x0.shape[2:]), 4096,
-                                        32)
+    def graph_vs_eager(model: torch.nn.Module, steps: int, x0: torch.Tensor,
+                       tile: int | None = None) -> float:
+        offsets = fastpath.draw_offsets(random.Random(steps), steps, tuple(x0.shape[2:]),
+                                        tile or 4096, 32)
         a, b = x0.clone(), x0.clone()
-        fastpath.run_octave_eager(a, model, objective, offsets, STEP)
-        graph = fastpath.octave_graph(model, objective, x0.shape, steps, STEP, None, "check")
+        fastpath.run_octave_eager(a, model, objective, offsets, STEP, tile=tile)
+        graph = fastpath.octave_graph(model, objective, x0.shape, steps, STEP, None, "check",
+                                      tile=tile)
         if graph is None:
             raise RuntimeError("capture failed (see the log's warning)")
         graph.run(b, offsets)
@@ -159,6 +164,10 @@ def main() -> int:
             raise RuntimeError("the two images step alike: the check cannot see staleness")
         graph_vs_eager(plain, 1, first)  # the graph for this shape exists now
         return graph_vs_eager(plain, 1, second)  # replayed on another image
+
+    @check("tiled", FP32_ALGO_TOLERANCE)
+    def tiled() -> float:
+        return graph_vs_eager(plain, 1, image(), tile=128)
 
     @check("bf16", 1.0)
     def bf16() -> dict:
@@ -220,8 +229,12 @@ def main() -> int:
         return {"error": err / bound, "step_error": err, "bound_abs": bound,
                 "compile_and_capture_s": round(seconds, 1)}
 
-    for fn in (roll, graph1, graph10, reuse, bf16, engine, warm_up, compiled):
-        fn()
+    checks = {"roll": roll, "graph1": graph1, "graph10": graph10, "reuse": reuse,
+              "tiled": tiled, "bf16": bf16, "engine": engine, "warm_up": warm_up,
+              "compile": compiled}
+    for name, fn in checks.items():
+        if not args.only or name in args.only.split(","):
+            fn()
     if args.out:
         args.out.write_text("".join(json.dumps(r) + "\n" for r in results))
     ok = all(r["ok"] for r in results)

@@ -57,9 +57,9 @@ def test_cuda_check_script_runs_its_own_code_on_the_cpu(tmp_path) -> None:
                     str(out)], capture_output=True, text=True, timeout=600,
                    env={**os.environ, "PYTHONPATH": "daemon:shared"}, check=False)
     rows = {r["check"]: r for r in map(json.loads, out.read_text().splitlines())}
-    assert set(rows) == {"roll", "graph1", "graph10", "reuse", "bf16", "engine", "warm_up",
-                         "compile"}
-    for name in ("graph1", "graph10", "reuse", "compile"):
+    assert set(rows) == {"roll", "graph1", "graph10", "reuse", "tiled", "bf16", "engine",
+                         "warm_up", "compile"}
+    for name in ("graph1", "graph10", "reuse", "tiled", "compile"):
         assert "capture failed" in rows[name]["exception"] or (
             name == "compile" and "no reduced precision" in rows[name]["exception"]), rows[name]
     for name in ("roll", "engine", "warm_up"):

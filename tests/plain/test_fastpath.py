@@ -58,6 +58,27 @@ def test_octave_with_predrawn_offsets_equals_the_engine_loop(model: torch.nn.Mod
     assert np.abs(got - expected).max() < 1e-5
 
 
+def test_tiled_octave_with_predrawn_offsets_equals_the_engine_loop(
+        model: torch.nn.Module) -> None:
+    """The graph path's tiled step (gather indices from offsets held in a device tensor)
+    gives the engine's own tiled dream: 2 x 3 tiles of 64 px with halos and grid shifts."""
+    h, w, steps, seed, tile = 96, 160, 3, 5, 64
+    image = np.random.default_rng(4).random((h, w, 3), dtype=np.float32)
+    settings = DreamSettings.from_dict({"model": "tiny", "octaves": 1, "iterations": steps,
+                                        "seed": seed, "tile": tile})
+    expected = dream(image, model, settings)
+
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].clone()
+    offsets = fastpath.draw_offsets(random.Random(seed), steps, (h, w), tile, settings.jitter)
+    assert all(oy > settings.jitter or ox > settings.jitter for oy, ox in offsets)  # grid shifts
+    objective = layers_l2(((model.spec.default_layer, 1.0),))
+    fastpath.run_octave_eager(x, model, objective, offsets, settings.step * _STEP_UNIT,
+                              tile=tile)
+    got = x[0].permute(1, 2, 0).numpy()
+    assert np.abs(got - image).max() > 0.01
+    assert np.abs(got - expected).max() < 1e-5
+
+
 def test_capture_failure_is_remembered(model: torch.nn.Module) -> None:
     """On a machine without CUDA the capture fails: None (the caller runs eagerly), and the
     failure is cached so it is not retried per job."""

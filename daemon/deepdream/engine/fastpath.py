@@ -1,12 +1,14 @@
-"""The fast path for an octave that fits one tile: all its steps as ONE CUDA graph.
+"""The fast path for an octave: all its steps as ONE CUDA graph.
 
 Per step the eager loop does: roll by a random offset, forward to the layer, backward to
 the input, unroll, normalise, ``x += step * g``, clip.  Here the offsets of every step are
 drawn ahead (from the same ``random.Random`` sequence the eager loop uses) and held in a
 device tensor, and the roll is a gather whose indices are computed on the device from that
 tensor, so no step reads anything from the host and the whole octave can be captured as a
-graph.  Graphs are cached per (model, shape, objective, dtype, step) with their input
-buffers, so a second job of the same size only copies its pixels in and replays.
+graph.  An octave larger than the tile runs the tiled gradient (tiling.py) inside the graph,
+its gather indices likewise computed on the device.  Graphs are cached per (model, shape,
+objective, dtype, step, tile) with their input buffers, so a second job of the same size
+only copies its pixels in and replays.
 
 Where CUDA is absent, or capture fails, the same step runs eagerly (``run_octave_eager``;
 ``octave_in_one_graph`` returns False and the engine's own loop runs); on the CPU that
@@ -36,7 +38,7 @@ from ..accel import compute_dtype
 from ..models.network import DreamModel
 from .objectives import Objective, layers_l2
 from .priors import keep_in_range, normalize_gradient
-from .tiling import objective_gradient, random_offsets
+from .tiling import gradient, objective_gradient, random_offsets
 
 log = logging.getLogger("deepdream.engine")
 
@@ -71,27 +73,32 @@ def roll_gather(x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor) -> torch.Te
 
 def dream_step(x: torch.Tensor, offset: torch.Tensor, model: torch.nn.Module,
                objective: Objective, step_size: float, dtype: torch.dtype | None,
-               input_dtype: torch.dtype | None = None) -> None:
+               input_dtype: torch.dtype | None = None, tile: int | None = None) -> None:
     """One DeepDream step on ``x`` in place; ``offset`` is a (2,) int64 device tensor.
-    ``dtype``: autocast; ``input_dtype``: the model's own (reduced) dtype, x cast to it."""
-    oy, ox = offset[0], offset[1]
-    xin = roll_gather(x, oy, ox)
-    if input_dtype is not None:
-        xin = xin.to(input_dtype)
-    g = objective_gradient(xin, model, objective, dtype, cache_enabled=False)
-    g = roll_gather(g.float(), -oy, -ox)  # back to the image's own coordinates
+    ``dtype``: autocast; ``input_dtype``: the model's own (reduced) dtype, x cast to it;
+    ``tile``: an image larger than it steps tile by tile (the model's own compute dtype)."""
+    if tile is not None and not fits_one_tile(tuple(x.shape[-2:]), tile):
+        g = gradient(x, model, objective, tile, offset, cache_enabled=False)  # type: ignore[arg-type]
+    else:
+        oy, ox = offset[0], offset[1]
+        xin = roll_gather(x, oy, ox)
+        if input_dtype is not None:
+            xin = xin.to(input_dtype)
+        g = objective_gradient(xin, model, objective, dtype, cache_enabled=False)
+        g = roll_gather(g.float(), -oy, -ox)  # back to the image's own coordinates
     x.add_(normalize_gradient(g), alpha=step_size)
     keep_in_range(x)
 
 
 def run_octave_eager(x: torch.Tensor, model: torch.nn.Module, objective: Objective,
                      offsets: Sequence[tuple[int, int]], step_size: float,
-                     on_step: Callable[[int], None] | None = None) -> torch.Tensor:
+                     on_step: Callable[[int], None] | None = None,
+                     tile: int | None = None) -> torch.Tensor:
     """All of an octave's steps on ``x`` in place, eagerly, offsets kept on the device."""
     table = torch.tensor(offsets, dtype=torch.int64).to(x.device)
     dtype = compute_dtype(model, x.device)
     for s in range(len(offsets)):
-        dream_step(x, table[s], model, objective, step_size, dtype)
+        dream_step(x, table[s], model, objective, step_size, dtype, tile=tile)
         if on_step is not None:
             on_step(s)
     return x
@@ -102,10 +109,10 @@ class OctaveGraph:
 
     def __init__(self, model: torch.nn.Module, objective: Objective, shape: torch.Size,
                  steps: int, step_size: float, dtype: torch.dtype | None,
-                 compiled: bool = False) -> None:
+                 compiled: bool = False, tile: int | None = None) -> None:
         device = next(model.parameters()).device
-        input_dtype = None
-        if compiled and dtype is not None:  # the compiled copy holds its weights in dtype
+        owner, input_dtype = model, None
+        if compiled and dtype is not None and tile is None:  # its weights are in dtype
             model, input_dtype, dtype = compiled_model(model, dtype), dtype, None
         self.x = torch.empty(shape, device=device)
         self.offsets = torch.zeros(steps, 2, dtype=torch.int64, device=device)
@@ -117,13 +124,13 @@ class OctaveGraph:
         with torch.cuda.stream(side):
             for s in range(_WARMUP_STEPS):  # (a compiled model compiles here)
                 dream_step(self.x, self.offsets[s % steps], model, objective, step_size, dtype,
-                           input_dtype)
+                           input_dtype, tile)
         torch.cuda.current_stream(device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        with torch.cuda.graph(self.graph, pool=_pool(owner)):
             for s in range(steps):
                 dream_step(self.x, self.offsets[s], model, objective, step_size, dtype,
-                           input_dtype)
+                           input_dtype, tile)
 
     def run(self, x: torch.Tensor, offsets: Sequence[tuple[int, int]]) -> torch.Tensor:
         """Steps ``x`` in place: copy in, replay, copy out; nothing waits on the host."""
@@ -138,6 +145,11 @@ class OctaveGraph:
 
 _graphs: OrderedDict[tuple, OctaveGraph | None] = OrderedDict()
 _compiled: dict[tuple[int, torch.dtype], torch.nn.Module] = {}
+# One memory pool for all of a model's graphs: each graph's activations are freed by the end
+# of its capture, and the graphs replay one at a time on one stream, so they can share the
+# blocks (the image and offset buffers live outside the pool).  Without it every cached
+# octave size kept its own peak: 4 x ~1 GB for a tiled 4096x4096 dream.
+_pools: dict[int, tuple] = {}
 _watched: set[int] = set()  # ids of models whose graphs go when the model goes
 
 
@@ -147,6 +159,14 @@ def _forget_model(model_id: int) -> None:
         del _graphs[key]
     for key in [k for k in _compiled if k[0] == model_id]:
         del _compiled[key]
+    _pools.pop(model_id, None)
+
+
+def _pool(model: torch.nn.Module) -> tuple:
+    if id(model) not in _pools:
+        _watch(model)
+        _pools[id(model)] = torch.cuda.graph_pool_handle()
+    return _pools[id(model)]
 
 
 def _watch(model: torch.nn.Module) -> None:
@@ -174,22 +194,23 @@ def compiled_model(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Modul
 def octave_graph(model: torch.nn.Module, objective: Objective, shape: torch.Size, steps: int,
                  step_size: float, dtype: torch.dtype | None,
                  objective_key: Hashable | None = None,
-                 compiled: bool = False) -> OctaveGraph | None:
+                 compiled: bool = False, tile: int | None = None) -> OctaveGraph | None:
     """The cached graph for this octave, captured on first use; None if capture failed
     (remembered, so a failing shape is not retried every job).
 
     ``objective_key`` names what the objective computes (e.g. its layers and channels) so
     a new job's equal objective reuses the graph; without it only the same object does.
-    ``compiled``: step a torch.compile'd copy of the model (``compiled_model``)."""
+    ``compiled``: step a torch.compile'd copy of the model (``compiled_model``; one tile
+    only); ``tile``: step tile by tile (None: the image is one tile)."""
     key = (id(model), objective_key if objective_key is not None else id(objective),
-           tuple(shape), steps, step_size, dtype, compiled)
+           tuple(shape), steps, step_size, dtype, compiled, tile)
     _watch(model)
     if key in _graphs:
         _graphs.move_to_end(key)
         return _graphs[key]
     try:
         graph: OctaveGraph | None = OctaveGraph(model, objective, shape, steps, step_size, dtype,
-                                                compiled)
+                                                compiled, tile)
     except Exception as exc:  # noqa: BLE001 - any capture failure means: run eagerly
         log.warning("CUDA graph capture failed for %s (%s); running eagerly",
                     tuple(shape), str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -206,6 +227,7 @@ def clear_graphs() -> None:
     """Drop every cached graph and compiled copy, and their memory."""
     _graphs.clear()
     _compiled.clear()
+    _pools.clear()
 
 
 def warm_up(model: DreamModel, device: torch.device | str, size: int = 64,
@@ -252,11 +274,10 @@ def classic_steps(settings: object) -> bool:
 def octave_in_one_graph(x: torch.Tensor, model: DreamModel, objective: Objective,
                         settings: object, rng: random.Random, size: tuple[int, int],
                         tile: int, step_size: float) -> bool:
-    """Run the octave's steps on ``x`` as one CUDA graph when that applies (CUDA, one tile,
-    classic step) and returns True.  Returns False with ``rng`` and ``x`` untouched when it
-    does not apply or capture fails, so the engine's eager loop runs the same steps."""
-    if not (ENABLED and x.device.type == "cuda" and fits_one_tile(size, tile)
-            and classic_steps(settings)):
+    """Run the octave's steps on ``x`` as one CUDA graph when that applies (CUDA, classic
+    step) and returns True.  Returns False with ``rng`` and ``x`` untouched when it does not
+    apply or capture fails, so the engine's eager loop runs the same steps."""
+    if not (ENABLED and x.device.type == "cuda" and classic_steps(settings)):
         return False
     ahead = random.Random()
     ahead.setstate(rng.getstate())
@@ -265,7 +286,8 @@ def octave_in_one_graph(x: torch.Tensor, model: DreamModel, objective: Objective
     key = ("layers_l2", settings.layers or model.spec.default_layer,  # type: ignore[attr-defined]
            settings.channels)  # type: ignore[attr-defined]
     graph = octave_graph(model, objective, x.shape, steps, step_size,
-                         compute_dtype(model, x.device), key, compiled=COMPILE)
+                         compute_dtype(model, x.device), key, compiled=COMPILE,
+                         tile=None if fits_one_tile(size, tile) else tile)
     if graph is None:
         return False
     graph.run(x, offsets)

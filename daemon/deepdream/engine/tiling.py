@@ -74,14 +74,20 @@ def gradient(
     model: DreamModel,
     objective: Objective,
     tile: int,
-    offset: tuple[int, int] = (0, 0),
+    offset: tuple[int, int] | torch.Tensor = (0, 0),
     halo: int | None = None,
+    cache_enabled: bool = True,
 ) -> torch.Tensor:
-    """d objective / d x for x (1, 3, H, W), computed on the torus rolled by ``offset``."""
+    """d objective / d x for x (1, 3, H, W), computed on the torus rolled by ``offset``.
+
+    ``offset`` may be a (2,) integer tensor on x's device: then nothing reads it on the host
+    and the whole gradient can be captured in a CUDA graph (fastpath.py; ``cache_enabled``
+    False there, as ``objective_gradient`` says)."""
     _, _, h, w = x.shape
     halo = default_halo(tile) if halo is None else halo
     dtype = compute_dtype(model, x.device)  # accel.prepare's choice, else the device's
-    if h <= tile and w <= tile:  # one tile: a roll each way beats a gather and a scatter
+    if h <= tile and w <= tile and not isinstance(offset, torch.Tensor):
+        # one tile: a roll each way beats a gather and a scatter
         rolled = torch.roll(x, (-offset[0], -offset[1]), (2, 3)) if any(offset) else x
         g = objective_gradient(rolled.detach(), model, objective, dtype, 1.0)
         return torch.roll(g, offset, (2, 3)) if any(offset) else g
@@ -96,7 +102,7 @@ def gradient(
             xt = x.index_select(2, rows).index_select(3, cols)
             # a tile's mean weighted by its share of the image ~ the whole image's mean
             share = xt.shape[2] * xt.shape[3] / (h * w)
-            gt = objective_gradient(xt, model, objective, dtype, share)
+            gt = objective_gradient(xt, model, objective, dtype, share, cache_enabled)
             inner = gt[:, :, r0 - p0:r1 - p0, c0 - q0:c1 - q0]
             g[:, :, rows[r0 - p0:r1 - p0, None], cols[None, c0 - q0:c1 - q0]] = inner
     return g
@@ -115,5 +121,6 @@ def objective_gradient(xt: torch.Tensor, model: torch.nn.Module, objective: Obje
     return g
 
 
-def _wrapped(start: int, stop: int, offset: int, n: int, device: torch.device) -> torch.Tensor:
-    return torch.arange(start + offset, stop + offset, device=device).remainder_(n)
+def _wrapped(start: int, stop: int, offset: int | torch.Tensor, n: int,
+             device: torch.device) -> torch.Tensor:
+    return (torch.arange(start, stop, device=device) + offset).remainder_(n)
