@@ -16,7 +16,7 @@ eager form is what the tests compare with the engine.
 Within a graph there is no per-step progress or cancel: both happen between octaves.
 
 DEEPDREAM_COMPILE=1 captures the step of a torch.compile'd (inductor) copy of the model,
-its weights in the compute dtype.  On an H100 that made GoogLeNet's steps 1.45x (full size)
+its weights in the compute dtype (one-tile octaves; tiled ones stay uncompiled).  On an H100 that made GoogLeNet's steps 1.45x (full size)
 to 1.9x (small octaves) faster, but each new octave size first compiles for ~35 s, so it is
 off by default: for zoom videos and long sessions at one image size.
 """
