@@ -16,9 +16,10 @@ eager form is what the tests compare with the engine.
 Within a graph there is no per-step progress or cancel: both happen between octaves.
 
 DEEPDREAM_COMPILE=1 captures the step of a torch.compile'd (inductor) copy of the model,
-its weights in the compute dtype (one-tile octaves; tiled ones stay uncompiled).  On an H100 that made GoogLeNet's steps 1.45x (full size)
-to 1.9x (small octaves) faster, but each new octave size first compiles for ~35 s, so it is
-off by default: for zoom videos and long sessions at one image size.
+its weights in the compute dtype (one-tile octaves; tiled ones stay uncompiled).  On an
+H100 that made GoogLeNet's steps 1.45x (full size) to 1.9x (small octaves) faster, but each
+new octave size first compiles for ~35 s, so it is off by default: for zoom videos and long
+sessions at one image size.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ _compiled: dict[tuple[int, torch.dtype], torch.nn.Module] = {}
 # One memory pool for all of a model's graphs: each graph's activations are freed by the end
 # of its capture, and the graphs replay one at a time on one stream, so they can share the
 # blocks (the image and offset buffers live outside the pool).  Without it every cached
-# octave size kept its own peak: 4 x ~1 GB for a tiled 4096x4096 dream.
+# octave size would keep its own peak: one tile's activations each, when dreaming in tiles.
 _pools: dict[int, tuple] = {}
 _watched: set[int] = set()  # ids of models whose graphs go when the model goes
 
