@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from deepdream_protocol.client import Client
 
-from tests.support.daemon import free_port
+from tests.support.daemon import daemon_process, free_port
 from tests.support.hosts import GIMP_PLUGINS, HostHome, facts, host_home, install_plugin
 
 pytestmark = pytest.mark.host
@@ -161,6 +161,20 @@ def test_no_daemon_gives_an_error_and_leaves_the_image_alone(gimp: HostHome) -> 
     assert fact["status"] == "execution-error"
     assert "daemon" in fact["error"].lower()
     assert fact["stack_unchanged"] and fact["original_identical"]
+
+
+def test_an_image_over_the_daemons_limit_is_refused_before_it_is_sent(gimp: HostHome) -> None:
+    # 64x48 = 3,072 pixels against a daemon that takes 1,000: the plug-in knows the limit from
+    # the daemon's hello, so the daemon never receives the job
+    with daemon_process(extra_args=("--max-pixels", "1000")) as daemon:
+        fact = facts(gimp.run_gimp("dream_cases.py", dream_env(daemon.endpoint,
+                                                               ["rgb_u8"])))["rgb_u8"]
+        log = daemon.log.read_text()
+    assert fact["status"] == "execution-error"
+    assert "64x48 is 3,072 pixels; this daemon takes at most 1,000" in fact["error"]
+    assert "\n" not in fact["error"].strip()
+    assert fact["stack_unchanged"] and fact["original_identical"]
+    assert " from " not in log and "too_large" not in log, log  # no job reached it
 
 
 def test_dialog_under_xvfb_undo_last_values_and_cancel(gimp: HostHome, endpoint: str) -> None:

@@ -246,6 +246,21 @@ def test_docker_reports_a_daemon_killed_mid_dream_and_keeps_the_document(krita):
     assert fact["original_unchanged"] and not fact["busy_at_end"]
 
 
+def test_docker_refuses_a_layer_over_the_daemons_limit_before_sending_it(krita):
+    # 64x48 = 3,072 pixels against a daemon that takes 1,000: the docker passes the limit
+    # from the daemon's hello to its client, so the layer is never sent
+    with daemon_process(extra_args=("--max-pixels", "1000")) as daemon:
+        facts = krita.run_cases([{"name": "async_too_large", "model": "RGBA", "depth": "U8"}],
+                                {"DEEPDREAM_ENDPOINT": daemon.endpoint}, script="krita_async")
+        log = daemon.log.read_text()
+    fact = _fact(facts, "async_too_large")
+    assert "64x48 is 3,072 pixels; this daemon takes at most 1,000" in fact.get("error", ""), fact
+    assert "\n" not in fact["error"]
+    assert fact["layers_after"] == fact["layers_before"]
+    assert fact["original_unchanged"] and not fact["busy_at_end"]
+    assert " from " not in log and "too_large" not in log, log  # no job reached it
+
+
 def test_docker_says_so_when_the_document_is_closed_mid_dream(krita, endpoint):
     long_dream = {**DREAM, "iterations": 30, "octaves": 3}
     facts = krita.run_cases(

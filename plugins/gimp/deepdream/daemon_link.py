@@ -12,6 +12,7 @@ from deepdream_protocol.pixels import PixelFormat
 #: seconds the daemon may take to accept a job or answer a ping; generous, because a big
 #: frame takes a while to arrive and a busy machine slows the daemon's reply.
 JOB_TIMEOUT = 20.0
+HELLO_TIMEOUT = 2.0  # a running daemon answers hello at once, whatever it is doing
 
 
 class LinkError(Exception):
@@ -27,10 +28,13 @@ def dream(settings: dict, pixels: bytes, width: int, height: int, fmt: PixelForm
         on_progress(float(info.get("fraction", 0.0)))
 
     try:
-        with Client(timeout=JOB_TIMEOUT) as client:
+        # a short wait for the first hello, so a silent daemon is started without delay
+        with Client(timeout=HELLO_TIMEOUT) as client:
             on_text("DeepDream: waiting for the daemon…")
-            ensure_daemon(client.endpoint)  # starts it (config / DEEPDREAM_DAEMON_CMD) if silent
-            client.hello()  # learns the daemon's pixel limit: too large is refused before sending
+            # starts it (config / DEEPDREAM_DAEMON_CMD) if silent; the hello also tells the
+            # daemon's pixel limit, so a too-large image is refused before it is sent
+            ensure_daemon(client)
+            client.timeout = JOB_TIMEOUT
             on_text("DeepDream: dreaming…")
             return client.dream(settings, pixels, width, height, fmt, mask, mask_dtype,
                                 on_progress=progress)

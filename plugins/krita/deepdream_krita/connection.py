@@ -32,11 +32,12 @@ def daemon_errors() -> Iterator[None]:
         raise DreamError(daemon_message(exc)) from None
 
 
-def start_daemon_if_needed() -> None:
+def start_daemon_if_needed() -> dict[str, Any]:
     """Blocks until a daemon answers (DEEPDREAM_ENDPOINT / config / default endpoint),
-    starting it with the installer's command or DEEPDREAM_DAEMON_CMD; raises DreamError."""
+    starting it with the installer's command or DEEPDREAM_DAEMON_CMD; returns its hello
+    reply; raises DreamError."""
     with daemon_errors():
-        ensure_daemon()
+        return ensure_daemon()
 
 
 @contextlib.contextmanager

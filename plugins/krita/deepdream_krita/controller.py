@@ -28,8 +28,9 @@ class DreamRunner(QObject):
     succeeded = pyqtSignal(object)  # the new layer (a krita.Node)
     failed = pyqtSignal(str)  # one line; the document is unchanged
     busy_changed = pyqtSignal(bool)
-    # from the helper thread: (attempt, problem); problem is "" when a daemon answers
-    _daemon_checked = pyqtSignal(int, str)
+    # from the helper thread: (attempt, problem, the daemon's pixel limit or None); problem
+    # is "" when a daemon answers
+    _daemon_checked = pyqtSignal(int, str, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -95,13 +96,14 @@ class DreamRunner(QObject):
 
     def _check_daemon(self, attempt: int) -> None:  # helper thread: no Qt or Krita objects
         try:
-            connection.start_daemon_if_needed()
+            hello = connection.start_daemon_if_needed()
         except DreamError as exc:
-            self._daemon_checked.emit(attempt, str(exc) or "no DeepDream daemon")
+            self._daemon_checked.emit(attempt, str(exc) or "no DeepDream daemon", None)
             return
-        self._daemon_checked.emit(attempt, "")
+        limit = hello.get("max_pixels")
+        self._daemon_checked.emit(attempt, "", limit if isinstance(limit, int) else None)
 
-    def _submit(self, attempt: int, problem: str) -> None:
+    def _submit(self, attempt: int, problem: str, max_pixels: int | None) -> None:
         prepared = self._prepared
         if attempt != self._attempt or not self._connecting or prepared is None:
             return  # cancelled while connecting
@@ -111,6 +113,7 @@ class DreamRunner(QObject):
             return
         rect = prepared.rect
         client = Client()
+        client.max_pixels = max_pixels  # a too-large layer is refused before it is sent
         try:
             self._job = client.submit(
                 self._settings, prepared.pixels, rect.width, rect.height, prepared.fmt,
