@@ -246,24 +246,20 @@ def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args:
     report = accel.prepare(fast)
     settings = engine_settings(name, layer, tile=args.engine_tile)
 
-    def engine(graphs: bool) -> Callable[[], object]:
-        def run() -> object:
-            fastpath.ENABLED = graphs
-            try:
-                return dream(rgb, fast, settings)
-            finally:
-                fastpath.ENABLED = True
-        return run
-
     runs: dict[str, Callable[[], object]] = {
         "reference": lambda: reference_dream(x, plain, layer, scale=SCHEDULE["octave_scale"])}
-    if compiled_pass:
-        runs["engine_compiled"] = compiled(name, device, models_file, rgb, settings)
+    if compiled_pass:  # DEEPDREAM_COMPILE=1, its own model instance and graphs
+        runs["engine_compiled"] = dreaming_with(rgb, registry.load(name, device, models_file),
+                                                settings, fastpath, "COMPILE", True)
     else:
-        runs["engine"] = engine(True)
+        runs["engine"] = dreaming_with(rgb, fast, settings, fastpath, "ENABLED", True)
     if device.type == "cuda" and not compiled_pass:
-        runs["engine_eager"] = engine(False)
-        runs["engine_autotune"] = autotuned(name, device, models_file, rgb, settings)
+        runs["engine_eager"] = dreaming_with(rgb, fast, settings, fastpath, "ENABLED", False)
+        # cuDNN's autotuner, its own model instance so its graphs are captured tuned: the
+        # row that decided the daemon leaves it off (no gain; it costs time at new shapes)
+        runs["engine_autotune"] = dreaming_with(
+            rgb, registry.load(name, device, models_file), settings, torch.backends.cudnn,
+            "benchmark", True)
     clients = []
     if arch == "googlenet":
         from deepdream_protocol.client import Client
@@ -309,34 +305,16 @@ def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args:
                    folded_bn=report.folded_bn, channels_last=report.channels_last)
 
 
-def autotuned(name: str, device: torch.device, models_file: str, rgb: np.ndarray,
-              settings: DreamSettings) -> Callable[[], object]:
-    """The engine with cuDNN's autotuner on (torch.backends.cudnn.benchmark): its own model
-    instance, so its CUDA graphs are captured with the tuned algorithms.  A row to decide
-    whether the daemon should turn the autotuner on (it costs time at each new shape)."""
-    model = registry.load(name, device, models_file)
-
+def dreaming_with(rgb: np.ndarray, model: torch.nn.Module, settings: DreamSettings,
+                  owner: object, attr: str, value: object) -> Callable[[], object]:
+    """A run of dream() with ``owner.attr`` set to ``value`` for its duration."""
     def run() -> object:
-        before = torch.backends.cudnn.benchmark
-        torch.backends.cudnn.benchmark = True
+        before = getattr(owner, attr)
+        setattr(owner, attr, value)
         try:
             return dream(rgb, model, settings)
         finally:
-            torch.backends.cudnn.benchmark = before
-    return run
-
-
-def compiled(name: str, device: torch.device, models_file: str, rgb: np.ndarray,
-             settings: DreamSettings) -> Callable[[], object]:
-    """The engine as DEEPDREAM_COMPILE=1 runs it (its own model instance and graphs)."""
-    model = registry.load(name, device, models_file)
-
-    def run() -> object:
-        fastpath.COMPILE = True
-        try:
-            return dream(rgb, model, settings)
-        finally:
-            fastpath.COMPILE = False
+            setattr(owner, attr, before)
     return run
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import sys
 import time
@@ -40,18 +39,10 @@ from deepdream.engine.priors import keep_in_range, normalize_gradient  # noqa: E
 from deepdream.engine.tiling import objective_gradient  # noqa: E402
 from deepdream.models import registry  # noqa: E402
 
-from bench.bench_dream import CASES, MODELS_TOML, SCHEDULE, photo, rgba_u8  # noqa: E402
+from bench import bench_dream  # noqa: E402
+from bench.bench_dream import CASES, MODELS_TOML, SCHEDULE, emit, photo, rgba_u8  # noqa: E402
 
 STEPS = 10
-_out: Any = None
-
-
-def emit(rec: dict[str, Any]) -> None:
-    line = json.dumps(rec, default=str)
-    print(line, flush=True)
-    if _out is not None:
-        _out.write(line + "\n")
-        _out.flush()
 
 
 def guarded(name: str, fn: Callable[[], dict[str, Any] | None]) -> None:
@@ -283,7 +274,6 @@ def pool_variants(device: torch.device) -> dict[str, Any]:
 
 
 def main() -> int:
-    global _out
     p = argparse.ArgumentParser()
     p.add_argument("--out", type=Path)
     p.add_argument("--size", default="1024x768")
@@ -292,7 +282,7 @@ def main() -> int:
                    help="the engine's own step at each octave size, pools, compile")
     args = p.parse_args()
     if args.out:
-        _out = args.out.open("a", encoding="utf-8")
+        bench_dream._out_file = args.out.open("a", encoding="utf-8")
     w, h = (int(v) for v in args.size.split("x"))
     device = torch.device("cuda")
     emit({"part": "env", "torch": torch.__version__, "card": torch.cuda.get_device_name(),
