@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
+import gc
 import json
 import os
 import platform
@@ -338,6 +339,7 @@ def run_tiled_case(device: torch.device, models_file: str, base: dict[str, Any],
     side = args.tiled_size
     fastpath.clear_graphs()  # the earlier cases' graph pools would count in the peak
     if device.type == "cuda":
+        gc.collect()  # their models too, before the cache goes back to the driver
         torch.cuda.empty_cache()
     model = registry.load(name, device, models_file)
     accel.prepare(model)

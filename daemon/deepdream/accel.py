@@ -19,6 +19,7 @@ import functools
 import os
 import platform
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -358,6 +359,9 @@ def _device_of(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+_FLAGS_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def exact_float32() -> Iterator[None]:
     """Float32 as float32 on CUDA: no TF32 in convolutions or matrix products.
@@ -366,12 +370,13 @@ def exact_float32() -> Iterator[None]:
     moves GoogLeNet's output by ~1.4e-3 (H100), so the fold check below, run with it,
     rejected every fold on a GPU and left 33 BatchNorms unfolded (~100 extra kernels a
     step).  The checks compare float32 results, so they run in true float32."""
-    conv, matmul = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = conv, matmul
+    with _FLAGS_LOCK:  # process-wide flags; the daemon loads models on a thread per device
+        conv, matmul = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = conv, matmul
 
 
 def _output_error(model: nn.Module, reference: nn.Module, x: torch.Tensor,

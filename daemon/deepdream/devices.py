@@ -63,7 +63,11 @@ def free_memory(device: torch.device) -> int:
     """Bytes the dream may plausibly use on ``device`` right now."""
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
-        return int(free)
+        # PyTorch's own cached, unused blocks count as free: without them the tile (chosen
+        # from this) shrank after each job as the cache grew, and a new tile meant new
+        # graphs and another random sequence, so the same seed dreamed differently
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int(free + max(cached, 0))
     if device.type == "mps":
         try:
             limit = int(torch.mps.recommended_max_memory())

@@ -73,3 +73,17 @@ def test_auto_tile_follows_free_memory(tiny_model, monkeypatch: pytest.MonkeyPat
     per_px = tiling._BYTES_PER_PIXEL[tiny_model.spec.arch]
     assert big * big * per_px <= 1536 << 20  # the CPU cap keeps a CPU dream within a few GB
     assert small % 64 == 0 and big % 64 == 0
+
+
+def test_gpu_free_memory_counts_pytorchs_own_cached_blocks(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    # No GPU here: the three CUDA memory queries are faked.  After a job PyTorch keeps its
+    # blocks cached (reserved, not allocated); the driver's free figure drops by them, the
+    # dream's budget must not, or the next job gets another tile (and another dream).
+    from deepdream import devices
+
+    gib = 1 << 30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (3 * gib, 8 * gib))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 4 * gib)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 1 * gib)
+    assert devices.free_memory(torch.device("cuda")) == 6 * gib

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 from deepdream.engine import DreamSettings, dream, fastpath
+from deepdream.engine.dream import Cancelled
 from deepdream.engine.objectives import layers_l2
+from deepdream.engine.tiling import gradient
 from deepdream.models import registry
 
 from tests.support import TINY_MODELS
@@ -121,3 +123,78 @@ def test_reduced_weight_copy_steps_like_autocast(model: torch.nn.Module) -> None
     assert err(cast) < 1.5 * err(auto), (err(cast), err(auto))
     fastpath.clear_graphs()
     assert not fastpath._compiled
+
+
+@pytest.mark.parametrize("offset", [(0, 0), (3, -7), (-31, -5), (127, 191), (-32, 200),
+                                    (500, -700)])
+def test_tiled_gradient_with_a_device_offset_equals_the_host_offset(
+        model: torch.nn.Module, offset: tuple[int, int]) -> None:
+    """The graph path hands tiling.gradient its roll as a tensor: negative offsets and grid
+    shifts past the image's size must wrap exactly as the host integers do."""
+    objective = layers_l2(((model.spec.default_layer, 1.0),))
+    x = torch.rand(1, 3, 96, 160, generator=torch.Generator().manual_seed(9))
+    want = gradient(x, model, objective, 64, offset)
+    got = gradient(x, model, objective, 64, torch.tensor(offset))
+    assert torch.equal(got, want)
+
+
+class _EagerGraph:
+    """Stands in for a captured CUDA graph (no GPU here): run() does the same steps
+    eagerly, so only the fast path's own loop (chunks, offsets, callbacks) is under test."""
+
+    def __init__(self, model, objective, step_size, tile) -> None:
+        self.args, self.tile, self.runs = (model, objective, step_size), tile, []
+
+    def run(self, x: torch.Tensor, offsets) -> torch.Tensor:
+        self.runs.append(len(offsets))
+        model, objective, step_size = self.args
+        return fastpath.run_octave_eager(x, model, objective, offsets, step_size,
+                                         tile=self.tile)
+
+
+@pytest.fixture
+def fake_graphs(monkeypatch: pytest.MonkeyPatch) -> list[_EagerGraph]:
+    made: list[_EagerGraph] = []
+
+    def octave_graph(model, objective, shape, steps, step_size, dtype, key, compiled=False,
+                     tile=None):
+        made.append(_EagerGraph(model, objective, step_size, tile))
+        return made[-1]
+
+    monkeypatch.setattr(fastpath, "captures", lambda device: True)
+    monkeypatch.setattr(fastpath, "octave_graph", octave_graph)
+    return made
+
+
+def test_graph_path_replays_a_tiled_octave_step_by_step_with_progress(
+        model: torch.nn.Module, fake_graphs: list[_EagerGraph]) -> None:
+    settings = DreamSettings.from_dict({"model": "tiny", "octaves": 2, "iterations": 3,
+                                        "seed": 2, "tile": 64})
+    image = np.random.default_rng(6).random((72, 120, 3), dtype=np.float32)
+    seen: list[tuple[int, int]] = []
+    got = dream(image, model, settings, progress=lambda p: seen.append((p.octave, p.step)))
+    # octave 1 (51x86) is tiled too: every octave replays one step at a time
+    assert [g.runs for g in fake_graphs] == [[1, 1, 1], [1, 1, 1]]
+    assert seen == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
+    fastpath.ENABLED = False
+    try:
+        want = dream(image, model, settings)
+    finally:
+        fastpath.ENABLED = True
+    assert np.abs(got - want).max() < 1e-5  # the engine's own eager loop, same seed
+
+
+def test_graph_path_runs_a_one_tile_octave_in_one_replay_and_cancel_stops_a_tiled_one(
+        model: torch.nn.Module, fake_graphs: list[_EagerGraph]) -> None:
+    image = np.random.default_rng(7).random((48, 64, 3), dtype=np.float32)
+    one = DreamSettings.from_dict({"model": "tiny", "octaves": 1, "iterations": 4, "seed": 1})
+    dream(image, model, one)
+    assert fake_graphs[-1].runs == [4] and fake_graphs[-1].tile is None
+
+    tiled = DreamSettings.from_dict({"model": "tiny", "octaves": 1, "iterations": 4,
+                                     "seed": 1, "tile": 32})
+    steps: list[int] = []
+    with pytest.raises(Cancelled):
+        dream(image, model, tiled, progress=lambda p: steps.append(p.step),
+              cancel=lambda: len(steps) >= 2)
+    assert fake_graphs[-1].runs == [1, 1] and steps == [1, 2]

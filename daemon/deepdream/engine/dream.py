@@ -210,6 +210,16 @@ def dream_rgb(
     steps = settings.iterations
     total = max(1, len(sizes) * steps)
 
+    def step_done(octave: int, step: int) -> None:  # both 0-based
+        if progress is not None:
+            done = octave * steps + step + 1
+            progress(Progress(done / total, octave + 1, len(sizes), step + 1, steps))
+
+    def graph_step_done(octave: int, step: int) -> None:
+        step_done(octave, step)
+        if step + 1 < steps and cancel is not None and cancel():
+            raise Cancelled()
+
     x: torch.Tensor | None = None  # the dreamed detail, then base + detail
     for o, size in enumerate(sizes):
         base = source if size == (h, w) else looks.resize(source, size, settings.seamless)
@@ -219,11 +229,10 @@ def dream_rgb(
             x = looks.resize(x, size, settings.seamless).add_(base)
         if cancel is not None and cancel():
             raise Cancelled()
-        # classic step on CUDA in one tile: the octave's steps as one CUDA graph (fastpath.py)
-        fast = fastpath.octave_in_one_graph(x, model, objective, settings, rng, size, tile,
-                                            settings.step * _STEP_UNIT)
-        if fast and progress is not None:
-            progress(Progress((o + 1) * steps / total, o + 1, len(sizes), steps, steps))
+        # classic step on CUDA: the octave's steps as CUDA graph replays (fastpath.py)
+        fast = fastpath.octave_in_one_graph(
+            x, model, objective, settings, rng, size, tile, settings.step * _STEP_UNIT,
+            on_step=lambda s, o=o: graph_step_done(o, s))
         for s in range(0 if fast else steps):
             if cancel is not None and cancel():
                 raise Cancelled()
@@ -244,9 +253,7 @@ def dream_rgb(
             del g
             stepper.after_step(x)  # TV / L2 penalties
             keep_in_range(x)
-            if progress is not None:
-                done = o * steps + s + 1
-                progress(Progress(done / total, o + 1, len(sizes), s + 1, steps))
+            step_done(o, s)
         if size != (h, w):
             x.sub_(base)  # keep only the detail for the next octave
     assert x is not None

@@ -47,7 +47,9 @@ log = logging.getLogger("deepdream.engine")
 ENABLED = os.environ.get("DEEPDREAM_CUDA_GRAPHS", "1") != "0"
 #: DEEPDREAM_COMPILE=1 steps a torch.compile'd copy of the model (see the module's text)
 COMPILE = os.environ.get("DEEPDREAM_COMPILE", "0") == "1"
-GRAPH_CACHE_SIZE = 16  # graphs kept (each holds one step's activation memory)
+GRAPH_CACHE_SIZE = 16  # graphs kept (a model's graphs share one pool; each has its buffers)
+#: and their image buffers together within this share of the device's memory
+GRAPH_BUFFER_SHARE = 1 / 16
 _WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN/autograd set-up)
 
 
@@ -219,9 +221,20 @@ def octave_graph(model: torch.nn.Module, objective: Objective, shape: torch.Size
             torch.cuda.synchronize()  # let a half-captured stream settle before eager work
         graph = None
     _graphs[key] = graph
-    while len(_graphs) > GRAPH_CACHE_SIZE:
-        _graphs.popitem(last=False)
+    budget = GRAPH_BUFFER_SHARE * _total_memory(next(model.parameters()).device)
+    while len(_graphs) > GRAPH_CACHE_SIZE or (len(_graphs) > 1 and _buffer_bytes() > budget):
+        _graphs.popitem(last=False)  # the least recently used
     return graph
+
+
+def _buffer_bytes() -> int:
+    return sum(g.x.numel() * g.x.element_size() for g in _graphs.values() if g is not None)
+
+
+def _total_memory(device: torch.device) -> int:
+    if device.type != "cuda":
+        return 1 << 62  # (no graphs are captured there)
+    return torch.cuda.get_device_properties(device).total_memory
 
 
 def clear_graphs() -> None:
@@ -256,6 +269,11 @@ def warm_up(model: DreamModel, device: torch.device | str, size: int = 64,
         torch.cuda.synchronize(device)
 
 
+def captures(device: torch.device) -> bool:
+    """Whether octaves on ``device`` run as CUDA graphs (CUDA only)."""
+    return device.type == "cuda"
+
+
 def fits_one_tile(size: tuple[int, int], tile: int) -> bool:
     return size[0] <= tile and size[1] <= tile
 
@@ -274,11 +292,16 @@ def classic_steps(settings: object) -> bool:
 
 def octave_in_one_graph(x: torch.Tensor, model: DreamModel, objective: Objective,
                         settings: object, rng: random.Random, size: tuple[int, int],
-                        tile: int, step_size: float) -> bool:
-    """Run the octave's steps on ``x`` as one CUDA graph when that applies (CUDA, classic
+                        tile: int, step_size: float,
+                        on_step: Callable[[int], None] | None = None) -> bool:
+    """Run the octave's steps on ``x`` as a CUDA graph when that applies (CUDA, classic
     step) and returns True.  Returns False with ``rng`` and ``x`` untouched when it does not
-    apply or capture fails, so the engine's eager loop runs the same steps."""
-    if not (ENABLED and x.device.type == "cuda" and classic_steps(settings)):
+    apply or capture fails, so the engine's eager loop runs the same steps.
+
+    A one-tile octave is one replay of all its steps; a tiled one (long, and its graph
+    grows with steps x tiles) replays a one-step graph per step.  ``on_step(s)`` runs after
+    each replay with the last step done (0-based): progress, and a cancel by raising."""
+    if not (ENABLED and captures(x.device) and classic_steps(settings)):
         return False
     ahead = random.Random()
     ahead.setstate(rng.getstate())
@@ -286,11 +309,16 @@ def octave_in_one_graph(x: torch.Tensor, model: DreamModel, objective: Objective
     offsets = draw_offsets(ahead, steps, size, tile, settings.jitter)  # type: ignore[attr-defined]
     key = ("layers_l2", settings.layers or model.spec.default_layer,  # type: ignore[attr-defined]
            settings.channels)  # type: ignore[attr-defined]
-    graph = octave_graph(model, objective, x.shape, steps, step_size,
+    tiled = not fits_one_tile(size, tile)
+    chunk = 1 if tiled else steps
+    graph = octave_graph(model, objective, x.shape, chunk, step_size,
                          compute_dtype(model, x.device), key, compiled=COMPILE,
-                         tile=None if fits_one_tile(size, tile) else tile)
+                         tile=tile if tiled else None)
     if graph is None:
         return False
-    graph.run(x, offsets)
+    for start in range(0, steps, chunk):
+        graph.run(x, offsets[start:start + chunk])
+        if on_step is not None:
+            on_step(start + chunk - 1)
     rng.setstate(ahead.getstate())
     return True

@@ -101,7 +101,8 @@ class DreamRunner(QObject):
             self._daemon_checked.emit(attempt, str(exc) or "no DeepDream daemon", None)
             return
         limit = hello.get("max_pixels")
-        self._daemon_checked.emit(attempt, "", limit if isinstance(limit, int) else None)
+        usable = isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
+        self._daemon_checked.emit(attempt, "", limit if usable else None)
 
     def _submit(self, attempt: int, problem: str, max_pixels: int | None) -> None:
         prepared = self._prepared
