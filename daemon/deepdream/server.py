@@ -587,6 +587,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="require CurveZMQ with the keys in KEY_DIR (see 'deepdream keygen')")
     parser.add_argument("--log-file", type=Path,
                         help=f"log file (default {default_log_file()})")
+    parser.add_argument("--compile", action="store_true",
+                        help="NVIDIA GPUs: torch.compile the dream step, about 1.5x faster, "
+                        "but each new image size first compiles for a minute or more (also "
+                        "DEEPDREAM_COMPILE=1)")
 
 
 def serve_main(args: argparse.Namespace) -> int:
@@ -615,6 +619,12 @@ def serve_main(args: argparse.Namespace) -> int:
                 f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} ERROR cannot start: {exc}\n")
         return 1
     setup_logging(log_file)
+    from .engine import fastpath
+
+    fastpath.COMPILE = fastpath.COMPILE or args.compile
+    if fastpath.COMPILE:
+        log.info("compiled steps on (--compile): on a CUDA GPU each new image size is "
+                 "compiled before it dreams, which takes a while")
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: server.stop())
     server.run()
