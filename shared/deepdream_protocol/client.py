@@ -121,6 +121,14 @@ class Job:
         return self.state in ("done", "error", "cancelled")
 
 
+def pixel_limit(hello: Mapping[str, Any]) -> int | None:
+    """The daemon's ``max_pixels`` from a ``hello`` reply; None when it gives no usable one."""
+    limit = hello.get("max_pixels")
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+        return limit
+    return None
+
+
 class Client:
     """A DEALER connection to the daemon; connects on first use."""
 
@@ -214,8 +222,8 @@ class Client:
             raise DaemonIncompatible(
                 f"the daemon speaks protocol {reply.get('version')}, this plug-in "
                 f"{m.PROTOCOL_VERSION}; update the older one", m.E_VERSION)
-        limit = reply.get("max_pixels")
-        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+        limit = pixel_limit(reply)
+        if limit is not None:
             self.max_pixels = limit
         return reply
 

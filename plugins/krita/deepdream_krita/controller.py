@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from deepdream_protocol.client import Client, DaemonError
+from deepdream_protocol.client import Client, DaemonError, pixel_limit
 from deepdream_protocol.settings import wire_settings
 
 from . import connection, job, preferences
@@ -100,9 +100,7 @@ class DreamRunner(QObject):
         except DreamError as exc:
             self._daemon_checked.emit(attempt, str(exc) or "no DeepDream daemon", None)
             return
-        limit = hello.get("max_pixels")
-        usable = isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
-        self._daemon_checked.emit(attempt, "", limit if usable else None)
+        self._daemon_checked.emit(attempt, "", pixel_limit(hello))
 
     def _submit(self, attempt: int, problem: str, max_pixels: int | None) -> None:
         prepared = self._prepared
