@@ -368,8 +368,8 @@ def exact_float32() -> Iterator[None]:
 
     PyTorch lets cuDNN use TF32 for float32 convolutions by default; its 10-bit mantissa
     moves GoogLeNet's output by ~1.4e-3 (H100), so the fold check below, run with it,
-    rejected every fold on a GPU and left 33 BatchNorms unfolded (~100 extra kernels a
-    step).  The checks compare float32 results, so they run in true float32."""
+    rejected every fold on a GPU and left GoogLeNet's 57 BatchNorms unfolded (~100 extra
+    kernels a step).  The checks compare float32 results, so they run in true float32."""
     with _FLAGS_LOCK:  # process-wide flags; the daemon loads models on a thread per device
         conv, matmul = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False

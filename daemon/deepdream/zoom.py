@@ -74,14 +74,13 @@ _WHAT = {"input": "input image", "bits": "bit depth", "zoom": "--zoom", "rotate"
 
 
 def _recipe(image: np.ndarray, bits: int, zoom: float, rotate: float,
-            settings: Mapping[str, Any] | None) -> dict[str, Any]:
-    """What makes frames of one animation: the same input pixels, depth, zoom, turn and
-    dream settings (JSON round-tripped, so it compares equal to what a frame holds)."""
+            settings: Mapping[str, Any] | None) -> str:
+    """What makes frames of one animation, as the JSON text each frame notes: the same
+    input pixels, depth, zoom, turn and dream settings."""
     samples = quantise(image, bits)
     digest = hashlib.sha256(repr(samples.shape).encode() + samples.tobytes()).hexdigest()
-    recipe = {"input": digest, "bits": bits, "zoom": zoom, "rotate": rotate,
-              "settings": dict(settings or {})}
-    return dict(json.loads(json.dumps(recipe, sort_keys=True)))
+    return json.dumps({"input": digest, "bits": bits, "zoom": zoom, "rotate": rotate,
+                       "settings": dict(settings or {})}, sort_keys=True)
 
 
 def _check_resume(last: Path, recipe: dict[str, Any], fits: bool) -> None:
@@ -132,7 +131,8 @@ def run_zoom(
     if out.exists() and not out.is_dir():
         raise ZoomError(f"{out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    recipe = _recipe(image, bits, zoom, rotate, settings)
+    recipe_text = _recipe(image, bits, zoom, rotate, settings)
+    recipe = json.loads(recipe_text)  # read back, so it compares equal to what a frame holds
     done = frames_done(out, frames)
     current = image
     if done:
@@ -142,7 +142,7 @@ def run_zoom(
     if on_frame is not None:
         for i in range(done):
             on_frame(i, frame_path(out, i), True)
-    note = {RECIPE_KEY: json.dumps(recipe, sort_keys=True)}
+    note = {RECIPE_KEY: recipe_text}
     for i in range(done, frames):
         source = image if i == 0 else zoom_rotate(current, zoom, rotate)
         dreamed = dream_frame(source, i)

@@ -255,15 +255,16 @@ def warm_up(model: DreamModel, device: torch.device | str, size: int = 64,
     x = torch.rand(1, 3, size, size, device=device,
                    generator=torch.Generator(device=device).manual_seed(0))
     offsets = [(0, 0)] * steps
+    capture = captures(device)
     graph = None
-    if device.type == "cuda":
+    if capture:
         graph = octave_graph(model, objective, x.shape, steps, 1.0 / 255,
                              compute_dtype(model, device))
     if graph is None:  # no CUDA, or the capture failed
         run_octave_eager(x, model, objective, offsets, 1.0 / 255)
     else:
         graph.run(x, offsets)
-    if device.type == "cuda":
+    if capture:
         for key in [k for k in _graphs if k[0] == id(model) and k[2][-2:] == (size, size)]:
             del _graphs[key]
         torch.cuda.synchronize(device)
