@@ -110,27 +110,36 @@ def main() -> int:
         return torch.rand(1, 3, h, w, device=dev, generator=gen)
 
     def graph_vs_eager(model: torch.nn.Module, steps: int, x0: torch.Tensor,
-                       tile: int | None = None) -> float:
+                       tile: int | None = None, graph_model: torch.nn.Module | None = None,
+                       dtype: torch.dtype | None = None, compiled: bool = False) -> float:
+        """How far ``steps`` steps replayed from a graph (of ``graph_model``, default
+        ``model``, under ``dtype``, compiled or not) land from the same steps eager on
+        ``model``."""
         offsets = fastpath.draw_offsets(random.Random(steps), steps, tuple(x0.shape[2:]),
                                         tile or 4096, 32)
         a, b = x0.clone(), x0.clone()
         fastpath.run_octave_eager(a, model, objective, offsets, STEP, tile=tile)
-        graph = fastpath.octave_graph(model, objective, x0.shape, steps, STEP, None, "check",
-                                      tile=tile)
+        graph = fastpath.octave_graph(graph_model or model, objective, x0.shape, steps, STEP,
+                                      dtype, "check", compiled=compiled, tile=tile)
         if graph is None:
             raise RuntimeError("capture failed (see the log's warning)")
         graph.run(b, offsets)
         return rel(b - x0, a - x0)
 
-    def eager_floor(steps: int, x0: torch.Tensor) -> float:
-        """How far ``steps`` eager steps move when x0 is rounded to 8 bits (+-half a level)."""
-        offsets = fastpath.draw_offsets(random.Random(steps), steps, tuple(x0.shape[2:]), 4096,
+    def eager_change(p: torch.Tensor, q: torch.Tensor, steps: int) -> float:
+        """How differently ``steps`` eager float32 steps, with the same offsets, move ``q``
+        than ``p``."""
+        offsets = fastpath.draw_offsets(random.Random(steps), steps, tuple(p.shape[2:]), 4096,
                                         32)
-        noise = (torch.rand(x0.shape, device=dev, generator=gen) - 0.5) / 255
-        a, b = x0.clone(), x0 + noise
+        a, b = p.clone(), q.clone()
         fastpath.run_octave_eager(a, plain, objective, offsets, STEP)
         fastpath.run_octave_eager(b, plain, objective, offsets, STEP)
-        return rel(b - (x0 + noise), a - x0)
+        return rel(b - q, a - p)
+
+    def eager_floor(steps: int, x0: torch.Tensor) -> float:
+        """How far ``steps`` eager steps move when x0 is rounded to 8 bits (+-half a level)."""
+        noise = (torch.rand(x0.shape, device=dev, generator=gen) - 0.5) / 255
+        return eager_change(x0, x0 + noise, steps)
 
     @check("roll", 0.0)
     def roll() -> float:
@@ -156,11 +165,7 @@ def main() -> int:
     @check("reuse", FP32_ALGO_TOLERANCE)
     def reuse() -> dict:
         first, second = image(), image()
-        offsets = fastpath.draw_offsets(random.Random(1), 1, tuple(first.shape[2:]), 4096, 32)
-        a, b = first.clone(), second.clone()
-        fastpath.run_octave_eager(a, plain, objective, offsets, STEP)
-        fastpath.run_octave_eager(b, plain, objective, offsets, STEP)
-        if rel(b - second, a - first) < 0.5:
+        if eager_change(first, second, 1) < 0.5:
             raise RuntimeError("the two images step alike: the check cannot see staleness")
         graph_vs_eager(plain, 1, first)  # the graph for this shape exists now
         return graph_vs_eager(plain, 1, second)  # replayed on another image
@@ -214,20 +219,10 @@ def main() -> int:
         if dtype is None:
             raise RuntimeError("this GPU has no reduced precision to check")
         bound = accel.precision_check(fast, dtype, [plain.spec.default_layer]).bound
-        x0 = image()
-        offsets = fastpath.draw_offsets(random.Random(1), 1, tuple(x0.shape[2:]), 4096, 32)
-        a, b = x0.clone(), x0.clone()
-        fastpath.run_octave_eager(a, plain, objective, offsets, STEP)
         t0 = time.perf_counter()
-        graph = fastpath.octave_graph(fast, objective, x0.shape, 1, STEP, dtype, "check",
-                                      compiled=True)
-        if graph is None:
-            raise RuntimeError("compile or capture failed (see the log's warning)")
-        seconds = time.perf_counter() - t0
-        graph.run(b, offsets)
-        err = rel(b - x0, a - x0)
+        err = graph_vs_eager(plain, 1, image(), graph_model=fast, dtype=dtype, compiled=True)
         return {"error": err / bound, "step_error": err, "bound_abs": bound,
-                "compile_and_capture_s": round(seconds, 1)}
+                "seconds_with_compile": round(time.perf_counter() - t0, 1)}
 
     checks = {"roll": roll, "graph1": graph1, "graph10": graph10, "reuse": reuse,
               "tiled": tiled, "bf16": bf16, "engine": engine, "warm_up": warm_up,

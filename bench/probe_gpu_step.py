@@ -35,8 +35,6 @@ import torch  # noqa: E402
 from deepdream import accel  # noqa: E402
 from deepdream.engine import fastpath  # noqa: E402
 from deepdream.engine.objectives import layers_l2  # noqa: E402
-from deepdream.engine.priors import keep_in_range, normalize_gradient  # noqa: E402
-from deepdream.engine.tiling import objective_gradient  # noqa: E402
 from deepdream.models import registry  # noqa: E402
 
 from bench import bench_dream  # noqa: E402
@@ -57,45 +55,29 @@ def guarded(name: str, fn: Callable[[], dict[str, Any] | None]) -> None:
 
 def step_fn(model: torch.nn.Module, layer: str, dtype: torch.dtype | None,
             input_dtype: torch.dtype | None) -> Callable[[torch.Tensor, torch.Tensor], None]:
-    """One classic step in place on x (float32): autocast ``dtype`` when the weights are
-    float32, or the input cast to ``input_dtype`` when the model itself is reduced."""
+    """The fast path's classic step in place on x (float32): autocast ``dtype`` when the
+    weights are float32, or the input cast to ``input_dtype`` when the model is reduced."""
     objective = layers_l2(((layer, 1.0),))
-
-    def step(x: torch.Tensor, offset: torch.Tensor) -> None:
-        oy, ox = offset[0], offset[1]
-        xin = fastpath.roll_gather(x, oy, ox)
-        if input_dtype is not None:
-            xin = xin.to(input_dtype)
-        g = objective_gradient(xin, model, objective, dtype, cache_enabled=False)
-        g = fastpath.roll_gather(g.float(), -oy, -ox)
-        x.add_(normalize_gradient(g), alpha=1.5 / 255)
-        keep_in_range(x)
-    return step
+    return lambda x, offset: fastpath.dream_step(x, offset, model, objective, 1.5 / 255, dtype,
+                                                 input_dtype)
 
 
-def graph_ms_per_step(step: Callable, shape: tuple[int, ...], device: torch.device,
-                      replays: int = 5) -> dict[str, Any]:
-    x = torch.rand(shape, device=device)
-    offsets = torch.randint(-32, 33, (STEPS, 2), device=device)
+def replay_ms(fn: Callable[[int], None], calls: int, device: torch.device, warmup: int,
+              replays: int = 1) -> float:
+    """Milliseconds per call of ``fn(0) .. fn(calls - 1)`` captured as one CUDA graph
+    (after ``warmup`` eager calls on a side stream and one untimed replay): the median of
+    ``replays`` timed replays."""
     side = torch.cuda.Stream(device)
     side.wait_stream(torch.cuda.current_stream(device))
     with torch.cuda.stream(side):
-        for s in range(3):
-            step(x, offsets[s])
+        for i in range(warmup):
+            fn(i % calls)
     torch.cuda.current_stream(device).wait_stream(side)
-    torch.cuda.synchronize(device)
-    # eager: ten steps, host timed (launch-bound or not)
-    t0 = time.perf_counter()
-    for s in range(STEPS):
-        step(x, offsets[s])
-    torch.cuda.synchronize(device)
-    eager = (time.perf_counter() - t0) / STEPS * 1e3
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        for s in range(STEPS):
-            step(x, offsets[s])
+        for i in range(calls):
+            fn(i)
     graph.replay()
-    torch.cuda.synchronize(device)
     times = []
     for _ in range(replays):
         a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -103,18 +85,32 @@ def graph_ms_per_step(step: Callable, shape: tuple[int, ...], device: torch.devi
         graph.replay()
         b.record()
         b.synchronize()
-        times.append(a.elapsed_time(b) / STEPS)
-    finite = bool(torch.isfinite(x).all())
-    return {"graph_ms_per_step": round(statistics.median(times), 3),
-            "eager_ms_per_step": round(eager, 3), "finite": finite}
+        times.append(a.elapsed_time(b) / calls)
+    return statistics.median(times)
 
 
-def variant(arch: str, device: torch.device, models_file: str, kind: str, autotune: bool,
-            size: tuple[int, int]) -> dict[str, Any]:
-    layer = CASES[arch]
-    channels_last = kind != "nchw"
+def graph_ms_per_step(step: Callable, shape: tuple[int, ...], device: torch.device,
+                      replays: int = 5) -> dict[str, Any]:
+    x = torch.rand(shape, device=device)
+    offsets = torch.randint(-32, 33, (STEPS, 2), device=device)
+    graph_ms = replay_ms(lambda s: step(x, offsets[s]), STEPS, device, warmup=3,
+                         replays=replays)
+    # eager: ten steps, host timed (launch-bound or not)
+    torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    for s in range(STEPS):
+        step(x, offsets[s])
+    torch.cuda.synchronize(device)
+    eager = (time.perf_counter() - t0) / STEPS * 1e3
+    return {"graph_ms_per_step": round(graph_ms, 3), "eager_ms_per_step": round(eager, 3),
+            "finite": bool(torch.isfinite(x).all())}
+
+
+def variant_step(arch: str, device: torch.device, models_file: str, kind: str
+                 ) -> tuple[Callable[[torch.Tensor, torch.Tensor], None], accel.AccelReport]:
+    """The step of one variant (see the module's text) and what accel.prepare did."""
     model = registry.load(f"bench_{arch}", device, models_file, accelerate=False)
-    report = accel.prepare(model, channels_last=channels_last, precision="bfloat16")
+    report = accel.prepare(model, channels_last=kind != "nchw", precision="bfloat16")
     dtype: torch.dtype | None = torch.bfloat16
     input_dtype = None
     if kind in ("weights", "fp16", "compile"):
@@ -123,10 +119,15 @@ def variant(arch: str, device: torch.device, models_file: str, kind: str, autotu
         dtype = None
     if kind == "compile":
         model = torch.compile(model, dynamic=False)
+    return step_fn(model, CASES[arch], dtype, input_dtype), report
+
+
+def variant(arch: str, device: torch.device, models_file: str, kind: str, autotune: bool,
+            size: tuple[int, int]) -> dict[str, Any]:
+    step, report = variant_step(arch, device, models_file, kind)
     torch.backends.cudnn.benchmark = autotune
     try:
-        got = graph_ms_per_step(step_fn(model, layer, dtype, input_dtype),
-                                (1, 3, *size), device)
+        got = graph_ms_per_step(step, (1, 3, *size), device)
     finally:
         torch.backends.cudnn.benchmark = False
     return {"arch": arch, "variant": kind, "autotune": autotune, "size": f"{size[1]}x{size[0]}",
@@ -137,14 +138,7 @@ def profile_step(arch: str, device: torch.device, models_file: str, kind: str,
                  size: tuple[int, int], top: int = 22) -> dict[str, Any]:
     from torch.profiler import ProfilerActivity, profile
 
-    layer = CASES[arch]
-    model = registry.load(f"bench_{arch}", device, models_file, accelerate=False)
-    accel.prepare(model, precision="bfloat16")
-    dtype: torch.dtype | None = torch.bfloat16
-    input_dtype = None
-    if kind == "weights":
-        model, dtype, input_dtype = copy.deepcopy(model).to(torch.bfloat16), None, torch.bfloat16
-    step = step_fn(model, layer, dtype, input_dtype)
+    step, _ = variant_step(arch, device, models_file, kind)
     x = torch.rand(1, 3, *size, device=device)
     offsets = torch.randint(-32, 33, (STEPS, 2), device=device)
     for s in range(3):
@@ -249,26 +243,11 @@ def pool_variants(device: torch.device) -> dict[str, Any]:
             x.requires_grad_(True)
             grad = torch.randn_like(fn(x, s))
 
-            def once(x: torch.Tensor = x, grad: torch.Tensor = grad, fn: Callable = fn,
-                     s: int = s) -> None:
+            def once(_: int, x: torch.Tensor = x, grad: torch.Tensor = grad,
+                     fn: Callable = fn, s: int = s) -> None:
                 torch.autograd.grad(fn(x, s), x, grad)
 
-            side = torch.cuda.Stream(device)
-            side.wait_stream(torch.cuda.current_stream(device))
-            with torch.cuda.stream(side):
-                once()
-            torch.cuda.current_stream(device).wait_stream(side)
-            g = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(g):
-                for _ in range(20):
-                    once()
-            g.replay()
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record()
-            g.replay()
-            b.record()
-            b.synchronize()
-            row[name] = round(a.elapsed_time(b) / 20 * 1e3, 1)
+            row[name] = round(replay_ms(once, 20, device, warmup=1) * 1e3, 1)
         out[f"{c}x{h}x{w}/s{s}"] = row
     return {"us_per_pool_fwd_bwd": out}
 
