@@ -249,9 +249,8 @@ def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args:
 
     runs: dict[str, Callable[[], object]] = {
         "reference": lambda: reference_dream(x, plain, layer, scale=SCHEDULE["octave_scale"])}
-    if compiled_pass:  # DEEPDREAM_COMPILE=1, its own model instance and graphs
-        runs["engine_compiled"] = dreaming_with(rgb, registry.load(name, device, models_file),
-                                                settings, fastpath, "COMPILE", True)
+    if compiled_pass:  # DEEPDREAM_COMPILE=1 (this pass's model: no other engine row uses it)
+        runs["engine_compiled"] = dreaming_with(rgb, fast, settings, fastpath, "COMPILE", True)
     else:
         runs["engine"] = dreaming_with(rgb, fast, settings, fastpath, "ENABLED", True)
     if device.type == "cuda" and not compiled_pass:
