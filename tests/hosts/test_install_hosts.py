@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from installer import kritarc
+from installer.plugin_files import plugin_folder
 from tests.support.hosts import (
     GIMP_PLUGINS,
     KRITA_RESOURCES,
@@ -74,8 +75,8 @@ def installed(host_root: Path) -> Iterator[Installed]:
 
 
 def test_install_put_cp313_wheels_in_both_plugins(installed: Installed) -> None:
-    for plugin in (installed.outside / GIMP_PLUGINS / "deepdream",
-                   installed.outside / KRITA_RESOURCES / "pykrita/deepdream_krita"):
+    for plugin in (plugin_folder("gimp", installed.outside / GIMP_PLUGINS),
+                   plugin_folder("krita", installed.outside / KRITA_RESOURCES)):
         names = [p.name for p in (plugin / "vendor").rglob("*.so")]
         assert any(n.startswith("_cmsgpack.cpython-313") for n in names), names
         assert any(n.startswith("_zmq.") for n in names), names

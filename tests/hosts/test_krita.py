@@ -77,7 +77,7 @@ class KritaHome(HostHome):
         proc = trixie_root.run_in_root(
             ["kritarunner", "-s", script, "-f", "main"],
             env={"HOME": self.inside, "QT_QPA_PLATFORM": "offscreen",
-                 "PYTHONPATH": f"{self.inside}/scripts:{self.inside}/{KRITA_RESOURCES}/pykrita",
+                 "PYTHONPATH": f"{self.inside}/scripts:{self.plugin('krita', inside=True).parent}",
                  "DD_CASES": f"{self.inside}/cases.json", **env},
             timeout=timeout)
         for line in proc.stdout.splitlines():

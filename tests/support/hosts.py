@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from installer import kritarc
+from installer.plugin_files import plugin_folder
 from tests.hosts import trixie_root
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,6 +37,12 @@ class HostHome:
     outside: Path  # the HOME folder as seen from this machine
     inside: str  # the same folder inside the root
 
+    def plugin(self, host: str, inside: bool = False) -> Path:
+        """The installed plug-in's folder (the installer's plugin_folder), as seen from this
+        machine or, with ``inside``, from inside the root."""
+        base = Path(self.inside) if inside else self.outside
+        return plugin_folder(host, base / (GIMP_PLUGINS if host == "gimp" else KRITA_RESOURCES))
+
     def run_gimp(self, script: str, env: Mapping[str, str], gui: bool = False,
                  timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run one batch script of scripts/ in gimp-console-3.0 (with ``gui``: in the full
@@ -47,7 +54,7 @@ class HostHome:
                  f'exec(open("{scripts}/{script}").read())', "--quit"]
         return trixie_root.run_in_root(
             [*gimp, *batch], timeout=timeout,
-            env={"HOME": self.inside, "DD_PLUGIN_DIR": f"{self.inside}/{GIMP_PLUGINS}/deepdream",
+            env={"HOME": self.inside, "DD_PLUGIN_DIR": str(self.plugin("gimp", inside=True)),
                  **env})
 
     def run_krita_gui(self, screen: str, env: Mapping[str, str],
@@ -59,7 +66,7 @@ class HostHome:
     def add_krita_plugin(self, name: str) -> None:
         """Put the test-only Krita plug-in krita_scripts/NAME (with NAME.desktop) next to the
         installed ones and enable it in kritarc."""
-        pykrita = self.outside / KRITA_RESOURCES / "pykrita"
+        pykrita = self.plugin("krita").parent
         shutil.copytree(HOSTS / "krita_scripts" / name, pykrita / name, dirs_exist_ok=True)
         shutil.copy(HOSTS / "krita_scripts" / f"{name}.desktop", pykrita)
         kritarc.enable(self.outside / KRITARC, "python", f"enable_{name}")
