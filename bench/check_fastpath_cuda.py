@@ -19,6 +19,10 @@ Checks, each reported as one JSON line with its measured error and the bound it 
   engine    dream() with graphs vs with DEEPDREAM graphs off, full schedule at 512x384:
             both finite, detail error reported (chaotic, bound 0.5)
   warm_up   fastpath.warm_up runs and leaves the weights unchanged
+  pixels    8-bit frames converted on the device (pixelformat.decode_for, the daemon's path):
+            every byte value back exactly through decode_for + encode, and a dream's bytes
+            against the host-decoded dream's (detail error as in engine, bound 0.5); the
+            decode + encode milliseconds of both paths at 1024x768 reported
   compile   DEEPDREAM_COMPILE's graph (a torch.compile'd bf16 copy of the model), one step
             vs float32 eager: within the bf16 check's own bound; its compile time reported
 Exit status 0 when every check passes.  Weights are random (seeded).
@@ -43,10 +47,12 @@ for _p in (REPO / "daemon", REPO / "shared", REPO):
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from deepdream import accel  # noqa: E402
+from deepdream import accel, pixelformat  # noqa: E402
 from deepdream.engine import DreamSettings, dream, fastpath  # noqa: E402
 from deepdream.engine.objectives import layers_l2  # noqa: E402
 from deepdream.models import registry  # noqa: E402
+from deepdream.pixelformat import decode, decode_for, encode  # noqa: E402
+from deepdream_protocol.pixels import PixelFormat  # noqa: E402
 
 #: float32 on the GPU, one step, two cuDNN algorithm choices (graph1 measured 2.6e-5 on an
 #: H200 and 1.3e-4 on an H100 once the BatchNorms were folded; a replay on a second image
@@ -211,6 +217,43 @@ def main() -> int:
         after = fast.state_dict()
         return float(sum(int(not torch.equal(before[k], after[k])) for k in before))
 
+    @check("pixels", 0.5)
+    def pixels() -> dict:
+        fmt = PixelFormat("BGRA", "u8")  # Krita's 8-bit layers: reordered and converted
+        every = (np.arange(64 * 64 * 4) % 256).astype(np.uint8).tobytes()
+        # a dry run on the CPU runs the same torch code (decode_for keeps CPU jobs on numpy)
+        to_device = decode_for if dev.type != "cpu" else pixelformat._decode_on
+        frame = to_device(dev, every, fmt, 64, 64)
+        if not isinstance(frame, torch.Tensor) or frame.device.type != dev.type:
+            raise RuntimeError(f"decode_for gave {type(frame).__name__}, not a {dev} tensor")
+        if encode(frame, fmt, every, 64, 64) != every:
+            raise RuntimeError("a byte value did not come back through the device path")
+        fast = registry.load("g", dev, toml)
+        s = DreamSettings.from_dict({"model": "g", "seed": 3})
+        data = np.random.default_rng(1).integers(0, 256, 384 * 512 * 4, np.uint8).tobytes()
+        on_device = encode(dream(to_device(dev, data, fmt, 512, 384), fast, s), fmt, data,
+                           512, 384)
+        on_host = encode(dream(decode(data, fmt, 512, 384), fast, s), fmt, data, 512, 384)
+        a, b, start = (np.frombuffer(x, np.uint8).astype(np.float32)
+                       for x in (on_device, on_host, data))
+
+        def ms(fn: Callable[[], object]) -> float:
+            fn()
+            t0 = time.perf_counter()
+            for _ in range(10):
+                fn()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            return round((time.perf_counter() - t0) * 100, 2)
+
+        big = np.random.default_rng(2).integers(0, 256, 1024 * 768 * 4, np.uint8).tobytes()
+        return {"error": float(np.linalg.norm(a - b) / np.linalg.norm(b - start)),
+                "bytes_differing": int((a != b).sum()),
+                "host_decode_encode_ms": ms(lambda: encode(
+                    decode(big, fmt, 1024, 768), fmt, big, 1024, 768)),
+                "device_decode_encode_ms": ms(lambda: encode(
+                    to_device(dev, big, fmt, 1024, 768), fmt, big, 1024, 768))}
+
     @check("compile", 1.0)
     def compiled() -> dict:
         fast = registry.load("g", dev, toml)
@@ -226,7 +269,7 @@ def main() -> int:
 
     checks = {"roll": roll, "graph1": graph1, "graph10": graph10, "reuse": reuse,
               "tiled": tiled, "bf16": bf16, "engine": engine, "warm_up": warm_up,
-              "compile": compiled}
+              "pixels": pixels, "compile": compiled}
     for name, fn in checks.items():
         if not args.only or name in args.only.split(","):
             fn()

@@ -14,8 +14,13 @@ sRGB frames are quantised directly, since decode's b / max times max rounds back
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from deepdream_protocol.pixels import MASK_DTYPES, PixelFormat
+
+if TYPE_CHECKING:  # torch is imported where a frame is converted on a device
+    import torch
 
 _NUMPY = {"u8": np.dtype("<u1"), "u16": np.dtype("<u2"), "f16": np.dtype("<f2"),
           "f32": np.dtype("<f4")}
@@ -64,7 +69,9 @@ def decode(data: bytes | memoryview, fmt: PixelFormat, width: int, height: int) 
     host = _samples(data, fmt, width, height)
     order = _ORDER[fmt.layout]
     if order is not None:
-        host = host[..., order]
+        # take, not host[..., order]: that result lies channel-planar, and so would the image,
+        # which makes every later pass over it slower than this small copy
+        host = np.take(host, order, axis=2)
     if fmt.dtype == "u8":
         # One pass, casting as it goes; the same float32 b / 255 as a lookup table gives,
         # several times faster than indexing one.
@@ -80,19 +87,75 @@ def decode(data: bytes | memoryview, fmt: PixelFormat, width: int, height: int) 
     return image
 
 
-def encode(image: np.ndarray, fmt: PixelFormat, original: bytes | memoryview,
-           width: int, height: int, decoded: np.ndarray | None = None) -> bytes:
+def decode_for(device: torch.device | str, data: bytes | memoryview, fmt: PixelFormat,
+               width: int, height: int) -> np.ndarray | torch.Tensor:
+    """``decode`` where the dream will run: an 8-bit sRGB frame bound for a GPU goes up as its
+    bytes (a quarter of float32's size) and is converted there, a float32 (H, W, C) tensor on
+    ``device``; any other frame, or any on the CPU, is decoded here (a numpy array)."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cpu" or not _converts_on_device(fmt):
+        return decode(data, fmt, width, height)
+    return _decode_on(device, data, fmt, width, height)
+
+
+def _converts_on_device(fmt: PixelFormat) -> bool:
+    # 8-bit sRGB, what Krita and GIMP hand over for 8-bit layers: b / 255 and back with no
+    # compare (see _quantise).  Other frames need a merge with their own bits: host work.
+    return fmt.dtype == "u8" and fmt.transfer == "srgb"
+
+
+def _decode_on(device: torch.device, data: bytes | memoryview, fmt: PixelFormat, width: int,
+               height: int) -> torch.Tensor:
+    import torch
+
+    host = _samples(data, fmt, width, height)
+    # staged through (on CUDA pinned, cached) memory of torch's own: a tensor cannot view the
+    # read-only frame, and from pinned memory the upload is one fast asynchronous copy
+    staging = torch.empty(host.shape, dtype=torch.uint8, pin_memory=device.type == "cuda")
+    np.copyto(staging.numpy(), host)
+    frame = staging.to(device, non_blocking=True)
+    order = _ORDER[fmt.layout]
+    if order is not None:
+        frame = frame[..., order]
+    return frame.to(torch.float32).div_(255.0)
+
+
+def _quantise_on_device(image: torch.Tensor, fmt: PixelFormat, host: np.ndarray) -> bytes:
+    """``_quantise`` of a float tensor on its own device, so only 8-bit samples come back."""
+    import torch
+
+    q = (image * 255.0).clamp_(0.0, 255.0).round_().to(torch.uint8)
+    order = _ORDER[fmt.layout]
+    if order is not None:
+        q = q[..., order]
+    result = q.cpu().numpy()
+    if fmt.has_alpha:
+        result[..., -1] = host[..., -1]
+    return result.tobytes()
+
+
+def encode(image: np.ndarray | torch.Tensor, fmt: PixelFormat, original: bytes | memoryview,
+           width: int, height: int, decoded: np.ndarray | torch.Tensor | None = None) -> bytes:
     """The engine's result -> bytes in ``fmt``, the format ``original`` arrived in.
 
     Samples equal to what ``decode(original)`` produced, and all alpha, come back as in
     ``original`` bit for bit; only changed samples are converted and quantised.  Integer
     sRGB frames need no compare (see ``_quantise``); floats and linear light are merged.
     ``decoded``: that ``decode(original)`` array if the caller still has it (saves a pass
-    where a merge is needed).
+    where a merge is needed).  ``image`` may be a tensor (the dream of a ``decode_for``
+    frame): 8-bit frames are then quantised on its device, so only bytes come back.
     """
     expected = (height, width, fmt.channels)
-    if image.shape != expected:
-        raise ValueError(f"engine returned shape {image.shape}, expected {expected}")
+    if tuple(image.shape) != expected:
+        raise ValueError(f"engine returned shape {tuple(image.shape)}, expected {expected}")
+    if not isinstance(image, np.ndarray):
+        if _converts_on_device(fmt):
+            return _quantise_on_device(image, fmt, _samples(original, fmt, width, height))
+        image = image.cpu().numpy()
+    if not isinstance(decoded, np.ndarray):
+        decoded = None
     out = np.asarray(image, dtype=np.float32)
     if fmt.dtype in _INT_MAX and fmt.transfer == "srgb":
         return _quantise(out, fmt, _samples(original, fmt, width, height))

@@ -166,7 +166,7 @@ class Worker(threading.Thread):
     def _run(self, job: Job, out: zmq.Socket) -> None:
         from .engine import Cancelled, DreamError, SettingsError, dream
         from .models import ModelError
-        from .pixelformat import decode, decode_mask, encode
+        from .pixelformat import decode_for, decode_mask, encode
 
         def send(header: dict[str, Any], *frames: Any) -> None:
             if header["op"] != m.PROGRESS:  # the last word: the job is over before it is said,
@@ -189,7 +189,9 @@ class Worker(threading.Thread):
                 # uncopied (what the transport benchmark measures).
                 data: Any = job.pixels
             else:
-                image = decode(job.pixels, job.format, job.width, job.height)
+                # 8-bit frames go to the GPU as bytes and come back as bytes (pixelformat)
+                image = decode_for(self.device, job.pixels, job.format, job.width,
+                                   job.height)
                 model = self.cache.get(settings.model)
                 mask = (decode_mask(job.mask, job.mask_dtype, job.width, job.height)
                         if job.mask is not None else None)

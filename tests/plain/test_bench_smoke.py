@@ -58,11 +58,11 @@ def test_cuda_check_script_runs_its_own_code_on_the_cpu(tmp_path) -> None:
                    env={**os.environ, "PYTHONPATH": "daemon:shared"}, check=False)
     rows = {r["check"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert set(rows) == {"roll", "graph1", "graph10", "reuse", "tiled", "bf16", "engine",
-                         "warm_up", "compile"}
+                         "warm_up", "pixels", "compile"}
     for name in ("graph1", "graph10", "reuse", "tiled", "compile"):
         assert "capture failed" in rows[name]["exception"] or (
             name == "compile" and "no reduced precision" in rows[name]["exception"]), rows[name]
-    for name in ("roll", "engine", "warm_up"):
+    for name in ("roll", "engine", "warm_up", "pixels"):
         assert rows[name]["ok"], rows[name]
     # bf16: the daemon's precision rule, where this CPU has native bf16 to check
     assert rows["bf16"]["ok"] or "no reduced precision" in rows["bf16"]["exception"]

@@ -127,6 +127,22 @@ def test_gray_is_dreamed_and_stays_gray(tiny_model, make_image) -> None:
     assert np.abs(out - gray).mean() > 0.005
 
 
+@pytest.mark.parametrize("channels", [4, 1])
+def test_a_tensor_is_dreamed_like_the_same_array_and_stays_a_tensor(
+        tiny_model, make_image, channels: int) -> None:
+    # the daemon hands 8-bit frames over as tensors already on the model's device (here the
+    # CPU: no GPU); mask, alpha and gray must be treated as for the numpy arrays of the CLI
+    img = make_image(40, 48, channels)
+    mask = np.zeros((40, 48), np.float32)
+    mask[:, 20:] = 0.7
+    want = dream(img, tiny_model, settings(), mask=mask)
+    got = dream(torch.from_numpy(img.copy()), tiny_model, settings(), mask=mask)
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.float32
+    assert got.shape == img.shape and got.is_contiguous()
+    assert np.array_equal(got.numpy(), want)
+    assert np.array_equal(got.numpy()[:, :20], img[:, :20])
+
+
 def test_progress_reaches_one_and_cancel_stops(tiny_model, make_image) -> None:
     img = make_image(56, 56)  # two octaves: 37x37 and 56x56
     reports = []

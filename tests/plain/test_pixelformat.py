@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 from deepdream import pixelformat
 from deepdream.pixelformat import decode, decode_mask, encode
 from deepdream_protocol.pixels import DTYPES, LAYOUTS, TRANSFERS, PixelFormat
@@ -130,10 +131,21 @@ def test_masks_in_both_sample_types() -> None:
         decode_mask(bytes(4), "u16", 2, 1)
 
 
+# dtype, and where the frame is converted: "device" is decode_for's GPU path (torch), run
+# here on the CPU as there is no GPU; bench/check_fastpath_cuda.py runs it on CUDA.
+INTEGER_PATHS = [("u8", "host"), ("u16", "host"), ("u8", "device")]
+
+
+def decoded(data: bytes, fmt: PixelFormat, width: int, height: int, where: str):
+    if where == "host":
+        return decode(data, fmt, width, height)
+    return pixelformat._decode_on(torch.device("cpu"), data, fmt, width, height)
+
+
 @pytest.mark.parametrize("layout", ["RGBA", "BGRA"])
-@pytest.mark.parametrize("dtype", ["u8", "u16"])
+@pytest.mark.parametrize(("dtype", "where"), INTEGER_PATHS)
 def test_unchanged_integer_frame_is_byte_identical_through_the_quantising_path(
-        layout: str, dtype: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        layout: str, dtype: str, where: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # Integer sRGB frames are quantised without comparing to the input: every possible
     # sample value must still come back as it was.  Small blocks: several, the last partial.
     monkeypatch.setattr(pixelformat, "_BLOCK_SAMPLES", 3 * 128 * 4)
@@ -141,13 +153,14 @@ def test_unchanged_integer_frame_is_byte_identical_through_the_quantising_path(
     top = 255 if dtype == "u8" else 65535
     values = np.arange(128 * 128 * 4) % (top + 1)
     data = values.astype(f"<u{DTYPES[dtype]}").tobytes()
-    image = decode(data, fmt, 128, 128)
+    image = decoded(data, fmt, 128, 128, where)
     assert encode(image, fmt, data, 128, 128) == data
 
 
 @pytest.mark.parametrize("layout", ["RGBA", "BGRA"])
-@pytest.mark.parametrize("dtype", ["u8", "u16"])
-def test_changed_integer_sample_is_rounded_to_nearest(layout: str, dtype: str) -> None:
+@pytest.mark.parametrize(("dtype", "where"), INTEGER_PATHS)
+def test_changed_integer_sample_is_rounded_to_nearest(layout: str, dtype: str,
+                                                      where: str) -> None:
     fmt = PixelFormat(layout, dtype, "srgb")
     top = 255 if dtype == "u8" else 65535
     sample = f"<u{DTYPES[dtype]}"
@@ -158,7 +171,8 @@ def test_changed_integer_sample_is_rounded_to_nearest(layout: str, dtype: str) -
     image[0, 0, :3] = (np.array([100.49, 100.51, 99.51]) / top).astype(np.float32)
     image[0, 1, :3] = np.array([-0.5, 1.5, np.float32(99.49 / top)], dtype=np.float32)
     image[..., 3] = 0.5  # alpha is never taken from the engine
-    out = np.frombuffer(encode(image, fmt, data, 2, 1), sample).reshape(2, 4)
+    result = image if where == "host" else torch.from_numpy(image)
+    out = np.frombuffer(encode(result, fmt, data, 2, 1), sample).reshape(2, 4)
     colour = [[100, 101, 100], [0, top, 99]]
     if layout == "BGRA":
         colour = [c[::-1] for c in colour]
@@ -171,3 +185,32 @@ def test_float_nan_and_infinities_clamp_one_way(dtype: str) -> None:
     fmt = PixelFormat("G", dtype, "srgb")
     values = np.array([np.inf, -np.inf, np.nan, 1.5, -0.5], "<f2" if dtype == "f16" else "<f4")
     assert decode(values.tobytes(), fmt, 5, 1).ravel().tolist() == [1.0, 0.0, 0.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize("fmt", [PixelFormat(layout, "u8") for layout in LAYOUTS], ids=str)
+def test_8_bit_frame_decoded_on_the_device_is_the_host_decode(fmt: PixelFormat) -> None:
+    data = random_bytes(fmt)
+    image = decoded(data, fmt, W, H, "device")
+    assert image.dtype == torch.float32 and image.is_contiguous()
+    assert np.array_equal(image.numpy(), decode(data, fmt, W, H))
+    assert encode(image, fmt, data, W, H) == data
+
+
+def test_decode_for_keeps_cpu_jobs_and_frames_needing_a_merge_on_the_host() -> None:
+    u8 = PixelFormat("RGBA", "u8")
+    assert isinstance(pixelformat.decode_for("cpu", random_bytes(u8), u8, W, H), np.ndarray)
+    for fmt in (PixelFormat("RGBA", "u16"), PixelFormat("RGBA", "u8", "linear"),
+                PixelFormat("BGRA", "f32")):
+        data = random_bytes(fmt)
+        # decided before any device is touched: no CUDA is needed (none is here)
+        image = pixelformat.decode_for("cuda", data, fmt, W, H)
+        assert isinstance(image, np.ndarray)
+        assert np.array_equal(image, decode(data, fmt, W, H))
+
+
+def test_a_tensor_result_of_a_frame_decoded_on_the_host_is_encoded_the_host_way() -> None:
+    fmt = PixelFormat("BGRA", "f16", "linear")
+    data = random_bytes(fmt, seed=3)
+    image = decode(data, fmt, W, H)
+    image[1:3] = 0.25
+    assert encode(torch.from_numpy(image), fmt, data, W, H) == encode(image, fmt, data, W, H)

@@ -21,7 +21,7 @@ from .tiling import auto_tile, gradient, random_offsets
 MIN_OCTAVE_SIDE = 32  # smaller octaves hold too few pixels to add anything
 # ``step`` counts in 0..255 levels, as in the original DeepDream, so 1.5 keeps its look
 _STEP_UNIT = 1.0 / 255.0
-_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec. 709, on encoded values
+_LUMA = torch.tensor([0.2126, 0.7152, 0.0722])  # Rec. 709, on encoded values
 
 
 class DreamError(ValueError):
@@ -74,98 +74,98 @@ def build_objective(model: DreamModel, settings: DreamSettings) -> Objective:
 
 
 def dream(
-    image: np.ndarray,
+    image: np.ndarray | torch.Tensor,
     model: DreamModel,
     settings: DreamSettings,
     mask: np.ndarray | None = None,
     progress: Callable[[Progress], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     objective: Objective | None = None,
-) -> np.ndarray:
-    """Dream ``image`` (H, W, C) float sRGB in [0, 1], C = 1 (G), 2 (GA), 3 (RGB), 4 (RGBA).
+) -> np.ndarray | torch.Tensor:
+    """Dream ``image`` (H, W, C) float sRGB in [0, 1], C = 1 (G), 2 (GA), 3 (RGB), 4 (RGBA): a
+    numpy array, or a torch tensor on any device (the daemon decodes 8-bit frames on the GPU).
 
-    Returns a new array of the same shape and dtype: alpha untouched, ``mask`` (H, W) in
-    [0, 1] feathering the dream in (0 = the input exactly), ``settings.strength`` blended.
-    ``objective`` replaces the settings' layer objective (for composed objectives).
+    Returns a new array of the same kind, shape, dtype and device: alpha untouched, ``mask``
+    (H, W) in [0, 1] feathering the dream in (0 = the input exactly), ``settings.strength``
+    blended.  ``objective`` replaces the settings' layer objective (for composed objectives).
     """
     _check_image(image)
-    weight = _blend_weight(image, mask, settings.strength)
+    as_numpy = isinstance(image, np.ndarray)
+    pixels = _tensor_view(image) if as_numpy else image
+    weight = _blend_weight(pixels, mask, settings.strength)
     if objective is None:
         objective = build_objective(model, settings)
     if weight is None:  # nothing would change: spare the work
-        return image.copy()
-    colour = image[..., :3] if image.shape[2] >= 3 else np.repeat(image[..., :1], 3, axis=2)
+        out = pixels.clone()
+    else:
+        out = _dreamed(pixels, weight, model, objective, settings, progress, cancel)
+    return out.numpy() if as_numpy else out
+
+
+def _dreamed(
+    pixels: torch.Tensor,
+    weight: torch.Tensor | float,
+    model: DreamModel,
+    objective: Objective,
+    settings: DreamSettings,
+    progress: Callable[[Progress], None] | None,
+    cancel: Callable[[], bool] | None,
+) -> torch.Tensor:
+    """dream()'s work on a tensor, returned on the tensor's own device."""
+    h, w, c = pixels.shape
+    colour = pixels[..., :3] if c >= 3 else pixels[..., :1].expand(h, w, 3)
     dreamed = dream_rgb(colour, model, objective, settings, progress, cancel)
-
     del colour
-    if np.may_share_memory(dreamed, image):  # blending below works in place on ``dreamed``
-        dreamed = dreamed.copy()
-    if image.shape[2] < 3:
-        dreamed = (dreamed @ _LUMA)[..., None]
+    if dreamed.untyped_storage().data_ptr() == pixels.untyped_storage().data_ptr():
+        dreamed = dreamed.clone()  # the blend below works in place on ``dreamed``
+    if c < 3:
+        dreamed = (dreamed @ _LUMA.to(dreamed.device))[..., None]
+    dreamed = dreamed.to(pixels.dtype)
     n = dreamed.shape[2]
-    if not isinstance(weight, float):  # a mask: pixels it leaves out keep the input exactly
-        out = image.copy()
-        _blend_into(out[..., :n], dreamed, weight)
-        return out
-    # No mask: every colour sample is the (blended) dream, so the input's colour is only read,
-    # never copied; the output is the dream plus the input's alpha.
-    if weight != 1.0:
-        _mix(dreamed, image[..., :n], weight)
-    if n == image.shape[2] and dreamed.dtype == image.dtype and dreamed.flags.c_contiguous:
-        return dreamed  # RGB / G: the dream is the output
-    return _with_alpha(dreamed, image)
+    if isinstance(weight, torch.Tensor):
+        # where the mask is 0 this gives the input exactly: input + 0 * (dream - input)
+        _mix(dreamed, pixels[..., :n], weight[..., None])
+    elif weight != 1.0:
+        _mix(dreamed, pixels[..., :n], weight)
+    if n == c:
+        return dreamed.contiguous()  # RGB / G: the dream is the output
+    # the input's own alpha after the dreamed colour, bit for bit
+    return torch.cat((dreamed, pixels[..., n:]), dim=2)
 
 
-def _mix(dreamed: np.ndarray, source: np.ndarray, weight: np.ndarray | float) -> None:
+def _mix(dreamed: torch.Tensor, source: torch.Tensor, weight: torch.Tensor | float) -> None:
     """dreamed = source + weight * (dreamed - source), in place (no full-size temporaries)."""
     dreamed -= source
     dreamed *= weight
     dreamed += source
 
 
-def _blend_into(target: np.ndarray, dreamed: np.ndarray, weight: np.ndarray) -> None:
-    """target += weight * (dreamed - target) in place, using ``dreamed`` as scratch so a huge
-    image needs no further full-size temporaries; where weight is 0, target is untouched."""
-    w = weight[..., None]
-    _mix(dreamed, target, w)
-    np.copyto(target, dreamed, casting="same_kind", where=w > 0)
+def _tensor_view(image: np.ndarray) -> torch.Tensor:
+    """The array as a tensor sharing its memory; a copy only where torch cannot view it."""
+    try:
+        return torch.from_numpy(image)
+    except ValueError:  # negative strides (a flipped view)
+        return torch.from_numpy(image.copy())
 
 
-def _with_alpha(colour: np.ndarray, image: np.ndarray) -> np.ndarray:
-    """A new C-contiguous array like ``image``: ``colour`` in the first channels, then the
-    input's own channels after them (alpha), bit for bit."""
-    out = np.empty(image.shape, dtype=image.dtype)
-    h, w, c = image.shape
-    n = colour.shape[2]
-    if colour.dtype == image.dtype and colour.flags.c_contiguous:
-        # each pixel's colour as one opaque n-sample record: a plain strided memcpy, ~2x
-        # faster than numpy's sample-by-sample copy into the n-of-c channel view (and than
-        # torch's copy, which is threaded but slows down badly on a busy CPU)
-        record = np.dtype((np.void, n * image.itemsize))
-        target = np.ndarray((h, w), dtype=record, buffer=out,
-                            strides=(w * c * image.itemsize, c * image.itemsize))
-        target[...] = colour.view(record)[..., 0]
-    else:
-        np.copyto(out[..., :n], colour, casting="same_kind")
-    out[..., n:] = image[..., n:]
-    return out
-
-
-def _check_image(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
-        shape = getattr(image, "shape", None)
+def _check_image(image: np.ndarray | torch.Tensor) -> None:
+    if (not isinstance(image, np.ndarray | torch.Tensor) or image.ndim != 3
+            or image.shape[2] not in (1, 2, 3, 4)):
+        shape = tuple(getattr(image, "shape", ())) or None
         raise DreamError(f"image must be an (H, W, C) array with C in 1..4, not shape {shape}")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise DreamError("image is empty (zero width or height)")
-    if image.dtype.kind != "f":
+    floating = (image.dtype.is_floating_point if isinstance(image, torch.Tensor)
+                else image.dtype.kind == "f")
+    if not floating:
         raise DreamError(f"image must hold floats in [0, 1], not {image.dtype}")
 
 
 def _blend_weight(
-    image: np.ndarray, mask: np.ndarray | None, strength: float
-) -> np.ndarray | float | None:
-    """Weight of the dream: per pixel (H, W) float32 with a mask, else the strength alone;
-    None when it is zero everywhere."""
+    image: torch.Tensor, mask: np.ndarray | None, strength: float
+) -> torch.Tensor | float | None:
+    """Weight of the dream: per pixel (H, W) float32 on the image's device with a mask, else
+    the strength alone; None when it is zero everywhere."""
     h, w = image.shape[:2]
     if mask is None:
         return float(strength) if strength > 0 else None
@@ -178,7 +178,7 @@ def _blend_weight(
             "image's size"
         )
     weight = np.clip(np.nan_to_num(mask.astype(np.float32)), 0.0, 1.0) * np.float32(strength)
-    return weight if weight.any() else None
+    return torch.from_numpy(weight).to(image.device) if weight.any() else None
 
 
 def _size(shape: tuple[int, ...]) -> str:
@@ -186,21 +186,23 @@ def _size(shape: tuple[int, ...]) -> str:
 
 
 def dream_rgb(
-    rgb: np.ndarray,
+    rgb: torch.Tensor,
     model: DreamModel,
     objective: Objective,
     settings: DreamSettings,
     progress: Callable[[Progress], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> np.ndarray:
-    """The octave loop on an (H, W, 3) array; returns the dreamed (H, W, 3) float32."""
+    """The octave loop on an (H, W, 3) tensor; returns the dreamed (H, W, 3) float32 tensor on
+    ``rgb``'s device."""
     h, w = rgb.shape[:2]
     tile = looks.tile_size(settings, settings.tile or auto_tile(model), (h, w))
     if settings.from_noise:  # the image's size only: its pixels need not reach the device
-        return _from_noise(model, objective, settings, (h, w), tile, progress, cancel)
-    # On the CPU this is a view of the caller's array: no full-size copy of the input.
-    source = torch.from_numpy(np.asarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
-    source = source.to(model.device)
+        noise = _from_noise(model, objective, settings, (h, w), tile, progress, cancel)
+        return torch.from_numpy(noise).to(rgb.device)
+    # On the CPU (and for a frame decoded on the device) this is a view of the caller's
+    # pixels: no full-size copy of the input.
+    source = rgb.to(model.device, torch.float32).permute(2, 0, 1)[None]
     sizes = octave_sizes(h, w, settings.octaves, settings.octave_scale)
     original = source
     if settings.seamless:
@@ -260,12 +262,12 @@ def dream_rgb(
     x = looks.finish(x, original, settings)
     rgb_out = x[0].permute(1, 2, 0).float()
     if rgb_out.device.type != "cpu":
-        # interleave on the device, where it is nearly free, so the copy to the host is one
+        # interleave on the device, where it is nearly free, so a copy to the host is one
         # contiguous transfer and the host gets an (H, W, 3) array its passes run fast on (a
         # planar one is ~1.5x slower to blend).  On the CPU no copy is forced: x mostly lies
         # interleaved already (a clone of the permuted input) and dream() takes any layout.
         rgb_out = rgb_out.contiguous()
-    return rgb_out.cpu().numpy()
+    return rgb_out.to(rgb.device)
 
 
 def _from_noise(
