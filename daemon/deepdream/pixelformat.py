@@ -10,6 +10,10 @@ A job that changes nothing returns the input byte for byte.  Alpha is always cop
 the original bytes.  Float and linear-light frames also copy every sample whose float result
 equals what ``decode`` gave the engine (float NaNs, HDR values above 1 and all); integer
 sRGB frames are quantised directly, since decode's b / max times max rounds back to b.
+
+On a GPU, ``decode_for`` converts 8-bit sRGB frames (what hosts send for 8-bit layers) on
+the device, and ``encode`` quantises their dream there: a quarter of float32's bytes cross
+the bus each way, and the host does no per-sample work.
 """
 
 from __future__ import annotations
@@ -113,9 +117,10 @@ def _decode_on(device: torch.device, data: bytes | memoryview, fmt: PixelFormat,
     host = _samples(data, fmt, width, height)
     # staged through (on CUDA pinned, cached) memory of torch's own: a tensor cannot view the
     # read-only frame, and from pinned memory the upload is one fast asynchronous copy
-    staging = torch.empty(host.shape, dtype=torch.uint8, pin_memory=device.type == "cuda")
+    pinned = device.type == "cuda"  # (torch keeps a pinned block until its copy is done)
+    staging = torch.empty(host.shape, dtype=torch.uint8, pin_memory=pinned)
     np.copyto(staging.numpy(), host)
-    frame = staging.to(device, non_blocking=True)
+    frame = staging.to(device, non_blocking=pinned)
     order = _ORDER[fmt.layout]
     if order is not None:
         frame = frame[..., order]
