@@ -30,13 +30,13 @@ echo "checks exit status $?"
 grep -A20 "^fast-path checks" "$OUT/check.log" || tail -n 15 "$OUT/check.log"
 
 echo "== 2. benchmark (engine, end to end, reference loop, 4096x4096 tiled, compiled)"
-timeout 360 "$PY" bench/bench_dream.py --compile --repeats 3 --out "$OUT/bench.jsonl" >"$OUT/bench.log" 2>&1
+timeout 330 "$PY" bench/bench_dream.py --compile --repeats 3 --out "$OUT/bench.jsonl" >"$OUT/bench.log" 2>&1
 echo "bench exit status $?"
 grep '"error"' "$OUT/bench.log" | cut -c1-300
 sed -n '/^$/,$p' "$OUT/bench.log" | tail -n 16
 
 echo "== 3. step probe"
-timeout 50 "$PY" bench/probe_gpu_step.py --short --no-compile --out "$OUT/probe.jsonl" \
+timeout 90 "$PY" bench/probe_gpu_step.py --short --no-compile --out "$OUT/probe.jsonl" \
     >"$OUT/probe.log" 2>&1
 echo "probe exit status $?"
 grep -o '"part": "[^"]*"[^{]*"graph_ms_per_step": [0-9.]*' "$OUT/probe.log"

@@ -6,6 +6,9 @@ one CUDA graph, per variant:
   weights    the model itself in bf16 (no autocast, no per-step weight casts)
   nchw       the autocast step without channels_last
   fp16       the weights variant in float16
+  fused      the autocast step with each conv + bias + ReLU as one cuDNN call
+             (bench/fused_conv_relu.py, an experiment; its step error against the
+             engine's step is reported too)
 each with cuDNN's autotuner off and on; ``compile`` adds the weights variant under
 torch.compile (inductor).  Also: a kernel profile of one eager step (the top kernels by
 GPU time), and the host-side share of a whole dream() and of the daemon's decode/encode.
@@ -39,6 +42,7 @@ from deepdream.models import registry  # noqa: E402
 
 from bench import bench_dream  # noqa: E402
 from bench.bench_dream import CASES, MODELS_TOML, SCHEDULE, emit, photo, rgba_u8  # noqa: E402
+from bench.fused_conv_relu import fuse  # noqa: E402
 
 STEPS = 10
 
@@ -119,7 +123,33 @@ def variant_step(arch: str, device: torch.device, models_file: str, kind: str
         dtype = None
     if kind == "compile":
         model = torch.compile(model, dynamic=False)
+    if kind == "fused":
+        fuse(model)
     return step_fn(model, CASES[arch], dtype, input_dtype), report
+
+
+def fused_error(arch: str, device: torch.device, models_file: str,
+                size: tuple[int, int]) -> dict[str, Any]:
+    """One step's gradient, bf16 autocast, fused vs the engine's model; beside it the
+    engine's own bf16-vs-float32 error, the scale that decides whether a change matters."""
+    from deepdream.engine.tiling import objective_gradient
+
+    model = registry.load(f"bench_{arch}", device, models_file, accelerate=False)
+    accel.prepare(model, precision="bfloat16")
+    fused = copy.deepcopy(model)
+    count = fuse(fused)
+    objective = layers_l2(((CASES[arch], 1.0),))
+    x = torch.rand(1, 3, *size, device=device, generator=torch.Generator(device).manual_seed(0))
+
+    def grad(m: torch.nn.Module, dtype: torch.dtype | None) -> torch.Tensor:
+        return objective_gradient(x.clone(), m, objective, dtype).float()
+
+    engine = grad(model, torch.bfloat16)
+    with accel.exact_float32():
+        exact = grad(model, None)
+    return {"arch": arch, "fused_convs": count,
+            "fused_vs_engine": accel.relative_error(grad(fused, torch.bfloat16), engine),
+            "engine_bf16_vs_fp32": accel.relative_error(engine, exact)}
 
 
 def variant(arch: str, device: torch.device, models_file: str, kind: str, autotune: bool,
@@ -309,6 +339,15 @@ def short(device: torch.device, models: str, size: tuple[int, int], compile_: bo
                 lambda sz=sz: variant("googlenet", device, models, "autocast", False, sz))
     guarded("variant vgg16 autocast", lambda: variant("vgg16", device, models, "autocast",
                                                       False, size))
+    for arch in ("googlenet", "vgg16"):
+        guarded(f"fused error {arch}", lambda a=arch: fused_error(a, device, models, size))
+    for sz in sizes:
+        guarded(f"octave googlenet fused {sz}",
+                lambda sz=sz: variant("googlenet", device, models, "fused", False, sz))
+    guarded("variant vgg16 fused", lambda: variant("vgg16", device, models, "fused", False,
+                                                   size))
+    guarded("profile googlenet fused", lambda: profile_step("googlenet", device, models,
+                                                            "fused", sizes[0], top=8))
     if compile_:
         for sz in (sizes[0], sizes[-1]):
             guarded(f"octave googlenet compile {sz}",

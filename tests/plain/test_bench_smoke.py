@@ -66,3 +66,17 @@ def test_cuda_check_script_runs_its_own_code_on_the_cpu(tmp_path) -> None:
         assert rows[name]["ok"], rows[name]
     # bf16: the daemon's precision rule, where this CPU has native bf16 to check
     assert rows["bf16"]["ok"] or "no reduced precision" in rows["bf16"]["exception"]
+
+
+def test_the_fused_conv_relu_experiment_fuses_every_pair_and_keeps_the_gradient(tmp_path) -> None:
+    """The GPU probe's fused step (bench/fused_conv_relu.py) must be the engine's step but
+    for rounding before a GPU session measures it: off CUDA its forward is the unfused pair,
+    so this checks its fusing and its input-only backward (cuDNN's fused call needs a GPU)."""
+    from bench.probe_gpu_step import fused_error
+
+    models = tmp_path / "m.toml"
+    models.write_text(bench_dream.MODELS_TOML)
+    got = fused_error("googlenet", torch.device("cpu"), str(models), (64, 96))
+    assert got["fused_convs"] == 57  # every BasicConv2d of torchvision's GoogLeNet
+    assert got["fused_vs_engine"] < 1e-6
+    assert 0 < got["engine_bf16_vs_fp32"] < 1
