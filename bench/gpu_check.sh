@@ -28,6 +28,7 @@ echo "== 1. fast-path checks (CUDA graph vs eager, bf16 vs fp32)"
 timeout 150 "$PY" bench/check_fastpath_cuda.py --out "$OUT/check.jsonl" >"$OUT/check.log" 2>&1
 echo "checks exit status $?"
 grep -A20 "^fast-path checks" "$OUT/check.log" || tail -n 15 "$OUT/check.log"
+grep -o '"check": "pixels".*_ms": [0-9.]*' "$OUT/check.log"
 
 echo "== 2. benchmark (engine, end to end, reference loop, 4096x4096 tiled, compiled)"
 timeout 330 "$PY" bench/bench_dream.py --compile --repeats 3 --out "$OUT/bench.jsonl" >"$OUT/bench.log" 2>&1
@@ -40,6 +41,8 @@ timeout 90 "$PY" bench/probe_gpu_step.py --short --no-compile --out "$OUT/probe.
     >"$OUT/probe.log" 2>&1
 echo "probe exit status $?"
 grep -o '"part": "[^"]*"[^{]*"graph_ms_per_step": [0-9.]*' "$OUT/probe.log"
+grep -o '"part": "fused error[^}]*' "$OUT/probe.log"
+grep -o '"part": "profile googlenet fused"[^[]*' "$OUT/probe.log"
 
 echo "== card"
 cat "$OUT/gpu.txt"
