@@ -9,6 +9,8 @@ one CUDA graph, per variant:
   fused      the autocast step with each conv + bias + ReLU as one cuDNN call
              (bench/fused_conv_relu.py, an experiment; its step error against the
              engine's step is reported too)
+  streams    the autocast step with GoogLeNet's inception branches on side streams
+             (bench/concurrent_branches.py, an experiment); fused_streams both
 each with cuDNN's autotuner off and on; ``compile`` adds the weights variant under
 torch.compile (inductor).  Also: a kernel profile of one eager step (the top kernels by
 GPU time), and the host-side share of a whole dream() and of the daemon's decode/encode.
@@ -42,6 +44,7 @@ from deepdream.models import registry  # noqa: E402
 
 from bench import bench_dream  # noqa: E402
 from bench.bench_dream import CASES, MODELS_TOML, SCHEDULE, emit, photo, rgba_u8  # noqa: E402
+from bench.concurrent_branches import concurrent  # noqa: E402
 from bench.fused_conv_relu import fuse  # noqa: E402
 
 STEPS = 10
@@ -123,8 +126,10 @@ def variant_step(arch: str, device: torch.device, models_file: str, kind: str
         dtype = None
     if kind == "compile":
         model = torch.compile(model, dynamic=False)
-    if kind == "fused":
+    if kind in ("fused", "fused_streams"):
         fuse(model)
+    if kind in ("streams", "fused_streams"):
+        concurrent(model)
     return step_fn(model, CASES[arch], dtype, input_dtype), report
 
 
@@ -196,9 +201,9 @@ def profile_step(arch: str, device: torch.device, models_file: str, kind: str,
 
 def host_share(device: torch.device, models_file: str, size: tuple[int, int]) -> dict[str, Any]:
     """A whole dream() with graphs warm: its wall time against the time in graph replays,
-    and the daemon's decode and encode of an RGBA u8 frame around it."""
+    and the daemon's decode and encode of an RGBA u8 frame around it (on the device)."""
     from deepdream.engine import DreamSettings, dream
-    from deepdream.pixelformat import decode, encode
+    from deepdream.pixelformat import decode_for, encode
     from deepdream_protocol.pixels import PixelFormat
 
     h, w = size
@@ -219,7 +224,7 @@ def host_share(device: torch.device, models_file: str, size: tuple[int, int]) ->
         in_graph[0] += time.perf_counter() - t
         return out
 
-    image = decode(pixels, fmt, w, h)
+    image = decode_for(device, pixels, fmt, w, h)
     for _ in range(2):
         dream(image, model, settings)
     rows: dict[str, list[float]] = {k: [] for k in ("decode", "dream", "encode", "in_graphs")}
@@ -228,7 +233,7 @@ def host_share(device: torch.device, models_file: str, size: tuple[int, int]) ->
         for _ in range(5):
             in_graph[0] = 0.0
             t0 = time.perf_counter()
-            image = decode(pixels, fmt, w, h)
+            image = decode_for(device, pixels, fmt, w, h)
             t1 = time.perf_counter()
             out = dream(image, model, settings)
             torch.cuda.synchronize(device)
@@ -346,6 +351,10 @@ def short(device: torch.device, models: str, size: tuple[int, int], compile_: bo
                 lambda sz=sz: variant("googlenet", device, models, "fused", False, sz))
     guarded("variant vgg16 fused", lambda: variant("vgg16", device, models, "fused", False,
                                                    size))
+    for kind in ("streams", "fused_streams"):
+        for sz in (sizes[0], sizes[-1]):
+            guarded(f"octave googlenet {kind} {sz}",
+                    lambda k=kind, sz=sz: variant("googlenet", device, models, k, False, sz))
     guarded("profile googlenet fused", lambda: profile_step("googlenet", device, models,
                                                             "fused", sizes[0], top=8))
     if compile_:
