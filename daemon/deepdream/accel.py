@@ -159,10 +159,15 @@ def keep_step_memory() -> bool:
 
 
 def release_memory() -> None:
-    """Return free heap pages to the system (after a job); a no-op without glibc."""
+    """Return free heap pages (without glibc: none) and torch's cached pinned host memory
+    (the staging of frames uploaded to a GPU, as big as the biggest frame) to the system."""
     lib = _glibc()
     if lib is not None:
         lib.malloc_trim(0)
+    empty_host_cache = getattr(getattr(torch, "accelerator", None), "empty_host_cache", None)
+    if empty_host_cache is not None:  # (not in every torch this runs on)
+        with contextlib.suppress(RuntimeError):  # a build without an accelerator
+            empty_host_cache()
 
 
 # --- BatchNorm folding --------------------------------------------------------------------
