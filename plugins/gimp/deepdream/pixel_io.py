@@ -84,23 +84,29 @@ def _rect(region: Region, dx: int = 0, dy: int = 0) -> Gegl.Rectangle:
     return Gegl.Rectangle.new(region.x + dx, region.y + dy, region.width, region.height)
 
 
+def _get(drawable: Gimp.Drawable, rect: Gegl.Rectangle, babl: str) -> bytes:
+    return bytes(drawable.get_buffer().get(rect, 1.0, babl, Gegl.AbyssPolicy.NONE))
+
+
+def _set(drawable: Gimp.Drawable, rect: Gegl.Rectangle, babl: str, data: bytes) -> None:
+    buffer = drawable.get_buffer()
+    buffer.set(rect, babl, data)
+    buffer.flush()
+
+
 def read_pixels(drawable: Gimp.Drawable, region: Region, fmt: HostFormat) -> bytes:
-    return bytes(drawable.get_buffer().get(_rect(region), 1.0, fmt.babl, Gegl.AbyssPolicy.NONE))
+    return _get(drawable, _rect(region), fmt.babl)
 
 
 def read_mask(image: Gimp.Image, drawable: Gimp.Drawable, region: Region,
               fmt: HostFormat) -> bytes:
     """The (feathered) selection over the region: the selection lives in image coordinates."""
     _, off_x, off_y = drawable.get_offsets()
-    buffer = image.get_selection().get_buffer()
-    rect = _rect(region, off_x, off_y)
-    return bytes(buffer.get(rect, 1.0, fmt.mask_babl, Gegl.AbyssPolicy.NONE))
+    return _get(image.get_selection(), _rect(region, off_x, off_y), fmt.mask_babl)
 
 
 def write_pixels(drawable: Gimp.Drawable, region: Region, fmt: HostFormat, data: bytes) -> None:
-    buffer = drawable.get_buffer()
-    buffer.set(_rect(region), fmt.babl, data)
-    buffer.flush()
+    _set(drawable, _rect(region), fmt.babl, data)
     drawable.update(region.x, region.y, region.width, region.height)
 
 
@@ -134,7 +140,4 @@ def _copy_buffer(source: Gimp.Drawable, target: Gimp.Drawable) -> None:
     """Every pixel of ``source`` into ``target`` (same size), in the source's own format."""
     babl = Babl.get_name(source.get_format())
     rect = Gegl.Rectangle.new(0, 0, source.get_width(), source.get_height())
-    data = source.get_buffer().get(rect, 1.0, babl, Gegl.AbyssPolicy.NONE)
-    buffer = target.get_buffer()
-    buffer.set(rect, babl, bytes(data))
-    buffer.flush()
+    _set(target, rect, babl, _get(source, rect, babl))
