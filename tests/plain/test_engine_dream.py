@@ -3,6 +3,8 @@ gray, strength, seeds, cancel/progress and its errors."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -141,6 +143,54 @@ def test_a_tensor_is_dreamed_like_the_same_array_and_stays_a_tensor(
     assert got.shape == img.shape and got.is_contiguous()
     assert np.array_equal(got.numpy(), want)
     assert np.array_equal(got.numpy()[:, :20], img[:, :20])
+
+
+@pytest.mark.parametrize("kind", ["big-endian", "read-only", "flipped", "fortran"])
+def test_any_float_array_is_dreamed_like_its_plain_copy(tiny_model, make_image, kind) -> None:
+    # direct callers of dream() hand over whatever numpy gives them
+    img = make_image(40, 48, 4)
+    plain = np.ascontiguousarray(img[::-1] if kind == "flipped" else img)
+    if kind == "big-endian":
+        img = img.astype(">f4")
+    elif kind == "read-only":
+        img.flags.writeable = False
+    elif kind == "flipped":
+        img = img[::-1]
+    else:
+        img = np.asfortranarray(img)
+    before = img.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns when it views a read-only array
+        out = dream(img, tiny_model, settings(strength=0.5))
+        untouched = dream(img, tiny_model, settings(strength=0.0))
+    assert out.dtype == img.dtype and untouched.dtype == img.dtype
+    assert np.array_equal(out, dream(plain, tiny_model, settings(strength=0.5)))
+    assert np.array_equal(untouched, plain) and untouched.flags.c_contiguous
+    assert np.array_equal(img, before)
+
+
+def test_masked_out_pixels_keep_even_values_outside_the_range(tiny_model, make_image) -> None:
+    img = make_image(40, 48)
+    img[0, :3, 0] = [np.inf, -np.inf, np.nan]
+    mask = np.zeros((40, 48), np.float32)
+    mask[:, 24:] = 1.0
+    out = dream(img, tiny_model, settings(), mask=mask)
+    assert np.array_equal(out[:, :24], img[:, :24], equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+def test_other_float_types_are_blended_wide_and_cast_once(tiny_model, make_image,
+                                                                dtype) -> None:
+    img = make_image(40, 48, 4).astype(dtype)
+    mask = np.full((40, 48), 0.3, np.float32)
+    out = dream(img, tiny_model, settings(), mask=mask)
+    wide = dream(img.astype(np.float32), tiny_model, settings(), mask=mask)
+    assert out.dtype == dtype
+    if dtype == np.float16:
+        assert np.array_equal(out[..., :3], wide[..., :3].astype(dtype))
+    else:  # float64 blends in float64
+        assert np.allclose(out[..., :3], wide[..., :3], atol=1e-6)
+    assert np.array_equal(out[..., 3], img[..., 3])  # alpha bit for bit, not via float32
 
 
 def test_progress_reaches_one_and_cancel_stops(tiny_model, make_image) -> None:

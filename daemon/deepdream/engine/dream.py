@@ -96,10 +96,13 @@ def dream(
     if objective is None:
         objective = build_objective(model, settings)
     if weight is None:  # nothing would change: spare the work
-        out = pixels.clone()
+        out = pixels.clone(memory_format=torch.contiguous_format)
     else:
         out = _dreamed(pixels, weight, model, objective, settings, progress, cancel)
-    return out.numpy() if as_numpy else out
+    if not as_numpy:
+        return out
+    result = out.numpy()
+    return result if result.dtype == image.dtype else result.astype(image.dtype)
 
 
 def _dreamed(
@@ -120,17 +123,23 @@ def _dreamed(
         dreamed = dreamed.clone()  # the blend below works in place on ``dreamed``
     if c < 3:
         dreamed = (dreamed @ _LUMA.to(dreamed.device))[..., None]
-    dreamed = dreamed.to(pixels.dtype)
     n = dreamed.shape[2]
+    source = pixels[..., :n]
+    # the blend in float32 (float64 for float64 input), cast to the input's type once after
+    dreamed = dreamed.to(torch.promote_types(dreamed.dtype, pixels.dtype))
     if isinstance(weight, torch.Tensor):
-        # where the mask is 0 this gives the input exactly: input + 0 * (dream - input)
-        _mix(dreamed, pixels[..., :n], weight[..., None])
+        w = weight[..., None]
+        _mix(dreamed, source, w)
+        # where the mask is 0, the input exactly (the mix alone would turn an inf into NaN)
+        torch.where(w > 0, dreamed, source, out=dreamed)
     elif weight != 1.0:
-        _mix(dreamed, pixels[..., :n], weight)
-    if n == c:
+        _mix(dreamed, source, weight)
+    if n == c and dreamed.dtype == pixels.dtype:
         return dreamed.contiguous()  # RGB / G: the dream is the output
-    # the input's own alpha after the dreamed colour, bit for bit
-    return torch.cat((dreamed, pixels[..., n:]), dim=2)
+    out = torch.empty(pixels.shape, dtype=pixels.dtype, device=pixels.device)
+    out[..., :n] = dreamed
+    out[..., n:] = pixels[..., n:]  # the input's own alpha, bit for bit
+    return out
 
 
 def _mix(dreamed: torch.Tensor, source: torch.Tensor, weight: torch.Tensor | float) -> None:
@@ -141,11 +150,15 @@ def _mix(dreamed: torch.Tensor, source: torch.Tensor, weight: torch.Tensor | flo
 
 
 def _tensor_view(image: np.ndarray) -> torch.Tensor:
-    """The array as a tensor sharing its memory; a copy only where torch cannot view it."""
-    try:
+    """The array as a tensor sharing its memory where torch can view it (native-order float16,
+    32 or 64, writable, no negative strides); otherwise a copy, in float32 for other float
+    types.  dream() only reads it."""
+    kind = image.dtype.newbyteorder("=")
+    if kind.type not in (np.float16, np.float32, np.float64):
+        kind = np.dtype(np.float32)
+    if image.dtype == kind and image.flags.writeable and min(image.strides) >= 0:
         return torch.from_numpy(image)
-    except ValueError:  # negative strides (a flipped view)
-        return torch.from_numpy(image.copy())
+    return torch.from_numpy(np.array(image, dtype=kind))
 
 
 def _check_image(image: np.ndarray | torch.Tensor) -> None:
