@@ -20,7 +20,8 @@ Checks, each reported as one JSON line with its measured error and the bound it 
             both finite, detail error reported (chaotic, bound 0.5)
   warm_up   fastpath.warm_up runs and leaves the weights unchanged
   pixels    8-bit frames converted on the device (pixelformat.decode_for, the daemon's path):
-            every byte value back exactly through decode_for + encode, and a dream's bytes
+            decode's floats to the bit, every byte value back exactly through decode_for +
+            encode, and a dream's bytes
             against the host-decoded dream's (detail error as in engine, bound 0.5); the
             decode + encode milliseconds of both paths at 1024x768 reported
   compile   DEEPDREAM_COMPILE's graph (a torch.compile'd bf16 copy of the model), one step
@@ -226,6 +227,8 @@ def main() -> int:
         frame = to_device(dev, every, fmt, 64, 64)
         if not isinstance(frame, torch.Tensor) or frame.device.type != dev.type:
             raise RuntimeError(f"decode_for gave {type(frame).__name__}, not a {dev} tensor")
+        if not np.array_equal(frame.cpu().numpy(), decode(every, fmt, 64, 64)):
+            raise RuntimeError("the device's floats are not decode's, bit for bit")
         if encode(frame, fmt, every, 64, 64) != every:
             raise RuntimeError("a byte value did not come back through the device path")
         fast = registry.load("g", dev, toml)

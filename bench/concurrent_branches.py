@@ -30,9 +30,10 @@ class ConcurrentInception(nn.Module):
         if streams is None:
             streams = self._streams[x.device] = [torch.cuda.Stream(x.device) for _ in range(3)]
         here = torch.cuda.current_stream(x.device)
+        for stream in streams:  # all fork before branch 1 is queued, or they would wait for it
+            stream.wait_stream(here)
         outs = [self.branches[0](x)]
         for branch, stream in zip(self.branches[1:], streams, strict=True):
-            stream.wait_stream(here)
             with torch.cuda.stream(stream):
                 x.record_stream(stream)  # x is freed on ``here``: not before this reads it
                 outs.append(branch(x))

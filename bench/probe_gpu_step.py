@@ -234,6 +234,7 @@ def host_share(device: torch.device, models_file: str, size: tuple[int, int]) ->
             in_graph[0] = 0.0
             t0 = time.perf_counter()
             image = decode_for(device, pixels, fmt, w, h)
+            torch.cuda.synchronize(device)  # the upload and conversion are only queued
             t1 = time.perf_counter()
             out = dream(image, model, settings)
             torch.cuda.synchronize(device)

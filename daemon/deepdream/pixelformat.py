@@ -91,15 +91,23 @@ def decode(data: bytes | memoryview, fmt: PixelFormat, width: int, height: int) 
     return image
 
 
+#: Frames up to this many pixels are converted on a GPU, where the host's conversion would be
+#: a good share of a dream of tens of milliseconds.  A bigger frame dreams for seconds, and its
+#: float copies (~56 bytes a pixel at a job's end) stay in host memory, not the GPU's.
+DEVICE_PIXELS_MAX = 1 << 22  # 4 megapixels
+
+
 def decode_for(device: torch.device | str, data: bytes | memoryview, fmt: PixelFormat,
                width: int, height: int) -> np.ndarray | torch.Tensor:
     """``decode`` where the dream will run: an 8-bit sRGB frame bound for a GPU goes up as its
     bytes (a quarter of float32's size) and is converted there, a float32 (H, W, C) tensor on
-    ``device``; any other frame, or any on the CPU, is decoded here (a numpy array)."""
+    ``device``; any other frame, one over DEVICE_PIXELS_MAX, or any on the CPU is decoded
+    here (a numpy array)."""
     import torch
 
     device = torch.device(device)
-    if device.type == "cpu" or not _converts_on_device(fmt):
+    if (device.type == "cpu" or not _converts_on_device(fmt)
+            or width * height > DEVICE_PIXELS_MAX):
         return decode(data, fmt, width, height)
     return _decode_on(device, data, fmt, width, height)
 
@@ -124,7 +132,11 @@ def _decode_on(device: torch.device, data: bytes | memoryview, fmt: PixelFormat,
     order = _ORDER[fmt.layout]
     if order is not None:
         frame = frame[..., order]
-    return frame.to(torch.float32).div_(255.0)
+    # decode's own b / 255 of every byte value, looked up: the same floats to the bit (CUDA
+    # divides by a number as a multiply by its reciprocal, 1 ulp off for half the values)
+    table = torch.from_numpy(np.divide(np.arange(256, dtype=np.uint8), np.float32(255.0),
+                                       dtype=np.float32)).to(device)
+    return table.index_select(0, frame.reshape(-1).int()).view(frame.shape)
 
 
 def _quantise_on_device(image: torch.Tensor, fmt: PixelFormat, host: np.ndarray) -> bytes:

@@ -196,9 +196,13 @@ def test_8_bit_frame_decoded_on_the_device_is_the_host_decode(fmt: PixelFormat) 
     assert encode(image, fmt, data, W, H) == data
 
 
-def test_decode_for_keeps_cpu_jobs_and_frames_needing_a_merge_on_the_host() -> None:
+def test_decode_for_keeps_cpu_jobs_big_frames_and_frames_needing_a_merge_on_the_host(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     u8 = PixelFormat("RGBA", "u8")
     assert isinstance(pixelformat.decode_for("cpu", random_bytes(u8), u8, W, H), np.ndarray)
+    monkeypatch.setattr(pixelformat, "DEVICE_PIXELS_MAX", W * H - 1)
+    assert isinstance(pixelformat.decode_for("cuda", random_bytes(u8), u8, W, H), np.ndarray)
+    monkeypatch.undo()
     for fmt in (PixelFormat("RGBA", "u16"), PixelFormat("RGBA", "u8", "linear"),
                 PixelFormat("BGRA", "f32")):
         data = random_bytes(fmt)
