@@ -170,6 +170,24 @@ def release_memory() -> None:
             empty_host_cache()
 
 
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says a device (CUDA, MPS) or the CPU allocator ran out of memory."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("out of memory" in text
+                                              or "can't allocate memory" in text)
+
+
+def release_device_cache(device: torch.device) -> None:
+    """Hand the blocks torch keeps cached on ``device`` back to the driver (after running
+    out of memory, so a retry in smaller pieces can use them)."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()
+
+
 # --- BatchNorm folding --------------------------------------------------------------------
 
 

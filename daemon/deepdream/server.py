@@ -164,7 +164,8 @@ class Worker(threading.Thread):
             out.close(linger=0)
 
     def _run(self, job: Job, out: zmq.Socket) -> None:
-        from .engine import Cancelled, DreamError, SettingsError, dream
+        from . import accel
+        from .engine import Cancelled, DreamError, OutOfMemory, SettingsError, dream
         from .models import ModelError
         from .pixelformat import decode_for, decode_mask, encode
 
@@ -207,11 +208,19 @@ class Worker(threading.Thread):
         except Cancelled:
             send({"op": m.CANCELLED})
             log.info("job %s cancelled", job.id)
+        except OutOfMemory as exc:  # (the engine tried smaller tiles first)
+            send({"op": m.ERROR, "code": m.E_TOO_LARGE, "message": str(exc)})
         except (SettingsError, DreamError) as exc:
             send({"op": m.ERROR, "code": m.E_BAD_SETTINGS, "message": str(exc)})
         except ModelError as exc:
             send({"op": m.ERROR, "code": m.E_MODEL, "message": str(exc)})
         except Exception as exc:  # the daemon must outlive any one job
+            if accel.out_of_memory(exc):  # outside the dream's own retries (pixels, blend)
+                accel.release_device_cache(self.device)
+                log.warning("job %s: %s", job.id, str(exc).splitlines()[0][:300])
+                send({"op": m.ERROR, "code": m.E_TOO_LARGE,
+                      "message": str(OutOfMemory.on(self.device, (job.height, job.width)))})
+                return
             log.exception("job %s failed", job.id)
             send({"op": m.ERROR, "code": m.E_INTERNAL,
                   "message": f"the dream failed: {type(exc).__name__}: {exc}"})

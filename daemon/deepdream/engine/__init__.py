@@ -3,11 +3,12 @@
 It knows nothing of sockets or hosts; see docs/ARCHITECTURE.md for the contract.
 """
 
-from .dream import Cancelled, DreamError, Progress, dream, octave_sizes
+from .dream import Cancelled, DreamError, OutOfMemory, Progress, dream, octave_sizes
 from .objectives import Objective, layer_l2, layers_l2
 from .settings import DreamSettings, SettingsError
 
 __all__ = [
-    "Cancelled", "DreamError", "DreamSettings", "Objective", "Progress", "SettingsError",
+    "Cancelled", "DreamError", "DreamSettings", "Objective", "OutOfMemory", "Progress",
+    "SettingsError",
     "dream", "layer_l2", "layers_l2", "octave_sizes",
 ]

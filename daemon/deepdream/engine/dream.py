@@ -3,6 +3,7 @@ them, and gradient-ascent steps with a random roll each step."""
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,13 +11,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import accel
 from ..models.network import DreamModel
 from . import fastpath, looks
 from .from_noise import noise_steps, visualize
 from .objectives import Objective, layers_l2
 from .priors import keep_in_range
 from .settings import DreamSettings, SettingsError
-from .tiling import auto_tile, gradient, random_offsets
+from .tiling import ALIGN, MIN_TILE, auto_tile, gradient, random_offsets
+
+log = logging.getLogger(__name__)
 
 MIN_OCTAVE_SIDE = 32  # smaller octaves hold too few pixels to add anything
 # ``step`` counts in 0..255 levels, as in the original DeepDream, so 1.5 keeps its look
@@ -26,6 +30,19 @@ _LUMA = torch.tensor([0.2126, 0.7152, 0.0722])  # Rec. 709, on encoded values
 
 class DreamError(ValueError):
     """The image or mask cannot be dreamed; the message is one line."""
+
+
+class OutOfMemory(DreamError):
+    """The device had too little memory for the image, even in the smallest tiles."""
+
+    @classmethod
+    def on(cls, device: torch.device, size: tuple[int, int], tile: int | None = None
+           ) -> OutOfMemory:
+        h, w = size
+        tiles = f", even in {tile}-pixel tiles" if tile is not None else ""
+        uses = "the GPU" if device.type != "cpu" else "memory"
+        return cls(f"out of memory on {device} for a {w}x{h} dream{tiles}; dream a smaller "
+                   f"layer or selection, or close programs that use {uses}")
 
 
 class Cancelled(Exception):
@@ -205,14 +222,50 @@ def dream_rgb(
     settings: DreamSettings,
     progress: Callable[[Progress], None] | None = None,
     cancel: Callable[[], bool] | None = None,
-) -> np.ndarray:
+) -> torch.Tensor:
     """The octave loop on an (H, W, 3) tensor; returns the dreamed (H, W, 3) float32 tensor on
-    ``rgb``'s device."""
+    ``rgb``'s device.  Out of device memory, it starts again in tiles of half the size (down to
+    MIN_TILE) before it gives up with OutOfMemory."""
     h, w = rgb.shape[:2]
     tile = looks.tile_size(settings, settings.tile or auto_tile(model), (h, w))
-    if settings.from_noise:  # the image's size only: its pixels need not reach the device
-        noise = _from_noise(model, objective, settings, (h, w), tile, progress, cancel)
-        return torch.from_numpy(noise).to(rgb.device)
+    while True:
+        try:
+            if settings.from_noise:  # the image's size only: its pixels need not reach the device
+                noise = _from_noise(model, objective, settings, (h, w), tile, progress, cancel)
+                return torch.from_numpy(noise).to(rgb.device)
+            return _octaves(rgb, model, objective, settings, tile, progress, cancel)
+        except RuntimeError as exc:  # (torch.OutOfMemoryError is one)
+            if not accel.out_of_memory(exc):
+                raise
+        # here, out of the except block, the failed try's tensors have gone with its traceback
+        tile = _smaller_tile(model, settings, tile, (h, w))
+
+
+def _smaller_tile(model: DreamModel, settings: DreamSettings, tile: int,
+                  size: tuple[int, int]) -> int:
+    """Half the tile a try ran out of memory with, its cached memory released; or OutOfMemory."""
+    fastpath.clear_graphs()
+    accel.release_device_cache(model.device)
+    tile = min(tile, max(size))  # the tile the try used
+    smaller = tile // 2 // ALIGN * ALIGN
+    if settings.neuron or smaller < MIN_TILE:  # (a neuron is dreamed untiled)
+        raise OutOfMemory.on(model.device, size, tile)
+    log.warning("out of memory on %s dreaming %dx%d in %d-pixel tiles; trying %d-pixel tiles",
+                model.device, size[1], size[0], tile, smaller)
+    return smaller
+
+
+def _octaves(
+    rgb: torch.Tensor,
+    model: DreamModel,
+    objective: Objective,
+    settings: DreamSettings,
+    tile: int,
+    progress: Callable[[Progress], None] | None,
+    cancel: Callable[[], bool] | None,
+) -> torch.Tensor:
+    """dream_rgb's one try at ``tile``."""
+    h, w = rgb.shape[:2]
     # On the CPU (and for a frame decoded on the device) this is a view of the caller's
     # pixels: no full-size copy of the input.
     source = rgb.to(model.device, torch.float32).permute(2, 0, 1)[None]
