@@ -9,6 +9,9 @@ one CUDA graph, per variant:
   fused      the autocast step with each conv + bias + ReLU as one cuDNN call
              (bench/fused_conv_relu.py, an experiment; its step error against the
              engine's step is reported too)
+  compile_dynamic  (--compile-dynamic, alone: a few minutes) the compile variant with
+             dynamic shapes, one model over all four octave sizes in turn: the compile
+             seconds of each size (does the second size recompile?) and its step time
   streams    the autocast step with GoogLeNet's inception branches on side streams
              (bench/concurrent_branches.py, an experiment); fused_streams both
 each with cuDNN's autotuner off and on; ``compile`` adds the weights variant under
@@ -126,6 +129,10 @@ def variant_step(arch: str, device: torch.device, models_file: str, kind: str
         dtype = None
     if kind == "compile":
         model = torch.compile(model, dynamic=False)
+    if kind == "compile_dynamic":  # one compile for every octave size (height, width symbolic)
+        model = copy.deepcopy(model).to(torch.bfloat16)
+        dtype, input_dtype = None, torch.bfloat16
+        model = torch.compile(model, dynamic=True)
     if kind in ("fused", "fused_streams"):
         fuse(model)
     if kind in ("streams", "fused_streams"):
@@ -295,6 +302,8 @@ def main() -> int:
     p.add_argument("--no-compile", action="store_true")
     p.add_argument("--short", action="store_true",
                    help="the engine's own step at each octave size, pools, compile")
+    p.add_argument("--compile-dynamic", action="store_true",
+                   help="only the dynamic-shape compile across the octave sizes")
     args = p.parse_args()
     if args.out:
         bench_dream._out_file = args.out.open("a", encoding="utf-8")
@@ -306,6 +315,8 @@ def main() -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
         f.write(MODELS_TOML)
     models = f.name
+    if args.compile_dynamic:
+        return compile_dynamic(device, models, (h, w))
     if args.short:
         return short(device, models, (h, w), not args.no_compile)
     guarded("profile googlenet autocast", lambda: profile_step("googlenet", device, models,
@@ -330,6 +341,19 @@ def main() -> int:
     if not args.no_compile:
         guarded("variant googlenet compile", lambda: variant("googlenet", device, models,
                                                              "compile", True, (h, w)))
+    return 0
+
+
+def compile_dynamic(device: torch.device, models: str, size: tuple[int, int]) -> int:
+    """One dynamic-shape compiled model over Google's four octave sizes, smallest first: per
+    size the seconds to the first graph (compile + capture) and the graph's ms per step."""
+    h, w = size
+    step, _ = variant_step("googlenet", device, models, "compile_dynamic")
+    for k in (3, 2, 1, 0):
+        sz = (round(h * 1.4 ** -k), round(w * 1.4 ** -k))
+        guarded(f"octave googlenet compile_dynamic {sz}",
+                lambda sz=sz: {"size": f"{sz[1]}x{sz[0]}",
+                               **graph_ms_per_step(step, (1, 3, *sz), device)})
     return 0
 
 
