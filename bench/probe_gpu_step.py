@@ -14,6 +14,8 @@ one CUDA graph, per variant:
              seconds of each size (does the second size recompile?) and its step time
   streams    the autocast step with GoogLeNet's inception branches on side streams
              (bench/concurrent_branches.py, an experiment); fused_streams both
+  s2d        the autocast step with the 7x7 stride-2 stem as space-to-depth + a stride-1
+             conv (bench/s2d_stem.py, an experiment)
 each with cuDNN's autotuner off and on; ``compile`` adds the weights variant under
 torch.compile (inductor).  Also: a kernel profile of one eager step (the top kernels by
 GPU time), and the host-side share of a whole dream() and of the daemon's decode/encode.
@@ -49,6 +51,7 @@ from bench import bench_dream  # noqa: E402
 from bench.bench_dream import CASES, MODELS_TOML, SCHEDULE, emit, photo, rgba_u8  # noqa: E402
 from bench.concurrent_branches import concurrent  # noqa: E402
 from bench.fused_conv_relu import fuse  # noqa: E402
+from bench.s2d_stem import space_to_depth_stems  # noqa: E402
 
 STEPS = 10
 
@@ -137,6 +140,8 @@ def variant_step(arch: str, device: torch.device, models_file: str, kind: str
         fuse(model)
     if kind in ("streams", "fused_streams"):
         concurrent(model)
+    if kind == "s2d":
+        space_to_depth_stems(model)
     return step_fn(model, CASES[arch], dtype, input_dtype), report
 
 
@@ -376,7 +381,7 @@ def short(device: torch.device, models: str, size: tuple[int, int], compile_: bo
                 lambda sz=sz: variant("googlenet", device, models, "fused", False, sz))
     guarded("variant vgg16 fused", lambda: variant("vgg16", device, models, "fused", False,
                                                    size))
-    for kind in ("streams", "fused_streams"):
+    for kind in ("streams", "fused_streams", "s2d"):
         for sz in (sizes[0], sizes[-1]):
             guarded(f"octave googlenet {kind} {sz}",
                     lambda k=kind, sz=sz: variant("googlenet", device, models, k, False, sz))

@@ -97,3 +97,23 @@ def test_the_concurrent_branches_experiment_keeps_the_network(tmp_path) -> None:
     x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
     layer = "inception5b"
     assert torch.equal(rewired(x, [layer])[layer], model(x, [layer])[layer])
+
+
+@pytest.mark.parametrize(("kernel", "padding", "size"),
+                         [(7, 3, (96, 128)), (7, 3, (41, 53)), (3, 0, (45, 45)), (4, 1, (32, 32))])
+def test_the_space_to_depth_stem_experiment_is_the_same_convolution(kernel, padding,
+                                                                    size) -> None:
+    """The probe's rewritten stem must compute the stride-2 conv it replaces (odd sizes
+    included), and the same input gradient, before a GPU session times it."""
+    from bench.s2d_stem import SpaceToDepthConv
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 16, kernel, 2, padding).requires_grad_(False)
+    x = torch.rand(1, 3, *size, requires_grad=True)
+    grads = []
+    for module in (conv, SpaceToDepthConv(conv)):
+        y = module(x)
+        grads.append((y, *torch.autograd.grad(y.square().sum(), x)))
+    (y0, g0), (y1, g1) = grads
+    assert y0.shape == y1.shape
+    assert torch.allclose(y0, y1, atol=1e-5) and torch.allclose(g0, g1, rtol=1e-4, atol=1e-5)
