@@ -6,8 +6,9 @@ Why: PyTorch runs a conv's bias add and the ReLU as two more kernels.  On the H1
 4) GoogLeNet's small octaves were bound by kernel count (~330 a step, ~4 us each) and VGG16
 lost 0.6 of 3.9 ms a step to unvectorised bias adds; fused, each conv is one forward kernel.
 ``bench/probe_gpu_step.py`` measures the fused step against the engine's; only if it wins
-there does it belong in ``accel.prepare``.  Off CUDA the forward is the unfused pair, so the
-backward's arithmetic can be tested on the CPU (tests/plain/test_bench_smoke.py).
+there does it belong in ``accel.prepare``.  On the CPU the forward is oneDNN's convolution
+with a ReLU post-op (the unfused pair where oneDNN is missing), so the backward's arithmetic
+is tested there too (tests/plain/test_bench_smoke.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ class _ConvReLU(torch.autograd.Function):
         if x.is_cuda:
             y = torch.cudnn_convolution_relu(x, weight, bias, stride, padding, dilation,
                                              groups)
+        elif x.device.type == "cpu" and torch.backends.mkldnn.is_available():
+            # oneDNN's convolution with the ReLU as a post-op (what inductor uses on CPUs)
+            y = torch.ops.mkldnn._convolution_pointwise(
+                x, weight, bias, padding, stride, dilation, groups, "relu", [], "")
         else:
             y = F.relu(F.conv2d(x, weight, bias, stride, padding, dilation, groups))
         ctx.save_for_backward(x, weight, y)
