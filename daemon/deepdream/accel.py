@@ -171,12 +171,13 @@ def release_memory() -> None:
 
 
 def out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` says a device (CUDA, MPS) or the CPU allocator ran out of memory."""
-    if isinstance(exc, torch.OutOfMemoryError):
+    """Whether ``exc`` says a device (CUDA, MPS), a CUDA library (cuDNN, cuBLAS, cuFFT), the
+    CPU allocator or numpy ran out of memory."""
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
         return True
     text = str(exc)
-    return isinstance(exc, RuntimeError) and ("out of memory" in text
-                                              or "can't allocate memory" in text)
+    return isinstance(exc, RuntimeError) and any(
+        words in text for words in ("out of memory", "can't allocate memory", "ALLOC_FAILED"))
 
 
 def release_device_cache(device: torch.device) -> None:

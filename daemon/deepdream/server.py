@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 from deepdream_protocol import messages as m
@@ -33,6 +33,9 @@ from . import __version__
 from .jobs import Job, JobQueue
 from .modelcache import ModelCache
 from .security import SecurityError, check_bind, enable_curve
+
+if TYPE_CHECKING:  # the engine (and torch) load in the worker, not at import
+    from .engine import DreamSettings, Progress
 
 log = logging.getLogger("deepdream.server")
 
@@ -165,9 +168,8 @@ class Worker(threading.Thread):
 
     def _run(self, job: Job, out: zmq.Socket) -> None:
         from . import accel
-        from .engine import Cancelled, DreamError, OutOfMemory, SettingsError, dream
+        from .engine import Cancelled, DreamError, OutOfMemory, SettingsError
         from .models import ModelError
-        from .pixelformat import decode_for, decode_mask, encode
 
         def send(header: dict[str, Any], *frames: Any) -> None:
             if header["op"] != m.PROGRESS:  # the last word: the job is over before it is said,
@@ -181,49 +183,59 @@ class Worker(threading.Thread):
 
         started = time.monotonic()
         settings = dataclasses.replace(job.settings, device=str(self.device))
+        out_of_memory = False
         try:
             # A first progress message says the job left the queue.
             send({"op": m.PROGRESS, "fraction": 0.0, "octave": 0, "octaves": 0, "step": 0,
                   "steps": 0})
-            if settings.iterations == 0:
-                # Nothing to dream: the frame goes back as received, unconverted and
-                # uncopied (what the transport benchmark measures).
-                data: Any = job.pixels
-            else:
-                # 8-bit frames go to the GPU as bytes and come back as bytes (pixelformat)
-                image = decode_for(self.device, job.pixels, job.format, job.width,
-                                   job.height)
-                model = self.cache.get(settings.model)
-                mask = (decode_mask(job.mask, job.mask_dtype, job.width, job.height)
-                        if job.mask is not None else None)
-                if job.cancel.is_set():
-                    raise Cancelled()
-                # the engine returns a new array, so ``image`` still holds the input
-                result = dream(image, model, settings, mask, progress, job.cancel.is_set)
-                data = encode(result, job.format, job.pixels, job.width, job.height,
-                              decoded=image)
+            # Nothing to dream: the frame goes back as received, unconverted and uncopied
+            # (what the transport benchmark measures).
+            data = (job.pixels if settings.iterations == 0
+                    else self._dreamed(job, settings, progress))
             send({"op": m.RESULT, "width": job.width, "height": job.height,
                   "format": job.format.to_wire()}, data)
             log.info("job %s done in %.2f s", job.id, time.monotonic() - started)
         except Cancelled:
             send({"op": m.CANCELLED})
             log.info("job %s cancelled", job.id)
-        except OutOfMemory as exc:  # (the engine tried smaller tiles first)
-            send({"op": m.ERROR, "code": m.E_TOO_LARGE, "message": str(exc)})
         except (SettingsError, DreamError) as exc:
-            send({"op": m.ERROR, "code": m.E_BAD_SETTINGS, "message": str(exc)})
+            if isinstance(exc, OutOfMemory):  # (the engine tried smaller tiles first)
+                log.warning("job %s: %s", job.id, exc)
+            code = m.E_TOO_LARGE if isinstance(exc, OutOfMemory) else m.E_BAD_SETTINGS
+            send({"op": m.ERROR, "code": code, "message": str(exc)})
         except ModelError as exc:
             send({"op": m.ERROR, "code": m.E_MODEL, "message": str(exc)})
         except Exception as exc:  # the daemon must outlive any one job
-            if accel.out_of_memory(exc):  # outside the dream's own retries (pixels, blend)
-                accel.release_device_cache(self.device)
-                log.warning("job %s: %s", job.id, str(exc).splitlines()[0][:300])
-                send({"op": m.ERROR, "code": m.E_TOO_LARGE,
-                      "message": str(OutOfMemory.on(self.device, (job.height, job.width)))})
+            if not accel.out_of_memory(exc):
+                log.exception("job %s failed", job.id)
+                send({"op": m.ERROR, "code": m.E_INTERNAL,
+                      "message": f"the dream failed: {type(exc).__name__}: {exc}"})
                 return
-            log.exception("job %s failed", job.id)
-            send({"op": m.ERROR, "code": m.E_INTERNAL,
-                  "message": f"the dream failed: {type(exc).__name__}: {exc}"})
+            # out of memory outside the dream (the frame's conversion, the model's loading)
+            out_of_memory = True
+            log.warning("job %s ran out of memory: %s", job.id,
+                        (str(exc).splitlines() or [type(exc).__name__])[0][:300])
+            send({"op": m.ERROR, "code": m.E_TOO_LARGE,
+                  "message": str(OutOfMemory.on(self.device, (job.height, job.width)))})
+        if out_of_memory:  # here the failed job's tensors are gone with its traceback
+            accel.release_device_cache(self.device)
+
+    def _dreamed(self, job: Job, settings: DreamSettings,
+                 progress: Callable[[Progress], None]) -> bytes:
+        """The job's frame dreamed, as bytes in the format it came in."""
+        from .engine import Cancelled, dream
+        from .pixelformat import decode_for, decode_mask, encode
+
+        # 8-bit frames go to the GPU as bytes and come back as bytes (pixelformat)
+        image = decode_for(self.device, job.pixels, job.format, job.width, job.height)
+        model = self.cache.get(settings.model)
+        mask = (decode_mask(job.mask, job.mask_dtype, job.width, job.height)
+                if job.mask is not None else None)
+        if job.cancel.is_set():
+            raise Cancelled()
+        # the engine returns a new array, so ``image`` still holds the input
+        result = dream(image, model, settings, mask, progress, job.cancel.is_set)
+        return encode(result, job.format, job.pixels, job.width, job.height, decoded=image)
 
 
 class Server:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
+import numpy as np
 import pytest
 import torch
 from deepdream import accel
@@ -65,6 +66,34 @@ def test_out_of_memory_even_in_the_smallest_tiles_is_one_clear_line(
     assert "\n" not in message and "512x384" in message and "128-pixel tiles" in message
 
 
+def test_a_tile_between_one_and_two_minimum_tiles_is_retried_at_the_minimum(
+        tiny_model, make_image, device_memory) -> None:
+    img = make_image(160, 200)
+    device_memory.limit = 150
+    dream(img, tiny_model, DreamSettings.from_dict(SETTINGS))
+    assert sorted(set(device_memory.tried)) == [128, 200]
+
+
+def test_out_of_memory_outside_the_tiles_gives_up_at_once(tiny_model, make_image,
+                                                          monkeypatch) -> None:
+    # full-size work (here the step's clamp) needs as much memory in any tile size
+    tried: list[int] = []
+    real = dream_module.gradient
+
+    def gradient(x, model, objective, tile, offset):  # noqa: ANN001
+        tried.append(tile)
+        return real(x, model, objective, tile, offset)
+
+    def keep_in_range(_x):  # noqa: ANN001
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.50 GiB.")
+
+    monkeypatch.setattr(dream_module, "gradient", gradient)
+    monkeypatch.setattr(dream_module, "keep_in_range", keep_in_range)
+    with pytest.raises(OutOfMemory, match="out of memory on cpu for a 64x48 dream; "):
+        dream(make_image(48, 64), tiny_model, DreamSettings.from_dict(SETTINGS))
+    assert len(set(tried)) == 1
+
+
 def test_other_runtime_errors_are_not_taken_for_memory(tiny_model, make_image,
                                                        monkeypatch) -> None:
     def broken(*_args, **_kwargs):  # noqa: ANN002, ANN003
@@ -75,8 +104,12 @@ def test_other_runtime_errors_are_not_taken_for_memory(tiny_model, make_image,
         dream(make_image(64, 64), tiny_model, DreamSettings.from_dict(SETTINGS))
 
 
-def test_the_cpu_allocators_failure_counts_as_out_of_memory() -> None:
-    with pytest.raises(RuntimeError) as err:
+def test_the_cpu_allocators_and_numpys_failures_count_as_out_of_memory() -> None:
+    with pytest.raises(RuntimeError) as torch_err:
         torch.empty(1 << 60, dtype=torch.uint8)  # an exabyte: refused at once, not swapped
-    assert accel.out_of_memory(err.value)
+    with pytest.raises(MemoryError) as numpy_err:
+        np.empty(1 << 60, dtype=np.uint8)
+    assert accel.out_of_memory(torch_err.value) and accel.out_of_memory(numpy_err.value)
+    # what cuDNN says when its workspace does not fit (no GPU here to make it say so)
+    assert accel.out_of_memory(RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"))
     assert not accel.out_of_memory(RuntimeError("shape mismatch"))

@@ -45,6 +45,10 @@ class OutOfMemory(DreamError):
                    f"layer or selection, or close programs that use {uses}")
 
 
+class _TileOutOfMemory(Exception):
+    """A tile's gradient did not fit in memory: a smaller tile may."""
+
+
 class Cancelled(Exception):
     """The cancel callback asked to stop."""
 
@@ -112,10 +116,18 @@ def dream(
     weight = _blend_weight(pixels, mask, settings.strength)
     if objective is None:
         objective = build_objective(model, settings)
-    if weight is None:  # nothing would change: spare the work
-        out = pixels.clone(memory_format=torch.contiguous_format)
-    else:
-        out = _dreamed(pixels, weight, model, objective, settings, progress, cancel)
+    try:
+        if weight is None:  # nothing would change: spare the work
+            out = pixels.clone(memory_format=torch.contiguous_format)
+        else:
+            out = _dreamed(pixels, weight, model, objective, settings, progress, cancel)
+    except (RuntimeError, MemoryError) as exc:  # (torch.OutOfMemoryError is a RuntimeError)
+        if not accel.out_of_memory(exc):
+            raise
+        out = None
+    if out is None:  # out of the except block: the failed dream's tensors went with it
+        accel.release_device_cache(model.device)
+        raise OutOfMemory.on(model.device, tuple(pixels.shape[:2]))
     if not as_numpy:
         return out
     result = out.numpy()
@@ -224,19 +236,18 @@ def dream_rgb(
     cancel: Callable[[], bool] | None = None,
 ) -> torch.Tensor:
     """The octave loop on an (H, W, 3) tensor; returns the dreamed (H, W, 3) float32 tensor on
-    ``rgb``'s device.  Out of device memory, it starts again in tiles of half the size (down to
-    MIN_TILE) before it gives up with OutOfMemory."""
+    ``rgb``'s device.  When a tile's gradient runs out of memory, the dream starts again in
+    tiles of half the size, down to MIN_TILE, before it gives up with OutOfMemory."""
     h, w = rgb.shape[:2]
     tile = looks.tile_size(settings, settings.tile or auto_tile(model), (h, w))
+    if settings.from_noise:  # the image's size only: its pixels need not reach the device
+        noise = _from_noise(model, objective, settings, (h, w), tile, progress, cancel)
+        return torch.from_numpy(noise).to(rgb.device)
     while True:
         try:
-            if settings.from_noise:  # the image's size only: its pixels need not reach the device
-                noise = _from_noise(model, objective, settings, (h, w), tile, progress, cancel)
-                return torch.from_numpy(noise).to(rgb.device)
             return _octaves(rgb, model, objective, settings, tile, progress, cancel)
-        except RuntimeError as exc:  # (torch.OutOfMemoryError is one)
-            if not accel.out_of_memory(exc):
-                raise
+        except _TileOutOfMemory:
+            pass
         # here, out of the except block, the failed try's tensors have gone with its traceback
         tile = _smaller_tile(model, settings, tile, (h, w))
 
@@ -244,15 +255,28 @@ def dream_rgb(
 def _smaller_tile(model: DreamModel, settings: DreamSettings, tile: int,
                   size: tuple[int, int]) -> int:
     """Half the tile a try ran out of memory with, its cached memory released; or OutOfMemory."""
-    fastpath.clear_graphs()
+    fastpath.forget(model)
     accel.release_device_cache(model.device)
+    if settings.neuron:  # dreamed untiled: no smaller piece to try
+        raise OutOfMemory.on(model.device, size)
     tile = min(tile, max(size))  # the tile the try used
-    smaller = tile // 2 // ALIGN * ALIGN
-    if settings.neuron or smaller < MIN_TILE:  # (a neuron is dreamed untiled)
+    if tile <= MIN_TILE:
         raise OutOfMemory.on(model.device, size, tile)
+    smaller = max(MIN_TILE, tile // 2 // ALIGN * ALIGN)
     log.warning("out of memory on %s dreaming %dx%d in %d-pixel tiles; trying %d-pixel tiles",
                 model.device, size[1], size[0], tile, smaller)
     return smaller
+
+
+def _tile_gradient(x: torch.Tensor, model: DreamModel, objective: Objective, tile: int,
+                   offset: tuple[int, int]) -> torch.Tensor:
+    """``gradient``, its running out of memory told apart (the one a smaller tile can cure)."""
+    try:
+        return gradient(x, model, objective, tile, offset)
+    except (RuntimeError, MemoryError) as exc:
+        if not accel.out_of_memory(exc):
+            raise
+    raise _TileOutOfMemory()  # (outside the except: no reference to the failed tensors)
 
 
 def _octaves(
@@ -308,7 +332,8 @@ def _octaves(
             offset = looks.seamless_offset(rng, offset, size, settings.seamless)
             try:
                 g = stepper.direction(
-                    x, lambda v, off=offset: gradient(v, model, objective, tile, off), s, steps)
+                    x, lambda v, off=offset: _tile_gradient(v, model, objective, tile, off),
+                    s, steps)
             except RuntimeError as exc:
                 if "too small" not in str(exc):
                     raise

@@ -35,7 +35,7 @@ from collections.abc import Callable, Hashable, Sequence
 import torch
 from deepdream_protocol.settings import DEFAULTS
 
-from ..accel import compute_dtype
+from ..accel import compute_dtype, out_of_memory
 from ..models.network import DreamModel
 from .objectives import Objective, layers_l2
 from .priors import keep_in_range, normalize_gradient
@@ -156,6 +156,12 @@ _pools: dict[int, tuple] = {}
 _watched: set[int] = set()  # ids of models whose graphs go when the model goes
 
 
+def forget(model: torch.nn.Module) -> None:
+    """Drop ``model``'s cached graphs, compiled copy and memory pool (after running out of
+    memory: other models', and other devices', stay)."""
+    _forget_model(id(model))
+
+
 def _forget_model(model_id: int) -> None:
     _watched.discard(model_id)
     for key in [k for k in _graphs if k[0] == model_id]:
@@ -219,6 +225,8 @@ def octave_graph(model: torch.nn.Module, objective: Objective, shape: torch.Size
                     tuple(shape), str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         if torch.cuda.is_available():
             torch.cuda.synchronize()  # let a half-captured stream settle before eager work
+        if out_of_memory(exc):
+            return None  # this time only: with memory free again, a later job captures
         graph = None
     _graphs[key] = graph
     budget = GRAPH_BUFFER_SHARE * _total_memory(next(model.parameters()).device)
