@@ -55,6 +55,16 @@ def test_a_dream_out_of_memory_is_dreamed_again_in_half_the_tile(
     assert (out == tiled).all()
 
 
+def test_the_progress_bar_holds_through_a_retry(tiny_model, make_image, device_memory) -> None:
+    device_memory.limit = 300
+    seen: list[float] = []
+    # the 256x192 octave fits whole, the 512x384 one runs out and is retried in 256-px tiles
+    settings = DreamSettings.from_dict({**SETTINGS, "octaves": 2, "octave_scale": 2.0})
+    dream(make_image(384, 512), tiny_model, settings, progress=lambda p: seen.append(p.fraction))
+    assert len(seen) == 2 + 4  # the retry keeps reporting (a host waits to hear from a job)
+    assert seen == sorted(seen) and seen[-1] == 1.0  # held, never backwards
+
+
 def test_out_of_memory_even_in_the_smallest_tiles_is_one_clear_line(
         tiny_model, make_image, device_memory) -> None:
     img = make_image(384, 512)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -243,13 +243,29 @@ def dream_rgb(
     if settings.from_noise:  # the image's size only: its pixels need not reach the device
         noise = _from_noise(model, objective, settings, (h, w), tile, progress, cancel)
         return torch.from_numpy(noise).to(rgb.device)
+    held = _held(progress)  # one for every try
     while True:
         try:
-            return _octaves(rgb, model, objective, settings, tile, progress, cancel)
+            return _octaves(rgb, model, objective, settings, tile, held, cancel)
         except _TileOutOfMemory:
             pass
         # here, out of the except block, the failed try's tensors have gone with its traceback
         tile = _smaller_tile(model, settings, tile, (h, w))
+
+
+def _held(progress: Callable[[Progress], None] | None) -> Callable[[Progress], None] | None:
+    """``progress`` whose fraction never goes back: a retry in smaller tiles starts over, and
+    the host's bar holds where it was (still hearing from the job) until the retry passes it."""
+    if progress is None:
+        return None
+    best = 0.0
+
+    def report(p: Progress) -> None:
+        nonlocal best
+        best = max(best, p.fraction)
+        progress(replace(p, fraction=best))
+
+    return report
 
 
 def _smaller_tile(model: DreamModel, settings: DreamSettings, tile: int,
