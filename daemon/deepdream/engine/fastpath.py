@@ -28,6 +28,7 @@ import copy
 import logging
 import os
 import random
+import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -154,50 +155,62 @@ _compiled: dict[tuple[int, torch.dtype], torch.nn.Module] = {}
 # octave size would keep its own peak: one tile's activations each, when dreaming in tiles.
 _pools: dict[int, tuple] = {}
 _watched: set[int] = set()  # ids of models whose graphs go when the model goes
+# The caches are shared by the workers of all devices (one thread each) and emptied by
+# finalizers from any thread: their bookkeeping holds this lock (a capture does not).
+_lock = threading.RLock()
 
 
 def forget(model: torch.nn.Module) -> None:
     """Drop ``model``'s cached graphs, compiled copy and memory pool (after running out of
     memory: other models', and other devices', stay)."""
-    _forget_model(id(model))
+    _drop(id(model))
 
 
 def _forget_model(model_id: int) -> None:
-    _watched.discard(model_id)
-    for key in [k for k in _graphs if k[0] == model_id]:
-        del _graphs[key]
-    for key in [k for k in _compiled if k[0] == model_id]:
-        del _compiled[key]
-    _pools.pop(model_id, None)
+    with _lock:
+        _watched.discard(model_id)
+        _drop(model_id)
+
+
+def _drop(model_id: int) -> None:
+    with _lock:
+        for key in [k for k in _graphs if k[0] == model_id]:
+            del _graphs[key]
+        for key in [k for k in _compiled if k[0] == model_id]:
+            del _compiled[key]
+        _pools.pop(model_id, None)
 
 
 def _pool(model: torch.nn.Module) -> tuple:
-    if id(model) not in _pools:
-        _watch(model)
-        _pools[id(model)] = torch.cuda.graph_pool_handle()
-    return _pools[id(model)]
+    with _lock:
+        if id(model) not in _pools:
+            _watch(model)
+            _pools[id(model)] = torch.cuda.graph_pool_handle()
+        return _pools[id(model)]
 
 
 def _watch(model: torch.nn.Module) -> None:
-    if id(model) not in _watched:  # a later model with a recycled id must not hit
-        _watched.add(id(model))
-        weakref.finalize(model, _forget_model, id(model))
+    with _lock:
+        if id(model) not in _watched:  # a later model with a recycled id must not hit
+            _watched.add(id(model))
+            weakref.finalize(model, _forget_model, id(model))
 
 
 def compiled_model(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
     """A torch.compile'd copy of ``model`` with its weights in ``dtype`` (no per-step weight
     casts), made once per model; it compiles at its first call for each input size."""
     key = (id(model), dtype)
-    if key not in _compiled:
-        _watch(model)
-        config = torch._dynamo.config
-        # one compiled graph per octave size: more sizes than dynamo's default 8 before it
-        # gives up and runs eagerly (still correct, only slower)
-        for name in ("recompile_limit", "cache_size_limit"):
-            if hasattr(config, name):
-                setattr(config, name, max(getattr(config, name), 64))
-        _compiled[key] = torch.compile(copy.deepcopy(model).to(dtype), dynamic=False)
-    return _compiled[key]
+    with _lock:
+        if key not in _compiled:
+            _watch(model)
+            config = torch._dynamo.config
+            # one compiled graph per octave size: more sizes than dynamo's default 8 before
+            # it gives up and runs eagerly (still correct, only slower)
+            for name in ("recompile_limit", "cache_size_limit"):
+                if hasattr(config, name):
+                    setattr(config, name, max(getattr(config, name), 64))
+            _compiled[key] = torch.compile(copy.deepcopy(model).to(dtype), dynamic=False)
+        return _compiled[key]
 
 
 def octave_graph(model: torch.nn.Module, objective: Objective, shape: torch.Size, steps: int,
@@ -214,9 +227,10 @@ def octave_graph(model: torch.nn.Module, objective: Objective, shape: torch.Size
     key = (id(model), objective_key if objective_key is not None else id(objective),
            tuple(shape), steps, step_size, dtype, compiled, tile)
     _watch(model)
-    if key in _graphs:
-        _graphs.move_to_end(key)
-        return _graphs[key]
+    with _lock:
+        if key in _graphs:
+            _graphs.move_to_end(key)
+            return _graphs[key]
     try:
         graph: OctaveGraph | None = OctaveGraph(model, objective, shape, steps, step_size, dtype,
                                                 compiled, tile)
@@ -228,10 +242,11 @@ def octave_graph(model: torch.nn.Module, objective: Objective, shape: torch.Size
         if out_of_memory(exc):
             return None  # this time only: with memory free again, a later job captures
         graph = None
-    _graphs[key] = graph
     budget = GRAPH_BUFFER_SHARE * _total_memory(next(model.parameters()).device)
-    while len(_graphs) > GRAPH_CACHE_SIZE or (len(_graphs) > 1 and _buffer_bytes() > budget):
-        _graphs.popitem(last=False)  # the least recently used
+    with _lock:
+        _graphs[key] = graph
+        while len(_graphs) > GRAPH_CACHE_SIZE or (len(_graphs) > 1 and _buffer_bytes() > budget):
+            _graphs.popitem(last=False)  # the least recently used
     return graph
 
 
@@ -247,9 +262,10 @@ def _total_memory(device: torch.device) -> int:
 
 def clear_graphs() -> None:
     """Drop every cached graph and compiled copy, and their memory."""
-    _graphs.clear()
-    _compiled.clear()
-    _pools.clear()
+    with _lock:
+        _graphs.clear()
+        _compiled.clear()
+        _pools.clear()
 
 
 def warm_up(model: DreamModel, device: torch.device | str, size: int = 64,
