@@ -18,6 +18,7 @@ the bus each way, and the host does no per-sample work.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -132,11 +133,16 @@ def _decode_on(device: torch.device, data: bytes | memoryview, fmt: PixelFormat,
     order = _ORDER[fmt.layout]
     if order is not None:
         frame = frame[..., order]
-    # decode's own b / 255 of every byte value, looked up: the same floats to the bit (CUDA
-    # divides by a number as a multiply by its reciprocal, 1 ulp off for half the values)
-    table = torch.from_numpy(np.divide(np.arange(256, dtype=np.uint8), np.float32(255.0),
-                                       dtype=np.float32)).to(device)
+    # decode's own floats for every byte value, looked up: the same to the bit (CUDA divides
+    # by a number as a multiply by its reciprocal, 1 ulp off for half the values)
+    table = torch.from_numpy(_byte_floats()).to(device)
     return table.index_select(0, frame.reshape(-1).int()).view(frame.shape)
+
+
+@functools.cache
+def _byte_floats() -> np.ndarray:
+    """What ``decode`` makes of each 8-bit sample value 0..255."""
+    return decode(bytes(range(256)), PixelFormat("G", "u8"), 256, 1).reshape(256)
 
 
 def _quantise_on_device(image: torch.Tensor, fmt: PixelFormat, host: np.ndarray) -> bytes:

@@ -198,11 +198,11 @@ class Worker(threading.Thread):
         except Cancelled:
             send({"op": m.CANCELLED})
             log.info("job %s cancelled", job.id)
+        except OutOfMemory as exc:  # (the engine tried smaller tiles first)
+            log.warning("job %s: %s", job.id, exc)
+            send({"op": m.ERROR, "code": m.E_TOO_LARGE, "message": str(exc)})
         except (SettingsError, DreamError) as exc:
-            if isinstance(exc, OutOfMemory):  # (the engine tried smaller tiles first)
-                log.warning("job %s: %s", job.id, exc)
-            code = m.E_TOO_LARGE if isinstance(exc, OutOfMemory) else m.E_BAD_SETTINGS
-            send({"op": m.ERROR, "code": code, "message": str(exc)})
+            send({"op": m.ERROR, "code": m.E_BAD_SETTINGS, "message": str(exc)})
         except ModelError as exc:
             send({"op": m.ERROR, "code": m.E_MODEL, "message": str(exc)})
         except Exception as exc:  # the daemon must outlive any one job

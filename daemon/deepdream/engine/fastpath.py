@@ -1,4 +1,4 @@
-"""The fast path for an octave: all its steps as ONE CUDA graph.
+"""The fast path for an octave: its steps as captured CUDA graphs.
 
 Per step the eager loop does: roll by a random offset, forward to the layer, backward to
 the input, unroll, normalise, ``x += step * g``, clip.  Here the offsets of every step are
@@ -13,7 +13,8 @@ only copies its pixels in and replays.
 Where CUDA is absent, or capture fails, the same step runs eagerly (``run_octave_eager``;
 ``octave_in_one_graph`` returns False and the engine's own loop runs); on the CPU that
 eager form is what the tests compare with the engine.
-Within a graph there is no per-step progress or cancel: both happen between octaves.
+A one-tile octave is one replay of all its steps (progress and cancel between octaves); a
+tiled octave, whose graph would grow with steps x tiles, replays a one-step graph per step.
 
 DEEPDREAM_COMPILE=1 captures the step of a torch.compile'd (inductor) copy of the model,
 its weights in the compute dtype (one-tile octaves; tiled ones stay uncompiled).  On an
@@ -218,7 +219,8 @@ def octave_graph(model: torch.nn.Module, objective: Objective, shape: torch.Size
                  objective_key: Hashable | None = None,
                  compiled: bool = False, tile: int | None = None) -> OctaveGraph | None:
     """The cached graph for this octave, captured on first use; None if capture failed
-    (remembered, so a failing shape is not retried every job).
+    (remembered, so a failing shape is not retried every job; not when it ran out of memory,
+    which a later job may have).
 
     ``objective_key`` names what the objective computes (e.g. its layers and channels) so
     a new job's equal objective reuses the graph; without it only the same object does.
@@ -289,8 +291,9 @@ def warm_up(model: DreamModel, device: torch.device | str, size: int = 64,
     else:
         graph.run(x, offsets)
     if capture:
-        for key in [k for k in _graphs if k[0] == id(model) and k[2][-2:] == (size, size)]:
-            del _graphs[key]
+        with _lock:
+            for key in [k for k in _graphs if k[0] == id(model) and k[2][-2:] == (size, size)]:
+                del _graphs[key]
         torch.cuda.synchronize(device)
 
 
