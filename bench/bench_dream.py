@@ -255,11 +255,13 @@ def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args:
         runs["engine"] = dreaming_with(rgb, fast, settings, fastpath, "ENABLED", True)
     if device.type == "cuda" and not compiled_pass:
         runs["engine_eager"] = dreaming_with(rgb, fast, settings, fastpath, "ENABLED", False)
-        # cuDNN's autotuner, its own model instance so its graphs are captured tuned: the
-        # row that decided the daemon leaves it off (no gain; it costs time at new shapes)
-        runs["engine_autotune"] = dreaming_with(
-            rgb, registry.load(name, device, models_file), settings, torch.backends.cudnn,
-            "benchmark", True)
+        # the engine without rewrites.py's kernel-saving rewrites (its own model instance,
+        # so its own graphs), what those rewrites gain in this run.  (cuDNN's autotuner had
+        # a row here until session 6: no gain on H100 or H200, so it stays off.)
+        unrewritten = registry.load(name, device, models_file, accelerate=False)
+        accel.prepare(unrewritten, rewrites=False)
+        runs["engine_no_rewrites"] = dreaming_with(rgb, unrewritten, settings, fastpath,
+                                                   "ENABLED", True)
     clients = []
     if arch == "googlenet":
         from deepdream_protocol.client import Client

@@ -2,20 +2,20 @@
 
 For GoogLeNet inception4c and VGG16 relu4_3 at 1024x768, one octave's ten steps captured as
 one CUDA graph, per variant:
-  autocast   what the engine does now: float32 weights, bf16 autocast (weights cast each step)
+  engine     what the engine does now: autocast + rewrites.py's rewrites (all three)
+  autocast   the engine before session 6: float32 weights, bf16 autocast, no rewrites
   weights    the model itself in bf16 (no autocast, no per-step weight casts)
   nchw       the autocast step without channels_last
   fp16       the weights variant in float16
   fused      the autocast step with each conv + bias + ReLU as one cuDNN call
-             (bench/fused_conv_relu.py, an experiment; its step error against the
-             engine's step is reported too)
+             (rewrites.fuse_conv_relu; its step error against autocast's is reported too)
   compile_dynamic  (--compile-dynamic, alone: a few minutes) the compile variant with
              dynamic shapes, one model over all four octave sizes in turn: the compile
              seconds of each size (does the second size recompile?) and its step time
   streams    the autocast step with GoogLeNet's inception branches on side streams
-             (bench/concurrent_branches.py, an experiment); fused_streams both
+             (rewrites.concurrent_inceptions); fused_streams both
   s2d        the autocast step with the 7x7 stride-2 stem as space-to-depth + a stride-1
-             conv (bench/s2d_stem.py, an experiment)
+             conv (rewrites.space_to_depth_stems)
 each with cuDNN's autotuner off and on; ``compile`` adds the weights variant under
 torch.compile (inductor).  Also: a kernel profile of one eager step (the top kernels by
 GPU time), and the host-side share of a whole dream() and of the daemon's decode/encode.
@@ -46,12 +46,14 @@ from deepdream import accel  # noqa: E402
 from deepdream.engine import fastpath  # noqa: E402
 from deepdream.engine.objectives import layers_l2  # noqa: E402
 from deepdream.models import registry  # noqa: E402
+from deepdream.rewrites import (  # noqa: E402
+    concurrent_inceptions,
+    fuse_conv_relu,
+    space_to_depth_stems,
+)
 
 from bench import bench_dream  # noqa: E402
 from bench.bench_dream import CASES, MODELS_TOML, SCHEDULE, emit, photo, rgba_u8  # noqa: E402
-from bench.concurrent_branches import concurrent  # noqa: E402
-from bench.fused_conv_relu import fuse  # noqa: E402
-from bench.s2d_stem import space_to_depth_stems  # noqa: E402
 
 STEPS = 10
 
@@ -123,7 +125,8 @@ def variant_step(arch: str, device: torch.device, models_file: str, kind: str
                  ) -> tuple[Callable[[torch.Tensor, torch.Tensor], None], accel.AccelReport]:
     """The step of one variant (see the module's text) and what accel.prepare did."""
     model = registry.load(f"bench_{arch}", device, models_file, accelerate=False)
-    report = accel.prepare(model, channels_last=kind != "nchw", precision="bfloat16")
+    report = accel.prepare(model, channels_last=kind != "nchw", precision="bfloat16",
+                           rewrites=kind == "engine")
     dtype: torch.dtype | None = torch.bfloat16
     input_dtype = None
     if kind in ("weights", "fp16", "compile"):
@@ -137,9 +140,9 @@ def variant_step(arch: str, device: torch.device, models_file: str, kind: str
         dtype, input_dtype = None, torch.bfloat16
         model = torch.compile(model, dynamic=True)
     if kind in ("fused", "fused_streams"):
-        fuse(model)
+        fuse_conv_relu(model)
     if kind in ("streams", "fused_streams"):
-        concurrent(model)
+        concurrent_inceptions(model)
     if kind == "s2d":
         space_to_depth_stems(model)
     return step_fn(model, CASES[arch], dtype, input_dtype), report
@@ -152,9 +155,9 @@ def fused_error(arch: str, device: torch.device, models_file: str,
     from deepdream.engine.tiling import objective_gradient
 
     model = registry.load(f"bench_{arch}", device, models_file, accelerate=False)
-    accel.prepare(model, precision="bfloat16")
+    accel.prepare(model, precision="bfloat16", rewrites=False)
     fused = copy.deepcopy(model)
-    count = fuse(fused)
+    count = fuse_conv_relu(fused)
     objective = layers_l2(((CASES[arch], 1.0),))
     x = torch.rand(1, 3, *size, device=device, generator=torch.Generator(device).manual_seed(0))
 
@@ -261,45 +264,6 @@ def host_share(device: torch.device, models_file: str, size: tuple[int, int]) ->
     return {"ms": {k: round(statistics.median(v), 2) for k, v in rows.items()}}
 
 
-def pool_variants(device: torch.device) -> dict[str, Any]:
-    """GoogLeNet's max-pools (bf16, fwd + bwd), channels_last kernels vs NCHW ones (with and
-    without the layout changes around them) vs a separable 3x1-then-1x3 form: us per call,
-    each timed as 20 calls replayed from one CUDA graph."""
-    import torch.nn.functional as F
-
-    shapes = [(64, 384, 512, 2), (192, 192, 256, 2), (256, 96, 128, 1), (480, 96, 128, 2),
-              (512, 48, 64, 1)]
-    cl = torch.channels_last
-
-    def pool(t: torch.Tensor, s: int) -> torch.Tensor:
-        return F.max_pool2d(t, 3, s, 1 if s == 1 else 0, ceil_mode=s == 2)
-
-    forms: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
-        "nhwc": pool,
-        "nchw": pool,
-        "nchw_convert": lambda t, s: pool(t.contiguous(), s).contiguous(memory_format=cl),
-        "separable_nhwc": lambda t, s: F.max_pool2d(
-            F.max_pool2d(t, (3, 1), (s, 1), (1 if s == 1 else 0, 0), ceil_mode=s == 2),
-            (1, 3), (1, s), (0, 1 if s == 1 else 0), ceil_mode=s == 2),
-    }
-    out: dict[str, Any] = {}
-    for c, h, w, s in shapes:
-        row = {}
-        for name, fn in forms.items():
-            fmt = torch.contiguous_format if name == "nchw" else cl
-            x = torch.randn(1, c, h, w, device=device, dtype=torch.bfloat16).to(memory_format=fmt)
-            x.requires_grad_(True)
-            grad = torch.randn_like(fn(x, s))
-
-            def once(_: int, x: torch.Tensor = x, grad: torch.Tensor = grad,
-                     fn: Callable = fn, s: int = s) -> None:
-                torch.autograd.grad(fn(x, s), x, grad)
-
-            row[name] = round(replay_ms(once, 20, device, warmup=1) * 1e3, 1)
-        out[f"{c}x{h}x{w}/s{s}"] = row
-    return {"us_per_pool_fwd_bwd": out}
-
-
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--out", type=Path)
@@ -363,30 +327,24 @@ def compile_dynamic(device: torch.device, models: str, size: tuple[int, int]) ->
 
 
 def short(device: torch.device, models: str, size: tuple[int, int], compile_: bool) -> int:
+    """The engine's step (with its rewrites) against the step before them, per octave size
+    and for VGG16, with kernel profiles; the rewrites' step error; compile if asked."""
     h, w = size
-    guarded("profile googlenet autocast", lambda: profile_step("googlenet", device, models,
-                                                               "autocast", size, top=12))
-    guarded("host share", lambda: host_share(device, models, size))
-    guarded("pools", lambda: pool_variants(device))
     sizes = [(round(h * 1.4 ** -k), round(w * 1.4 ** -k)) for k in (3, 2, 1, 0)]
+    guarded("profile googlenet engine", lambda: profile_step("googlenet", device, models,
+                                                             "engine", size, top=12))
+    guarded("host share", lambda: host_share(device, models, size))
     for sz in sizes:
-        guarded(f"octave googlenet autocast {sz}",
-                lambda sz=sz: variant("googlenet", device, models, "autocast", False, sz))
-    guarded("variant vgg16 autocast", lambda: variant("vgg16", device, models, "autocast",
-                                                      False, size))
-    for arch in ("googlenet", "vgg16"):
-        guarded(f"fused error {arch}", lambda a=arch: fused_error(a, device, models, size))
-    for sz in sizes:
-        guarded(f"octave googlenet fused {sz}",
-                lambda sz=sz: variant("googlenet", device, models, "fused", False, sz))
-    guarded("variant vgg16 fused", lambda: variant("vgg16", device, models, "fused", False,
-                                                   size))
-    for kind in ("streams", "fused_streams", "s2d"):
-        for sz in (sizes[0], sizes[-1]):
+        for kind in ("autocast", "engine"):
             guarded(f"octave googlenet {kind} {sz}",
                     lambda k=kind, sz=sz: variant("googlenet", device, models, k, False, sz))
-    guarded("profile googlenet fused", lambda: profile_step("googlenet", device, models,
-                                                            "fused", sizes[0], top=8))
+    for kind in ("autocast", "engine"):
+        guarded(f"variant vgg16 {kind}", lambda k=kind: variant("vgg16", device, models, k,
+                                                                False, size))
+    for arch in ("googlenet", "vgg16"):
+        guarded(f"fused error {arch}", lambda a=arch: fused_error(a, device, models, size))
+    guarded("profile googlenet engine small", lambda: profile_step(
+        "googlenet", device, models, "engine", sizes[0], top=8))
     if compile_:
         for sz in (sizes[0], sizes[-1]):
             guarded(f"octave googlenet compile {sz}",

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from . import rewrites as _rewrites
 from .devices import autocast_dtype
 from .precision import precision_setting
 
@@ -57,6 +58,7 @@ class AccelReport:
     channels_last: bool = False
     compute_dtype: str = "float32"
     threads: int = 0
+    rewrites: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -66,6 +68,7 @@ class AccelReport:
             parts.append("channels_last")
         if self.folded_bn:
             parts.append(f"{self.folded_bn} BatchNorms folded")
+        parts += self.rewrites
         if self.threads:
             parts.append(f"{self.threads} threads")
         return ", ".join(parts) + "".join(f"; {note}" for note in self.notes)
@@ -295,10 +298,13 @@ def relative_error(a: torch.Tensor, ref: torch.Tensor) -> float:
 
 
 def prepare(model: nn.Module, *, channels_last: bool | None = None,
-            precision: str | None = None, example_size: int = 96) -> AccelReport:
+            precision: str | None = None, example_size: int = 96,
+            rewrites: bool | None = None) -> AccelReport:
     """Make ``model`` (a DreamModel or any eval-mode module) fast on its device, in place.
 
     ``channels_last`` None: on for CUDA and for the CPU (oneDNN's blocked convolutions).
+    ``rewrites`` None: rewrites.py's kernel-saving rewrites on CUDA (DEEPDREAM_REWRITES=0:
+    off), kept where the model computes the same within float32 re-ordering.
     ``precision``: "auto" (reduced precision where ``precision_check`` accepts it),
     "float32", or "bfloat16"/"float16" (forced, no check); None reads DEEPDREAM_PRECISION.
     """
@@ -324,6 +330,8 @@ def prepare(model: nn.Module, *, channels_last: bool | None = None,
             _restore_modules(model, reference)
             report.folded_bn = 0
             report.notes.append(f"BatchNorm fold off: relative error {err:.1e}")
+    if (_rewrites.ENABLED and device.type == "cuda") if rewrites is None else rewrites:
+        _rewrite(model, example, every, layers, report)
     use_cl = device.type in ("cuda", "cpu") if channels_last is None else channels_last
     if use_cl:
         model.to(memory_format=torch.channels_last)
@@ -334,6 +342,41 @@ def prepare(model: nn.Module, *, channels_last: bool | None = None,
     report.compute_dtype = str(dtype).removeprefix("torch.") if dtype else "float32"
     model._accel_report = report  # type: ignore[assignment]
     return report
+
+
+def _rewrite(model: nn.Module, example: torch.Tensor, every: list[str], layers: list[str],
+             report: AccelReport) -> None:
+    """rewrites.rewrite, undone unless every layer's output and one step's direction (the
+    input gradient) stay within float32 re-ordering of the plain model's."""
+    plain = copy.deepcopy(model)
+    done = _rewrites.rewrite(model)
+    if not done:
+        return
+    with exact_float32():
+        step_err = relative_error(_step_direction(model, example, layers),
+                                  _step_direction(plain, example, layers))
+    err = max(_output_error(model, plain, example, _run_model(every)), step_err)
+    if err > FP32_STEP_TOLERANCE:
+        _restore_modules(model, plain)
+        report.notes.append(f"rewrites off: relative error {err:.1e}")
+    else:
+        report.rewrites = done
+
+
+def _step_direction(model: nn.Module, x0: torch.Tensor, layers: list[str],
+                    dtype: torch.dtype | None = None) -> torch.Tensor:
+    """One dream step's direction: the input gradient of the layer's mean square (the
+    engine's objective, to the bit), under ``dtype`` autocast (None: float32)."""
+    from .engine.objectives import mean_square  # (the engine imports this module)
+
+    device = x0.device
+    x = x0.clone().requires_grad_(True)
+    with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        out = _run_model(layers)(model, x)
+        act = next(iter(out.values())) if isinstance(out, dict) else out
+        loss = mean_square(act)
+    (g,) = torch.autograd.grad(loss, x)
+    return g
 
 
 def reduced_dtype(device: torch.device) -> torch.dtype | None:
@@ -434,16 +477,8 @@ def precision_check(model: nn.Module, dtype: torch.dtype, layers: list[str],
     start = torch.rand(1, 3, size, size, device=device, generator=gen.manual_seed(1))
     rounding = (torch.rand(start.shape, device=device, generator=gen.manual_seed(2)) - 0.5) / 255
 
-    from .engine.objectives import mean_square  # (the engine imports this module)
-
     def direction(x0: torch.Tensor, dt: torch.dtype | None) -> torch.Tensor:
-        x = x0.clone().requires_grad_(True)
-        with torch.autocast(device.type, dtype=dt or torch.float32, enabled=dt is not None):
-            out = _run_model(layers)(model, x)
-            act = next(iter(out.values())) if isinstance(out, dict) else out
-            loss = mean_square(act)  # the engine's objective, to the bit
-        (g,) = torch.autograd.grad(loss, x)
-        return g
+        return _step_direction(model, x0, layers, dt)
 
     with exact_float32():  # the reference is float32's own step, not TF32's
         exact = direction(start, None)

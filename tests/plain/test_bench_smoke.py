@@ -58,62 +58,15 @@ def test_cuda_check_script_runs_its_own_code_on_the_cpu(tmp_path) -> None:
                    env={**os.environ, "PYTHONPATH": "daemon:shared"}, check=False)
     rows = {r["check"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert set(rows) == {"roll", "graph1", "graph10", "reuse", "tiled", "bf16", "engine",
-                         "warm_up", "pixels", "compile"}
+                         "warm_up", "pixels", "rewrites", "compile"}
     for name in ("graph1", "graph10", "reuse", "tiled", "compile"):
         assert "capture failed" in rows[name]["exception"] or (
             name == "compile" and "no reduced precision" in rows[name]["exception"]), rows[name]
     for name in ("roll", "engine", "warm_up", "pixels"):
         assert rows[name]["ok"], rows[name]
-    # bf16: the daemon's precision rule, where this CPU has native bf16 to check
-    assert rows["bf16"]["ok"] or "no reduced precision" in rows["bf16"]["exception"]
+    # bf16: the daemon's precision rule, where this CPU has native bf16 to check; rewrites:
+    # the rewritten models' bf16 steps (their plain forms here)
+    for name in ("bf16", "rewrites"):
+        assert rows[name]["ok"] or "no reduced precision" in rows[name]["exception"], rows[name]
 
 
-def test_the_fused_conv_relu_experiment_fuses_every_pair_and_keeps_the_gradient(tmp_path) -> None:
-    """The GPU probe's fused step (bench/fused_conv_relu.py) must be the engine's step but
-    for rounding before a GPU session measures it: off CUDA its forward is the unfused pair,
-    so this checks its fusing and its input-only backward (cuDNN's fused call needs a GPU)."""
-    from bench.probe_gpu_step import fused_error
-
-    models = tmp_path / "m.toml"
-    models.write_text(bench_dream.MODELS_TOML)
-    got = fused_error("googlenet", torch.device("cpu"), str(models), (64, 96))
-    assert got["fused_convs"] == 57  # every BasicConv2d of torchvision's GoogLeNet
-    assert got["fused_vs_engine"] < 1e-6
-    assert 0 < got["engine_bf16_vs_fp32"] < 1
-
-
-def test_the_concurrent_branches_experiment_keeps_the_network(tmp_path) -> None:
-    """The probe's inception modules with branches on side streams: off CUDA they run in
-    turn (no streams here), so this checks the rewiring: all nine replaced, same output."""
-    import copy
-
-    from bench.concurrent_branches import concurrent
-
-    models = tmp_path / "m.toml"
-    models.write_text(bench_dream.MODELS_TOML)
-    model = registry.load("bench_googlenet", "cpu", str(models), accelerate=False)
-    rewired = copy.deepcopy(model)
-    assert concurrent(rewired) == 9
-    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
-    layer = "inception5b"
-    assert torch.equal(rewired(x, [layer])[layer], model(x, [layer])[layer])
-
-
-@pytest.mark.parametrize(("kernel", "padding", "size"),
-                         [(7, 3, (96, 128)), (7, 3, (41, 53)), (3, 0, (45, 45)), (4, 1, (32, 32))])
-def test_the_space_to_depth_stem_experiment_is_the_same_convolution(kernel, padding,
-                                                                    size) -> None:
-    """The probe's rewritten stem must compute the stride-2 conv it replaces (odd sizes
-    included), and the same input gradient, before a GPU session times it."""
-    from bench.s2d_stem import SpaceToDepthConv
-
-    torch.manual_seed(0)
-    conv = torch.nn.Conv2d(3, 16, kernel, 2, padding).requires_grad_(False)
-    x = torch.rand(1, 3, *size, requires_grad=True)
-    grads = []
-    for module in (conv, SpaceToDepthConv(conv)):
-        y = module(x)
-        grads.append((y, *torch.autograd.grad(y.square().sum(), x)))
-    (y0, g0), (y1, g1) = grads
-    assert y0.shape == y1.shape
-    assert torch.allclose(y0, y1, atol=1e-5) and torch.allclose(g0, g1, rtol=1e-4, atol=1e-5)

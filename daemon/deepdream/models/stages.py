@@ -11,9 +11,16 @@ def run_stages(
     x: Tensor, stages: Iterable[tuple[str, nn.Module]], wanted: set[str]
 ) -> dict[str, Tensor]:
     """Feed ``x`` through the stages in order and return the outputs of those named in
-    ``wanted``; stages past the deepest wanted one are not run."""
+    ``wanted``; stages past the deepest wanted one are not run.  A stage with ``split``
+    (rewrites.FusedConvStage: a conv stage fused with the ReLU stage after it) gives its conv's own
+    output when that layer is wanted."""
     out: dict[str, Tensor] = {}
     for name, stage in stages:
+        if name in wanted and hasattr(stage, "split"):
+            out[name], x = stage.split(x)
+            if len(out) == len(wanted):
+                break
+            continue
         x = stage(x)
         if name in wanted:
             out[name] = x

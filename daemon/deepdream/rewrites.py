@@ -1,0 +1,225 @@
+"""Rewrites of a prepared model that compute the same layers with fewer, busier GPU kernels.
+
+On an H100 (bench/RESULTS.md, session 6) a GoogLeNet step at the small octaves was bound by
+its ~330 kernel launches and VGG16 lost a fifth of its step to separate bias-add and ReLU
+kernels.  Three rewrites, each measured there before it came here:
+
+- ``FusedConvReLU``: a convolution, its bias and the ReLU after it as one cuDNN call, with a
+  backward that computes the input's gradient only (the weights are frozen).  VGG16 step
+  4.00 -> 3.26 ms at 1024x768; GoogLeNet 4-9 % per octave.
+- ``ConcurrentInception``: torchvision's inception branches on side streams, so a captured
+  step holds them as parallel graph branches.  GoogLeNet's smallest octave 1.44 -> 1.09 ms.
+- ``SpaceToDepthConv``: the stride-2 stem on 3 channels as pixel_unshuffle + a stride-1
+  conv, whose input gradient is a plain one instead of cuDNN's slow strided kernel.
+
+CUDA only: on the CPU (oneDNN) the fused form measured within noise, and MPS has neither
+cuDNN nor streams.  Under ``torch.compile`` the modules run their plain form (inductor fuses
+by itself and traces neither the cuDNN call nor the streams).  ``accel.prepare`` applies
+them and keeps them only where the model's outputs and input gradient stay within float32
+rounding of the plain model's.  DEEPDREAM_REWRITES=0 turns them off (benchmarks, debugging).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ENABLED = os.environ.get("DEEPDREAM_REWRITES", "1") != "0"
+
+
+def _plain_here(x: torch.Tensor) -> bool:
+    return not x.is_cuda or torch.compiler.is_compiling()
+
+
+class _ConvReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups):  # noqa: ANN001
+        if x.is_cuda:
+            y = torch.cudnn_convolution_relu(x, weight, bias, stride, padding, dilation, groups)
+        else:  # (the modules never call this off CUDA; tests check the backward here)
+            y = F.relu(F.conv2d(x, weight, bias, stride, padding, dilation, groups))
+        ctx.save_for_backward(x, weight, y)
+        ctx.conv = (stride, padding, dilation, groups)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: ANN001
+        x, weight, y = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conv
+        grad = torch.ops.aten.threshold_backward(grad.to(y.dtype), y, 0)
+        gx = torch.ops.aten.convolution_backward(
+            grad, x, weight, None, stride, padding, dilation, False, [0, 0], groups,
+            [True, False, False])[0]
+        return gx, None, None, None, None, None, None
+
+
+class FusedConvReLU(nn.Module):
+    """relu(conv(x)), on CUDA as one cuDNN call (in autocast's dtype under autocast: the
+    fused call is not on autocast's lists)."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+            raise ValueError("only zero-padded convolutions with numeric padding")
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.conv
+        if _plain_here(x) or c.weight.requires_grad:
+            return F.relu(c(x))
+        kind = x.device.type
+        dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
+        bias = c.bias if c.bias is not None else torch.zeros(
+            c.out_channels, device=x.device, dtype=dtype)
+        with torch.autocast(kind, enabled=False):
+            return _ConvReLU.apply(x.to(dtype), c.weight.to(dtype), bias.to(dtype),
+                                   list(c.stride), list(c.padding), list(c.dilation),
+                                   c.groups)
+
+
+
+class FusedConvStage(FusedConvReLU):
+    """A DreamModel's conv stage fused with the ReLU stage after it (now an Identity):
+    ``split`` gives the conv's own layer too, for a dream of it (VGG's ``conv4_3``)."""
+
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(conv(x), relu(conv(x))), unfused."""
+        pre = self.conv(x)
+        return pre, F.relu(pre)
+
+
+class ConcurrentInception(nn.Module):
+    """A torchvision inception module whose branches 2-4 run on side streams (branch 1 on
+    the caller's).  Autograd runs each backward op on its forward's stream, so the backward
+    overlaps too; a captured graph holds the streams as parallel branches."""
+
+    def __init__(self, inception: nn.Module) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(
+            [inception.branch1, inception.branch2, inception.branch3, inception.branch4])
+        self._streams: dict[torch.device, list[torch.cuda.Stream]] = {}
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()  # streams are per process and device: copies make theirs
+        state["_streams"] = {}
+        return state
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _plain_here(x):
+            return torch.cat([branch(x) for branch in self.branches], 1)
+        streams = self._streams.get(x.device)
+        if streams is None:
+            streams = self._streams[x.device] = [torch.cuda.Stream(x.device) for _ in range(3)]
+        here = torch.cuda.current_stream(x.device)
+        for stream in streams:  # all fork before branch 1 is queued, or they would wait for it
+            stream.wait_stream(here)
+        outs = [self.branches[0](x)]
+        for branch, stream in zip(self.branches[1:], streams, strict=True):
+            with torch.cuda.stream(stream):
+                x.record_stream(stream)  # x is freed on ``here``: not before this reads it
+                outs.append(branch(x))
+        for stream, out in zip(streams, outs[1:], strict=True):
+            here.wait_stream(stream)
+            out.record_stream(here)
+        return torch.cat(outs, 1)
+
+
+class SpaceToDepthConv(nn.Module):
+    """A zero-padded stride-2 ``conv`` as pixel_unshuffle(2) and a stride-1 conv: the same
+    sums (the kernel zero-padded to even size and split by pixel parity)."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        if (conv.stride != (2, 2) or conv.dilation != (1, 1) or conv.groups != 1
+                or conv.padding_mode != "zeros" or isinstance(conv.padding, str)):
+            raise ValueError("only plain zero-padded stride-2 convolutions")
+        out_c, in_c, kh, kw = conv.weight.shape
+        eh, ew = kh + kh % 2, kw + kw % 2  # even kernel, zeros in the new row / column
+        w = F.pad(conv.weight.detach(), (0, ew - kw, 0, eh - kh))
+        # w2[o, c*4 + r*2 + s, a, b] = w[o, c, 2a + r, 2b + s]: pixel_unshuffle's channel order
+        w2 = w.view(out_c, in_c, eh // 2, 2, ew // 2, 2).permute(0, 1, 3, 5, 2, 4)
+        self.weight = nn.Parameter(w2.reshape(out_c, in_c * 4, eh // 2, ew // 2).contiguous(),
+                                   requires_grad=False)
+        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone(),
+                                                                requires_grad=False)
+        self.kernel, self.padding = (kh, kw), conv.padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (kh, kw), (ph, pw) = self.kernel, self.padding
+        h, w = x.shape[-2:]
+        oh, ow = (h + 2 * ph - kh) // 2 + 1, (w + 2 * pw - kw) // 2 + 1
+        kh2, kw2 = self.weight.shape[-2:]
+        # padded so that the unshuffled image holds exactly the rows / columns the conv reads
+        x = F.pad(x, (pw, 2 * (ow + kw2 - 1) - w - pw, ph, 2 * (oh + kh2 - 1) - h - ph))
+        return F.conv2d(F.pixel_unshuffle(x, 2), self.weight, self.bias)
+
+
+def _replace(model: nn.Module, match, make) -> int:  # noqa: ANN001
+    count = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if match(child):
+                setattr(parent, name, make(child))
+                count += 1
+    return count
+
+
+def space_to_depth_stems(model: nn.Module, max_channels: int = 4) -> int:
+    """Every stride-2 conv on at most ``max_channels`` inputs (an RGB stem); returns how
+    many."""
+    return _replace(model, lambda m: (isinstance(m, nn.Conv2d) and m.stride == (2, 2)
+                                      and m.in_channels <= max_channels), SpaceToDepthConv)
+
+
+def fuse_conv_relu(model: nn.Module) -> int:
+    """Fuse in place, after the BatchNorm fold: torchvision's BasicConv2d (conv, folded BN,
+    ReLU), ``Sequential(conv, ReLU)`` pairs, and a DreamModel's stage pairs conv -> ReLU, whose
+    ReLU stage becomes an Identity (run_stages asks ``split`` when the conv's own layer is
+    dreamt).  Returns how many convs were fused."""
+    def conv_of(m: nn.Module) -> nn.Conv2d | None:
+        conv = getattr(m, "conv", None)
+        if (type(m).__name__ == "BasicConv2d" and isinstance(conv, nn.Conv2d)
+                and isinstance(getattr(m, "bn", None), nn.Identity)):
+            return conv
+        if (isinstance(m, nn.Sequential) and len(m) == 2 and isinstance(m[0], nn.Conv2d)
+                and type(m[1]) is nn.ReLU):
+            return m[0]
+        return None
+
+    def fusable(m: nn.Module) -> bool:
+        conv = conv_of(m)
+        return conv is not None and conv.padding_mode == "zeros" and not isinstance(
+            conv.padding, str)
+
+    count = _replace(model, fusable, lambda m: FusedConvReLU(conv_of(m)))
+    stages = getattr(model, "stages", None)
+    if isinstance(stages, nn.ModuleList):
+        for i in range(len(stages) - 1):
+            if (isinstance(stages[i], nn.Conv2d) and type(stages[i + 1]) is nn.ReLU
+                    and fusable(nn.Sequential(stages[i], stages[i + 1]))):
+                stages[i] = FusedConvStage(stages[i])
+                stages[i + 1] = nn.Identity()
+                count += 1
+    return count
+
+
+def concurrent_inceptions(model: nn.Module) -> int:
+    """torchvision's Inception modules with their branches on side streams; how many."""
+    return _replace(model, lambda m: type(m).__name__ == "Inception"
+                    and all(hasattr(m, f"branch{i}") for i in range(1, 5)), ConcurrentInception)
+
+
+def rewrite(model: nn.Module) -> list[str]:
+    """All three rewrites in place (the stem first: a fused stem would hide its conv);
+    returns what was done, for the report."""
+    done = []
+    for name, fn in (("space-to-depth stem", space_to_depth_stems),
+                     ("conv+ReLU fused", fuse_conv_relu),
+                     ("inception branches on streams", concurrent_inceptions)):
+        count = fn(model)
+        if count:
+            done.append(f"{count} {name}")
+    return done

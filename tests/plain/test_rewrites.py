@@ -1,0 +1,151 @@
+"""accel.prepare's kernel-saving rewrites (deepdream/rewrites.py).
+
+Their fast forms need CUDA (cuDNN's fused conv + ReLU, side streams); there is no GPU here,
+so these tests check what a GPU run depends on and the CPU can show: the wiring (which
+modules are replaced, every layer still the same, VGG's conv layers still the conv's own
+output), the fused call's input-only backward, the space-to-depth arithmetic, and that
+prepare keeps a rewrite only where it computes the same.  bench/check_fastpath_cuda.py's
+``rewrites`` check runs the fast forms on a GPU.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from deepdream import accel, rewrites
+from deepdream.models import registry
+
+MODELS = ('[models.g]\narch = "googlenet"\nweights = "random"\n'
+          '[models.v]\narch = "vgg16"\nweights = "random"\n'
+          '[models.c]\narch = "bvlc_googlenet"\nweights = "random"\n')
+
+
+@pytest.fixture(scope="module")
+def models_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("m") / "models.toml"
+    path.write_text(MODELS)
+    return str(path)
+
+
+def _pair(name: str, models_file: str) -> tuple[torch.nn.Module, torch.nn.Module,
+                                                 accel.AccelReport]:
+    """(rewritten, unrewritten) copies of one model, both prepared in float32."""
+    fast = registry.load(name, "cpu", models_file, accelerate=False)
+    report = accel.prepare(fast, precision="float32", rewrites=True)
+    plain = registry.load(name, "cpu", models_file, accelerate=False)
+    accel.prepare(plain, precision="float32", rewrites=False)
+    return fast, plain, report
+
+
+def test_fused_conv_relu_backward_is_the_input_gradient_of_relu_conv() -> None:
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(8, 16, 3, stride=2, padding=1).requires_grad_(False)
+    x = torch.randn(1, 8, 20, 22, requires_grad=True)
+    out = torch.randn(1, 16, 10, 11)
+    want = torch.autograd.grad((torch.relu(conv(x)) * out).sum(), x)[0]
+    y = rewrites._ConvReLU.apply(x, conv.weight, conv.bias, [2, 2], [1, 1], [1, 1], 1)
+    got = torch.autograd.grad((y * out).sum(), x)[0]
+    assert torch.allclose(y, torch.relu(conv(x)))
+    assert torch.allclose(got, want, atol=1e-6)
+    assert (got != 0).any()
+
+
+def test_googlenet_gets_all_three_rewrites_and_every_layer_stays_the_same(models_file) -> None:
+    fast, plain, report = _pair("g", models_file)
+    assert report.rewrites == ["1 space-to-depth stem", "56 conv+ReLU fused",
+                               "9 inception branches on streams"]
+    assert "56 conv+ReLU fused" in report.summary()
+    x = torch.rand(1, 3, 100, 132, generator=torch.Generator().manual_seed(1))
+    layers = list(fast.spec.layers)
+    got, want = fast(x, layers), plain(x, layers)
+    for layer in layers:
+        assert accel.relative_error(got[layer], want[layer]) < 1e-5, layer
+
+
+def test_vgg_conv_layers_are_still_the_convs_own_output(models_file) -> None:
+    """VGG's conv stage and the ReLU stage after it are fused into one; a dream of the conv
+    layer itself (``conv4_3``: negative values included) must still read the conv."""
+    fast, plain, report = _pair("v", models_file)
+    assert report.rewrites == ["13 conv+ReLU fused"]
+    x = torch.rand(1, 3, 64, 80, generator=torch.Generator().manual_seed(2))
+    for layers in (["conv4_3"], ["relu4_3"], ["conv1_1", "relu4_3"], ["conv4_3", "relu4_3"],
+                   list(fast.spec.layers)):
+        got, want = fast(x, layers), plain(x, layers)
+        assert set(got) == set(layers)
+        for layer in layers:
+            assert torch.allclose(got[layer], want[layer], atol=1e-5), (layers, layer)
+    assert (fast(x, ["conv4_3"])["conv4_3"] < 0).any()  # not a ReLU's output
+    # and a dream step of the conv layer (the input gradient) is the plain model's
+    steps = [accel._step_direction(m, x, ["conv3_1"]) for m in (fast, plain)]
+    assert accel.relative_error(*steps) < 1e-5
+
+
+def test_caffe_googlenet_stems_fuse_but_keep_their_relu_output(models_file) -> None:
+    """Caffe GoogLeNet's stems are Sequential(conv, ReLU) whose layer is the ReLU's output:
+    fused, but never split (only a DreamModel's own conv stage pairs are)."""
+    fast, plain, report = _pair("c", models_file)
+    assert any("conv+ReLU fused" in r for r in report.rewrites)
+    x = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(3))
+    for layer in ("conv1_7x7_s2", "conv2_3x3", "inception_4c"):
+        got, want = fast(x, [layer])[layer], plain(x, [layer])[layer]
+        assert accel.relative_error(got, want) < 1e-5, layer  # (Caffe's 0-255 scale)
+        assert got.min() >= 0
+
+
+def test_prepare_undoes_rewrites_that_change_the_model(models_file, monkeypatch) -> None:
+    """A rewrite that computes something else (here: one that scales a conv) is taken back,
+    with a note, and the model computes what it did before."""
+    def wrong(model: torch.nn.Module) -> list[str]:
+        conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+        with torch.no_grad():
+            conv.weight.mul_(1.5)
+        return ["1 wrong rewrite"]
+
+    monkeypatch.setattr(rewrites, "rewrite", wrong)
+    fast = registry.load("v", "cpu", models_file, accelerate=False)
+    report = accel.prepare(fast, precision="float32", rewrites=True)
+    plain = registry.load("v", "cpu", models_file, accelerate=False)
+    assert report.rewrites == []
+    assert any(n.startswith("rewrites off: relative error") for n in report.notes)
+    x = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(fast(x, ["relu4_3"])["relu4_3"], plain(x, ["relu4_3"])["relu4_3"],
+                          atol=1e-5)
+
+
+def test_rewrites_are_cuda_only_by_default_and_can_be_turned_off(models_file,
+                                                                 monkeypatch) -> None:
+    model = registry.load("g", "cpu", models_file, accelerate=False)
+    assert accel.prepare(model, precision="float32").rewrites == []  # the CPU: none
+    # CUDA cannot run here: prepare's own choice is checked through its switch
+    monkeypatch.setattr(rewrites, "ENABLED", False)
+    model = registry.load("g", "cpu", models_file, accelerate=False)
+    assert accel.prepare(model, precision="float32", rewrites=None).rewrites == []
+
+
+def test_a_copy_of_a_model_with_stream_branches_makes_its_own_streams(models_file) -> None:
+    """Streams belong to one process and device: a deepcopy (the compiled copy, the bench's
+    second model) starts without them.  No CUDA here: a placeholder stands for a stream."""
+    fast, _, _ = _pair("g", models_file)
+    inception = next(m for m in fast.modules() if isinstance(m, rewrites.ConcurrentInception))
+    inception._streams[torch.device("cuda", 0)] = [object()]  # type: ignore[list-item]
+    clone = copy.deepcopy(inception)
+    assert clone._streams == {} and inception._streams
+
+
+@pytest.mark.parametrize(("kernel", "padding", "size"),
+                         [(7, 3, (96, 128)), (7, 3, (41, 53)), (3, 0, (45, 45)), (4, 1, (32, 32))])
+def test_space_to_depth_stem_is_the_same_convolution(kernel, padding, size) -> None:
+    """The rewritten stem computes the stride-2 conv it replaces (odd sizes included), and
+    the same input gradient."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 16, kernel, 2, padding).requires_grad_(False)
+    x = torch.rand(1, 3, *size, requires_grad=True)
+    grads = []
+    for module in (conv, rewrites.SpaceToDepthConv(conv)):
+        y = module(x)
+        grads.append((y, *torch.autograd.grad(y.square().sum(), x)))
+    (y0, g0), (y1, g1) = grads
+    assert y0.shape == y1.shape
+    assert torch.allclose(y0, y1, atol=1e-5) and torch.allclose(g0, g1, rtol=1e-4, atol=1e-5)
