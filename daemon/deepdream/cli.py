@@ -20,6 +20,7 @@ from deepdream.precision import (
     PRECISION_ALIASES,
     PRECISIONS,
     PrecisionError,
+    compile_setting,
     precision_setting,
 )
 
@@ -158,6 +159,7 @@ def apply_precision(args: argparse.Namespace) -> None:
     if args.precision:
         os.environ["DEEPDREAM_PRECISION"] = args.precision
     precision_setting()
+    compile_setting()  # DEEPDREAM_COMPILE, likewise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
