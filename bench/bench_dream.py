@@ -250,9 +250,9 @@ def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args:
     runs: dict[str, Callable[[], object]] = {
         "reference": lambda: reference_dream(x, plain, layer, scale=SCHEDULE["octave_scale"])}
     if compiled_pass:  # DEEPDREAM_COMPILE=1 (this pass's model: no other engine row uses it)
-        runs["engine_compiled"] = dreaming_with(rgb, fast, settings, fastpath, "COMPILE", "wait")
+        runs["engine_compiled"] = dreaming_with(rgb, fast, settings, fastpath, "COMPILE", True)
     else:
-        runs["engine"] = dreaming_with(rgb, fast, settings, fastpath, "COMPILE", "off")
+        runs["engine"] = dreaming_with(rgb, fast, settings, fastpath, "ENABLED", True)
     if device.type == "cuda" and not compiled_pass:
         runs["engine_eager"] = dreaming_with(rgb, fast, settings, fastpath, "ENABLED", False)
         # the engine without rewrites.py's kernel-saving rewrites (its own model instance,
@@ -374,44 +374,6 @@ def start_daemon(models_file: str, device: torch.device, log_dir: str,
     return daemon.proc, daemon.endpoint
 
 
-def run_background_case(device: torch.device, size: tuple[int, int], models_file: str,
-                        base: dict[str, Any], seconds: float, log_dir: str) -> int:
-    """A daemon as users start it (background compile on), the same GoogLeNet try sent
-    again and again: each try's seconds and when it ran, from the first (plain graphs, the
-    compile queued) to the tries after the compile thread is done (compiled graphs)."""
-    from deepdream_protocol.client import Client
-    from deepdream_protocol.pixels import PixelFormat
-
-    w, h = size
-    pixels, fmt = rgba_u8(photo(w, h)), PixelFormat("RGBA", "u8", "srgb")
-    wire = {"model": "bench_googlenet", "layer": CASES["googlenet"], **SCHEDULE}
-    proc, endpoint = start_daemon(models_file, device, log_dir, {"DEEPDREAM_COMPILE": ""})
-    tries: list[tuple[float, float]] = []
-    try:
-        with Client(endpoint, timeout=600.0) as client:
-            t0 = time.perf_counter()
-            while time.perf_counter() - t0 < seconds:
-                start = time.perf_counter()
-                client.dream(wire, pixels, w, h, fmt)
-                tries.append((round(start - t0, 2), round(time.perf_counter() - start, 4)))
-                time.sleep(0.25)  # an artist's pause, and the compile thread's turn
-    finally:  # (a timeout's SIGTERM too: what was measured is still reported)
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        if tries:
-            last = statistics.median(t for _, t in tries[-5:])
-            emit({**base, "case": "googlenet/inception4c", "mode": "e2e_background",
-                  "size": f"{w}x{h}", "first_try_s": tries[0][1], "tries": len(tries),
-                  "last5_median_s": round(last, 4),
-                  "at_that_speed_after_s": next((at for at, t in tries if t <= 1.15 * last),
-                                                None),
-                  "try_times": tries[:3] + tries[3:][::max(1, len(tries) // 40)]})
-    return 0
-
-
 # --- main --------------------------------------------------------------------------------
 
 
@@ -451,15 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-daemon", action="store_true", help="skip the end-to-end case")
     p.add_argument("--cases", default=None, help="comma list of: googlenet, vgg16, tiled")
     p.add_argument("--compile", action="store_true",
-                   help="CUDA: also each case with DEEPDREAM_COMPILE=wait (GoogLeNet also in "
-                   "a second daemon), last: the first run of each compiles for minutes")
-    p.add_argument("--background", type=float, default=0, metavar="SECONDS",
-                   help="CUDA: only the daemon's default background compile: GoogLeNet tries "
-                   "sent one after another for this long, each try's seconds")
-    p.add_argument("--daemon-logs", type=Path, help="--background's daemon log folder "
-                   "(default: a temporary one)")
+                   help="CUDA: also each case with DEEPDREAM_COMPILE=1 (GoogLeNet also in a "
+                   "second daemon), last: the first run of each compiles for minutes")
     args = p.parse_args(argv)
-    fastpath.COMPILE = "off"  # this process's engine rows; the compiled rows set their own
     SCHEDULE["octave_scale"] = args.octave_scale
     # a timeout's SIGTERM unwinds like an exception, so the daemon is stopped too
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -484,16 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="deepdream-bench-") as tmp:
         models_file = str(Path(tmp) / "bench_models.toml")
         Path(models_file).write_text(MODELS_TOML, encoding="utf-8")
-        if args.background:
-            return run_background_case(device, (w, h), models_file, base, args.background,
-                                       str(args.daemon_logs or Path(tmp) / "background"))
         procs, daemons = [], {}
-        # e2e: the plain graphs (what a new size's first tries get); e2e_compiled: compiled
-        # before the first dream (what every later try gets once the background compile is
-        # done: --background measures that switch)
-        kinds: dict[str, dict[str, str]] = {"e2e": {"DEEPDREAM_COMPILE": "off"}}
+        kinds = {"e2e": None}
         if args.compile and device.type == "cuda":
-            kinds["e2e_compiled"] = {"DEEPDREAM_COMPILE": "wait"}
+            kinds["e2e_compiled"] = {"DEEPDREAM_COMPILE": "1"}
         for mode, env in kinds.items():
             if args.no_daemon or "googlenet" not in wanted:
                 break

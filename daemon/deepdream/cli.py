@@ -20,7 +20,6 @@ from deepdream.precision import (
     PRECISION_ALIASES,
     PRECISIONS,
     PrecisionError,
-    compile_setting,
     precision_setting,
 )
 
@@ -159,7 +158,6 @@ def apply_precision(args: argparse.Namespace) -> None:
     if args.precision:
         os.environ["DEEPDREAM_PRECISION"] = args.precision
     precision_setting()
-    compile_setting()  # DEEPDREAM_COMPILE, likewise
 
 
 def main(argv: Sequence[str] | None = None) -> int:

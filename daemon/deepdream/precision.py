@@ -1,6 +1,5 @@
-"""The precision and compile settings (``--precision`` / DEEPDREAM_PRECISION, ``--compile`` /
-DEEPDREAM_COMPILE), torch-free so the command line can check them before anything heavy
-loads; accel.prepare and the fast path apply them."""
+"""The precision setting (``--precision`` / DEEPDREAM_PRECISION), torch-free so the
+command line can check it before anything heavy loads; accel.prepare applies it."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ PRECISION_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
 class PrecisionError(ValueError):
-    """An unknown precision or compile mode; the message is one line."""
+    """An unknown precision name; the message is one line."""
 
 
 def precision_setting(precision: str | None = None) -> str:
@@ -22,20 +21,4 @@ def precision_setting(precision: str | None = None) -> str:
     if name not in PRECISIONS:
         raise PrecisionError(f"unknown precision {name!r} (DEEPDREAM_PRECISION or "
                              f"--precision); use one of {', '.join(PRECISIONS)}")
-    return name
-
-
-#: background: compile each new octave size on a side thread, plain graphs meanwhile;
-#: wait: compile before the size's first dream; off: never (engine/fastpath.py)
-COMPILE_MODES = ("background", "wait", "off")
-COMPILE_ALIASES = {"1": "wait", "on": "wait", "0": "off", "no": "off"}
-
-
-def compile_setting(mode: str | None = None) -> str:
-    """``mode``, else DEEPDREAM_COMPILE, else "background"; checked against COMPILE_MODES."""
-    name = (mode or os.environ.get("DEEPDREAM_COMPILE") or "background").strip().lower()
-    name = COMPILE_ALIASES.get(name, name)
-    if name not in COMPILE_MODES:
-        raise PrecisionError(f"unknown compile mode {name!r} (DEEPDREAM_COMPILE or "
-                             f"--compile); use one of {', '.join(COMPILE_MODES)}")
     return name

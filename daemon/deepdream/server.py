@@ -610,19 +610,17 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="require CurveZMQ with the keys in KEY_DIR (see 'deepdream keygen')")
     parser.add_argument("--log-file", type=Path,
                         help=f"log file (default {default_log_file()})")
-    parser.add_argument("--compile", nargs="?", const="wait", metavar="MODE",
-                        help="NVIDIA GPUs: torch.compile the dream step (about 1.5x faster). "
-                        "background (default): compile each new image size on the side, "
-                        "the first tries run uncompiled; wait (--compile alone): compile "
-                        "before the size's first dream, a minute or more; off (also "
-                        "DEEPDREAM_COMPILE)")
+    parser.add_argument("--compile", action="store_true",
+                        help="NVIDIA GPUs: torch.compile the dream step, about 1.5x faster, "
+                        "but each new image size first compiles for a minute or more (also "
+                        "DEEPDREAM_COMPILE=1)")
 
 
 def serve_main(args: argparse.Namespace) -> int:
     """Run ``deepdream serve`` until SIGINT/SIGTERM; returns the exit status."""
     from .accel import keep_step_memory
     from .cli import apply_precision
-    from .precision import PrecisionError, compile_setting
+    from .precision import PrecisionError
 
     opts = ServeOptions(
         host=args.bind, port=args.port, models_file=getattr(args, "models_file", None),
@@ -633,7 +631,6 @@ def serve_main(args: argparse.Namespace) -> int:
     log_file = opts.log_file
     try:
         apply_precision(args)
-        compile_mode = compile_setting(args.compile)
         keep_step_memory()  # process-wide: set before any thread starts allocating
         server = Server(opts)
     except (ServeError, PrecisionError) as exc:
@@ -647,11 +644,10 @@ def serve_main(args: argparse.Namespace) -> int:
     setup_logging(log_file)
     from .engine import fastpath
 
-    fastpath.COMPILE = compile_mode
-    log.info("compiled steps (CUDA): %s", {
-        "background": "each new image size compiles on the side; its first tries run "
-                      "uncompiled", "wait": "each new image size compiles before it dreams, "
-                      "which takes a while", "off": "off"}[compile_mode])
+    fastpath.COMPILE = fastpath.COMPILE or args.compile
+    if fastpath.COMPILE:
+        log.info("compiled steps on (--compile): on a CUDA GPU each new image size is "
+                 "compiled before it dreams, which takes a while")
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: server.stop())
     server.run()

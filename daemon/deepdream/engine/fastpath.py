@@ -16,18 +16,15 @@ eager form is what the tests compare with the engine.
 A one-tile octave is one replay of all its steps (progress and cancel between octaves); a
 tiled octave, whose graph would grow with steps x tiles, replays a one-step graph per step.
 
-torch.compile (inductor) makes the step faster still (H100: GoogLeNet 1024x768 end to end
-55 against 84 ms) but compiles for ~35 s per octave size.  DEEPDREAM_COMPILE (``compile_mode``):
-"background" (the default): one-tile octaves replay plain graphs while engine/compiler.py
-compiles each new size on its own thread; the next job of a compiled size captures the
-compiled step (a copy of the model with its weights in the compute dtype).  "wait": compile
-before a size's first dream (benchmarks, zoom videos).  "off": never.  Tiled octaves stay
-uncompiled.
+DEEPDREAM_COMPILE=1 captures the step of a torch.compile'd (inductor) copy of the model,
+its weights in the compute dtype (one-tile octaves; tiled ones stay uncompiled).  On an
+H100 that made GoogLeNet's steps 1.45x (full size) to 1.9x (small octaves) faster, but each
+new octave size first compiles for ~35 s, so it is off by default: for zoom videos and long
+sessions at one image size.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import os
@@ -42,8 +39,6 @@ from deepdream_protocol.settings import DEFAULTS
 
 from ..accel import compute_dtype, out_of_memory
 from ..models.network import DreamModel
-from ..precision import compile_setting
-from .compiler import READY, BackgroundCompiler
 from .objectives import Objective, layers_l2
 from .priors import keep_in_range, normalize_gradient
 from .tiling import gradient, objective_gradient, random_offsets
@@ -52,8 +47,8 @@ log = logging.getLogger("deepdream.engine")
 
 #: DEEPDREAM_CUDA_GRAPHS=0 turns the graph path off (debugging, benchmarks of the eager loop)
 ENABLED = os.environ.get("DEEPDREAM_CUDA_GRAPHS", "1") != "0"
-#: None: DEEPDREAM_COMPILE's mode; else "background", "wait" or "off" (the module's text)
-COMPILE: str | None = None
+#: DEEPDREAM_COMPILE=1 steps a torch.compile'd copy of the model (see the module's text)
+COMPILE = os.environ.get("DEEPDREAM_COMPILE", "0") == "1"
 GRAPH_CACHE_SIZE = 16  # graphs kept (a model's graphs share one pool; each has its buffers)
 #: and their image buffers together within this share of the device's memory
 GRAPH_BUFFER_SHARE = 1 / 16
@@ -137,8 +132,7 @@ class OctaveGraph:
                            input_dtype, tile)
         torch.cuda.current_stream(device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        # thread-local: the background compiler's thread may allocate during this capture
-        with torch.cuda.graph(self.graph, pool=_pool(owner), capture_error_mode="thread_local"):
+        with torch.cuda.graph(self.graph, pool=_pool(owner)):
             for s in range(steps):
                 dream_step(self.x, self.offsets[s], model, objective, step_size, dtype,
                            input_dtype, tile)
@@ -156,7 +150,6 @@ class OctaveGraph:
 
 _graphs: OrderedDict[tuple, OctaveGraph | None] = OrderedDict()
 _compiled: dict[tuple[int, torch.dtype], torch.nn.Module] = {}
-background = BackgroundCompiler()  # its keys: (id(model), objective key, shape, dtype)
 # One memory pool for all of a model's graphs: each graph's activations are freed by the end
 # of its capture, and the graphs replay one at a time on one stream, so they can share the
 # blocks (the image and offset buffers live outside the pool).  Without it every cached
@@ -187,7 +180,6 @@ def _drop(model_id: int) -> None:
         for key in [k for k in _compiled if k[0] == model_id]:
             del _compiled[key]
         _pools.pop(model_id, None)
-    background.forget(lambda key: key[0] == model_id)
 
 
 def _pool(model: torch.nn.Module) -> tuple:
@@ -276,7 +268,6 @@ def clear_graphs() -> None:
         _graphs.clear()
         _compiled.clear()
         _pools.clear()
-    background.forget(lambda key: True)
 
 
 def warm_up(model: DreamModel, device: torch.device | str, size: int = 64,
@@ -304,45 +295,6 @@ def warm_up(model: DreamModel, device: torch.device | str, size: int = 64,
             for key in [k for k in _graphs if k[0] == id(model) and k[2][-2:] == (size, size)]:
                 del _graphs[key]
         torch.cuda.synchronize(device)
-
-
-def compile_mode() -> str:
-    """COMPILE, else DEEPDREAM_COMPILE (precision.compile_setting)."""
-    return COMPILE or compile_setting()
-
-
-def _compiled_now(model: torch.nn.Module, objective: Objective, shape: torch.Size,
-                  step_size: float, dtype: torch.dtype, objective_key: Hashable) -> bool:
-    """Whether this one-tile octave steps the compiled model now; in "background" mode, a
-    size not compiled yet is queued for the compiler thread and runs plain this time."""
-    mode = compile_mode()
-    if mode != "background":
-        return mode == "wait"
-    key = (id(model), objective_key, tuple(shape), dtype)
-    if background.state(key) == READY:
-        return True
-    _watch(model)  # its compile states go when it goes
-    background.request(key, lambda: compile_step(model, objective, shape, step_size, dtype),
-                       f"{shape[-1]}x{shape[-2]} ({getattr(model, 'name', 'model')})")
-    return False
-
-
-def compile_step(model: torch.nn.Module, objective: Objective, shape: torch.Size,
-                 step_size: float, dtype: torch.dtype, steps: int = 2) -> None:
-    """Compile the compiled model's step for ``shape`` by running it, on a side stream
-    (the job's thread may be replaying or capturing meanwhile), on an image of its own."""
-    device = next(model.parameters()).device
-    stepped = compiled_model(model, dtype)
-    stream = torch.cuda.Stream(device) if device.type == "cuda" else None
-    # all of it on the side stream, the image made there too: nothing on the legacy default
-    # stream, whose work would wait for (and could disturb) the job thread's streams
-    with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
-        x = torch.rand(shape, device=device)
-        offsets = torch.zeros(steps, 2, dtype=torch.int64, device=device)
-        for s in range(steps):
-            dream_step(x, offsets[s], stepped, objective, step_size, None, dtype)
-    if stream is not None:
-        stream.synchronize()
 
 
 def captures(device: torch.device) -> bool:
@@ -387,13 +339,9 @@ def octave_in_one_graph(x: torch.Tensor, model: DreamModel, objective: Objective
            settings.channels)  # type: ignore[attr-defined]
     tiled = not fits_one_tile(size, tile)
     chunk = 1 if tiled else steps
-    dtype = compute_dtype(model, x.device)
-    compiled = not tiled and dtype is not None and _compiled_now(
-        model, objective, x.shape, step_size, dtype, key)
-    graph = octave_graph(model, objective, x.shape, chunk, step_size, dtype, key,
-                         compiled=compiled, tile=tile if tiled else None)
-    if graph is None and compiled:  # the compiled step would not capture: the plain one
-        graph = octave_graph(model, objective, x.shape, chunk, step_size, dtype, key)
+    graph = octave_graph(model, objective, x.shape, chunk, step_size,
+                         compute_dtype(model, x.device), key, compiled=COMPILE,
+                         tile=tile if tiled else None)
     if graph is None:
         return False
     for start in range(0, steps, chunk):
