@@ -57,6 +57,7 @@ from deepdream.engine import DreamSettings, dream, fastpath  # noqa: E402
 from deepdream.engine.objectives import layers_l2  # noqa: E402
 from deepdream.models import registry  # noqa: E402
 from deepdream.pixelformat import decode, decode_for, encode  # noqa: E402
+from deepdream.rewrites import fast_forms  # noqa: E402
 from deepdream_protocol.pixels import PixelFormat  # noqa: E402
 
 #: float32 on the GPU, one step, two cuDNN algorithm choices (graph1 measured 2.6e-5 on an
@@ -278,7 +279,8 @@ def main() -> int:
                 raise RuntimeError(f"{name}: rewrites not kept: {rep.summary()}")
             x = image(256, 320)
             layers = [fast.spec.default_layer]
-            step = accel._step_direction(fast, x, layers, dtype)
+            with fast_forms():  # the forms a captured step runs
+                step = accel._step_direction(fast, x, layers, dtype)
             plain_step = accel._step_direction(unrewritten, x, layers, dtype)
             with accel.exact_float32():
                 exact = accel._step_direction(unrewritten, x, layers)

@@ -352,10 +352,10 @@ def _rewrite(model: nn.Module, example: torch.Tensor, every: list[str], layers: 
     done = _rewrites.rewrite(model)
     if not done:
         return
-    with exact_float32():
+    with exact_float32(), _rewrites.fast_forms():  # (the forms that graphs capture)
         step_err = relative_error(_step_direction(model, example, layers),
                                   _step_direction(plain, example, layers))
-    err = max(_output_error(model, plain, example, _run_model(every)), step_err)
+        err = max(_output_error(model, plain, example, _run_model(every)), step_err)
     if err > FP32_STEP_TOLERANCE:
         _restore_modules(model, plain)
         report.notes.append(f"rewrites off: relative error {err:.1e}")
@@ -478,7 +478,8 @@ def precision_check(model: nn.Module, dtype: torch.dtype, layers: list[str],
     rounding = (torch.rand(start.shape, device=device, generator=gen.manual_seed(2)) - 0.5) / 255
 
     def direction(x0: torch.Tensor, dt: torch.dtype | None) -> torch.Tensor:
-        return _step_direction(model, x0, layers, dt)
+        with _rewrites.fast_forms():  # what a captured step computes, where rewritten
+            return _step_direction(model, x0, layers, dt)
 
     with exact_float32():  # the reference is float32's own step, not TF32's
         exact = direction(start, None)

@@ -137,15 +137,36 @@ def test_a_copy_of_a_model_with_stream_branches_makes_its_own_streams(models_fil
 @pytest.mark.parametrize(("kernel", "padding", "size"),
                          [(7, 3, (96, 128)), (7, 3, (41, 53)), (3, 0, (45, 45)), (4, 1, (32, 32))])
 def test_space_to_depth_stem_is_the_same_convolution(kernel, padding, size) -> None:
-    """The rewritten stem computes the stride-2 conv it replaces (odd sizes included), and
-    the same input gradient."""
+    """The rewritten stem's fast form computes the stride-2 conv it replaces (odd sizes
+    included), and the same input gradient."""
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(3, 16, kernel, 2, padding).requires_grad_(False)
     x = torch.rand(1, 3, *size, requires_grad=True)
     grads = []
-    for module in (conv, rewrites.SpaceToDepthConv(conv)):
+    for module in (conv, rewrites.SpaceToDepthConv(conv).unshuffled):
         y = module(x)
         grads.append((y, *torch.autograd.grad(y.square().sum(), x)))
     (y0, g0), (y1, g1) = grads
     assert y0.shape == y1.shape
     assert torch.allclose(y0, y1, atol=1e-5) and torch.allclose(g0, g1, rtol=1e-4, atol=1e-5)
+
+
+def test_fast_forms_are_on_only_inside_the_context_and_only_in_its_thread() -> None:
+    """The fast path turns the fast forms on around a graph's warm-up and capture; eager
+    steps, and another device's worker thread meanwhile, keep the plain forms."""
+    import threading
+
+    seen: list[bool] = []
+
+    def other_thread() -> None:
+        seen.append(rewrites._state.__dict__.get("fast", False))
+
+    assert not getattr(rewrites._state, "fast", False)
+    with rewrites.fast_forms():
+        with rewrites.fast_forms():
+            pass
+        assert rewrites._state.fast  # still on after the nested one ends
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join()
+    assert not rewrites._state.fast and seen == [False]

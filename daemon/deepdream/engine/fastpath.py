@@ -39,6 +39,7 @@ from deepdream_protocol.settings import DEFAULTS
 
 from ..accel import compute_dtype, out_of_memory
 from ..models.network import DreamModel
+from ..rewrites import fast_forms
 from .objectives import Objective, layers_l2
 from .priors import keep_in_range, normalize_gradient
 from .tiling import gradient, objective_gradient, random_offsets
@@ -126,16 +127,17 @@ class OctaveGraph:
         self.x.uniform_()  # capture on real-looking data, never zeros
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side):
-            for s in range(_WARMUP_STEPS):  # (a compiled model compiles here)
-                dream_step(self.x, self.offsets[s % steps], model, objective, step_size, dtype,
-                           input_dtype, tile)
-        torch.cuda.current_stream(device).wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, pool=_pool(owner)):
-            for s in range(steps):
-                dream_step(self.x, self.offsets[s], model, objective, step_size, dtype,
-                           input_dtype, tile)
+        with fast_forms():  # (rewrites.py: the fused and concurrent forms, in graphs only)
+            with torch.cuda.stream(side):
+                for s in range(_WARMUP_STEPS):  # (a compiled model compiles here)
+                    dream_step(self.x, self.offsets[s % steps], model, objective, step_size,
+                               dtype, input_dtype, tile)
+            torch.cuda.current_stream(device).wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph, pool=_pool(owner)):
+                for s in range(steps):
+                    dream_step(self.x, self.offsets[s], model, objective, step_size, dtype,
+                               input_dtype, tile)
 
     def run(self, x: torch.Tensor, offsets: Sequence[tuple[int, int]]) -> torch.Tensor:
         """Steps ``x`` in place: copy in, replay, copy out; nothing waits on the host."""
