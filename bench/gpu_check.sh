@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One call on a lent GPU machine (at most ~9.5 min; give the run call timeout_s 590): (1) the
 # fast path's correctness on CUDA, (2) the full benchmark with DEEPDREAM_COMPILE's rows last,
-# (3) the step probe (per-octave step times, kernel profile, host share, max-pool forms).  Each part has its own time limit
+# (3) the step probe (per-octave step times with and without the rewrites, kernel profiles,
+# host share).  Each part has its own time limit
 # and log, so one failing part does not lose the others; full logs and JSON lines go to
 # $OUT, a summary to stdout.
 #   OUT=/tmp/out bash bench/gpu_check.sh
@@ -42,7 +43,7 @@ timeout 90 "$PY" bench/probe_gpu_step.py --short --no-compile --out "$OUT/probe.
 echo "probe exit status $?"
 grep -o '"part": "[^"]*"[^{]*"graph_ms_per_step": [0-9.]*' "$OUT/probe.log"
 grep -o '"part": "fused error[^}]*' "$OUT/probe.log"
-grep -o '"part": "profile googlenet fused"[^[]*' "$OUT/probe.log"
+grep -o '"part": "profile googlenet engine small"[^[]*' "$OUT/probe.log"
 
 echo "== card"
 cat "$OUT/gpu.txt"
