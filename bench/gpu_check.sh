@@ -6,6 +6,8 @@
 # and log, so one failing part does not lose the others; full logs and JSON lines go to
 # $OUT, a summary to stdout.
 #   OUT=/tmp/out bash bench/gpu_check.sh
+# QUICK=1 (about 3 minutes, timeout_s 240, for a nearly spent device budget): the checks
+# without compile, GoogLeNet and VGG16 without the compiled pass and the 4096x4096 case.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/deepdream-gpu-out}
@@ -26,13 +28,22 @@ export PYTHONPATH="$PWD/daemon:$PWD/shared:$PWD${PYTHONPATH:+:$PYTHONPATH}"
     >"$OUT/gpu.txt" 2>&1 || true
 
 echo "== 1. fast-path checks (CUDA graph vs eager, bf16 vs fp32)"
-timeout 150 "$PY" bench/check_fastpath_cuda.py --out "$OUT/check.jsonl" >"$OUT/check.log" 2>&1
+if [ -n "${QUICK:-}" ]; then
+    checks=(--only roll,graph1,tiled,engine,warm_up,pixels,rewrites)
+    bench=(--cases googlenet,vgg16)
+else
+    checks=()
+    bench=(--compile)
+fi
+timeout 150 "$PY" bench/check_fastpath_cuda.py "${checks[@]}" --out "$OUT/check.jsonl" \
+    >"$OUT/check.log" 2>&1
 echo "checks exit status $?"
 grep -A20 "^fast-path checks" "$OUT/check.log" || tail -n 15 "$OUT/check.log"
 grep -o '"check": "pixels".*_ms": [0-9.]*' "$OUT/check.log"
 
 echo "== 2. benchmark (engine, end to end, reference loop, 4096x4096 tiled, compiled)"
-timeout 330 "$PY" bench/bench_dream.py --compile --repeats 3 --out "$OUT/bench.jsonl" >"$OUT/bench.log" 2>&1
+timeout 330 "$PY" bench/bench_dream.py "${bench[@]}" --repeats 3 --out "$OUT/bench.jsonl" \
+    >"$OUT/bench.log" 2>&1
 echo "bench exit status $?"
 grep '"error"' "$OUT/bench.log" | cut -c1-300
 sed -n '/^$/,$p' "$OUT/bench.log" | tail -n 16
