@@ -304,7 +304,7 @@ def prepare(model: nn.Module, *, channels_last: bool | None = None,
 
     ``channels_last`` None: on for CUDA and for the CPU (oneDNN's blocked convolutions).
     ``rewrites`` None: rewrites.py's kernel-saving rewrites on CUDA (DEEPDREAM_REWRITES=0:
-    off), kept where the model computes the same within float32 re-ordering.
+    off), kept where the model computes the same within float32 re-ordering (``_rewrite``).
     ``precision``: "auto" (reduced precision where ``precision_check`` accepts it),
     "float32", or "bfloat16"/"float16" (forced, no check); None reads DEEPDREAM_PRECISION.
     """
@@ -327,16 +327,17 @@ def prepare(model: nn.Module, *, channels_last: bool | None = None,
     if report.folded_bn:
         err = _output_error(model, reference, example, run)
         if err > FOLD_TOLERANCE:  # something unusual in the graph: undo
-            _restore_modules(model, reference)
+            _take_modules(model, reference)
             report.folded_bn = 0
             report.notes.append(f"BatchNorm fold off: relative error {err:.1e}")
-    if (_rewrites.ENABLED and device.type == "cuda") if rewrites is None else rewrites:
-        _rewrite(model, example, every, layers, report)
+    del reference  # (before the rewrites copy the model again)
     use_cl = device.type in ("cuda", "cpu") if channels_last is None else channels_last
     if use_cl:
         model.to(memory_format=torch.channels_last)
         model.register_forward_pre_hook(_to_channels_last)
         report.channels_last = True
+    if rewrites_wanted(device, rewrites):
+        _rewrite(model, example, every, report)
     dtype = _choose_dtype(model, device, layers, precision, report)
     model.compute_dtype = dtype  # type: ignore[assignment]
     report.compute_dtype = str(dtype).removeprefix("torch.") if dtype else "float32"
@@ -344,23 +345,44 @@ def prepare(model: nn.Module, *, channels_last: bool | None = None,
     return report
 
 
-def _rewrite(model: nn.Module, example: torch.Tensor, every: list[str], layers: list[str],
+def rewrites_wanted(device: torch.device, rewrites: bool | None = None) -> bool:
+    """``rewrites``, else: on CUDA unless DEEPDREAM_REWRITES=0."""
+    return (_rewrites.ENABLED and device.type == "cuda") if rewrites is None else rewrites
+
+
+def _rewrite(model: nn.Module, example: torch.Tensor, every: list[str],
              report: AccelReport) -> None:
-    """rewrites.rewrite, undone unless every layer's output and one step's direction (the
-    input gradient) stay within float32 re-ordering of the plain model's."""
-    plain = copy.deepcopy(model)
-    done = _rewrites.rewrite(model)
+    """rewrites.rewrite on a copy, whose modules the model takes only if, in their fast
+    forms, every layer's output and one step's direction at the deepest layer stay within
+    float32 re-ordering of the model's own, and a step in the device's reduced precision
+    runs and is finite; else the model stays as it is, with a note."""
+    rewritten = copy.deepcopy(model)
+    done = _rewrites.rewrite(rewritten)
     if not done:
         return
-    with exact_float32(), _rewrites.fast_forms():  # (the forms that graphs capture)
-        step_err = relative_error(_step_direction(model, example, layers),
-                                  _step_direction(plain, example, layers))
-        err = max(_output_error(model, plain, example, _run_model(every)), step_err)
+    if report.channels_last:  # (new weights, e.g. the space-to-depth stem's)
+        rewritten.to(memory_format=torch.channels_last)
+    deepest = every[-1:]
+    reduced = reduced_dtype(_device_of(model))
+    try:
+        with _rewrites.fast_forms():
+            err = max(_output_error(rewritten, model, example, _run_model(every)),
+                      _output_error(rewritten, model, example, _run_model(deepest)))
+            with exact_float32():
+                err = max(err, relative_error(_step_direction(rewritten, example, deepest),
+                                              _step_direction(model, example, deepest)))
+            if reduced is not None and not torch.isfinite(
+                    _step_direction(rewritten, example, deepest, reduced)).all():
+                err = float("inf")
+    except Exception as exc:  # noqa: BLE001 - e.g. no cuDNN engine for a fused call
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        report.notes.append(f"rewrites off: {reason[:200]}")
+        return
     if err > FP32_STEP_TOLERANCE:
-        _restore_modules(model, plain)
         report.notes.append(f"rewrites off: relative error {err:.1e}")
-    else:
-        report.rewrites = done
+        return
+    _take_modules(model, rewritten)
+    report.rewrites = done
 
 
 def _step_direction(model: nn.Module, x0: torch.Tensor, layers: list[str],
@@ -455,10 +477,11 @@ def _output_error(model: nn.Module, reference: nn.Module, x: torch.Tensor,
     return relative_error(a, b)  # type: ignore[arg-type]
 
 
-def _restore_modules(model: nn.Module, reference: nn.Module) -> None:
-    for (name, _), (_, orig) in zip(model.named_children(), reference.named_children(),
-                                     strict=True):
-        setattr(model, name, orig)
+def _take_modules(model: nn.Module, source: nn.Module) -> None:
+    """``model``'s top-level modules replaced by ``source``'s (a copy of it, changed)."""
+    for (name, _), (_, module) in zip(model.named_children(), source.named_children(),
+                                      strict=True):
+        setattr(model, name, module)
 
 
 def compute_dtype(model: nn.Module, device: torch.device) -> torch.dtype | None:

@@ -10,7 +10,7 @@ rewrites, each measured there before it came here (together: GoogLeNet's 1024x76
   4.00 -> 3.26 ms at 1024x768; GoogLeNet 4-9 % per octave.
 - ``ConcurrentInception``: torchvision's inception branches on side streams, so a captured
   step holds them as parallel graph branches.  GoogLeNet's smallest octave 1.44 -> 1.09 ms.
-- ``SpaceToDepthConv``: the stride-2 stem on 3 channels as pixel_unshuffle + a stride-1
+- ``SpaceToDepthConv``: a stride-2 stem conv on an RGB image as pixel_unshuffle + a stride-1
   conv, whose input gradient is a plain one instead of cuDNN's slow strided kernel.
 
 The fast forms run only inside ``fast_forms()``, which the fast path holds while it warms
@@ -49,9 +49,11 @@ def fast_forms() -> Iterator[None]:
         _state.fast = before
 
 
-def _plain_here(x: torch.Tensor) -> bool:
-    return (not getattr(_state, "fast", False) or not x.is_cuda
-            or torch.compiler.is_compiling())
+def _fast_here(x: torch.Tensor) -> bool:
+    """Whether a rewritten module runs its fast form on ``x``.  is_compiling() comes first:
+    dynamo would otherwise guard on the thread-local flag and recompile when it changes."""
+    return (not torch.compiler.is_compiling() and getattr(_state, "fast", False)
+            and x.is_cuda)
 
 
 class _ConvReLU(torch.autograd.Function):
@@ -59,7 +61,7 @@ class _ConvReLU(torch.autograd.Function):
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):  # noqa: ANN001
         if x.is_cuda:
             y = torch.cudnn_convolution_relu(x, weight, bias, stride, padding, dilation, groups)
-        else:  # (the modules never call this off CUDA; tests check the backward here)
+        else:  # (the fast path runs this on CUDA only; tests check the backward here)
             y = F.relu(F.conv2d(x, weight, bias, stride, padding, dilation, groups))
         ctx.save_for_backward(x, weight, y)
         ctx.conv = (stride, padding, dilation, groups)
@@ -82,23 +84,20 @@ class FusedConvReLU(nn.Module):
 
     def __init__(self, conv: nn.Conv2d) -> None:
         super().__init__()
-        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
-            raise ValueError("only zero-padded convolutions with numeric padding")
+        if not _fusable(conv):
+            raise ValueError("only plain zero-padded convolutions with numeric padding")
         self.conv = conv
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.conv
-        if _plain_here(x) or c.weight.requires_grad:
+        if not _fast_here(x) or c.weight.requires_grad:
             return F.relu(c(x))
         kind = x.device.type
         dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
-        bias = c.bias if c.bias is not None else torch.zeros(
-            c.out_channels, device=x.device, dtype=dtype)
+        bias = None if c.bias is None else c.bias.to(dtype)
         with torch.autocast(kind, enabled=False):
-            return _ConvReLU.apply(x.to(dtype), c.weight.to(dtype), bias.to(dtype),
-                                   list(c.stride), list(c.padding), list(c.dilation),
-                                   c.groups)
-
+            return _ConvReLU.apply(x.to(dtype), c.weight.to(dtype), bias, list(c.stride),
+                                   list(c.padding), list(c.dilation), c.groups)
 
 
 class FusedConvStage(FusedConvReLU):
@@ -123,12 +122,13 @@ class ConcurrentInception(nn.Module):
         self._streams: dict[torch.device, list[torch.cuda.Stream]] = {}
 
     def __getstate__(self) -> dict:
-        state = self.__dict__.copy()  # streams are per process and device: copies make theirs
+        state = super().__getstate__()  # streams are per process and device: copies make theirs
+        state = dict(state)
         state["_streams"] = {}
         return state
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _plain_here(x):
+        if not (_fast_here(x) and x.is_cuda):  # (streams: CUDA's own)
             return torch.cat([branch(x) for branch in self.branches], 1)
         streams = self._streams.get(x.device)
         if streams is None:
@@ -153,9 +153,8 @@ class SpaceToDepthConv(nn.Module):
 
     def __init__(self, conv: nn.Conv2d) -> None:
         super().__init__()
-        if (conv.stride != (2, 2) or conv.dilation != (1, 1) or conv.groups != 1
-                or conv.padding_mode != "zeros" or isinstance(conv.padding, str)):
-            raise ValueError("only plain zero-padded stride-2 convolutions")
+        if not _stem(conv):
+            raise ValueError("only plain zero-padded stride-2 convolutions on few channels")
         out_c, in_c, kh, kw = conv.weight.shape
         eh, ew = kh + kh % 2, kw + kw % 2  # even kernel, zeros in the new row / column
         w = F.pad(conv.weight.detach(), (0, ew - kw, 0, eh - kh))
@@ -169,7 +168,7 @@ class SpaceToDepthConv(nn.Module):
         self.conv = conv  # the plain form
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x) if _plain_here(x) else self.unshuffled(x)
+        return self.unshuffled(x) if _fast_here(x) else self.conv(x)
 
     def unshuffled(self, x: torch.Tensor) -> torch.Tensor:
         """The fast form (any device)."""
@@ -192,11 +191,21 @@ def _replace(model: nn.Module, match, make) -> int:  # noqa: ANN001
     return count
 
 
-def space_to_depth_stems(model: nn.Module, max_channels: int = 4) -> int:
-    """Every stride-2 conv on at most ``max_channels`` inputs (an RGB stem); returns how
-    many."""
-    return _replace(model, lambda m: (isinstance(m, nn.Conv2d) and m.stride == (2, 2)
-                                      and m.in_channels <= max_channels), SpaceToDepthConv)
+def _fusable(m: nn.Module) -> bool:
+    """A plain Conv2d (not a subclass with its own forward), zero-padded with numbers."""
+    return (type(m) is nn.Conv2d and m.padding_mode == "zeros"
+            and not isinstance(m.padding, str))
+
+
+def _stem(m: nn.Module, max_channels: int = 4) -> bool:
+    """A plain stride-2 conv on at most ``max_channels`` inputs (an RGB stem)."""
+    return (_fusable(m) and m.stride == (2, 2) and m.dilation == (1, 1) and m.groups == 1
+            and m.in_channels <= max_channels)
+
+
+def space_to_depth_stems(model: nn.Module) -> int:
+    """Every RGB stem conv (``_stem``) as a SpaceToDepthConv; returns how many."""
+    return _replace(model, _stem, SpaceToDepthConv)
 
 
 def fuse_conv_relu(model: nn.Module) -> int:
@@ -204,27 +213,20 @@ def fuse_conv_relu(model: nn.Module) -> int:
     ReLU), ``Sequential(conv, ReLU)`` pairs, and a DreamModel's stage pairs conv -> ReLU, whose
     ReLU stage becomes an Identity (run_stages asks ``split`` when the conv's own layer is
     dreamt).  Returns how many convs were fused."""
-    def conv_of(m: nn.Module) -> nn.Conv2d | None:
-        conv = getattr(m, "conv", None)
-        if (type(m).__name__ == "BasicConv2d" and isinstance(conv, nn.Conv2d)
+    def conv_of(m: nn.Module) -> nn.Module | None:
+        if (type(m).__name__ == "BasicConv2d"
                 and isinstance(getattr(m, "bn", None), nn.Identity)):
-            return conv
-        if (isinstance(m, nn.Sequential) and len(m) == 2 and isinstance(m[0], nn.Conv2d)
-                and type(m[1]) is nn.ReLU):
+            return getattr(m, "conv", None)
+        if isinstance(m, nn.Sequential) and len(m) == 2 and type(m[1]) is nn.ReLU:
             return m[0]
         return None
 
-    def fusable(m: nn.Module) -> bool:
-        conv = conv_of(m)
-        return conv is not None and conv.padding_mode == "zeros" and not isinstance(
-            conv.padding, str)
-
-    count = _replace(model, fusable, lambda m: FusedConvReLU(conv_of(m)))
+    count = _replace(model, lambda m: _fusable(conv_of(m)),
+                     lambda m: FusedConvReLU(conv_of(m)))
     stages = getattr(model, "stages", None)
     if isinstance(stages, nn.ModuleList):
         for i in range(len(stages) - 1):
-            if (isinstance(stages[i], nn.Conv2d) and type(stages[i + 1]) is nn.ReLU
-                    and fusable(nn.Sequential(stages[i], stages[i + 1]))):
+            if _fusable(stages[i]) and type(stages[i + 1]) is nn.ReLU:
                 stages[i] = FusedConvStage(stages[i])
                 stages[i + 1] = nn.Identity()
                 count += 1

@@ -1,21 +1,24 @@
 """accel.prepare's kernel-saving rewrites (deepdream/rewrites.py).
 
-Their fast forms need CUDA (cuDNN's fused conv + ReLU, side streams); there is no GPU here,
-so these tests check what a GPU run depends on and the CPU can show: the wiring (which
-modules are replaced, every layer still the same, VGG's conv layers still the conv's own
-output), the fused call's input-only backward, the space-to-depth arithmetic, and that
-prepare keeps a rewrite only where it computes the same.  bench/check_fastpath_cuda.py's
-``rewrites`` check runs the fast forms on a GPU.
+Their fast forms run on CUDA only; there is no GPU here.  The fused conv + ReLU (its custom
+backward included) and the space-to-depth stem compute on any device, so the ``fast_on_cpu``
+fixture lets them run here, through whole models: a stand-in for CUDA, said so where used.
+The inception branches' side streams need CUDA itself; here only their wiring is tested.
+bench/check_fastpath_cuda.py's ``rewrites`` check runs the real fast forms on a GPU.
 """
 
 from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 from deepdream import accel, rewrites
+from deepdream.engine import DreamSettings, dream, fastpath
 from deepdream.models import registry
+
+from tests.support import TINY_MODELS
 
 MODELS = ('[models.g]\narch = "googlenet"\nweights = "random"\n'
           '[models.v]\narch = "vgg16"\nweights = "random"\n'
@@ -29,6 +32,14 @@ def models_file(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+@pytest.fixture
+def fast_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stands in for CUDA: inside fast_forms() the fused convs and the space-to-depth stem
+    run their fast forms on the CPU too (the inception streams still need CUDA)."""
+    monkeypatch.setattr(rewrites, "_fast_here", lambda x: getattr(rewrites._state, "fast",
+                                                                  False))
+
+
 def _pair(name: str, models_file: str) -> tuple[torch.nn.Module, torch.nn.Module,
                                                  accel.AccelReport]:
     """(rewritten, unrewritten) copies of one model, both prepared in float32."""
@@ -37,6 +48,11 @@ def _pair(name: str, models_file: str) -> tuple[torch.nn.Module, torch.nn.Module
     plain = registry.load(name, "cpu", models_file, accelerate=False)
     accel.prepare(plain, precision="float32", rewrites=False)
     return fast, plain, report
+
+
+def _fast(model: torch.nn.Module, x: torch.Tensor, layers: list[str]) -> dict:
+    with rewrites.fast_forms():
+        return model(x, layers)
 
 
 def test_fused_conv_relu_backward_is_the_input_gradient_of_relu_conv() -> None:
@@ -52,19 +68,28 @@ def test_fused_conv_relu_backward_is_the_input_gradient_of_relu_conv() -> None:
     assert (got != 0).any()
 
 
-def test_googlenet_gets_all_three_rewrites_and_every_layer_stays_the_same(models_file) -> None:
+def test_googlenet_gets_all_three_rewrites_and_every_layer_stays_the_same(
+        models_file, fast_on_cpu) -> None:
     fast, plain, report = _pair("g", models_file)
     assert report.rewrites == ["1 space-to-depth stem", "56 conv+ReLU fused",
                                "9 inception branches on streams"]
     assert "56 conv+ReLU fused" in report.summary()
     x = torch.rand(1, 3, 100, 132, generator=torch.Generator().manual_seed(1))
     layers = list(fast.spec.layers)
-    got, want = fast(x, layers), plain(x, layers)
-    for layer in layers:
-        assert accel.relative_error(got[layer], want[layer]) < 1e-5, layer
+    want = plain(x, layers)
+    for got in (_fast(fast, x, layers), fast(x, layers)):  # fast forms, then plain forms
+        for layer in layers:
+            assert accel.relative_error(got[layer], want[layer]) < 1e-5, layer
+    # and a dream step through every fused conv's own backward: float32 re-ordered (the
+    # stem's sums) moves a step this deep by ~3e-3, through ties of max-pools and ReLUs
+    deepest = [layers[-1]]
+    with rewrites.fast_forms():
+        step = accel._step_direction(fast, x, deepest)
+    err = accel.relative_error(step, accel._step_direction(plain, x, deepest))
+    assert err < accel.FP32_STEP_TOLERANCE
 
 
-def test_vgg_conv_layers_are_still_the_convs_own_output(models_file) -> None:
+def test_vgg_conv_layers_are_still_the_convs_own_output(models_file, fast_on_cpu) -> None:
     """VGG's conv stage and the ReLU stage after it are fused into one; a dream of the conv
     layer itself (``conv4_3``: negative values included) must still read the conv."""
     fast, plain, report = _pair("v", models_file)
@@ -72,26 +97,29 @@ def test_vgg_conv_layers_are_still_the_convs_own_output(models_file) -> None:
     x = torch.rand(1, 3, 64, 80, generator=torch.Generator().manual_seed(2))
     for layers in (["conv4_3"], ["relu4_3"], ["conv1_1", "relu4_3"], ["conv4_3", "relu4_3"],
                    list(fast.spec.layers)):
-        got, want = fast(x, layers), plain(x, layers)
+        got, want = _fast(fast, x, layers), plain(x, layers)
         assert set(got) == set(layers)
         for layer in layers:
             assert torch.allclose(got[layer], want[layer], atol=1e-5), (layers, layer)
-    assert (fast(x, ["conv4_3"])["conv4_3"] < 0).any()  # not a ReLU's output
-    # and a dream step of the conv layer (the input gradient) is the plain model's
-    steps = [accel._step_direction(m, x, ["conv3_1"]) for m in (fast, plain)]
-    assert accel.relative_error(*steps) < 1e-5
+    assert (_fast(fast, x, ["conv4_3"])["conv4_3"] < 0).any()  # not a ReLU's output
+    # and a dream step of a conv layer and of the deepest layer are the plain model's
+    for layers in (["conv3_1"], [list(fast.spec.layers)[-1]]):
+        with rewrites.fast_forms():
+            step = accel._step_direction(fast, x, layers)
+        assert accel.relative_error(step, accel._step_direction(plain, x, layers)) < 1e-5
 
 
-def test_caffe_googlenet_stems_fuse_but_keep_their_relu_output(models_file) -> None:
-    """Caffe GoogLeNet's stems are Sequential(conv, ReLU) whose layer is the ReLU's output:
-    fused, but never split (only a DreamModel's own conv stage pairs are)."""
+def test_caffe_googlenet_stems_keep_their_relu_output(models_file, fast_on_cpu) -> None:
+    """Caffe GoogLeNet's stem stages are Sequential(conv, ReLU), whose layer is the ReLU's
+    output: conv2_3x3's is fused but never split (only a DreamModel's own conv stage pairs
+    are), conv1's conv becomes the space-to-depth stem."""
     fast, plain, report = _pair("c", models_file)
-    assert any("conv+ReLU fused" in r for r in report.rewrites)
+    assert report.rewrites == ["1 space-to-depth stem", "1 conv+ReLU fused"]
     x = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(3))
     for layer in ("conv1_7x7_s2", "conv2_3x3", "inception_4c"):
-        got, want = fast(x, [layer])[layer], plain(x, [layer])[layer]
+        got, want = _fast(fast, x, [layer])[layer], plain(x, [layer])[layer]
         assert accel.relative_error(got, want) < 1e-5, layer  # (Caffe's 0-255 scale)
-        assert got.min() >= 0
+        assert got.min() >= 0 and (want == 0).any()  # a ReLU's output, zeros and all
 
 
 def test_prepare_undoes_rewrites_that_change_the_model(models_file, monkeypatch) -> None:
@@ -114,14 +142,29 @@ def test_prepare_undoes_rewrites_that_change_the_model(models_file, monkeypatch)
                           atol=1e-5)
 
 
-def test_rewrites_are_cuda_only_by_default_and_can_be_turned_off(models_file,
-                                                                 monkeypatch) -> None:
-    model = registry.load("g", "cpu", models_file, accelerate=False)
-    assert accel.prepare(model, precision="float32").rewrites == []  # the CPU: none
-    # CUDA cannot run here: prepare's own choice is checked through its switch
-    monkeypatch.setattr(rewrites, "ENABLED", False)
-    model = registry.load("g", "cpu", models_file, accelerate=False)
-    assert accel.prepare(model, precision="float32", rewrites=None).rewrites == []
+def test_rewrites_are_for_cuda_by_default_and_can_be_turned_off(monkeypatch) -> None:
+    assert accel.rewrites_wanted(torch.device("cuda", 0))
+    assert not accel.rewrites_wanted(torch.device("cpu"))
+    assert not accel.rewrites_wanted(torch.device("mps"))
+    assert accel.rewrites_wanted(torch.device("cpu"), True)
+    assert not accel.rewrites_wanted(torch.device("cuda"), False)
+    monkeypatch.setattr(rewrites, "ENABLED", False)  # DEEPDREAM_REWRITES=0
+    assert not accel.rewrites_wanted(torch.device("cuda", 0))
+
+
+def test_a_rewrite_whose_fast_form_fails_is_undone(models_file, fast_on_cpu,
+                                                   monkeypatch) -> None:
+    """cuDNN may have no engine for a fused call on some GPU: prepare keeps the plain model
+    and says why, instead of failing to load it."""
+    def no_engine(*args, **kwargs):
+        raise RuntimeError("FIND was unable to find an engine to execute this computation")
+
+    monkeypatch.setattr(rewrites._ConvReLU, "apply", no_engine)
+    fast = registry.load("v", "cpu", models_file, accelerate=False)
+    report = accel.prepare(fast, precision="float32", rewrites=True)
+    assert report.rewrites == []
+    assert "rewrites off: FIND was unable to find an engine" in "; ".join(report.notes)
+    assert not any(isinstance(m, rewrites.FusedConvReLU) for m in fast.modules())
 
 
 def test_a_copy_of_a_model_with_stream_branches_makes_its_own_streams(models_file) -> None:
@@ -170,3 +213,41 @@ def test_fast_forms_are_on_only_inside_the_context_and_only_in_its_thread() -> N
         t.start()
         t.join()
     assert not rewrites._state.fast and seen == [False]
+
+
+def test_a_non_finite_dream_from_the_fast_forms_is_dreamed_again_without_them(
+        models_file, monkeypatch, caplog) -> None:
+    """If the graphs' fast forms ever turn a finite image into NaN (see
+    dream._fast_forms_failed), the dream runs again on the plain forms and the model keeps
+    them.  No GPU here: the captured graphs are stood in for by eager steps, which write NaN
+    while the model's fast forms are on."""
+    model = registry.load("tiny", "cpu", str(TINY_MODELS))
+    model._accel_report.rewrites = ["1 conv+ReLU fused"]  # as prepare reports on CUDA
+    runs: list[bool] = []
+
+    class Graph:
+        def __init__(self, *args) -> None:
+            self.args = args
+
+        def run(self, x: torch.Tensor, offsets) -> torch.Tensor:
+            runs.append(getattr(model, "plain_forms", False))
+            model_, objective, step_size = self.args
+            fastpath.run_octave_eager(x, model_, objective, offsets, step_size)
+            return x if runs[-1] else x.fill_(float("nan"))
+
+    monkeypatch.setattr(fastpath, "captures", lambda device: True)
+    monkeypatch.setattr(fastpath, "octave_graph", lambda model, objective, shape, steps,
+                        step_size, *a, **k: Graph(model, objective, step_size))
+    settings = DreamSettings.from_dict({"model": "tiny", "octaves": 2, "iterations": 2,
+                                        "seed": 4})
+    image = np.random.default_rng(5).random((48, 64, 3), dtype=np.float32)
+    out = dream(image, model, settings)
+    assert np.isfinite(out).all() and np.abs(out - image).max() > 0.005
+    assert runs == [False, False, True, True] and model.plain_forms
+    assert "came out non-finite with the rewritten modules" in caplog.text
+    # a NaN in the input is the input's: no second dream
+    runs.clear()
+    del model.plain_forms
+    image[0, 0, 0] = np.nan
+    dream(image, model, settings)
+    assert runs == [False, False]

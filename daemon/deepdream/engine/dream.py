@@ -246,11 +246,31 @@ def dream_rgb(
     held = _held(progress)  # one for every try
     while True:
         try:
-            return _octaves(rgb, model, objective, settings, tile, held, cancel)
+            out = _octaves(rgb, model, objective, settings, tile, held, cancel)
         except _TileOutOfMemory:
-            pass
-        # here, out of the except block, the failed try's tensors have gone with its traceback
-        tile = _smaller_tile(model, settings, tile, (h, w))
+            # out of the except block, the failed try's tensors go with its traceback
+            tile = _smaller_tile(model, settings, tile, (h, w))
+            continue
+        if not _fast_forms_failed(out, rgb, model):
+            return out
+
+
+def _fast_forms_failed(out: torch.Tensor, rgb: torch.Tensor, model: DreamModel) -> bool:
+    """Whether a dream from a finite image came out non-finite on a model whose CUDA graphs
+    hold rewrites.py's fast forms: then they are turned off for the model (its graphs
+    dropped, so the next try captures the plain forms) and the dream should run again.  A
+    guard for what no check at load time covers (cuDNN's fused call reads its output buffer
+    as a zero-weighted input; uninitialised memory holding NaN would leak through)."""
+    report = getattr(model, "_accel_report", None)
+    if (not getattr(report, "rewrites", None) or getattr(model, "plain_forms", False)
+            or not fastpath.captures(model.device) or bool(torch.isfinite(out).all())
+            or not bool(torch.isfinite(rgb).all())):
+        return False
+    log.error("a dream on %s came out non-finite with the rewritten modules of %s; dreaming "
+              "again without them", model.device, model.name)
+    model.plain_forms = True  # type: ignore[assignment]
+    fastpath.forget(model)
+    return True
 
 
 def _held(progress: Callable[[Progress], None] | None) -> Callable[[Progress], None] | None:

@@ -33,6 +33,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
+from contextlib import nullcontext
 
 import torch
 from deepdream_protocol.settings import DEFAULTS
@@ -127,7 +128,8 @@ class OctaveGraph:
         self.x.uniform_()  # capture on real-looking data, never zeros
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
-        with fast_forms():  # (rewrites.py: the fused and concurrent forms, in graphs only)
+        # rewrites.py's fast forms, in graphs only (unless a dream found them wrong here)
+        with fast_forms() if not getattr(owner, "plain_forms", False) else nullcontext():
             with torch.cuda.stream(side):
                 for s in range(_WARMUP_STEPS):  # (a compiled model compiles here)
                     dream_step(self.x, self.offsets[s % steps], model, objective, step_size,
