@@ -251,3 +251,22 @@ def test_a_non_finite_dream_from_the_fast_forms_is_dreamed_again_without_them(
     image[0, 0, 0] = np.nan
     dream(image, model, settings)
     assert runs == [False, False]
+
+
+def test_a_failed_capture_with_the_fast_forms_tries_the_plain_forms(caplog) -> None:
+    """A capture that fails with the fast forms on (a cuDNN fused call or a stream branch at
+    a shape the load check did not see) must not leave the shape eager for good: the model
+    takes its plain forms and the capture is tried again.  Here the capture fails for want
+    of CUDA both times; what is tested is that second try and the model's switch."""
+    from deepdream.engine.objectives import layers_l2
+
+    model = registry.load("tiny", "cpu", str(TINY_MODELS))
+    model._accel_report.rewrites = ["1 conv+ReLU fused"]  # as prepare reports on CUDA
+    assert fastpath.fast_forms_used(model)
+    objective = layers_l2(((model.spec.default_layer, 1.0),))
+    shape = torch.Size((1, 3, 40, 40))
+    assert fastpath.octave_graph(model, objective, shape, 2, 0.01, None, "k") is None
+    assert model.plain_forms and not fastpath.fast_forms_used(model)
+    assert caplog.text.count("CUDA graph capture failed") == 2
+    assert "keeps its plain forms" in caplog.text
+    fastpath.clear_graphs()

@@ -246,25 +246,23 @@ def dream_rgb(
     held = _held(progress)  # one for every try
     while True:
         try:
-            out = _octaves(rgb, model, objective, settings, tile, held, cancel)
+            fast_forms = fastpath.fast_forms_used(model)  # (before the try: it may change)
+            out, graphs = _octaves(rgb, model, objective, settings, tile, held, cancel)
         except _TileOutOfMemory:
             # out of the except block, the failed try's tensors go with its traceback
             tile = _smaller_tile(model, settings, tile, (h, w))
             continue
-        if not _fast_forms_failed(out, rgb, model):
+        if not (graphs and fast_forms and _fast_forms_failed(out, rgb, model)):
             return out
 
 
 def _fast_forms_failed(out: torch.Tensor, rgb: torch.Tensor, model: DreamModel) -> bool:
-    """Whether a dream from a finite image came out non-finite on a model whose CUDA graphs
-    hold rewrites.py's fast forms: then they are turned off for the model (its graphs
-    dropped, so the next try captures the plain forms) and the dream should run again.  A
+    """For a dream whose octaves ran as CUDA graphs holding rewrites.py's fast forms: if it
+    came out non-finite from a finite image, they are turned off for the model (its graphs
+    dropped, so the next try captures the plain forms), and the dream should run again.  A
     guard for what no check at load time covers (cuDNN's fused call reads its output buffer
     as a zero-weighted input; uninitialised memory holding NaN would leak through)."""
-    report = getattr(model, "_accel_report", None)
-    if (not getattr(report, "rewrites", None) or getattr(model, "plain_forms", False)
-            or not fastpath.captures(model.device) or bool(torch.isfinite(out).all())
-            or not bool(torch.isfinite(rgb).all())):
+    if bool(torch.isfinite(out).all()) or not bool(torch.isfinite(rgb).all()):
         return False
     log.error("a dream on %s came out non-finite with the rewritten modules of %s; dreaming "
               "again without them", model.device, model.name)
@@ -323,8 +321,9 @@ def _octaves(
     tile: int,
     progress: Callable[[Progress], None] | None,
     cancel: Callable[[], bool] | None,
-) -> torch.Tensor:
-    """dream_rgb's one try at ``tile``."""
+) -> tuple[torch.Tensor, bool]:
+    """dream_rgb's one try at ``tile``: the dreamed (H, W, 3) image, and whether any
+    octave ran as CUDA graphs."""
     h, w = rgb.shape[:2]
     # On the CPU (and for a frame decoded on the device) this is a view of the caller's
     # pixels: no full-size copy of the input.
@@ -349,6 +348,7 @@ def _octaves(
             raise Cancelled()
 
     x: torch.Tensor | None = None  # the dreamed detail, then base + detail
+    graphs = False
     for o, size in enumerate(sizes):
         base = source if size == (h, w) else looks.resize(source, size, settings.seamless)
         if x is None:
@@ -361,6 +361,7 @@ def _octaves(
         fast = fastpath.octave_in_one_graph(
             x, model, objective, settings, rng, size, tile, settings.step * _STEP_UNIT,
             on_step=lambda s, o=o: graph_step_done(o, s))
+        graphs = graphs or fast
         for s in range(0 if fast else steps):
             if cancel is not None and cancel():
                 raise Cancelled()
@@ -394,7 +395,7 @@ def _octaves(
         # planar one is ~1.5x slower to blend).  On the CPU no copy is forced: x mostly lies
         # interleaved already (a clone of the permuted input) and dream() takes any layout.
         rgb_out = rgb_out.contiguous()
-    return rgb_out.to(rgb.device)
+    return rgb_out.to(rgb.device), graphs
 
 
 def _from_noise(

@@ -128,8 +128,8 @@ class OctaveGraph:
         self.x.uniform_()  # capture on real-looking data, never zeros
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
-        # rewrites.py's fast forms, in graphs only (unless a dream found them wrong here)
-        with fast_forms() if not getattr(owner, "plain_forms", False) else nullcontext():
+        # rewrites.py's fast forms, in graphs only (unless found wrong for this model)
+        with fast_forms() if fast_forms_used(owner) else nullcontext():
             with torch.cuda.stream(side):
                 for s in range(_WARMUP_STEPS):  # (a compiled model compiles here)
                     dream_step(self.x, self.offsets[s % steps], model, objective, step_size,
@@ -247,6 +247,12 @@ def octave_graph(model: torch.nn.Module, objective: Objective, shape: torch.Size
             torch.cuda.synchronize()  # let a half-captured stream settle before eager work
         if out_of_memory(exc):
             return None  # this time only: with memory free again, a later job captures
+        if fast_forms_used(model):  # they may be what failed: the plain forms, from now on
+            log.warning("capturing with the rewritten modules' fast forms failed; %s keeps "
+                        "its plain forms", getattr(model, "name", "the model"))
+            model.plain_forms = True  # type: ignore[assignment]
+            return octave_graph(model, objective, shape, steps, step_size, dtype,
+                                objective_key, compiled, tile)
         graph = None
     budget = GRAPH_BUFFER_SHARE * _total_memory(next(model.parameters()).device)
     with _lock:
@@ -299,6 +305,14 @@ def warm_up(model: DreamModel, device: torch.device | str, size: int = 64,
             for key in [k for k in _graphs if k[0] == id(model) and k[2][-2:] == (size, size)]:
                 del _graphs[key]
         torch.cuda.synchronize(device)
+
+
+def fast_forms_used(model: torch.nn.Module) -> bool:
+    """Whether ``model``'s graphs hold rewrites.py's fast forms: it was rewritten (prepare's
+    report says so) and they were not turned off for it (``model.plain_forms``: a capture
+    or a dream they failed)."""
+    report = getattr(model, "_accel_report", None)
+    return bool(getattr(report, "rewrites", None)) and not getattr(model, "plain_forms", False)
 
 
 def captures(device: torch.device) -> bool:
