@@ -122,8 +122,9 @@ class ConcurrentInception(nn.Module):
         self._streams: dict[torch.device, list[torch.cuda.Stream]] = {}
 
     def __getstate__(self) -> dict:
-        state = super().__getstate__()  # streams are per process and device: copies make theirs
-        state = dict(state)
+        # streams are per process and device: copies make theirs (a new dict: some Pythons'
+        # object.__getstate__ hands back the live __dict__)
+        state = dict(super().__getstate__())
         state["_streams"] = {}
         return state
 
@@ -162,23 +163,20 @@ class SpaceToDepthConv(nn.Module):
         w2 = w.view(out_c, in_c, eh // 2, 2, ew // 2, 2).permute(0, 1, 3, 5, 2, 4)
         self.weight = nn.Parameter(w2.reshape(out_c, in_c * 4, eh // 2, ew // 2).contiguous(),
                                    requires_grad=False)
-        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone(),
-                                                                requires_grad=False)
-        self.kernel, self.padding = (kh, kw), conv.padding
-        self.conv = conv  # the plain form
+        self.conv = conv  # the plain form; its size, padding and bias serve the fast one too
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.unshuffled(x) if _fast_here(x) else self.conv(x)
 
     def unshuffled(self, x: torch.Tensor) -> torch.Tensor:
         """The fast form (any device)."""
-        (kh, kw), (ph, pw) = self.kernel, self.padding
+        (kh, kw), (ph, pw) = self.conv.kernel_size, self.conv.padding
         h, w = x.shape[-2:]
         oh, ow = (h + 2 * ph - kh) // 2 + 1, (w + 2 * pw - kw) // 2 + 1
         kh2, kw2 = self.weight.shape[-2:]
         # padded so that the unshuffled image holds exactly the rows / columns the conv reads
         x = F.pad(x, (pw, 2 * (ow + kw2 - 1) - w - pw, ph, 2 * (oh + kh2 - 1) - h - ph))
-        return F.conv2d(F.pixel_unshuffle(x, 2), self.weight, self.bias)
+        return F.conv2d(F.pixel_unshuffle(x, 2), self.weight, self.conv.bias)
 
 
 def _replace(model: nn.Module, match, make) -> int:  # noqa: ANN001

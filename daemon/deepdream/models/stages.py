@@ -12,18 +12,17 @@ def run_stages(
 ) -> dict[str, Tensor]:
     """Feed ``x`` through the stages in order and return the outputs of those named in
     ``wanted``; stages past the deepest wanted one are not run.  A stage with ``split``
-    (rewrites.FusedConvStage: a conv stage fused with the ReLU stage after it) gives its conv's own
-    output when that layer is wanted."""
+    (rewrites.FusedConvStage: a conv stage fused with the ReLU stage after it) gives its
+    conv's own output when that layer is wanted."""
     out: dict[str, Tensor] = {}
     for name, stage in stages:
-        if name in wanted and hasattr(stage, "split"):
-            out[name], x = stage.split(x)
-            if len(out) == len(wanted):
-                break
+        if name not in wanted:
+            x = stage(x)
             continue
-        x = stage(x)
-        if name in wanted:
-            out[name] = x
-            if len(out) == len(wanted):
-                break
+        if hasattr(stage, "split"):
+            out[name], x = stage.split(x)
+        else:
+            x = out[name] = stage(x)
+        if len(out) == len(wanted):
+            break
     return out
