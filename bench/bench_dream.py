@@ -217,7 +217,8 @@ def engine_settings(model_name: str, layer: str, tile: int = 0) -> DreamSettings
 def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args: Any,
                    models_file: str, base: dict[str, Any], bf16_rate: float,
                    daemons: dict[str, tuple[str, int]], compiled_pass: bool = False) -> None:
-    """``daemons``: mode name ("e2e", "e2e_compiled") -> (endpoint, pid) of a warm daemon.
+    """``daemons``: mode name ("e2e", "e2e_compiled", "e2e_ahead") -> (endpoint, pid, log
+    file) of a warm daemon.
     ``compiled_pass``: the reference and the DEEPDREAM_COMPILE=1 rows only (a pass of their
     own, last, so minutes of compiling cannot cost the other rows)."""
     daemons = {m: d for m, d in daemons.items() if (m == "e2e_compiled") == compiled_pass}
@@ -281,6 +282,8 @@ def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args:
         if device.type == "cuda":
             for run in runs.values():
                 run()
+        if "e2e_ahead" in daemons:  # its first job wished for its sizes' compiled graphs
+            wait_compiled_ahead(daemons["e2e_ahead"][2], len(sizes), args.ahead, common)
         # round robin, so a machine whose load drifts (shared CPUs) hits every mode alike
         got: dict[str, list[dict[str, Any]]] = {mode: [] for mode in runs}
         for _ in range(args.repeats):
@@ -300,7 +303,8 @@ def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args:
             t.pop("peak_device_reserved_mb", None)
             t.pop("cpu_seconds", None)  # only the client's, which waits
             record(mode, t, ref_s, note="client submit -> result, warm daemon, RGBA u8"
-                   + (", DEEPDREAM_COMPILE=1" if mode == "e2e_compiled" else ""))
+                   + {"e2e_compiled": ", DEEPDREAM_COMPILE=1",
+                      "e2e_ahead": ", DEEPDREAM_COMPILE=ahead"}.get(mode, ""))
         else:
             record(mode, t, ref_s, compute_dtype=report.compute_dtype,
                    graphs=mode != "engine_eager" and device.type == "cuda",
@@ -364,14 +368,30 @@ def run_tiled_case(device: torch.device, models_file: str, base: dict[str, Any],
 
 
 def start_daemon(models_file: str, device: torch.device, log_dir: str,
-                 env: dict[str, str] | None = None) -> tuple[Any, str]:
-    """The warm daemon of the end-to-end case (the tests' serve command): (process, endpoint)."""
+                 env: dict[str, str] | None = None) -> tuple[Any, str, Path]:
+    """The warm daemon of the end-to-end case (the tests' serve command): (process, endpoint,
+    log file)."""
     from tests.support.daemon import start_daemon as start
 
     Path(log_dir).mkdir(parents=True, exist_ok=True)
     daemon = start(Path(log_dir), models_file, timeout=180, env=env,
                    extra_args=("--preload", "bench_googlenet", "--device", str(device)))
-    return daemon.proc, daemon.endpoint
+    return daemon.proc, daemon.endpoint, daemon.log
+
+
+def wait_compiled_ahead(log: Path, sizes: int, seconds: float, common: dict[str, Any]) -> None:
+    """Wait until a DEEPDREAM_COMPILE=ahead daemon's log says it captured ``sizes`` compiled
+    graphs (or failed, or ``seconds`` passed); one JSON line says how long that took."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        text = log.read_text(errors="replace")
+        if text.count("compiled graph for") >= sizes or "compiling ahead failed" in text:
+            break
+        time.sleep(1.0)
+    lines = [line[:200] for line in log.read_text(errors="replace").splitlines()
+             if "compil" in line and "ahead on" not in line]
+    emit({**common, "mode": "e2e_ahead_wait", "seconds": round(time.monotonic() - t0, 1),
+          "log": lines})
 
 
 # --- main --------------------------------------------------------------------------------
@@ -415,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile", action="store_true",
                    help="CUDA: also each case with DEEPDREAM_COMPILE=1 (GoogLeNet also in a "
                    "second daemon), last: the first run of each compiles for minutes")
+    p.add_argument("--ahead", type=float, default=0, metavar="SECONDS",
+                   help="CUDA: also GoogLeNet end to end in a DEEPDREAM_COMPILE=ahead daemon, "
+                   "timed once it has captured its compiled graphs (waiting at most SECONDS)")
     args = p.parse_args(argv)
     SCHEDULE["octave_scale"] = args.octave_scale
     # a timeout's SIGTERM unwinds like an exception, so the daemon is stopped too
@@ -444,13 +467,15 @@ def main(argv: list[str] | None = None) -> int:
         kinds = {"e2e": None}
         if args.compile and device.type == "cuda":
             kinds["e2e_compiled"] = {"DEEPDREAM_COMPILE": "1"}
+        if args.ahead and device.type == "cuda":
+            kinds["e2e_ahead"] = {"DEEPDREAM_COMPILE": "ahead"}
         for mode, env in kinds.items():
             if args.no_daemon or "googlenet" not in wanted:
                 break
             try:
-                proc, endpoint = start_daemon(models_file, device, str(Path(tmp) / mode), env)
+                proc, endpoint, log = start_daemon(models_file, device, str(Path(tmp) / mode), env)
                 procs.append(proc)
-                daemons[mode] = (endpoint, proc.pid)
+                daemons[mode] = (endpoint, proc.pid, log)
             except Exception as exc:  # noqa: BLE001 - the engine figures still count
                 emit({**base, "mode": mode, "error": str(exc).splitlines()[-1][:300]})
         try:

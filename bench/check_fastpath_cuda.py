@@ -30,6 +30,10 @@ Checks, each reported as one JSON line with its measured error and the bound it 
             step from float32 (measured 0.08 for the fused convs alone on an H100)
   compile   DEEPDREAM_COMPILE's graph (a torch.compile'd bf16 copy of the model), one step
             vs float32 eager: within the bf16 check's own bound; its compile time reported
+  ahead     DEEPDREAM_COMPILE=ahead: a child process compiles a 2-octave dream's sizes, the
+            compiled graphs are captured (inductor misses in this process reported), and
+            the next dream replays them, within engine's bound of the plain graphs' dream;
+            the child's and the captures' seconds, both dreams' milliseconds
 Exit status 0 when every check passes.  Weights are random (seeded).
 """
 
@@ -303,9 +307,62 @@ def main() -> int:
         return {"error": err / bound, "step_error": err, "bound_abs": bound,
                 "seconds_with_compile": round(time.perf_counter() - t0, 1)}
 
+    @check("ahead", 0.5)
+    def ahead() -> dict:
+        """DEEPDREAM_COMPILE=ahead: a child process compiles a 2-octave dream's sizes, their
+        compiled graphs are captured as between jobs (inductor misses here reported: 0 when
+        the child's cache served), and the next dream replays them: its detail within the
+        engine check's bound of the plain graphs' dream; both dreams' milliseconds."""
+        from deepdream.engine import compile_ahead
+
+        fast = registry.load("g", dev, toml)
+        img = np.random.default_rng(4).random((384, 512, 3), dtype=np.float32)
+        s = DreamSettings.from_dict({"model": "g", "octaves": 2})
+        fastpath.COMPILE_AHEAD = True
+        try:
+            a = dream(img, fast, s)  # the plain graphs, and the wishes
+            t0 = time.perf_counter()
+            while {"waiting", "compiling"} & set(compile_ahead.states()):
+                compile_ahead.tick(dev, lambda: True)  # (a job waits: no capture yet)
+                time.sleep(0.5)
+            child_s = time.perf_counter() - t0
+            after_child = compile_ahead.states()
+            misses = compile_ahead._inductor_count("fxgraph_cache_miss")
+            t0 = time.perf_counter()
+            compile_ahead.tick(dev, lambda: False)
+            capture_s = time.perf_counter() - t0
+            missed = compile_ahead._inductor_count("fxgraph_cache_miss") - misses
+            compiled = sum(1 for k, v in fastpath._graphs.items()
+                           if k[0] == id(fast) and k[6] and v is not None)
+            b = dream(img, fast, s)
+
+            def ms() -> float:
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+                t = time.perf_counter()
+                for _ in range(5):
+                    dream(img, fast, s)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+                return round((time.perf_counter() - t) * 200, 2)
+            compiled_ms = ms()
+            fastpath.COMPILE_AHEAD = False
+            plain_ms = ms()
+        finally:
+            fastpath.COMPILE_AHEAD = False
+            compile_ahead.stop()
+        if compiled != 2:
+            raise RuntimeError(f"{compiled} compiled graphs captured, not 2 "
+                               f"(wishes after the child: {after_child})")
+        return {"error": float(np.linalg.norm(b - a) / np.linalg.norm(a - img)),
+                "child_s": round(child_s, 1), "capture_s": round(capture_s, 1),
+                "inductor_misses_here": missed, "dream_ms_compiled": compiled_ms,
+                "dream_ms_plain": plain_ms}
+
     checks = {"roll": roll, "graph1": graph1, "graph10": graph10, "reuse": reuse,
               "tiled": tiled, "bf16": bf16, "engine": engine, "warm_up": warm_up,
-              "pixels": pixels, "rewrites": rewritten, "compile": compiled}
+              "pixels": pixels, "rewrites": rewritten, "compile": compiled,
+              "ahead": ahead}
     for name, fn in checks.items():
         if not args.only or name in args.only.split(","):
             fn()

@@ -8,6 +8,7 @@
 #   OUT=/tmp/out bash bench/gpu_check.sh
 # QUICK=1 (about 3 minutes, timeout_s 240, for a nearly spent device budget): the checks
 # without compile, GoogLeNet and VGG16 without the compiled pass and the 4096x4096 case.
+# AHEAD=1: DEEPDREAM_COMPILE=ahead's check and benchmark only (below).
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/deepdream-gpu-out}
@@ -27,12 +28,32 @@ export PYTHONPATH="$PWD/daemon:$PWD/shared:$PWD${PYTHONPATH:+:$PYTHONPATH}"
       --format=csv; "$PY" -c "import torch; print('torch', torch.__version__)"; } \
     >"$OUT/gpu.txt" 2>&1 || true
 
+if [ -n "${AHEAD:-}" ]; then
+    # AHEAD=1 (about 7 minutes, timeout_s 540): DEEPDREAM_COMPILE=ahead only.  Its check (a
+    # child process compiles two octave sizes) and GoogLeNet's benchmark with an e2e_ahead
+    # row, timed once that daemon's child has compiled and it has captured its four sizes.
+    echo "== compile ahead: check"
+    timeout 200 "$PY" bench/check_fastpath_cuda.py --only ahead --out "$OUT/check_ahead.jsonl" \
+        >"$OUT/check_ahead.log" 2>&1
+    echo "check exit status $?"
+    grep -A3 "^fast-path checks" "$OUT/check_ahead.log" || tail -n 15 "$OUT/check_ahead.log"
+    grep -o '"child_s".*' "$OUT/check_ahead.log"
+    echo "== compile ahead: benchmark"
+    timeout 330 "$PY" bench/bench_dream.py --cases googlenet --ahead 220 --repeats 3 \
+        --out "$OUT/bench_ahead.jsonl" >"$OUT/bench_ahead.log" 2>&1
+    echo "bench exit status $?"
+    grep '"error"\|e2e_ahead_wait' "$OUT/bench_ahead.log" | cut -c1-600
+    sed -n '/^$/,$p' "$OUT/bench_ahead.log" | tail -n 10
+    cat "$OUT/gpu.txt"
+    exit 0
+fi
+
 echo "== 1. fast-path checks (CUDA graph vs eager, bf16 vs fp32)"
 if [ -n "${QUICK:-}" ]; then
     checks=(--only roll,graph1,tiled,engine,warm_up,pixels,rewrites)
     bench=(--cases googlenet,vgg16)
-else
-    checks=()
+else  # (ahead has its own run: AHEAD=1)
+    checks=(--only roll,graph1,graph10,reuse,tiled,bf16,engine,warm_up,pixels,rewrites,compile)
     bench=(--compile)
 fi
 timeout 150 "$PY" bench/check_fastpath_cuda.py "${checks[@]}" --out "$OUT/check.jsonl" \

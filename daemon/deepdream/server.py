@@ -45,6 +45,7 @@ _TICK_MS = 200
 #: a worker idle this long hands the last job's freed memory back to the system; sooner,
 #: the next try would first fault it all in again (~0.3 s of a 4 s CPU dream at 1024x768)
 RELEASE_AFTER_S = 30.0
+AHEAD_POLL_S = 1.0  # how often an idle worker looks at compile_ahead's child
 #: --max-pixels above this is a typo (a terapixel image alone would be 16 TB of floats).
 MAX_PIXELS_LIMIT = 10**12
 #: the most bytes one pixel takes on the wire: 4 channels of f32.
@@ -134,6 +135,7 @@ class Worker(threading.Thread):
 
     def run(self) -> None:
         from .accel import release_memory
+        from .engine import compile_ahead
         from .engine.fastpath import warm_up
 
         out = self.server.ctx.socket(zmq.PUSH)
@@ -148,13 +150,21 @@ class Worker(threading.Thread):
                 except Exception as exc:
                     log.error("cannot preload model %s: %s", name, exc)
             holding = False  # freed memory of the last job kept for the next one
+            idle_since = time.monotonic()
             while True:
+                wait = RELEASE_AFTER_S - (time.monotonic() - idle_since) if holding else None
+                if compile_ahead.busy():  # (DEEPDREAM_COMPILE=ahead) its work, between jobs
+                    compile_ahead.tick(self.device, lambda: self.server.queue.status()[1] > 0)
+                    wait = AHEAD_POLL_S if wait is None else min(wait, AHEAD_POLL_S)
                 try:
-                    job = self.server.queue.get(RELEASE_AFTER_S if holding else None)
+                    job = self.server.queue.get(max(wait, 0.0) if wait is not None else None)
                 except TimeoutError:  # idle a while: don't sit on the last job's peak
-                    holding = self.server.queue.status() != ([], 0)
-                    if not holding:
-                        release_memory()
+                    if holding and time.monotonic() - idle_since >= RELEASE_AFTER_S:
+                        holding = self.server.queue.status() != ([], 0)
+                        if holding:  # other workers' jobs: look again in a while
+                            idle_since = time.monotonic()
+                        else:
+                            release_memory()
                     continue
                 if job is None:
                     break
@@ -162,7 +172,7 @@ class Worker(threading.Thread):
                     self._run(job, out)
                 finally:  # (_run's last message marks it done; this covers an escape)
                     self.server.queue.done(job)
-                    holding = True
+                    holding, idle_since = True, time.monotonic()
         finally:
             out.close(linger=0)
 
@@ -307,6 +317,9 @@ class Server:
     # -- shutdown ----------------------------------------------------------------------------
     def _shutdown(self) -> None:
         log.info("shutting down")
+        from .engine import compile_ahead
+
+        compile_ahead.stop()
         for job in self.queue.close():
             self._reply(job.peer, {"job": job.id}, m.ERROR, code=m.E_SHUTDOWN,
                         message="the daemon is shutting down")
@@ -610,10 +623,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="require CurveZMQ with the keys in KEY_DIR (see 'deepdream keygen')")
     parser.add_argument("--log-file", type=Path,
                         help=f"log file (default {default_log_file()})")
-    parser.add_argument("--compile", action="store_true",
-                        help="NVIDIA GPUs: torch.compile the dream step, about 1.5x faster, "
-                        "but each new image size first compiles for a minute or more (also "
-                        "DEEPDREAM_COMPILE=1)")
+    parser.add_argument("--compile", nargs="?", const="now", choices=("now", "ahead"),
+                        help="NVIDIA GPUs: torch.compile the dream step, about 1.5x faster. "
+                        "'now' (the default of a bare --compile; DEEPDREAM_COMPILE=1): each "
+                        "new image size first compiles for a minute or more; 'ahead' "
+                        "(DEEPDREAM_COMPILE=ahead): a background process compiles it while "
+                        "the uncompiled step serves")
 
 
 def serve_main(args: argparse.Namespace) -> int:
@@ -644,10 +659,14 @@ def serve_main(args: argparse.Namespace) -> int:
     setup_logging(log_file)
     from .engine import fastpath
 
-    fastpath.COMPILE = fastpath.COMPILE or args.compile
+    fastpath.COMPILE = fastpath.COMPILE or args.compile == "now"
+    fastpath.COMPILE_AHEAD = fastpath.COMPILE_AHEAD or args.compile == "ahead"
     if fastpath.COMPILE:
         log.info("compiled steps on (--compile): on a CUDA GPU each new image size is "
                  "compiled before it dreams, which takes a while")
+    elif fastpath.COMPILE_AHEAD:
+        log.info("compiled steps ahead on (--compile ahead): on a CUDA GPU each new image "
+                 "size is compiled in a background process, then used")
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: server.stop())
     server.run()

@@ -157,14 +157,18 @@ def test_dream_through_an_absent_daemon_is_a_one_line_error(tmp_path: Path) -> N
     assert not dst.exists()
 
 
-def test_serve_compile_says_so_and_still_dreams_where_it_does_not_apply() -> None:
+@pytest.mark.parametrize(("args", "says"), [
+    (("--compile",), "compiled steps on (--compile)"),
+    (("--compile", "ahead"), "compiled steps ahead on (--compile ahead)")])
+def test_serve_compile_says_so_and_still_dreams_where_it_does_not_apply(
+        args: tuple[str, ...], says: str) -> None:
     # --compile applies to CUDA graphs only (none here): the daemon logs that it is on and
     # dreams as always; the compiled step itself is checked on a GPU (bench/gpu_check.sh)
-    with daemon_process(extra_args=("--compile",)) as daemon:
+    with daemon_process(extra_args=args) as daemon:
         with Client(daemon.endpoint, timeout=30) as client:
             fmt = PixelFormat("RGBA", "u8")
             out = client.dream({"model": "tiny", "iterations": 1, "octaves": 1},
                                host_pixels(fmt, W, H), W, H, fmt)
         log = daemon.log.read_text()
     assert len(out) == W * H * 4 and out != host_pixels(fmt, W, H)
-    assert "compiled steps on (--compile)" in log
+    assert says in log

@@ -58,7 +58,8 @@ def test_cuda_check_script_runs_its_own_code_on_the_cpu(tmp_path) -> None:
                    env={**os.environ, "PYTHONPATH": "daemon:shared"}, check=False)
     rows = {r["check"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert set(rows) == {"roll", "graph1", "graph10", "reuse", "tiled", "bf16", "engine",
-                         "warm_up", "pixels", "rewrites", "compile"}
+                         "warm_up", "pixels", "rewrites", "compile", "ahead"}
+    assert "0 compiled graphs captured" in rows["ahead"]["exception"]  # (CUDA graphs only)
     for name in ("graph1", "graph10", "reuse", "tiled", "compile"):
         assert "capture failed" in rows[name]["exception"] or (
             name == "compile" and "no reduced precision" in rows[name]["exception"]), rows[name]

@@ -20,7 +20,9 @@ DEEPDREAM_COMPILE=1 captures the step of a torch.compile'd (inductor) copy of th
 its weights in the compute dtype (one-tile octaves; tiled ones stay uncompiled).  On an
 H100 that made GoogLeNet's steps 1.45x (full size) to 1.9x (small octaves) faster, but each
 new octave size first compiles for ~35 s, so it is off by default: for zoom videos and long
-sessions at one image size.
+sessions at one image size.  DEEPDREAM_COMPILE=ahead compiles each new size in a separate
+process instead (compile_ahead.py): its jobs replay the plain graphs until the compiled one
+is captured between jobs.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from deepdream_protocol.settings import DEFAULTS
 from ..accel import compute_dtype, out_of_memory
 from ..models.network import DreamModel
 from ..rewrites import fast_forms
+from . import compile_ahead
 from .objectives import Objective, layers_l2
 from .priors import keep_in_range, normalize_gradient
 from .tiling import gradient, objective_gradient, random_offsets
@@ -51,6 +54,8 @@ log = logging.getLogger("deepdream.engine")
 ENABLED = os.environ.get("DEEPDREAM_CUDA_GRAPHS", "1") != "0"
 #: DEEPDREAM_COMPILE=1 steps a torch.compile'd copy of the model (see the module's text)
 COMPILE = os.environ.get("DEEPDREAM_COMPILE", "0") == "1"
+#: DEEPDREAM_COMPILE=ahead: the same, each size compiled in a separate process first
+COMPILE_AHEAD = os.environ.get("DEEPDREAM_COMPILE", "0") == "ahead"
 GRAPH_CACHE_SIZE = 16  # graphs kept (a model's graphs share one pool; each has its buffers)
 #: and their image buffers together within this share of the device's memory
 GRAPH_BUFFER_SHARE = 1 / 16
@@ -230,8 +235,8 @@ def octave_graph(model: torch.nn.Module, objective: Objective, shape: torch.Size
     a new job's equal objective reuses the graph; without it only the same object does.
     ``compiled``: step a torch.compile'd copy of the model (``compiled_model``; one tile
     only); ``tile``: step tile by tile (None: the image is one tile)."""
-    key = (id(model), objective_key if objective_key is not None else id(objective),
-           tuple(shape), steps, step_size, dtype, compiled, tile)
+    key = graph_key(model, objective, shape, steps, step_size, dtype, objective_key, compiled,
+                    tile)
     _watch(model)
     with _lock:
         if key in _graphs:
@@ -260,6 +265,29 @@ def octave_graph(model: torch.nn.Module, objective: Objective, shape: torch.Size
         while len(_graphs) > GRAPH_CACHE_SIZE or (len(_graphs) > 1 and _buffer_bytes() > budget):
             _graphs.popitem(last=False)  # the least recently used
     return graph
+
+
+def graph_key(model: torch.nn.Module, objective: Objective, shape: Sequence[int], steps: int,
+              step_size: float, dtype: torch.dtype | None, objective_key: Hashable | None,
+              compiled: bool, tile: int | None) -> tuple:
+    """The graph cache's key: ``octave_graph``'s arguments, the objective by its key."""
+    return (id(model), objective_key if objective_key is not None else id(objective),
+            tuple(shape), steps, step_size, dtype, compiled, tile)
+
+
+def compiled_ahead(model: torch.nn.Module, objective: Objective, shape: torch.Size, steps: int,
+                   step_size: float, dtype: torch.dtype | None,
+                   objective_key: Hashable | None) -> OctaveGraph | None:
+    """DEEPDREAM_COMPILE=ahead: this octave's compiled graph once compile_ahead has captured
+    it; until then None, and the wish for it."""
+    args = (objective, shape, steps, step_size, dtype, objective_key)
+    key = graph_key(model, *args, compiled=True, tile=None)
+    with _lock:
+        if key in _graphs:  # (None: its capture failed, the plain graph serves)
+            _graphs.move_to_end(key)
+            return _graphs[key]
+    compile_ahead.wish(key, model, args)
+    return None
 
 
 def _buffer_bytes() -> int:
@@ -357,9 +385,13 @@ def octave_in_one_graph(x: torch.Tensor, model: DreamModel, objective: Objective
            settings.channels)  # type: ignore[attr-defined]
     tiled = not fits_one_tile(size, tile)
     chunk = 1 if tiled else steps
-    graph = octave_graph(model, objective, x.shape, chunk, step_size,
-                         compute_dtype(model, x.device), key, compiled=COMPILE,
-                         tile=tile if tiled else None)
+    dtype = compute_dtype(model, x.device)
+    graph = None
+    if COMPILE_AHEAD and not COMPILE and not tiled and dtype is not None:
+        graph = compiled_ahead(model, objective, x.shape, chunk, step_size, dtype, key)
+    if graph is None:
+        graph = octave_graph(model, objective, x.shape, chunk, step_size, dtype, key,
+                             compiled=COMPILE, tile=tile if tiled else None)
     if graph is None:
         return False
     for start in range(0, steps, chunk):

@@ -1,0 +1,294 @@
+"""Compiling ahead (DEEPDREAM_COMPILE=ahead, CUDA): torch.compile's slow first compile of an
+octave size runs in a separate process, so the daemon's own compile of it is a short load
+from inductor's on-disk caches, made between jobs.
+
+Why a process: compiling on a daemon thread (session 6, bench/RESULTS.md) held the GIL for
+~35 s per size, slowed the tries meanwhile from 0.07 s to over a second, and broke the
+captures of compiled steps (dynamo's FX-tracing flag is process-global).
+
+The flow, all of it driven by the worker of the model's device:
+1. A job's octave replays the plain graph; the fast path ``wish``es for its compiled one.
+2. Between jobs, ``tick`` starts a child (``python -m deepdream.engine.compile_ahead SPEC``,
+   at a lower priority) that loads the same model and compiles its step at the wished sizes.
+   It prints the model's fingerprint and inductor's cache counts as one JSON line.
+3. When the child succeeded for a model with the daemon's own fingerprint (the same
+   network, prepared the same way), ``tick`` captures the compiled graph of one ready size
+   at a time while no job waits: a compile that finds every kernel in the cache.
+4. Later jobs of that size replay the compiled graph (``fastpath.octave_in_one_graph``).
+A child that fails, or a different fingerprint, leaves the plain graphs in place (logged).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections import Counter
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import IO
+
+import torch
+
+log = logging.getLogger("deepdream.engine")
+
+NICENESS = 10  # the child's: the daemon's jobs and the user's painting go first
+KEPT_WISHES = 256  # wishes remembered (failed ones are never retried; done ones may go)
+
+
+@dataclass(eq=False)
+class Wish:
+    """One octave's compiled graph, wished for: what ``fastpath.octave_graph`` captures."""
+
+    model: weakref.ref
+    device: torch.device
+    args: tuple  # octave_graph's (objective, shape, steps, step_size, dtype, objective_key)
+    layers: list[str]
+    state: str = "waiting"  # -> "compiling" -> "ready" -> "done", or "failed"
+
+    @property
+    def shape(self) -> list[int]:
+        return list(self.args[1])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.args[4]
+
+
+@dataclass(eq=False)
+class _Child:
+    proc: subprocess.Popen
+    files: tuple[IO[str], IO[str]]  # its stdout and stderr
+    wishes: list[Wish]
+    fingerprint: str
+    started: float = field(default_factory=time.monotonic)
+
+
+_wishes: dict[Hashable, Wish] = {}
+_child: _Child | None = None
+_lock = threading.RLock()
+
+
+def fingerprint(model: torch.nn.Module) -> str:
+    """What makes two processes' compiles of ``model`` the same: its modules (after
+    accel.prepare's fold and rewrites) and its tensors' shapes, dtypes and layouts."""
+    h = hashlib.sha256(repr(model).encode())
+    for name, t in [*model.named_parameters(), *model.named_buffers()]:
+        h.update(f"{name}{tuple(t.shape)}{t.dtype}{t.stride()}".encode())
+    return h.hexdigest()[:16]
+
+
+def wish(key: Hashable, model: torch.nn.Module, args: tuple) -> None:
+    """Ask for the compiled graph ``key`` (``fastpath.graph_key`` of ``args``, compiled)."""
+    with _lock:
+        known = _wishes.get(key)
+        if known is not None and known.state != "done":  # (done: its graph was evicted)
+            return
+        done = [k for k, w in _wishes.items() if w.state == "done"]
+        for old in done[:max(0, len(_wishes) - KEPT_WISHES)]:  # the oldest done ones go
+            del _wishes[old]
+        objective = args[0]
+        _wishes[key] = Wish(weakref.ref(model), next(model.parameters()).device, args,
+                            sorted(objective.layers))
+
+
+def busy() -> bool:
+    """Whether ``tick`` has work: a child to start or watch, or a ready size to capture."""
+    with _lock:
+        return _child is not None or any(
+            w.state in ("waiting", "ready") for w in _wishes.values())
+
+
+def states() -> dict[str, int]:
+    """How many wishes are in each state (for logs, checks and tests)."""
+    with _lock:
+        return dict(Counter(w.state for w in _wishes.values()))
+
+
+def tick(device: torch.device, job_waiting: Callable[[], bool]) -> None:
+    """The worker of ``device``, between jobs: collect a finished child, start the next
+    one, and (while ``job_waiting()`` is false) capture ready sizes of its own device."""
+    _collect()
+    _start()
+    device = _indexed(device)
+    while not job_waiting():
+        with _lock:
+            ready = next((k for k, w in _wishes.items()
+                          if w.state == "ready" and w.device == device), None)
+        if ready is None:
+            return
+        _capture(ready)
+
+
+def _indexed(device: torch.device | str) -> torch.device:
+    """``device`` with its index (a worker's "cuda" is its models' "cuda:0")."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+def stop() -> None:
+    """Kill a running child and forget every wish (the daemon is shutting down)."""
+    global _child
+    with _lock:
+        if _child is not None:
+            _child.proc.kill()
+            _child.proc.wait()
+            for f in _child.files:
+                f.close()
+            _child = None
+        _wishes.clear()
+
+
+def _collect() -> None:
+    global _child
+    with _lock:
+        child = _child
+        if child is None or child.proc.poll() is None:
+            return
+        _child = None
+    out, err = (_read(f) for f in child.files)
+    try:
+        said = json.loads(out.strip().splitlines()[-1]) if child.proc.returncode == 0 else {}
+    except (ValueError, IndexError):
+        said = {}
+    took = time.monotonic() - child.started
+    if said.get("fingerprint") == child.fingerprint:
+        state = "ready"
+        log.info("compiled ahead: %d sizes in %.0f s (cache: %s hits, %s misses)",
+                 len(child.wishes), took, said.get("hits"), said.get("misses"))
+    else:
+        state = "failed"
+        why = ("its model differs from the daemon's" if said
+               else (err.strip().splitlines() or [f"exit {child.proc.returncode}"])[-1])
+        log.warning("compiling ahead failed (%s); those sizes keep their plain graphs",
+                    why[:300])
+    with _lock:
+        for w in child.wishes:
+            w.state = state
+
+
+def _read(f: IO[str]) -> str:
+    with f:
+        f.seek(0)
+        return f.read()
+
+
+def _start() -> None:
+    global _child
+    with _lock:
+        if _child is not None:
+            return
+        first = next((w for w in _wishes.values() if w.state == "waiting"), None)
+        model = None if first is None else first.model()
+        if first is None or model is None:
+            if first is not None:
+                first.state = "failed"  # its model was unloaded
+            return
+        batch = [w for w in _wishes.values() if w.state == "waiting"
+                 and w.model() is model and w.dtype == first.dtype]
+        spec = child_spec(model, first.device, first.dtype,
+                          [(w.shape, w.layers) for w in batch])
+        # files, not pipes: a chatty compile would fill a pipe and wait on it for good
+        out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+        try:
+            proc = subprocess.Popen(child_command(spec), stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=err, text=True, env=_child_env())
+        except OSError as exc:
+            out.close()
+            err.close()
+            log.warning("cannot start compiling ahead: %s", exc)
+            for w in batch:
+                w.state = "failed"
+            return
+        for w in batch:
+            w.state = "compiling"
+        _child = _Child(proc, (out, err), batch, fingerprint(model))
+        log.info("compiling %d octave sizes of %s ahead, in process %d",
+                 len(batch), model.name, proc.pid)
+
+
+def child_command(spec: dict) -> list[str]:
+    return [sys.executable, "-m", "deepdream.engine.compile_ahead", json.dumps(spec)]
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # the parent's import path, so the child imports this same package
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env
+
+
+def child_spec(model: torch.nn.Module, device: torch.device, dtype: torch.dtype,
+               sizes: list[tuple[list[int], list[str]]]) -> dict:
+    """What the child needs to load ``model`` as the daemon did and compile its step."""
+    spec = model.spec  # type: ignore[attr-defined]
+    return {"model": spec.name,
+            "models_file": None if spec.source == "built-in" else spec.source,
+            "device": str(device), "dtype": str(dtype).removeprefix("torch."),
+            "sizes": [[shape, layers] for shape, layers in sizes]}
+
+
+def _capture(key: Hashable) -> None:
+    from . import fastpath
+
+    with _lock:
+        w = _wishes[key]
+        w.state = "done"
+        model = w.model()
+    if model is None:
+        return
+    misses = _inductor_count("fxgraph_cache_miss")
+    started = time.monotonic()
+    graph = fastpath.octave_graph(model, *w.args, compiled=True)
+    missed = _inductor_count("fxgraph_cache_miss") - misses
+    log.log(logging.WARNING if missed else logging.INFO,
+            "compiled graph for %s: %s in %.1f s%s", tuple(w.shape),
+            "captured" if graph is not None else "not captured", time.monotonic() - started,
+            f" ({missed} kernels were not in the cache: compiled here)" if missed else "")
+
+
+def compile_sizes(spec: dict) -> dict:
+    """The child's work: load the model as the daemon does, compile its step at each size
+    (``fastpath.dream_step`` on the compiled copy, as ``OctaveGraph`` warms it up)."""
+    from ..models import registry
+    from . import fastpath
+    from .objectives import layers_l2
+
+    device = torch.device(spec["device"])
+    dtype = getattr(torch, spec["dtype"])
+    model = registry.load(spec["model"], device, spec["models_file"])
+    compiled = fastpath.compiled_model(model, dtype)
+    for shape, layers in spec["sizes"]:
+        objective = layers_l2(tuple((layer, 1.0) for layer in layers))
+        x = torch.rand(shape, device=device)
+        offset = torch.zeros(2, dtype=torch.int64, device=device)
+        fastpath.dream_step(x, offset, compiled, objective, 1.0 / 255, None, dtype)
+    return {"fingerprint": fingerprint(model), "hits": _inductor_count("fxgraph_cache_hit"),
+            "misses": _inductor_count("fxgraph_cache_miss")}
+
+
+def _inductor_count(name: str) -> int:
+    """Inductor's count ``name`` in this process (looked up afresh: dynamo may replace
+    its counters)."""
+    return int(torch._dynamo.utils.counters["inductor"][name])
+
+
+def main(argv: list[str]) -> int:
+    """``python -m deepdream.engine.compile_ahead SPEC``: one JSON line out, exit 0."""
+    if hasattr(os, "nice"):
+        os.nice(NICENESS)
+    print(json.dumps(compile_sizes(json.loads(argv[0]))), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

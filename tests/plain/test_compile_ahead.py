@@ -1,0 +1,199 @@
+"""Compiling ahead (DEEPDREAM_COMPILE=ahead) on the CPU: a real child process fills
+inductor's cache so that this process's compile of the same step loads it, and the
+wish -> child -> capture flow between jobs.  The capture of a CUDA graph needs a GPU: here a
+stand-in records what would be captured (bench/check_fastpath_cuda.py's ``ahead`` check
+runs the real one)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from deepdream.engine import DreamSettings, compile_ahead, dream, fastpath
+from deepdream.engine.objectives import layers_l2
+from deepdream.models import registry
+
+from tests.support import TINY_MODELS
+
+SIZE = (48, 64)
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    return registry.load("tiny", "cpu", str(TINY_MODELS))
+
+
+@pytest.fixture(autouse=True)
+def clean() -> None:
+    yield
+    compile_ahead.stop()
+    fastpath.clear_graphs()
+
+
+def _wish_args(model: torch.nn.Module, dtype: torch.dtype) -> tuple:
+    objective = layers_l2(((model.spec.default_layer, 1.0),))
+    return (objective, torch.Size((1, 3, *SIZE)), 2, 0.01, dtype, "key")
+
+
+def _settle(device: torch.device, deadline_s: float = 600) -> None:
+    """Tick as an idle worker would until compile_ahead has nothing left to do."""
+    end = time.monotonic() + deadline_s
+    while compile_ahead.busy():
+        assert time.monotonic() < end, "compile_ahead never settled"
+        compile_ahead.tick(device, lambda: False)
+        time.sleep(0.05)
+
+
+def test_a_child_fills_the_cache_so_this_process_compiles_the_step_from_it(
+        model: torch.nn.Module, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child loads the same model (same fingerprint) and compiles; this process's own
+    compile of the same step then finds every kernel in the cache (no inductor misses)."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    args = _wish_args(model, torch.float32)
+    compile_ahead.wish("k", model, args)
+    # a job is waiting the whole time: the worker starts and collects the child only
+    end = time.monotonic() + 900
+    while compile_ahead._wishes["k"].state in ("waiting", "compiling"):
+        assert time.monotonic() < end
+        compile_ahead.tick(model.device, lambda: True)
+        time.sleep(0.2)
+    assert compile_ahead._wishes["k"].state == "ready"
+
+    torch._dynamo.reset()
+    misses = compile_ahead._inductor_count("fxgraph_cache_miss")
+    hits = compile_ahead._inductor_count("fxgraph_cache_hit")
+    compiled = fastpath.compiled_model(model, torch.float32)
+    x = torch.rand(1, 3, *SIZE)
+    before = x.clone()
+    fastpath.dream_step(x, torch.tensor([3, -2]), compiled, args[0], 0.05, None,
+                        torch.float32)
+    assert compile_ahead._inductor_count("fxgraph_cache_miss") == misses
+    assert compile_ahead._inductor_count("fxgraph_cache_hit") > hits
+    # and the loaded step is the model's step
+    want = before.clone()
+    fastpath.dream_step(want, torch.tensor([3, -2]), model, args[0], 0.05, None)
+    assert (x - before).abs().max() > 1e-3
+    assert torch.allclose(x, want, atol=1e-4)
+
+
+class _StandInGraph:
+    """Stands in for a captured CUDA graph (no GPU here): records whether it was the
+    compiled step and runs the octave eagerly."""
+
+    def __init__(self, model, objective, shape, steps, step_size, dtype, compiled=False,
+                 tile=None) -> None:
+        self.args, self.compiled, self.runs = (model, objective, step_size, tile), compiled, 0
+        self.x = torch.empty(shape)  # (the graph cache weighs its buffers)
+
+    def run(self, x: torch.Tensor, offsets) -> torch.Tensor:
+        self.runs += 1
+        model, objective, step_size, tile = self.args
+        return fastpath.run_octave_eager(x, model, objective, offsets, step_size, tile=tile)
+
+
+@pytest.fixture
+def ahead(monkeypatch: pytest.MonkeyPatch) -> list[_StandInGraph]:
+    made: list[_StandInGraph] = []
+
+    def graph(*args, **kw) -> _StandInGraph:
+        made.append(_StandInGraph(*args, **kw))
+        return made[-1]
+
+    monkeypatch.setattr(fastpath, "captures", lambda device: True)
+    monkeypatch.setattr(fastpath, "OctaveGraph", graph)
+    monkeypatch.setattr(fastpath, "COMPILE_AHEAD", True)
+    monkeypatch.setattr(fastpath, "compute_dtype", lambda model, device: torch.bfloat16)
+    return made
+
+
+def _fake_child(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    monkeypatch.setattr(compile_ahead, "child_command",
+                        lambda spec: [sys.executable, "-c", code, json.dumps(spec)])
+
+
+SETTINGS = DreamSettings.from_dict({"model": "tiny", "octaves": 2, "iterations": 2, "seed": 4})
+
+
+def test_a_wished_size_is_compiled_by_a_child_then_captured_between_jobs(
+        model: torch.nn.Module, ahead: list[_StandInGraph],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    said = json.dumps({"fingerprint": compile_ahead.fingerprint(model), "hits": 0,
+                       "misses": 0})
+    # the child: checks the spec it is handed, answers like compile_sizes
+    _fake_child(monkeypatch, "import json, sys; s = json.loads(sys.argv[1]); "
+                "assert s['model'] == 'tiny' and s['dtype'] == 'bfloat16', s; "
+                "assert [x[0][2:] for x in s['sizes']] == [[34, 46], [48, 64]], s; "
+                f"print({said!r})")
+    image = np.random.default_rng(1).random((*SIZE, 3), dtype=np.float32)
+    first = dream(image, model, SETTINGS)
+    assert [g.compiled for g in ahead] == [False, False]  # the plain graphs serve at once
+    assert compile_ahead.busy()
+    _settle(model.device)
+    assert [g.compiled for g in ahead] == [False, False, True, True]  # captured, between jobs
+    second = dream(image, model, SETTINGS)
+    assert [g.runs for g in ahead] == [1, 1, 1, 1]  # the second job replayed the compiled
+    assert np.array_equal(first, second)  # (the stand-ins step the same model)
+    assert not compile_ahead.busy()
+    dream(image, model, SETTINGS)  # nothing new is wished
+    assert not compile_ahead.busy() and len(ahead) == 4
+
+
+@pytest.mark.parametrize(("code", "says"), [
+    ("print('{\"fingerprint\": \"0000\"}')", "its model differs from the daemon's"),
+    ("import sys; sys.exit('RuntimeError: no C compiler')", "RuntimeError: no C compiler")])
+def test_a_failed_child_leaves_the_plain_graphs(
+        model: torch.nn.Module, ahead: list[_StandInGraph], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture, code: str, says: str) -> None:
+    _fake_child(monkeypatch, code)
+    image = np.random.default_rng(2).random((*SIZE, 3), dtype=np.float32)
+    with caplog.at_level(logging.INFO, "deepdream.engine"):
+        dream(image, model, SETTINGS)
+        _settle(model.device)
+        dream(image, model, SETTINGS)
+    assert [g.compiled for g in ahead] == [False, False]
+    assert [g.runs for g in ahead] == [2, 2]
+    assert f"compiling ahead failed ({says})" in caplog.text
+    assert not compile_ahead.busy()
+
+
+def test_no_capture_while_a_job_waits_and_stop_kills_the_child(
+        model: torch.nn.Module, ahead: list[_StandInGraph],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_child(monkeypatch, "import time; time.sleep(600)")
+    image = np.random.default_rng(3).random((*SIZE, 3), dtype=np.float32)
+    dream(image, model, SETTINGS)
+    compile_ahead.tick(model.device, lambda: True)
+    child = compile_ahead._child
+    assert child is not None and child.proc.poll() is None
+    assert {w.state for w in compile_ahead._wishes.values()} == {"compiling"}
+    compile_ahead.stop()
+    assert child.proc.poll() is not None and not compile_ahead.busy()
+    assert len(ahead) == 2
+
+
+def test_a_workers_plain_cuda_device_is_its_models_first_gpu(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # a worker's device is "cuda" (pick_device), its model's tensors are on "cuda:0": the
+    # captures between jobs must match them (no GPU here: the current device is stubbed)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    assert compile_ahead._indexed("cuda") == torch.device("cuda:0")
+    assert compile_ahead._indexed(torch.device("cuda:1")) == torch.device("cuda:1")
+    assert compile_ahead._indexed("cpu") == torch.device("cpu")
+
+
+def test_old_done_wishes_are_forgotten_failed_ones_kept(
+        model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compile_ahead, "KEPT_WISHES", 3)
+    args = _wish_args(model, torch.bfloat16)
+    for key, state in (("a", "failed"), ("b", "done"), ("c", "done"), ("d", "waiting")):
+        compile_ahead.wish(key, model, args)
+        compile_ahead._wishes[key].state = state
+    compile_ahead.wish("e", model, args)
+    assert list(compile_ahead._wishes) == ["a", "c", "d", "e"]
+    compile_ahead.wish("a", model, args)  # a failed size is not tried again
+    assert compile_ahead._wishes["a"].state == "failed"

@@ -1,0 +1,70 @@
+"""A daemon worker between jobs: it hands the last job's memory back after RELEASE_AFTER_S,
+and while compile_ahead has work it ticks it about every AHEAD_POLL_S, telling it whether a
+job waits.  The worker runs in this process on a real Server (bound on loopback, not
+serving); the jobs it runs and compile_ahead's work are stand-ins (what they do is tested in
+the daemon and compile_ahead tests)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from deepdream import accel, server
+from deepdream.engine import compile_ahead
+from deepdream.jobs import Job
+
+from tests.support.daemon import free_port
+
+
+@pytest.fixture
+def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[server.Worker]:
+    srv = server.Server(server.ServeOptions(port=free_port(), devices=("cpu",)))
+    w = srv.workers[0]
+    ran: list[Job] = []
+    monkeypatch.setattr(w, "_run", lambda job, out: ran.append(job))
+    w.ran = ran  # type: ignore[attr-defined]
+    try:
+        yield w
+    finally:
+        srv.queue.close()
+        w.join(10)
+        srv._close()
+
+
+def _job(n: int) -> Job:
+    return Job(b"peer", str(n), None, None, 1, 1, memoryview(b""))  # type: ignore[arg-type]
+
+
+def test_idle_worker_releases_memory_once_after_a_job(
+        worker: server.Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    released = threading.Event()
+    calls: list[float] = []
+    monkeypatch.setattr(server, "RELEASE_AFTER_S", 0.3)
+    monkeypatch.setattr(accel, "release_memory",
+                        lambda: (calls.append(time.monotonic()), released.set()))
+    worker.start()
+    time.sleep(0.4)
+    assert not calls  # nothing was held before the first job
+    worker.server.queue.put(_job(1))
+    done = time.monotonic()
+    assert released.wait(5)
+    time.sleep(0.7)
+    assert len(worker.ran) == 1 and len(calls) == 1
+    assert calls[0] - done >= 0.25
+
+
+def test_idle_worker_ticks_compile_ahead_while_it_has_work(
+        worker: server.Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server, "AHEAD_POLL_S", 0.05)
+    ticks: list[bool] = []
+    monkeypatch.setattr(compile_ahead, "busy", lambda: len(ticks) < 6)
+    monkeypatch.setattr(compile_ahead, "tick",
+                        lambda device, job_waiting: ticks.append(job_waiting()))
+    worker.start()
+    time.sleep(1.0)
+    assert ticks == [False] * 6  # polled while busy, then not again; no job was waiting
+    worker.server.queue.put(_job(2))
+    time.sleep(0.3)
+    assert len(worker.ran) == 1 and len(ticks) == 6
