@@ -339,6 +339,8 @@ def prepare(model: nn.Module, *, channels_last: bool | None = None,
     if rewrites_wanted(device, rewrites):
         _rewrite(model, example, every, report)
     dtype = _choose_dtype(model, device, layers, precision, report)
+    if report.rewrites and dtype is not None:  # no weight casts in the fast forms' steps
+        _rewrites.hold_weights(model, dtype)
     model.compute_dtype = dtype  # type: ignore[assignment]
     report.compute_dtype = str(dtype).removeprefix("torch.") if dtype else "float32"
     model._accel_report = report  # type: ignore[assignment]

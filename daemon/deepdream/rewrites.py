@@ -80,13 +80,22 @@ class _ConvReLU(torch.autograd.Function):
 
 class FusedConvReLU(nn.Module):
     """relu(conv(x)), on CUDA as one cuDNN call (in autocast's dtype under autocast: the
-    fused call is not on autocast's lists)."""
+    fused call is not on autocast's lists).  ``hold(dtype)`` keeps the weights in the
+    compute dtype too, so a step does not cast them again (67 small kernels in each
+    GoogLeNet step on an H100, 8 % of a small octave's)."""
 
     def __init__(self, conv: nn.Conv2d) -> None:
         super().__init__()
         if not _fusable(conv):
             raise ValueError("only plain zero-padded convolutions with numeric padding")
         self.conv = conv
+        self.register_buffer("held_weight", None, persistent=False)
+        self.register_buffer("held_bias", None, persistent=False)
+
+    def hold(self, dtype: torch.dtype) -> None:
+        """Keep copies of the weights in ``dtype`` for the fast form."""
+        self.held_weight = self.conv.weight.detach().to(dtype)
+        self.held_bias = None if self.conv.bias is None else self.conv.bias.detach().to(dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.conv
@@ -94,9 +103,12 @@ class FusedConvReLU(nn.Module):
             return F.relu(c(x))
         kind = x.device.type
         dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
-        bias = None if c.bias is None else c.bias.to(dtype)
+        if self.held_weight is not None and self.held_weight.dtype == dtype:
+            weight, bias = self.held_weight, self.held_bias
+        else:
+            weight, bias = c.weight.to(dtype), None if c.bias is None else c.bias.to(dtype)
         with torch.autocast(kind, enabled=False):
-            return _ConvReLU.apply(x.to(dtype), c.weight.to(dtype), bias, list(c.stride),
+            return _ConvReLU.apply(x.to(dtype), weight, bias, list(c.stride),
                                    list(c.padding), list(c.dilation), c.groups)
 
 
@@ -235,6 +247,15 @@ def concurrent_inceptions(model: nn.Module) -> int:
     """torchvision's Inception modules with their branches on side streams; how many."""
     return _replace(model, lambda m: type(m).__name__ == "Inception"
                     and all(hasattr(m, f"branch{i}") for i in range(1, 5)), ConcurrentInception)
+
+
+def hold_weights(model: nn.Module, dtype: torch.dtype) -> int:
+    """Every fused conv keeps its weights in ``dtype`` too (``FusedConvReLU.hold``); how
+    many."""
+    fused = [m for m in model.modules() if isinstance(m, FusedConvReLU)]
+    for m in fused:
+        m.hold(dtype)
+    return len(fused)
 
 
 def rewrite(model: nn.Module) -> list[str]:

@@ -17,6 +17,7 @@ import torch
 from deepdream import accel, rewrites
 from deepdream.engine import DreamSettings, dream, fastpath
 from deepdream.models import registry
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from tests.support import TINY_MODELS
 
@@ -87,6 +88,45 @@ def test_googlenet_gets_all_three_rewrites_and_every_layer_stays_the_same(
         step = accel._step_direction(fast, x, deepest)
     err = accel.relative_error(step, accel._step_direction(plain, x, deepest))
     assert err < accel.FP32_STEP_TOLERANCE
+
+
+class _Casts(TorchDispatchMode):
+    """Counts the dtype casts the ops under it make."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        self.count += func is torch.ops.aten._to_copy.default
+        return func(*args, **(kwargs or {}))
+
+
+def test_held_weights_spare_every_fused_convs_casts_and_step_the_same(
+        models_file, fast_on_cpu) -> None:
+    """bf16 autocast on the CPU stands in for the GPU's: a fused conv whose weights are
+    held in bf16 casts neither weight nor bias in a step, and the step is the same bits."""
+    fast, _, _ = _pair("g", models_file)
+    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(4))
+    deepest = [fast.spec.default_layer]
+
+    def step() -> tuple[torch.Tensor, int]:
+        with rewrites.fast_forms(), _Casts() as casts:
+            g = accel._step_direction(fast, x, deepest, torch.bfloat16)
+        return g, casts.count
+
+    cast_step, casts = step()
+    fused = rewrites.hold_weights(fast, torch.bfloat16)
+    held_step, held_casts = step()
+    # to inception4c run conv2, conv3 and 5 inceptions x 6 convs: 32 weights, 32 biases
+    assert fused == 56 and casts - held_casts == 2 * 32
+    assert torch.equal(held_step, cast_step)
+    # prepare holds them where it keeps the rewrites and picks a reduced precision
+    model = registry.load("g", "cpu", models_file, accelerate=False)
+    report = accel.prepare(model, precision="bfloat16", rewrites=True)
+    held = [m.held_weight for m in model.modules() if isinstance(m, rewrites.FusedConvReLU)]
+    assert report.rewrites and len(held) == 56
+    assert all(w is not None and w.dtype == torch.bfloat16 for w in held)
 
 
 def test_vgg_conv_layers_are_still_the_convs_own_output(models_file, fast_on_cpu) -> None:
