@@ -197,3 +197,20 @@ def test_old_done_wishes_are_forgotten_failed_ones_kept(
     assert list(compile_ahead._wishes) == ["a", "c", "d", "e"]
     compile_ahead.wish("a", model, args)  # a failed size is not tried again
     assert compile_ahead._wishes["a"].state == "failed"
+
+
+def test_a_child_that_never_finishes_is_killed_after_its_time(
+        model: torch.nn.Module, ahead: list[_StandInGraph], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    _fake_child(monkeypatch, "import time; time.sleep(600)")
+    monkeypatch.setattr(compile_ahead, "CHILD_TIMEOUT_S", 0.5)
+    image = np.random.default_rng(5).random((*SIZE, 3), dtype=np.float32)
+    dream(image, model, SETTINGS)
+    compile_ahead.tick(model.device, lambda: False)
+    child = compile_ahead._child
+    assert child is not None
+    with caplog.at_level(logging.WARNING, "deepdream.engine"):
+        _settle(model.device, deadline_s=30)
+    assert child.proc.returncode is not None  # killed, and waited for
+    assert compile_ahead.states() == {"failed": 2}
+    assert "compiling ahead failed (no result after 0 minutes)" in caplog.text

@@ -40,6 +40,7 @@ import torch
 log = logging.getLogger("deepdream.engine")
 
 NICENESS = 10  # the child's: the daemon's jobs and the user's painting go first
+CHILD_TIMEOUT_S = 3600.0  # a child still compiling after this is killed
 KEPT_WISHES = 256  # wishes remembered (failed ones are never retried; done ones may go)
 
 
@@ -152,15 +153,23 @@ def _collect() -> None:
     global _child
     with _lock:
         child = _child
-        if child is None or child.proc.poll() is None:
+        if child is None:
             return
+        took = time.monotonic() - child.started
+        hung = child.proc.poll() is None
+        if hung and took < CHILD_TIMEOUT_S:
+            return
+        if hung:  # (a compile this long is stuck, or starved of CPU)
+            child.proc.kill()
+            child.proc.wait()
         _child = None
     out, err = (_read(f) for f in child.files)
     try:
         said = json.loads(out.strip().splitlines()[-1]) if child.proc.returncode == 0 else {}
     except (ValueError, IndexError):
         said = {}
-    took = time.monotonic() - child.started
+    if hung:
+        err = f"no result after {took / 60:.0f} minutes"
     if said.get("fingerprint") == child.fingerprint:
         state = "ready"
         log.info("compiled ahead: %d sizes in %.0f s (cache: %s hits, %s misses)",
