@@ -106,6 +106,10 @@ class JobQueue:
             self._cond.notify_all()
             return left
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def status(self) -> tuple[list[str], int]:
         """(ids of the running jobs, number queued)."""
         with self._cond:

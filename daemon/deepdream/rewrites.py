@@ -92,10 +92,11 @@ class FusedConvReLU(nn.Module):
         self.register_buffer("held_weight", None, persistent=False)
         self.register_buffer("held_bias", None, persistent=False)
 
-    def hold(self, dtype: torch.dtype) -> None:
-        """Keep copies of the weights in ``dtype`` for the fast form."""
-        self.held_weight = self.conv.weight.detach().to(dtype)
-        self.held_bias = None if self.conv.bias is None else self.conv.bias.detach().to(dtype)
+    def hold(self, dtype: torch.dtype | None) -> None:
+        """Keep copies of the weights in ``dtype`` for the fast form (None: none)."""
+        c = self.conv
+        self.held_weight = None if dtype is None else c.weight.detach().to(dtype)
+        self.held_bias = None if dtype is None or c.bias is None else c.bias.detach().to(dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.conv
@@ -249,9 +250,9 @@ def concurrent_inceptions(model: nn.Module) -> int:
                     and all(hasattr(m, f"branch{i}") for i in range(1, 5)), ConcurrentInception)
 
 
-def hold_weights(model: nn.Module, dtype: torch.dtype) -> int:
-    """Every fused conv keeps its weights in ``dtype`` too (``FusedConvReLU.hold``); how
-    many."""
+def hold_weights(model: nn.Module, dtype: torch.dtype | None) -> int:
+    """Every fused conv keeps its weights in ``dtype`` too (``FusedConvReLU.hold``; None
+    drops the copies); how many."""
     fused = [m for m in model.modules() if isinstance(m, FusedConvReLU)]
     for m in fused:
         m.hold(dtype)

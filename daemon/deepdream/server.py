@@ -154,7 +154,8 @@ class Worker(threading.Thread):
             while True:
                 wait = RELEASE_AFTER_S - (time.monotonic() - idle_since) if holding else None
                 if compile_ahead.busy():  # (DEEPDREAM_COMPILE=ahead) its work, between jobs
-                    compile_ahead.tick(self.device, lambda: self.server.queue.status()[1] > 0)
+                    if self._compile_ahead():
+                        holding, idle_since = True, time.monotonic()
                     wait = AHEAD_POLL_S if wait is None else min(wait, AHEAD_POLL_S)
                 try:
                     job = self.server.queue.get(max(wait, 0.0) if wait is not None else None)
@@ -175,6 +176,20 @@ class Worker(threading.Thread):
                     holding, idle_since = True, time.monotonic()
         finally:
             out.close(linger=0)
+
+    def _compile_ahead(self) -> bool:
+        """compile_ahead's turn between jobs (it captures nothing while any worker has a
+        job, or once the daemon is stopping); True when it captured graphs."""
+        from .engine import compile_ahead
+
+        queue = self.server.queue
+        try:
+            return compile_ahead.tick(self.device,
+                                      lambda: queue.closed or queue.status() != ([], 0))
+        except Exception:  # the jobs go on without it
+            log.exception("compiling ahead failed; it is off until the daemon restarts")
+            compile_ahead.stop()
+            return False
 
     def _run(self, job: Job, out: zmq.Socket) -> None:
         from . import accel
@@ -659,8 +674,8 @@ def serve_main(args: argparse.Namespace) -> int:
     setup_logging(log_file)
     from .engine import fastpath
 
-    fastpath.COMPILE = fastpath.COMPILE or args.compile == "now"
-    fastpath.COMPILE_AHEAD = fastpath.COMPILE_AHEAD or args.compile == "ahead"
+    if args.compile:  # (the command line over DEEPDREAM_COMPILE)
+        fastpath.COMPILE, fastpath.COMPILE_AHEAD = args.compile == "now", args.compile == "ahead"
     if fastpath.COMPILE:
         log.info("compiled steps on (--compile): on a CUDA GPU each new image size is "
                  "compiled before it dreams, which takes a while")

@@ -6,6 +6,7 @@ runs the real one)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -31,7 +32,7 @@ def model() -> torch.nn.Module:
 @pytest.fixture(autouse=True)
 def clean() -> None:
     yield
-    compile_ahead.stop()
+    compile_ahead.reset()
     fastpath.clear_graphs()
 
 
@@ -145,7 +146,8 @@ def test_a_wished_size_is_compiled_by_a_child_then_captured_between_jobs(
 
 @pytest.mark.parametrize(("code", "says"), [
     ("print('{\"fingerprint\": \"0000\"}')", "its model differs from the daemon's"),
-    ("import sys; sys.exit('RuntimeError: no C compiler')", "RuntimeError: no C compiler")])
+    ("import sys; sys.exit('RuntimeError: no C compiler')", "RuntimeError: no C compiler"),
+    ("print('[1]')", "exit 0")])
 def test_a_failed_child_leaves_the_plain_graphs(
         model: torch.nn.Module, ahead: list[_StandInGraph], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture, code: str, says: str) -> None:
@@ -161,6 +163,53 @@ def test_a_failed_child_leaves_the_plain_graphs(
     assert not compile_ahead.busy()
 
 
+def test_after_failures_in_a_row_it_turns_itself_off(
+        model: torch.nn.Module, ahead: list[_StandInGraph], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    _fake_child(monkeypatch, "import sys; sys.exit(3)")
+    monkeypatch.setattr(compile_ahead, "MAX_FAILURES", 2)
+    seen = []
+    with caplog.at_level(logging.WARNING, "deepdream.engine"):
+        for size in ((48, 64), (40, 56), (36, 52)):
+            image = np.random.default_rng(6).random((*size, 3), dtype=np.float32)
+            dream(image, model, SETTINGS)
+            _settle(model.device)
+            seen.append(compile_ahead.states())
+    assert "compiling ahead is off: 2 compiles failed in a row" in caplog.text
+    assert set(seen[1]) == {"failed"} and seen[2] == seen[1]  # the third is not wished
+    assert not any(g.compiled for g in ahead)
+
+
+def test_an_evicted_compiled_graph_is_captured_again_from_the_cache(
+        model: torch.nn.Module, ahead: list[_StandInGraph],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    said = json.dumps({"fingerprint": compile_ahead.fingerprint(model)})
+    _fake_child(monkeypatch, f"print({said!r})")
+    image = np.random.default_rng(7).random((*SIZE, 3), dtype=np.float32)
+    dream(image, model, SETTINGS)
+    _settle(model.device)
+    assert compile_ahead.states() == {"done": 2}
+    fastpath.clear_graphs()  # (as the graph cache's LRU or an out-of-memory retry drops them)
+    _fake_child(monkeypatch, "import sys; sys.exit('no second child was wanted')")
+    dream(image, model, SETTINGS)
+    assert compile_ahead.states() == {"ready": 2} and compile_ahead._child is None
+    _settle(model.device)
+    assert [g.compiled for g in ahead] == [False, False, True, True, False, False, True, True]
+
+
+def test_the_wishes_of_a_model_that_is_gone_are_forgotten(
+        ahead: list[_StandInGraph], monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_child(monkeypatch, "import time; time.sleep(600)")
+    gone = registry.load("tiny", "cpu", str(TINY_MODELS))
+    dream(np.random.default_rng(8).random((*SIZE, 3), dtype=np.float32), gone, SETTINGS)
+    assert compile_ahead.states() == {"waiting": 2}
+    fastpath.clear_graphs()
+    ahead.clear()  # (the stand-in graphs hold their model; captured CUDA graphs do not)
+    del gone
+    gc.collect()  # (its finalizer tells fastpath, which tells compile_ahead)
+    assert compile_ahead.states() == {}
+
+
 def test_no_capture_while_a_job_waits_and_stop_kills_the_child(
         model: torch.nn.Module, ahead: list[_StandInGraph],
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,6 +223,9 @@ def test_no_capture_while_a_job_waits_and_stop_kills_the_child(
     compile_ahead.stop()
     assert child.proc.poll() is not None and not compile_ahead.busy()
     assert len(ahead) == 2
+    dream(image, model, SETTINGS)  # a job still running at shutdown wishes in vain
+    compile_ahead.tick(model.device, lambda: False)
+    assert not compile_ahead.busy() and compile_ahead._child is None
 
 
 def test_a_workers_plain_cuda_device_is_its_models_first_gpu(

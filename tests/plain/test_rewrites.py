@@ -124,9 +124,18 @@ def test_held_weights_spare_every_fused_convs_casts_and_step_the_same(
     # prepare holds them where it keeps the rewrites and picks a reduced precision
     model = registry.load("g", "cpu", models_file, accelerate=False)
     report = accel.prepare(model, precision="bfloat16", rewrites=True)
-    held = [m.held_weight for m in model.modules() if isinstance(m, rewrites.FusedConvReLU)]
-    assert report.rewrites and len(held) == 56
-    assert all(w is not None and w.dtype == torch.bfloat16 for w in held)
+    fused = [m for m in model.modules() if isinstance(m, rewrites.FusedConvReLU)]
+    assert report.rewrites and len(fused) == 56
+    for m in fused:  # the conv's own values, device and layout, in bf16
+        w = m.held_weight
+        assert w is not None and w.dtype == torch.bfloat16 and w.device == m.conv.weight.device
+        assert w.stride() == m.conv.weight.stride()  # (channels_last)
+        assert torch.equal(w, m.conv.weight.to(torch.bfloat16))
+        assert torch.equal(m.held_bias, m.conv.bias.to(torch.bfloat16))
+    # a compiled copy (DEEPDREAM_COMPILE) runs the plain forms: it carries no copies
+    copy = fastpath.compiled_model(model, torch.bfloat16)
+    assert not [n for n, _ in copy.named_buffers() if ".held_" in n]
+    fastpath.clear_graphs()
 
 
 def test_vgg_conv_layers_are_still_the_convs_own_output(models_file, fast_on_cpu) -> None:

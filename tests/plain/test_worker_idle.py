@@ -68,3 +68,30 @@ def test_idle_worker_ticks_compile_ahead_while_it_has_work(
     worker.server.queue.put(_job(2))
     time.sleep(0.3)
     assert len(worker.ran) == 1 and len(ticks) == 6
+
+
+def test_compile_ahead_is_told_when_a_job_waits_and_its_failure_stops_only_it(
+        worker: server.Worker, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[bool] = []
+    stopped = threading.Event()
+
+    def tick(device, job_waiting) -> bool:
+        seen.append(job_waiting())
+        if len(seen) == 3:
+            raise RuntimeError("a bug in compile_ahead")
+        return False
+
+    monkeypatch.setattr(compile_ahead, "busy", lambda: not stopped.is_set())
+    monkeypatch.setattr(compile_ahead, "tick", tick)
+    monkeypatch.setattr(compile_ahead, "stop", stopped.set)
+    monkeypatch.setattr(worker, "_run", lambda job, out: (worker.ran.append(job),
+                                                          time.sleep(0.2)))
+    for n in range(3):  # the second and third wait while the first runs
+        worker.server.queue.put(_job(n))
+    worker.start()
+    assert stopped.wait(5)
+    time.sleep(0.5)
+    assert seen[:2] == [True, True] and len(seen) == 3
+    assert len(worker.ran) == 3  # the jobs went on
+    assert "compiling ahead failed; it is off until the daemon restarts" in caplog.text

@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,7 @@ log = logging.getLogger("deepdream.engine")
 
 NICENESS = 10  # the child's: the daemon's jobs and the user's painting go first
 CHILD_TIMEOUT_S = 3600.0  # a child still compiling after this is killed
+MAX_FAILURES = 3  # children failing in a row (no compiler, no memory, ...) turn it off
 KEPT_WISHES = 256  # wishes remembered (failed ones are never retried; done ones may go)
 
 
@@ -74,6 +76,8 @@ class _Child:
 
 _wishes: dict[Hashable, Wish] = {}
 _child: _Child | None = None
+_failures = 0  # children that failed in a row
+_stopped = False  # for good: the daemon is shutting down
 _lock = threading.RLock()
 
 
@@ -82,15 +86,20 @@ def fingerprint(model: torch.nn.Module) -> str:
     accel.prepare's fold and rewrites) and its tensors' shapes, dtypes and layouts."""
     h = hashlib.sha256(repr(model).encode())
     for name, t in [*model.named_parameters(), *model.named_buffers()]:
-        h.update(f"{name}{tuple(t.shape)}{t.dtype}{t.stride()}".encode())
+        if ".held_" not in name:  # (the fast forms' copies: the compiled step has none)
+            h.update(f"{name}{tuple(t.shape)}{t.dtype}{t.stride()}".encode())
     return h.hexdigest()[:16]
 
 
 def wish(key: Hashable, model: torch.nn.Module, args: tuple) -> None:
     """Ask for the compiled graph ``key`` (``fastpath.graph_key`` of ``args``, compiled)."""
     with _lock:
+        if _stopped or _failures >= MAX_FAILURES:
+            return
         known = _wishes.get(key)
-        if known is not None and known.state != "done":  # (done: its graph was evicted)
+        if known is not None:
+            if known.state == "done":  # its graph was evicted: the cache still serves it
+                known.state = "ready"
             return
         done = [k for k, w in _wishes.items() if w.state == "done"]
         for old in done[:max(0, len(_wishes) - KEPT_WISHES)]:  # the oldest done ones go
@@ -98,6 +107,13 @@ def wish(key: Hashable, model: torch.nn.Module, args: tuple) -> None:
         objective = args[0]
         _wishes[key] = Wish(weakref.ref(model), next(model.parameters()).device, args,
                             sorted(objective.layers))
+
+
+def forget_dead_models() -> None:
+    """Drop the wishes of models that are gone (a model loaded again may reuse an id)."""
+    with _lock:
+        for key in [k for k, w in _wishes.items() if w.model() is None]:
+            del _wishes[key]
 
 
 def busy() -> bool:
@@ -113,19 +129,23 @@ def states() -> dict[str, int]:
         return dict(Counter(w.state for w in _wishes.values()))
 
 
-def tick(device: torch.device, job_waiting: Callable[[], bool]) -> None:
+def tick(device: torch.device, job_waiting: Callable[[], bool]) -> bool:
     """The worker of ``device``, between jobs: collect a finished child, start the next
-    one, and (while ``job_waiting()`` is false) capture ready sizes of its own device."""
+    one, and (while ``job_waiting()`` is false) capture ready sizes of its own device.
+    Returns whether it captured any."""
     _collect()
     _start()
     device = _indexed(device)
+    captured = False
     while not job_waiting():
         with _lock:
             ready = next((k for k, w in _wishes.items()
                           if w.state == "ready" and w.device == device), None)
         if ready is None:
-            return
+            break
         _capture(ready)
+        captured = True
+    return captured
 
 
 def _indexed(device: torch.device | str) -> torch.device:
@@ -137,20 +157,46 @@ def _indexed(device: torch.device | str) -> torch.device:
 
 
 def stop() -> None:
-    """Kill a running child and forget every wish (the daemon is shutting down)."""
-    global _child
+    """For good (the daemon is shutting down): kill a running child, forget every wish and
+    take no more."""
+    global _stopped
     with _lock:
-        if _child is not None:
-            _child.proc.kill()
-            _child.proc.wait()
-            for f in _child.files:
-                f.close()
-            _child = None
-        _wishes.clear()
+        _stopped = True
+        _clear()
+
+
+def reset() -> None:
+    """Kill a running child, forget every wish and failure, and take wishes again."""
+    global _stopped, _failures
+    with _lock:
+        _clear()
+        _stopped, _failures = False, 0
+
+
+def _clear() -> None:
+    global _child
+    if _child is not None:
+        _kill(_child)
+        for f in _child.files:
+            f.close()
+        _child = None
+    _wishes.clear()
+
+
+def _kill(child: _Child) -> None:
+    """The child and its own children (inductor's compile workers)."""
+    try:
+        if hasattr(os, "killpg"):
+            os.killpg(child.proc.pid, signal.SIGKILL)
+        else:
+            child.proc.kill()
+    except OSError:  # (gone already)
+        pass
+    child.proc.wait()
 
 
 def _collect() -> None:
-    global _child
+    global _child, _failures
     with _lock:
         child = _child
         if child is None:
@@ -160,29 +206,41 @@ def _collect() -> None:
         if hung and took < CHILD_TIMEOUT_S:
             return
         if hung:  # (a compile this long is stuck, or starved of CPU)
-            child.proc.kill()
-            child.proc.wait()
+            _kill(child)
         _child = None
     out, err = (_read(f) for f in child.files)
-    try:
-        said = json.loads(out.strip().splitlines()[-1]) if child.proc.returncode == 0 else {}
-    except (ValueError, IndexError):
-        said = {}
+    said = _said(out) if child.proc.returncode == 0 else {}
     if hung:
         err = f"no result after {took / 60:.0f} minutes"
-    if said.get("fingerprint") == child.fingerprint:
-        state = "ready"
-        log.info("compiled ahead: %d sizes in %.0f s (cache: %s hits, %s misses)",
-                 len(child.wishes), took, said.get("hits"), said.get("misses"))
-    else:
-        state = "failed"
-        why = ("its model differs from the daemon's" if said
-               else (err.strip().splitlines() or [f"exit {child.proc.returncode}"])[-1])
-        log.warning("compiling ahead failed (%s); those sizes keep their plain graphs",
-                    why[:300])
     with _lock:
+        if said.get("fingerprint") == child.fingerprint:
+            state, _failures = "ready", 0
+            log.info("compiled ahead: %d sizes in %.0f s (cache: %s hits, %s misses)",
+                     len(child.wishes), took, said.get("hits"), said.get("misses"))
+        else:
+            state = "failed"
+            _failures += not said  # (a different model is not the machine's failure)
+            why = ("its model differs from the daemon's" if said
+                   else (err.strip().splitlines() or [f"exit {child.proc.returncode}"])[-1])
+            log.warning("compiling ahead failed (%s); those sizes keep their plain graphs",
+                        why[:300])
+            if _failures >= MAX_FAILURES:
+                log.warning("compiling ahead is off: %d compiles failed in a row",
+                            _failures)
+                for w in _wishes.values():
+                    if w.state == "waiting":
+                        w.state = "failed"
         for w in child.wishes:
             w.state = state
+
+
+def _said(out: str) -> dict:
+    """The child's JSON line (its last), or {} when there is none."""
+    try:
+        said = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {}
+    return said if isinstance(said, dict) else {}
 
 
 def _read(f: IO[str]) -> str:
@@ -194,7 +252,7 @@ def _read(f: IO[str]) -> str:
 def _start() -> None:
     global _child
     with _lock:
-        if _child is not None:
+        if _child is not None or _stopped:
             return
         first = next((w for w in _wishes.values() if w.state == "waiting"), None)
         model = None if first is None else first.model()
@@ -206,21 +264,24 @@ def _start() -> None:
                  and w.model() is model and w.dtype == first.dtype]
         spec = child_spec(model, first.device, first.dtype,
                           [(w.shape, w.layers) for w in batch])
-        # files, not pipes: a chatty compile would fill a pipe and wait on it for good
-        out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+        files: list[IO[str]] = []
         try:
-            proc = subprocess.Popen(child_command(spec), stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=err, text=True, env=_child_env())
+            # files, not pipes: a chatty compile would fill a pipe and wait on it for good
+            files = [tempfile.TemporaryFile("w+", errors="replace") for _ in range(2)]
+            # its own session: a kill reaches inductor's compile workers too
+            proc = subprocess.Popen(child_command(spec), stdin=subprocess.DEVNULL,
+                                    stdout=files[0], stderr=files[1], text=True,
+                                    env=_child_env(), start_new_session=True)
         except OSError as exc:
-            out.close()
-            err.close()
+            for f in files:
+                f.close()
             log.warning("cannot start compiling ahead: %s", exc)
             for w in batch:
                 w.state = "failed"
             return
         for w in batch:
             w.state = "compiling"
-        _child = _Child(proc, (out, err), batch, fingerprint(model))
+        _child = _Child(proc, (files[0], files[1]), batch, fingerprint(model))
         log.info("compiling %d octave sizes of %s ahead, in process %d",
                  len(batch), model.name, proc.pid)
 
@@ -250,7 +311,9 @@ def _capture(key: Hashable) -> None:
     from . import fastpath
 
     with _lock:
-        w = _wishes[key]
+        w = _wishes.get(key)
+        if w is None:  # (forgotten meanwhile)
+            return
         w.state = "done"
         model = w.model()
     if model is None:

@@ -42,7 +42,7 @@ from deepdream_protocol.settings import DEFAULTS
 
 from ..accel import compute_dtype, out_of_memory
 from ..models.network import DreamModel
-from ..rewrites import fast_forms
+from ..rewrites import fast_forms, hold_weights
 from . import compile_ahead
 from .objectives import Objective, layers_l2
 from .priors import keep_in_range, normalize_gradient
@@ -168,6 +168,9 @@ _watched: set[int] = set()  # ids of models whose graphs go when the model goes
 # The caches are shared by the workers of all devices (one thread each) and emptied by
 # finalizers from any thread: their bookkeeping holds this lock (a capture does not).
 _lock = threading.RLock()
+# One capture at a time in the process: a compile's dynamo state is process-wide (while one
+# thread compiles, another's capture would see is_compiling() and trace the wrong forms).
+_capture_lock = threading.Lock()
 
 
 def forget(model: torch.nn.Module) -> None:
@@ -180,6 +183,7 @@ def _forget_model(model_id: int) -> None:
     with _lock:
         _watched.discard(model_id)
         _drop(model_id)
+    compile_ahead.forget_dead_models()
 
 
 def _drop(model_id: int) -> None:
@@ -219,7 +223,9 @@ def compiled_model(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Modul
             for name in ("recompile_limit", "cache_size_limit"):
                 if hasattr(config, name):
                     setattr(config, name, max(getattr(config, name), 64))
-            _compiled[key] = torch.compile(copy.deepcopy(model).to(dtype), dynamic=False)
+            reduced = copy.deepcopy(model).to(dtype)
+            hold_weights(reduced, None)  # (the fast forms' copies: compiled steps use none)
+            _compiled[key] = torch.compile(reduced, dynamic=False)
         return _compiled[key]
 
 
@@ -243,8 +249,9 @@ def octave_graph(model: torch.nn.Module, objective: Objective, shape: torch.Size
             _graphs.move_to_end(key)
             return _graphs[key]
     try:
-        graph: OctaveGraph | None = OctaveGraph(model, objective, shape, steps, step_size, dtype,
-                                                compiled, tile)
+        with _capture_lock:
+            graph: OctaveGraph | None = OctaveGraph(model, objective, shape, steps, step_size,
+                                                    dtype, compiled, tile)
     except Exception as exc:  # noqa: BLE001 - any capture failure means: run eagerly
         log.warning("CUDA graph capture failed for %s (%s); running eagerly",
                     tuple(shape), str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -252,7 +259,8 @@ def octave_graph(model: torch.nn.Module, objective: Objective, shape: torch.Size
             torch.cuda.synchronize()  # let a half-captured stream settle before eager work
         if out_of_memory(exc):
             return None  # this time only: with memory free again, a later job captures
-        if fast_forms_used(model):  # they may be what failed: the plain forms, from now on
+        if fast_forms_used(model) and not compiled:  # (a compiled step has no fast forms)
+            # they may be what failed: the plain forms, from now on
             log.warning("capturing with the rewritten modules' fast forms failed; %s keeps "
                         "its plain forms", getattr(model, "name", "the model"))
             model.plain_forms = True  # type: ignore[assignment]
