@@ -163,8 +163,10 @@ def test_dream_through_an_absent_daemon_is_a_one_line_error(tmp_path: Path) -> N
 def test_serve_compile_says_so_and_still_dreams_where_it_does_not_apply(
         args: tuple[str, ...], says: str) -> None:
     # --compile applies to CUDA graphs only (none here): the daemon logs that it is on and
-    # dreams as always; the compiled step itself is checked on a GPU (bench/gpu_check.sh)
-    with daemon_process(extra_args=args) as daemon:
+    # dreams as always; the compiled step itself is checked on a GPU (bench/gpu_check.sh).
+    # The command line wins over the environment's other mode.
+    other = {"DEEPDREAM_COMPILE": "ahead" if args == ("--compile",) else "1"}
+    with daemon_process(extra_args=args, env=other) as daemon:
         with Client(daemon.endpoint, timeout=30) as client:
             fmt = PixelFormat("RGBA", "u8")
             out = client.dream({"model": "tiny", "iterations": 1, "octaves": 1},

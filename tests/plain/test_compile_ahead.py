@@ -197,6 +197,23 @@ def test_an_evicted_compiled_graph_is_captured_again_from_the_cache(
     assert [g.compiled for g in ahead] == [False, False, True, True, False, False, True, True]
 
 
+def test_a_size_whose_capture_keeps_failing_is_given_up_after_two(
+        model: torch.nn.Module, ahead: list[_StandInGraph],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    said = json.dumps({"fingerprint": compile_ahead.fingerprint(model)})
+    _fake_child(monkeypatch, f"print({said!r})")
+
+    def out_of_memory(*args, **kw) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory")  # (not remembered: tried again)
+
+    monkeypatch.setattr(fastpath, "OctaveGraph", out_of_memory)
+    image = np.random.default_rng(9).random((*SIZE, 3), dtype=np.float32)
+    for _ in range(4):
+        dream(image, model, SETTINGS)  # (no graph: the engine's eager loop dreams)
+        _settle(model.device)
+    assert compile_ahead.states() == {"failed": 2}
+
+
 def test_the_wishes_of_a_model_that_is_gone_are_forgotten(
         ahead: list[_StandInGraph], monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_child(monkeypatch, "import time; time.sleep(600)")
@@ -206,7 +223,8 @@ def test_the_wishes_of_a_model_that_is_gone_are_forgotten(
     fastpath.clear_graphs()
     ahead.clear()  # (the stand-in graphs hold their model; captured CUDA graphs do not)
     del gone
-    gc.collect()  # (its finalizer tells fastpath, which tells compile_ahead)
+    gc.collect()
+    compile_ahead.tick(torch.device("cpu"), lambda: False)
     assert compile_ahead.states() == {}
 
 

@@ -302,11 +302,19 @@ def test_a_non_finite_dream_from_the_fast_forms_is_dreamed_again_without_them(
     assert runs == [False, False]
 
 
-def test_a_failed_capture_with_the_fast_forms_tries_the_plain_forms(caplog) -> None:
+@pytest.mark.parametrize(("compiled", "dtype", "tile", "retried"), [
+    (False, None, None, True), (True, None, None, True), (True, torch.bfloat16, 32, True),
+    (True, torch.bfloat16, None, False)],
+    ids=["plain", "compiled-float32", "compiled-tiled", "compiled"])
+def test_a_failed_capture_with_the_fast_forms_tries_the_plain_forms(
+        caplog, compiled: bool, dtype: torch.dtype | None, tile: int | None,
+        retried: bool) -> None:
     """A capture that fails with the fast forms on (a cuDNN fused call or a stream branch at
     a shape the load check did not see) must not leave the shape eager for good: the model
     takes its plain forms and the capture is tried again.  Here the capture fails for want
-    of CUDA both times; what is tested is that second try and the model's switch."""
+    of CUDA both times; what is tested is that second try and the model's switch.  A step
+    of the compiled copy runs no fast forms: its failure leaves them on (asked for a
+    compiled step in float32 or in tiles, the graph steps the model itself)."""
     from deepdream.engine.objectives import layers_l2
 
     model = registry.load("tiny", "cpu", str(TINY_MODELS))
@@ -314,8 +322,9 @@ def test_a_failed_capture_with_the_fast_forms_tries_the_plain_forms(caplog) -> N
     assert fastpath.fast_forms_used(model)
     objective = layers_l2(((model.spec.default_layer, 1.0),))
     shape = torch.Size((1, 3, 40, 40))
-    assert fastpath.octave_graph(model, objective, shape, 2, 0.01, None, "k") is None
-    assert model.plain_forms and not fastpath.fast_forms_used(model)
-    assert caplog.text.count("CUDA graph capture failed") == 2
-    assert "keeps its plain forms" in caplog.text
+    assert fastpath.octave_graph(model, objective, shape, 2, 0.01, dtype, "k", compiled,
+                                 tile) is None
+    assert fastpath.fast_forms_used(model) is not retried
+    assert caplog.text.count("CUDA graph capture failed") == 1 + retried
+    assert ("keeps its plain forms" in caplog.text) is retried
     fastpath.clear_graphs()

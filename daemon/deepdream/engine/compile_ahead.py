@@ -20,6 +20,7 @@ A child that fails, or a different fingerprint, leaves the plain graphs in place
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -41,8 +42,9 @@ import torch
 log = logging.getLogger("deepdream.engine")
 
 NICENESS = 10  # the child's: the daemon's jobs and the user's painting go first
-CHILD_TIMEOUT_S = 3600.0  # a child still compiling after this is killed
+CHILD_TIMEOUT_S = 900.0  # per size: a child still compiling after this is killed
 MAX_FAILURES = 3  # children failing in a row (no compiler, no memory, ...) turn it off
+MAX_CAPTURES = 2  # captures of one size (one that ran out of memory is tried again once)
 KEPT_WISHES = 256  # wishes remembered (failed ones are never retried; done ones may go)
 
 
@@ -55,6 +57,7 @@ class Wish:
     args: tuple  # octave_graph's (objective, shape, steps, step_size, dtype, objective_key)
     layers: list[str]
     state: str = "waiting"  # -> "compiling" -> "ready" -> "done", or "failed"
+    captures: int = 0
 
     @property
     def shape(self) -> list[int]:
@@ -94,12 +97,15 @@ def fingerprint(model: torch.nn.Module) -> str:
 def wish(key: Hashable, model: torch.nn.Module, args: tuple) -> None:
     """Ask for the compiled graph ``key`` (``fastpath.graph_key`` of ``args``, compiled)."""
     with _lock:
-        if _stopped or _failures >= MAX_FAILURES:
+        if _stopped:
             return
         known = _wishes.get(key)
-        if known is not None:
-            if known.state == "done":  # its graph was evicted: the cache still serves it
-                known.state = "ready"
+        if known is not None and known.model() is model:  # (else: a new model, same id)
+            if known.state == "done":  # its graph was evicted (or its capture ran out of
+                # memory): the cache still serves it
+                known.state = "ready" if known.captures < MAX_CAPTURES else "failed"
+            return
+        if _failures >= MAX_FAILURES:
             return
         done = [k for k, w in _wishes.items() if w.state == "done"]
         for old in done[:max(0, len(_wishes) - KEPT_WISHES)]:  # the oldest done ones go
@@ -107,13 +113,6 @@ def wish(key: Hashable, model: torch.nn.Module, args: tuple) -> None:
         objective = args[0]
         _wishes[key] = Wish(weakref.ref(model), next(model.parameters()).device, args,
                             sorted(objective.layers))
-
-
-def forget_dead_models() -> None:
-    """Drop the wishes of models that are gone (a model loaded again may reuse an id)."""
-    with _lock:
-        for key in [k for k, w in _wishes.items() if w.model() is None]:
-            del _wishes[key]
 
 
 def busy() -> bool:
@@ -133,6 +132,9 @@ def tick(device: torch.device, job_waiting: Callable[[], bool]) -> bool:
     """The worker of ``device``, between jobs: collect a finished child, start the next
     one, and (while ``job_waiting()`` is false) capture ready sizes of its own device.
     Returns whether it captured any."""
+    with _lock:  # the wishes of unloaded models go (here: a finalizer could run mid-loop)
+        for key in [k for k, w in _wishes.items() if w.model() is None]:
+            del _wishes[key]
     _collect()
     _start()
     device = _indexed(device)
@@ -185,14 +187,13 @@ def _clear() -> None:
 
 def _kill(child: _Child) -> None:
     """The child and its own children (inductor's compile workers)."""
-    try:
+    with contextlib.suppress(OSError):
         if hasattr(os, "killpg"):
             os.killpg(child.proc.pid, signal.SIGKILL)
-        else:
-            child.proc.kill()
-    except OSError:  # (gone already)
-        pass
-    child.proc.wait()
+    with contextlib.suppress(OSError):  # (gone already, or no process groups)
+        child.proc.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.proc.wait(10)
 
 
 def _collect() -> None:
@@ -203,7 +204,7 @@ def _collect() -> None:
             return
         took = time.monotonic() - child.started
         hung = child.proc.poll() is None
-        if hung and took < CHILD_TIMEOUT_S:
+        if hung and took < CHILD_TIMEOUT_S * len(child.wishes):
             return
         if hung:  # (a compile this long is stuck, or starved of CPU)
             _kill(child)
@@ -314,7 +315,7 @@ def _capture(key: Hashable) -> None:
         w = _wishes.get(key)
         if w is None:  # (forgotten meanwhile)
             return
-        w.state = "done"
+        w.state, w.captures = "done", w.captures + 1
         model = w.model()
     if model is None:
         return

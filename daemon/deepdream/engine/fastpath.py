@@ -124,7 +124,7 @@ class OctaveGraph:
                  compiled: bool = False, tile: int | None = None) -> None:
         device = next(model.parameters()).device
         owner, input_dtype = model, None
-        if compiled and dtype is not None and tile is None:  # its weights are in dtype
+        if steps_compiled(compiled, dtype, tile):  # its weights are in dtype
             model, input_dtype, dtype = compiled_model(model, dtype), dtype, None
         self.x = torch.empty(shape, device=device)
         self.offsets = torch.zeros(steps, 2, dtype=torch.int64, device=device)
@@ -157,6 +157,12 @@ class OctaveGraph:
         return x.copy_(self.x)
 
 
+def steps_compiled(compiled: bool, dtype: torch.dtype | None, tile: int | None) -> bool:
+    """Whether an OctaveGraph asked for ``compiled`` steps the compiled copy: one tile in a
+    reduced precision (a compiled step runs none of rewrites.py's fast forms)."""
+    return compiled and dtype is not None and tile is None
+
+
 _graphs: OrderedDict[tuple, OctaveGraph | None] = OrderedDict()
 _compiled: dict[tuple[int, torch.dtype], torch.nn.Module] = {}
 # One memory pool for all of a model's graphs: each graph's activations are freed by the end
@@ -170,6 +176,7 @@ _watched: set[int] = set()  # ids of models whose graphs go when the model goes
 _lock = threading.RLock()
 # One capture at a time in the process: a compile's dynamo state is process-wide (while one
 # thread compiles, another's capture would see is_compiling() and trace the wrong forms).
+# With several GPUs a job's capture may so wait for another device's (rare: new sizes only).
 _capture_lock = threading.Lock()
 
 
@@ -183,7 +190,6 @@ def _forget_model(model_id: int) -> None:
     with _lock:
         _watched.discard(model_id)
         _drop(model_id)
-    compile_ahead.forget_dead_models()
 
 
 def _drop(model_id: int) -> None:
@@ -259,7 +265,7 @@ def octave_graph(model: torch.nn.Module, objective: Objective, shape: torch.Size
             torch.cuda.synchronize()  # let a half-captured stream settle before eager work
         if out_of_memory(exc):
             return None  # this time only: with memory free again, a later job captures
-        if fast_forms_used(model) and not compiled:  # (a compiled step has no fast forms)
+        if fast_forms_used(model) and not steps_compiled(compiled, dtype, tile):
             # they may be what failed: the plain forms, from now on
             log.warning("capturing with the rewritten modules' fast forms failed; %s keeps "
                         "its plain forms", getattr(model, "name", "the model"))
