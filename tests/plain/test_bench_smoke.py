@@ -71,3 +71,27 @@ def test_cuda_check_script_runs_its_own_code_on_the_cpu(tmp_path) -> None:
         assert rows[name]["ok"] or "no reduced precision" in rows[name]["exception"], rows[name]
 
 
+
+
+def test_the_ahead_row_waits_for_the_daemons_compiled_graphs(
+        tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """bench_dream --ahead (a GPU run) times its e2e_ahead row once the daemon's log says
+    it captured every octave size's compiled graph; here the log is written by hand."""
+    import threading
+    import time
+
+    log = tmp_path / "daemon.log"
+    log.write_text("compiled steps ahead on (--compile ahead)\n"
+                   "compiling 2 octave sizes of bench_googlenet ahead, in process 7\n")
+
+    def daemon() -> None:
+        time.sleep(1.5)
+        with open(log, "a") as f:
+            f.write("compiled ahead: 2 sizes in 70 s (cache: 0 hits, 12 misses)\n"
+                    "compiled graph for (1, 3, 548, 731): captured in 2.9 s\n"
+                    "compiled graph for (1, 3, 768, 1024): captured in 3.1 s\n")
+    threading.Thread(target=daemon).start()
+    bench_dream.wait_compiled_ahead(log, 2, 60, {"case": "googlenet/inception4c"})
+    row = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert row["mode"] == "e2e_ahead_wait" and 1.0 < row["seconds"] < 30
+    assert len(row["log"]) == 4 and "captured in 3.1 s" in row["log"][-1]
