@@ -270,7 +270,7 @@ def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args:
 
         pixels, fmt = rgba_u8(rgb), PixelFormat("RGBA", "u8", "srgb")
         wire = {"model": name, "layer": layer, **SCHEDULE}
-        for mode, (endpoint, _) in daemons.items():
+        for mode, (endpoint, *_) in daemons.items():
             # a compiling daemon's first job takes minutes (one compile per octave size)
             client = Client(endpoint, timeout=600.0)
             clients.append(client)

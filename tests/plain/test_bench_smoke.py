@@ -35,6 +35,22 @@ def test_quick_bench_reports_every_figure(tmp_path, capsys: pytest.CaptureFixtur
     assert any(line.startswith("case") for line in capsys.readouterr().out.splitlines())
 
 
+def test_quick_bench_times_the_warm_daemon_end_to_end(tmp_path) -> None:
+    """The e2e row: a real daemon started by the benchmark, its client submit -> result."""
+    out = tmp_path / "b.jsonl"
+    threads = torch.get_num_threads()
+    try:
+        assert bench_dream.main(["--quick", "--size", "96x64", "--repeats", "1",
+                                 "--out", str(out)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert not [r for r in rows if "error" in r], rows
+    e2e = {r["mode"]: r for r in rows}["e2e"]
+    assert e2e["seconds"] > 0 and e2e["speedup_vs_reference"] > 0
+    assert e2e["note"].startswith("client submit -> result")
+
+
 def test_reference_loop_dreams_and_keeps_the_range() -> None:
     model = registry.load("tiny", "cpu", TINY_MODELS, accelerate=False)
     x = torch.rand(1, 3, 64, 80, generator=torch.Generator().manual_seed(0))
