@@ -20,6 +20,7 @@ from deepdream.engine.objectives import layers_l2
 from deepdream.models import registry
 
 from tests.support import TINY_MODELS
+from tests.support.graphs import EagerGraph
 
 SIZE = (48, 64)
 
@@ -82,27 +83,12 @@ def test_a_child_fills_the_cache_so_this_process_compiles_the_step_from_it(
     assert torch.allclose(x, want, atol=1e-4)
 
 
-class _StandInGraph:
-    """Stands in for a captured CUDA graph (no GPU here): records whether it was the
-    compiled step and runs the octave eagerly."""
-
-    def __init__(self, model, objective, shape, steps, step_size, dtype, compiled=False,
-                 tile=None) -> None:
-        self.args, self.compiled, self.runs = (model, objective, step_size, tile), compiled, 0
-        self.x = torch.empty(shape)  # (the graph cache weighs its buffers)
-
-    def run(self, x: torch.Tensor, offsets) -> torch.Tensor:
-        self.runs += 1
-        model, objective, step_size, tile = self.args
-        return fastpath.run_octave_eager(x, model, objective, offsets, step_size, tile=tile)
-
-
 @pytest.fixture
-def ahead(monkeypatch: pytest.MonkeyPatch) -> list[_StandInGraph]:
-    made: list[_StandInGraph] = []
+def ahead(monkeypatch: pytest.MonkeyPatch) -> list[EagerGraph]:
+    made: list[EagerGraph] = []
 
-    def graph(*args, **kw) -> _StandInGraph:
-        made.append(_StandInGraph(*args, **kw))
+    def graph(*args, **kw) -> EagerGraph:
+        made.append(EagerGraph(*args, **kw))
         return made[-1]
 
     monkeypatch.setattr(fastpath, "captures", lambda device: True)
@@ -121,7 +107,7 @@ SETTINGS = DreamSettings.from_dict({"model": "tiny", "octaves": 2, "iterations":
 
 
 def test_a_wished_size_is_compiled_by_a_child_then_captured_between_jobs(
-        model: torch.nn.Module, ahead: list[_StandInGraph],
+        model: torch.nn.Module, ahead: list[EagerGraph],
         monkeypatch: pytest.MonkeyPatch) -> None:
     said = json.dumps({"fingerprint": compile_ahead.fingerprint(model), "hits": 0,
                        "misses": 0})
@@ -137,7 +123,7 @@ def test_a_wished_size_is_compiled_by_a_child_then_captured_between_jobs(
     _settle(model.device)
     assert [g.compiled for g in ahead] == [False, False, True, True]  # captured, between jobs
     second = dream(image, model, SETTINGS)
-    assert [g.runs for g in ahead] == [1, 1, 1, 1]  # the second job replayed the compiled
+    assert [g.runs for g in ahead] == [[2]] * 4  # the second job replayed the compiled
     assert np.array_equal(first, second)  # (the stand-ins step the same model)
     assert not compile_ahead.busy()
     dream(image, model, SETTINGS)  # nothing new is wished
@@ -149,7 +135,7 @@ def test_a_wished_size_is_compiled_by_a_child_then_captured_between_jobs(
     ("import sys; sys.exit('RuntimeError: no C compiler')", "RuntimeError: no C compiler"),
     ("print('[1]')", "exit 0")])
 def test_a_failed_child_leaves_the_plain_graphs(
-        model: torch.nn.Module, ahead: list[_StandInGraph], monkeypatch: pytest.MonkeyPatch,
+        model: torch.nn.Module, ahead: list[EagerGraph], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture, code: str, says: str) -> None:
     _fake_child(monkeypatch, code)
     image = np.random.default_rng(2).random((*SIZE, 3), dtype=np.float32)
@@ -158,13 +144,13 @@ def test_a_failed_child_leaves_the_plain_graphs(
         _settle(model.device)
         dream(image, model, SETTINGS)
     assert [g.compiled for g in ahead] == [False, False]
-    assert [g.runs for g in ahead] == [2, 2]
+    assert [g.runs for g in ahead] == [[2, 2]] * 2  # both jobs: the plain graphs
     assert f"compiling ahead failed ({says})" in caplog.text
     assert not compile_ahead.busy()
 
 
 def test_after_failures_in_a_row_it_turns_itself_off(
-        model: torch.nn.Module, ahead: list[_StandInGraph], monkeypatch: pytest.MonkeyPatch,
+        model: torch.nn.Module, ahead: list[EagerGraph], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     _fake_child(monkeypatch, "import sys; sys.exit(3)")
     monkeypatch.setattr(compile_ahead, "MAX_FAILURES", 2)
@@ -181,7 +167,7 @@ def test_after_failures_in_a_row_it_turns_itself_off(
 
 
 def test_an_evicted_compiled_graph_is_captured_again_from_the_cache(
-        model: torch.nn.Module, ahead: list[_StandInGraph],
+        model: torch.nn.Module, ahead: list[EagerGraph],
         monkeypatch: pytest.MonkeyPatch) -> None:
     said = json.dumps({"fingerprint": compile_ahead.fingerprint(model)})
     _fake_child(monkeypatch, f"print({said!r})")
@@ -198,7 +184,7 @@ def test_an_evicted_compiled_graph_is_captured_again_from_the_cache(
 
 
 def test_a_size_whose_capture_keeps_failing_is_given_up_after_two(
-        model: torch.nn.Module, ahead: list[_StandInGraph],
+        model: torch.nn.Module, ahead: list[EagerGraph],
         monkeypatch: pytest.MonkeyPatch) -> None:
     said = json.dumps({"fingerprint": compile_ahead.fingerprint(model)})
     _fake_child(monkeypatch, f"print({said!r})")
@@ -215,7 +201,7 @@ def test_a_size_whose_capture_keeps_failing_is_given_up_after_two(
 
 
 def test_the_wishes_of_a_model_that_is_gone_are_forgotten(
-        ahead: list[_StandInGraph], monkeypatch: pytest.MonkeyPatch) -> None:
+        ahead: list[EagerGraph], monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_child(monkeypatch, "import time; time.sleep(600)")
     gone = registry.load("tiny", "cpu", str(TINY_MODELS))
     dream(np.random.default_rng(8).random((*SIZE, 3), dtype=np.float32), gone, SETTINGS)
@@ -229,7 +215,7 @@ def test_the_wishes_of_a_model_that_is_gone_are_forgotten(
 
 
 def test_no_capture_while_a_job_waits_and_stop_kills_the_child(
-        model: torch.nn.Module, ahead: list[_StandInGraph],
+        model: torch.nn.Module, ahead: list[EagerGraph],
         monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_child(monkeypatch, "import time; time.sleep(600)")
     image = np.random.default_rng(3).random((*SIZE, 3), dtype=np.float32)
@@ -270,7 +256,7 @@ def test_old_done_wishes_are_forgotten_failed_ones_kept(
 
 
 def test_a_child_that_never_finishes_is_killed_after_its_time(
-        model: torch.nn.Module, ahead: list[_StandInGraph], monkeypatch: pytest.MonkeyPatch,
+        model: torch.nn.Module, ahead: list[EagerGraph], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     _fake_child(monkeypatch, "import time; time.sleep(600)")
     monkeypatch.setattr(compile_ahead, "CHILD_TIMEOUT_S", 0.5)

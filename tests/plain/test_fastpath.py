@@ -16,6 +16,7 @@ from deepdream.engine.tiling import gradient
 from deepdream.models import registry
 
 from tests.support import TINY_MODELS
+from tests.support.graphs import EagerGraph
 
 MODELS = str(TINY_MODELS)
 _STEP_UNIT = 1.0 / 255  # settings.step counts 0..255 levels, as in dream.py
@@ -123,27 +124,14 @@ def test_tiled_gradient_with_a_device_offset_equals_the_host_offset(
     assert torch.equal(got, want)
 
 
-class _EagerGraph:
-    """Stands in for a captured CUDA graph (no GPU here): run() does the same steps
-    eagerly, so only the fast path's own loop (chunks, offsets, callbacks) is under test."""
-
-    def __init__(self, model, objective, step_size, tile) -> None:
-        self.args, self.tile, self.runs = (model, objective, step_size), tile, []
-
-    def run(self, x: torch.Tensor, offsets) -> torch.Tensor:
-        self.runs.append(len(offsets))
-        model, objective, step_size = self.args
-        return fastpath.run_octave_eager(x, model, objective, offsets, step_size,
-                                         tile=self.tile)
-
-
 @pytest.fixture
-def fake_graphs(monkeypatch: pytest.MonkeyPatch) -> list[_EagerGraph]:
-    made: list[_EagerGraph] = []
+def fake_graphs(monkeypatch: pytest.MonkeyPatch) -> list[EagerGraph]:
+    made: list[EagerGraph] = []
 
     def octave_graph(model, objective, shape, steps, step_size, dtype, key, compiled=False,
                      tile=None):
-        made.append(_EagerGraph(model, objective, step_size, tile))
+        made.append(EagerGraph(model, objective, shape, steps, step_size, dtype, compiled,
+                               tile))
         return made[-1]
 
     monkeypatch.setattr(fastpath, "captures", lambda device: True)
@@ -152,7 +140,7 @@ def fake_graphs(monkeypatch: pytest.MonkeyPatch) -> list[_EagerGraph]:
 
 
 def test_graph_path_replays_a_tiled_octave_step_by_step_with_progress(
-        model: torch.nn.Module, fake_graphs: list[_EagerGraph]) -> None:
+        model: torch.nn.Module, fake_graphs: list[EagerGraph]) -> None:
     settings = DreamSettings.from_dict({"model": "tiny", "octaves": 2, "iterations": 3,
                                         "seed": 2, "tile": 64})
     image = np.random.default_rng(6).random((72, 120, 3), dtype=np.float32)
@@ -170,7 +158,7 @@ def test_graph_path_replays_a_tiled_octave_step_by_step_with_progress(
 
 
 def test_graph_path_runs_a_one_tile_octave_in_one_replay_and_cancel_stops_a_tiled_one(
-        model: torch.nn.Module, fake_graphs: list[_EagerGraph]) -> None:
+        model: torch.nn.Module, fake_graphs: list[EagerGraph]) -> None:
     image = np.random.default_rng(7).random((48, 64, 3), dtype=np.float32)
     one = DreamSettings.from_dict({"model": "tiny", "octaves": 1, "iterations": 4, "seed": 1})
     dream(image, model, one)
