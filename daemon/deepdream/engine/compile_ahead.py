@@ -253,13 +253,11 @@ def _read(f: IO[str]) -> str:
 def _start() -> None:
     global _child
     with _lock:
-        if _child is not None or _stopped:
+        if _child is not None:  # (after stop() there are no wishes)
             return
         first = next((w for w in _wishes.values() if w.state == "waiting"), None)
         model = None if first is None else first.model()
-        if first is None or model is None:
-            if first is not None:
-                first.state = "failed"  # its model was unloaded
+        if model is None:  # (none waits, or its model is gone: tick drops its wishes)
             return
         batch = [w for w in _wishes.values() if w.state == "waiting"
                  and w.model() is model and w.dtype == first.dtype]

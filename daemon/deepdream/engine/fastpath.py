@@ -250,10 +250,9 @@ def octave_graph(model: torch.nn.Module, objective: Objective, shape: torch.Size
     key = graph_key(model, objective, shape, steps, step_size, dtype, objective_key, compiled,
                     tile)
     _watch(model)
-    with _lock:
-        if key in _graphs:
-            _graphs.move_to_end(key)
-            return _graphs[key]
+    cached = _cached(key)
+    if cached is not _ABSENT:
+        return cached
     try:
         with _capture_lock:
             graph: OctaveGraph | None = OctaveGraph(model, objective, shape, steps, step_size,
@@ -296,12 +295,24 @@ def compiled_ahead(model: torch.nn.Module, objective: Objective, shape: torch.Si
     it; until then None, and the wish for it."""
     args = (objective, shape, steps, step_size, dtype, objective_key)
     key = graph_key(model, *args, compiled=True, tile=None)
-    with _lock:
-        if key in _graphs:  # (None: its capture failed, the plain graph serves)
-            _graphs.move_to_end(key)
-            return _graphs[key]
+    cached = _cached(key)
+    if cached is not _ABSENT:  # (None: its capture failed, the plain graph serves)
+        return cached
     compile_ahead.wish(key, model, args)
     return None
+
+
+_ABSENT = object()
+
+
+def _cached(key: tuple) -> OctaveGraph | None | object:
+    """The cached graph ``key`` (None: its capture failed), now the most recently used;
+    _ABSENT when there is none."""
+    with _lock:
+        if key not in _graphs:
+            return _ABSENT
+        _graphs.move_to_end(key)
+        return _graphs[key]
 
 
 def _buffer_bytes() -> int:
