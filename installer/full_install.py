@@ -15,11 +15,14 @@ from .hosts import HostTarget, Probe, custom_target, detect
 from .kritarc import remove_empty_dirs
 from .machine import Machine, this_machine
 from .manifest import Manifest, launcher
-from .plugin_files import InstallError
+from .plugin_files import REPO, InstallError
 from .test_cmd import prepare
 from .torch_choice import TorchChoiceError
 from .venv import python_in
 from .venv_probes import WEIGHTS, run_probe
+
+sys.path.insert(0, str(REPO / "daemon"))
+from deepdream.userdirs import compile_cache_dir  # noqa: E402  (standard library only)
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
@@ -162,6 +165,11 @@ def uninstall() -> int:
     manifest = Manifest.load()
     if daemon_ctl.stop(Manifest.pid_file()):
         print("stopped the daemon")
+    compiled = compile_cache_dir()  # (`serve --compile`'s; a folder the user chose stays)
+    if compiled.is_dir():
+        shutil.rmtree(compiled, ignore_errors=True)
+        remove_empty_dirs([compiled.parent])
+        print(f"removed the compiled dream steps in {compiled}")
     for folder in reversed(manifest.plugins):
         if plugin_files.uninstall(Path(folder)):
             print(f"removed the plug-in in {folder}")

@@ -22,7 +22,7 @@ except Exception as e:
 
 LOG_FILE = r"""
 import json
-from deepdream.server import default_log_file
+from deepdream.userdirs import default_log_file
 print(json.dumps({"log": str(default_log_file())}))
 """
 

@@ -22,6 +22,7 @@ from deepdream.precision import (
     PrecisionError,
     precision_setting,
 )
+from deepdream.userdirs import keep_compiled_steps
 
 EXIT_USAGE = 2
 
@@ -163,6 +164,8 @@ def apply_precision(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "compile", None) or os.environ.get("DEEPDREAM_COMPILE", "0") != "0":
+        keep_compiled_steps()  # (before torch loads: its compiler fixes the folder then)
     try:
         if hasattr(args, "precision") and args.command != "serve":  # serve logs its own
             apply_precision(args)

@@ -33,6 +33,7 @@ from . import __version__
 from .jobs import Job, JobQueue
 from .modelcache import ModelCache
 from .security import SecurityError, check_bind, enable_curve
+from .userdirs import COMPILE_CACHE_VAR, default_log_file
 
 if TYPE_CHECKING:  # the engine (and torch) load in the worker, not at import
     from .engine import DreamSettings, Progress
@@ -78,17 +79,6 @@ class ServeOptions:
     def endpoint(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"tcp://{host}:{self.port}"
-
-
-def default_log_file() -> Path:
-    """daemon.log in the per-user state/log folder of this OS."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-        return base / "deepdream" / "Logs" / "daemon.log"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Logs" / "deepdream" / "daemon.log"
-    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return base / "deepdream" / "daemon.log"
 
 
 def setup_logging(path: Path) -> None:
@@ -682,6 +672,8 @@ def serve_main(args: argparse.Namespace) -> int:
     elif fastpath.COMPILE_AHEAD:
         log.info("compiled steps ahead on (--compile ahead): on a CUDA GPU each new image "
                  "size is compiled in a background process, then used")
+    if fastpath.COMPILE or fastpath.COMPILE_AHEAD:
+        log.info("compiled steps are kept in %s", os.environ.get(COMPILE_CACHE_VAR))
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: server.stop())
     server.run()

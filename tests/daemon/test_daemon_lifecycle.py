@@ -161,11 +161,13 @@ def test_dream_through_an_absent_daemon_is_a_one_line_error(tmp_path: Path) -> N
     (("--compile",), "compiled steps on (--compile)"),
     (("--compile", "ahead"), "compiled steps ahead on (--compile ahead)")])
 def test_serve_compile_says_so_and_still_dreams_where_it_does_not_apply(
-        args: tuple[str, ...], says: str) -> None:
+        args: tuple[str, ...], says: str, tmp_path: Path) -> None:
     # --compile applies to CUDA graphs only (none here): the daemon logs that it is on and
     # dreams as always; the compiled step itself is checked on a GPU (bench/gpu_check.sh).
-    # The command line wins over the environment's other mode.
-    other = {"DEEPDREAM_COMPILE": "ahead" if args == ("--compile",) else "1"}
+    # The command line wins over the environment's other mode.  The compiled steps go to
+    # the user's cache folder, where a reboot leaves them (no TORCHINDUCTOR_CACHE_DIR set).
+    other = {"DEEPDREAM_COMPILE": "ahead" if args == ("--compile",) else "1",
+             "TORCHINDUCTOR_CACHE_DIR": "", "XDG_CACHE_HOME": str(tmp_path)}
     with daemon_process(extra_args=args, env=other) as daemon:
         with Client(daemon.endpoint, timeout=30) as client:
             fmt = PixelFormat("RGBA", "u8")
@@ -174,3 +176,5 @@ def test_serve_compile_says_so_and_still_dreams_where_it_does_not_apply(
         log = daemon.log.read_text()
     assert len(out) == W * H * 4 and out != host_pixels(fmt, W, H)
     assert says in log
+    if sys.platform.startswith("linux"):
+        assert f"compiled steps are kept in {tmp_path / 'deepdream' / 'torchinductor'}" in log

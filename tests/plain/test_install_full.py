@@ -69,9 +69,14 @@ def test_install_check_uninstall_round_trip(home: Path):
     assert "Python 3.13" in check.stdout
     assert "daemon" in check.stdout and "torch" in check.stdout
 
+    compiled = home / ".cache/deepdream/torchinductor"  # what `serve --compile` kept
+    (compiled / "fxgraph").mkdir(parents=True)
+    (compiled / "fxgraph/kernel.py").write_text("# a compiled step\n")
+    (home / ".cache/pip").mkdir(exist_ok=True)  # another tool's
     r = install_py(home, "--uninstall")
     assert r.returncode == 0, r.stdout + r.stderr
     assert ours(home) == before
+    assert not (home / ".cache/deepdream").exists() and (home / ".cache/pip").is_dir()
 
 
 def test_check_says_what_is_broken(home: Path, tmp_path: Path):
