@@ -37,9 +37,9 @@ def clean() -> None:
     fastpath.clear_graphs()
 
 
-def _wish_args(model: torch.nn.Module, dtype: torch.dtype) -> tuple:
+def _octave(model: torch.nn.Module, dtype: torch.dtype) -> compile_ahead.Octave:
     objective = layers_l2(((model.spec.default_layer, 1.0),))
-    return (objective, torch.Size((1, 3, *SIZE)), 2, 0.01, dtype, "key")
+    return compile_ahead.Octave(objective, torch.Size((1, 3, *SIZE)), 2, 0.01, dtype, "key")
 
 
 def _settle(device: torch.device, deadline_s: float = 600) -> None:
@@ -56,8 +56,8 @@ def test_a_child_fills_the_cache_so_this_process_compiles_the_step_from_it(
     """The child loads the same model (same fingerprint) and compiles; this process's own
     compile of the same step then finds every kernel in the cache (no inductor misses)."""
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
-    args = _wish_args(model, torch.float32)
-    compile_ahead.wish("k", model, args)
+    octave = _octave(model, torch.float32)
+    compile_ahead.wish("k", model, octave)
     # a job is waiting the whole time: the worker starts and collects the child only
     end = time.monotonic() + 900
     while compile_ahead._wishes["k"].state in ("waiting", "compiling"):
@@ -72,13 +72,13 @@ def test_a_child_fills_the_cache_so_this_process_compiles_the_step_from_it(
     compiled = fastpath.compiled_model(model, torch.float32)
     x = torch.rand(1, 3, *SIZE)
     before = x.clone()
-    fastpath.dream_step(x, torch.tensor([3, -2]), compiled, args[0], 0.05, None,
+    fastpath.dream_step(x, torch.tensor([3, -2]), compiled, octave.objective, 0.05, None,
                         torch.float32)
     assert compile_ahead._inductor_count("fxgraph_cache_miss") == misses
     assert compile_ahead._inductor_count("fxgraph_cache_hit") > hits
     # and the loaded step is the model's step
     want = before.clone()
-    fastpath.dream_step(want, torch.tensor([3, -2]), model, args[0], 0.05, None)
+    fastpath.dream_step(want, torch.tensor([3, -2]), model, octave.objective, 0.05, None)
     assert (x - before).abs().max() > 1e-3
     assert torch.allclose(x, want, atol=1e-4)
 
@@ -245,13 +245,13 @@ def test_a_workers_plain_cuda_device_is_its_models_first_gpu(
 def test_old_done_wishes_are_forgotten_failed_ones_kept(
         model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(compile_ahead, "KEPT_WISHES", 3)
-    args = _wish_args(model, torch.bfloat16)
+    octave = _octave(model, torch.bfloat16)
     for key, state in (("a", "failed"), ("b", "done"), ("c", "done"), ("d", "waiting")):
-        compile_ahead.wish(key, model, args)
+        compile_ahead.wish(key, model, octave)
         compile_ahead._wishes[key].state = state
-    compile_ahead.wish("e", model, args)
+    compile_ahead.wish("e", model, octave)
     assert list(compile_ahead._wishes) == ["a", "c", "d", "e"]
-    compile_ahead.wish("a", model, args)  # a failed size is not tried again
+    compile_ahead.wish("a", model, octave)  # a failed size is not tried again
     assert compile_ahead._wishes["a"].state == "failed"
 
 

@@ -35,9 +35,11 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, NamedTuple
 
 import torch
+
+from .objectives import Objective
 
 log = logging.getLogger("deepdream.engine")
 
@@ -48,24 +50,34 @@ MAX_CAPTURES = 2  # captures of one size (one that ran out of memory is tried ag
 KEPT_WISHES = 256  # wishes remembered (failed ones are never retried; done ones may go)
 
 
+class Octave(NamedTuple):
+    """``fastpath.octave_graph``'s arguments after the model, for its compiled graph."""
+
+    objective: Objective
+    shape: torch.Size
+    steps: int
+    step_size: float
+    dtype: torch.dtype
+    objective_key: Hashable
+
+
 @dataclass(eq=False)
 class Wish:
     """One octave's compiled graph, wished for: what ``fastpath.octave_graph`` captures."""
 
     model: weakref.ref
     device: torch.device
-    args: tuple  # octave_graph's (objective, shape, steps, step_size, dtype, objective_key)
-    layers: list[str]
+    octave: Octave
     state: str = "waiting"  # -> "compiling" -> "ready" -> "done", or "failed"
     captures: int = 0
 
     @property
     def shape(self) -> list[int]:
-        return list(self.args[1])
+        return list(self.octave.shape)
 
     @property
-    def dtype(self) -> torch.dtype:
-        return self.args[4]
+    def layers(self) -> list[str]:
+        return sorted(self.octave.objective.layers)
 
 
 @dataclass(eq=False)
@@ -94,8 +106,8 @@ def fingerprint(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def wish(key: Hashable, model: torch.nn.Module, args: tuple) -> None:
-    """Ask for the compiled graph ``key`` (``fastpath.graph_key`` of ``args``, compiled)."""
+def wish(key: Hashable, model: torch.nn.Module, octave: Octave) -> None:
+    """Ask for the compiled graph ``key`` (``fastpath.graph_key`` of ``octave``, compiled)."""
     with _lock:
         if _stopped:
             return
@@ -110,9 +122,7 @@ def wish(key: Hashable, model: torch.nn.Module, args: tuple) -> None:
         done = [k for k, w in _wishes.items() if w.state == "done"]
         for old in done[:max(0, len(_wishes) - KEPT_WISHES)]:  # the oldest done ones go
             del _wishes[old]
-        objective = args[0]
-        _wishes[key] = Wish(weakref.ref(model), next(model.parameters()).device, args,
-                            sorted(objective.layers))
+        _wishes[key] = Wish(weakref.ref(model), next(model.parameters()).device, octave)
 
 
 def busy() -> bool:
@@ -260,8 +270,8 @@ def _start() -> None:
         if model is None:  # (none waits, or its model is gone: tick drops its wishes)
             return
         batch = [w for w in _wishes.values() if w.state == "waiting"
-                 and w.model() is model and w.dtype == first.dtype]
-        spec = child_spec(model, first.device, first.dtype,
+                 and w.model() is model and w.octave.dtype == first.octave.dtype]
+        spec = child_spec(model, first.device, first.octave.dtype,
                           [(w.shape, w.layers) for w in batch])
         files: list[IO[str]] = []
         try:
@@ -319,7 +329,7 @@ def _capture(key: Hashable) -> None:
         return
     misses = _inductor_count("fxgraph_cache_miss")
     started = time.monotonic()
-    graph = fastpath.octave_graph(model, *w.args, compiled=True)
+    graph = fastpath.octave_graph(model, *w.octave, compiled=True)
     missed = _inductor_count("fxgraph_cache_miss") - misses
     log.log(logging.WARNING if missed else logging.INFO,
             "compiled graph for %s: %s in %.1f s%s", tuple(w.shape),

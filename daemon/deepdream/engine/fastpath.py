@@ -293,12 +293,12 @@ def compiled_ahead(model: torch.nn.Module, objective: Objective, shape: torch.Si
                    objective_key: Hashable | None) -> OctaveGraph | None:
     """DEEPDREAM_COMPILE=ahead: this octave's compiled graph once compile_ahead has captured
     it; until then None, and the wish for it."""
-    args = (objective, shape, steps, step_size, dtype, objective_key)
-    key = graph_key(model, *args, compiled=True, tile=None)
+    octave = compile_ahead.Octave(objective, shape, steps, step_size, dtype, objective_key)
+    key = graph_key(model, *octave, compiled=True, tile=None)
     cached = _cached(key)
     if cached is not _ABSENT:  # (None: its capture failed, the plain graph serves)
         return cached
-    compile_ahead.wish(key, model, args)
+    compile_ahead.wish(key, model, octave)
     return None
 
 
