@@ -13,6 +13,7 @@ from deepdream_protocol import messages as m
 from deepdream_protocol.client import Client
 from deepdream_protocol.pixels import PixelFormat
 from deepdream_protocol.zmtp import ZmtpTransport
+from zmq.utils.monitor import recv_monitor_message
 
 from tests.support.daemon import Daemon
 from tests.support.jobs import MAX_PIXELS, H, W, host_pixels
@@ -144,9 +145,19 @@ def test_frame_over_the_size_limit_drops_only_that_client(daemon: Daemon) -> Non
 
     sock = zmq.Context.instance().socket(zmq.DEALER)
     sock.linger = 0
-    sock.connect(daemon.endpoint)
-    sock.send_multipart([msgpack.packb(submit_header()), bytes(max_frame_bytes(MAX_PIXELS) + 1)])
-    sock.close()
+    events = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+    try:
+        sock.connect(daemon.endpoint)
+        sock.send_multipart([msgpack.packb(submit_header()),
+                             bytes(max_frame_bytes(MAX_PIXELS) + 1)])
+        # the daemon's libzmq hangs up on this client once the frame's size is read
+        assert events.poll(60_000), "the oversized frame did not cost its sender the connection"
+        assert recv_monitor_message(events)["event"] == zmq.EVENT_DISCONNECTED
+    finally:
+        sock.disable_monitor()
+        events.close(linger=0)
+        sock.close()
+    assert daemon.proc.poll() is None
     fmt = PixelFormat("RGBA", "u8")
     pixels = host_pixels(fmt)
     with Client(daemon.endpoint, timeout=30) as c:

@@ -41,6 +41,9 @@ def test_catalog_lists_models_layers_and_presets(daemon: Daemon) -> None:
     assert tiny["layers"]["inception4c"] == 512  # GoogLeNet's channel count there
     assert tiny["default_layer"] in tiny["layers"]
     assert {"googlenet", "vgg16"} <= set(catalog["models"])  # the built-ins, as in the CLI
+    from deepdream.engine.presets import PRESETS
+
+    assert set(catalog["presets"]) == set(PRESETS) and "classic" in PRESETS
     for preset in catalog["presets"].values():
         assert preset["description"] and isinstance(preset["settings"], dict)
 
@@ -138,7 +141,7 @@ def test_cancel_stops_a_running_job_and_the_daemon_goes_on(daemon: Daemon) -> No
         fmt = PixelFormat("RGBA", "u8")
         pixels = host_pixels(fmt)
         assert c.dream(ZERO, pixels, W, H, fmt) == pixels
-        assert c.ping()["state"] == "idle"
+        wait_until(lambda: c.ping()["state"] == "idle", timeout=30, what="the daemon to idle")
 
 
 def test_cancel_of_a_queued_job(daemon: Daemon) -> None:
@@ -250,6 +253,7 @@ def test_blocking_dream_honours_should_cancel_and_timeout(daemon: Daemon) -> Non
     fmt = PixelFormat("RGB", "u8")
     pixels = host_pixels(fmt, 96, 96)
     seen: list[dict] = []
+    cancelled = daemon.log_text().count(" cancelled")
     with Client(daemon.endpoint, timeout=30) as c:
         with pytest.raises(JobCancelled):
             c.dream(LONG_DREAM, pixels, 96, 96, fmt, on_progress=lambda j, p: seen.append(p),
@@ -257,7 +261,10 @@ def test_blocking_dream_honours_should_cancel_and_timeout(daemon: Daemon) -> Non
         with pytest.raises(DaemonError, match="did not finish within 0.5 s") as err:
             c.dream(LONG_DREAM, pixels, 96, 96, fmt, timeout=0.5)
         assert err.value.code == "timeout"
-        assert c.ping()["state"] in ("idle", "busy")  # still talking to us
+        # both jobs were stopped in the daemon, not left to run (the timeout cancels too)
+        wait_until(lambda: daemon.log_text().count(" cancelled") == cancelled + 2,
+                   timeout=60, what="the daemon to cancel both jobs")
+        wait_until(lambda: c.ping()["state"] == "idle", timeout=30, what="the daemon to idle")
 
 
 def test_ping_with_a_job_id_says_whether_the_daemon_has_that_job_of_this_client(

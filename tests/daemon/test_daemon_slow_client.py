@@ -36,19 +36,17 @@ def test_a_client_that_never_reads_stalls_no_one_and_sigterm_still_stops_the_dae
                        what="the daemon to notice the client that does not read")
             fmt = PixelFormat("RGBA", "u8")
             pixels = host_pixels(fmt)
+            # (the timeout guards against a hang: a daemon that waited on the flooder, as
+            # it once did for 2 s a reply, would still be working through its 3000 replies)
             with Client(daemon.endpoint, timeout=30) as c:
                 for _ in range(5):
-                    started = time.monotonic()
                     assert c.ping()["op"] == "pong"
-                    assert time.monotonic() - started < 1.0  # was 2 s and more per reply
                 assert c.dream({"model": "tiny", "iterations": 0}, pixels, W, H, fmt) == pixels
             for i in range(100):  # more for it, while it still reads nothing
                 flooder.send(msgpack.packb({"v": 1, "op": "catalog", "req": FLOOD + i}))
             time.sleep(0.5)
-            started = time.monotonic()
             daemon.proc.send_signal(signal.SIGTERM)
-            assert daemon.proc.wait(timeout=15) == 0  # took over two minutes
-            assert time.monotonic() - started < 10
+            assert daemon.proc.wait(timeout=15) == 0  # (once it took over two minutes)
         finally:
             flooder.close()
         text = daemon.log_text()

@@ -16,6 +16,7 @@ from deepdream.engine import compile_ahead
 from deepdream.jobs import Job
 
 from tests.support.daemon import free_port
+from tests.support.jobs import wait_until
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def test_idle_worker_releases_memory_once_after_a_job(
     assert not calls  # nothing was held before the first job
     worker.server.queue.put(_job(1))
     done = time.monotonic()
-    assert released.wait(5)
+    assert released.wait(30)
     time.sleep(0.7)
     assert len(worker.ran) == 1 and len(calls) == 1
     assert calls[0] - done >= 0.25
@@ -63,11 +64,12 @@ def test_idle_worker_ticks_compile_ahead_while_it_has_work(
     monkeypatch.setattr(compile_ahead, "tick",
                         lambda device, job_waiting: ticks.append(job_waiting()))
     worker.start()
-    time.sleep(1.0)
+    wait_until(lambda: len(ticks) == 6, timeout=30, what="six ticks")
+    time.sleep(0.3)  # six poll periods more
     assert ticks == [False] * 6  # polled while busy, then not again; no job was waiting
     worker.server.queue.put(_job(2))
-    time.sleep(0.3)
-    assert len(worker.ran) == 1 and len(ticks) == 6
+    wait_until(lambda: len(worker.ran) == 1, timeout=30, what="the job")
+    assert len(ticks) == 6
 
 
 def test_compile_ahead_is_told_when_a_job_waits_and_its_failure_stops_only_it(
@@ -90,8 +92,7 @@ def test_compile_ahead_is_told_when_a_job_waits_and_its_failure_stops_only_it(
     for n in range(3):  # the second and third wait while the first runs
         worker.server.queue.put(_job(n))
     worker.start()
-    assert stopped.wait(5)
-    time.sleep(0.5)
+    assert stopped.wait(30)
+    wait_until(lambda: len(worker.ran) == 3, timeout=30, what="the jobs to go on")
     assert seen[:2] == [True, True] and len(seen) == 3
-    assert len(worker.ran) == 3  # the jobs went on
     assert "compiling ahead failed; it is off until the daemon restarts" in caplog.text

@@ -222,7 +222,7 @@ def _collect() -> None:
     out, err = (_read(f) for f in child.files)
     said = _said(out) if child.proc.returncode == 0 else {}
     if hung:
-        err = f"no result after {took / 60:.0f} minutes"
+        err = f"no result after {_duration(took)}"
     with _lock:
         if said.get("fingerprint") == child.fingerprint:
             state, _failures = "ready", 0
@@ -243,6 +243,10 @@ def _collect() -> None:
                         w.state = "failed"
         for w in child.wishes:
             w.state = state
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
 
 
 def _said(out: str) -> dict:
