@@ -111,13 +111,26 @@ def test_locked_layer_dreams_into_a_writable_copy_and_keeps_its_locks(dreamed: d
     assert fact["original_locks"][0] == fact["original_locks"][1]
 
 
-def test_text_layer_dreams_into_a_plain_pixel_layer(dreamed: dict) -> None:
+def test_text_layer_dreams_into_a_plain_pixel_layer_that_looks_the_same(dreamed: dict) -> None:
     # A text layer result would be rendered again, dream lost, when edited with the Text tool.
     fact = dreamed["text"]
     assert_new_layer_right(fact)
     assert not fact["is_text"]
+    # GIMP's text parasite stays on the source layer: copied, it made the result a text layer
+    # again once the image was saved and opened.
+    assert "gimp-text-layer" in fact["original_parasites"]
+    assert not fact["reloaded_is_text"]
+    assert fact["parasites"] == {"deepdream-test-note": "keep me"}
+    # What Layer.copy() would carry: the look, its layer effects and the position lock.
     assert fact["looks"] == fact["original_looks"]
-    assert fact["looks"] == {"opacity": 70.0, "mode": "multiply", "visible": False}
+    assert fact["locks"]["position"]
+    looks = fact["looks"]
+    assert {k: looks[k] for k in ("opacity", "mode", "visible", "color_tag")} == {
+        "opacity": 70.0, "mode": "multiply", "visible": False, "color_tag": "orange"}
+    assert [(e["operation"], e["visible"]) for e in looks["effects"]] == [
+        ("gegl:dropshadow", False), ("gegl:gaussian-blur", True)]
+    assert looks["effects"][1]["settings"]["std-dev-x"] == 3.0
+    assert looks["effects"][1]["opacity"] == pytest.approx(0.8)
 
 
 @pytest.mark.parametrize("case", REFUSED)
@@ -151,6 +164,20 @@ def test_a_failure_adding_the_result_leaves_the_image_as_it_was(gimp: HostHome,
         assert "injected write failure" in fact["error"], case
         assert "\n" not in fact["error"].strip(), case
         assert fact["stack_unchanged"] and fact["original_identical"], case
+        assert fact["new_items"] == [], case  # no half-made layer left outside the image
+
+
+def test_a_failure_copying_a_text_layers_effects_leaves_the_image_as_it_was(
+        gimp: HostHome, endpoint: str) -> None:
+    # The effects are copied, then the copy fails.  (GIMP 3.0.4 cannot free a layer that was
+    # ever given an effect, so new_items is not empty here: memory only, outside the image.)
+    env = dream_env(endpoint, ["text"], DD_FAIL="_copy_filters",
+                    PYTHONPATH=f"{gimp.inside}/scripts/failing_write")
+    fact = facts(gimp.run_gimp("dream_cases.py", env))["text"]
+    assert fact["status"] == "execution-error"
+    assert "could not make the result layer: injected _copy_filters failure" in fact["error"]
+    assert fact["stack_unchanged"] and fact["original_identical"]
+    assert fact["original_looks_kept"]
 
 
 def test_no_daemon_gives_an_error_and_leaves_the_image_alone(gimp: HostHome) -> None:

@@ -14,7 +14,7 @@ gi.require_version("Babl", "0.1")
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from deepdream_protocol.pixels import PixelFormat  # noqa: E402
-from gi.repository import Babl, Gegl, Gimp  # noqa: E402
+from gi.repository import Babl, Gegl, Gimp, GObject  # noqa: E402
 
 #: babl sample type -> wire dtype.  The wire has no u32 or f64: those layers travel as
 #: float (babl converts), which holds every value a dream can produce.
@@ -110,10 +110,17 @@ def write_pixels(drawable: Gimp.Drawable, region: Region, fmt: HostFormat, data:
     drawable.update(region.x, region.y, region.width, region.height)
 
 
+#: Parasites that hold a text layer's text: XCF loading turns any layer carrying one back into
+#: a text layer.  GIMP attaches the first while it saves a text layer, and it stays on.
+_TEXT_PARASITES = ("gimp-text-layer", "plug_in_gdyntext/data")
+
+
 def plain_copy(image: Gimp.Image, layer: Gimp.Layer) -> Gimp.Layer:
-    """A plain pixel layer like ``layer`` (pixels, offsets, opacity, mode, visibility,
-    compositing, mask), not yet in the image: ``Layer.copy()`` of a text layer, and even
-    ``Layer.new_from_drawable``, give a text layer again."""
+    """A plain pixel layer like ``layer``, not yet in the image: what ``Layer.copy()`` carries
+    (pixels, offsets, opacity, mode, visibility, compositing, mask, colour tag, position and
+    visibility locks, parasites, layer effects) without the text.  ``Layer.copy()`` of a text
+    layer, and even ``Layer.new_from_drawable``, give a text layer again, and GIMP 3.0's
+    "Discard Text Information" has no PDB procedure."""
     copy = Gimp.Layer.new(image, layer.get_name(), layer.get_width(), layer.get_height(),
                           layer.type(), layer.get_opacity(), layer.get_mode())
     try:
@@ -123,6 +130,9 @@ def plain_copy(image: Gimp.Image, layer: Gimp.Layer) -> Gimp.Layer:
         copy.set_blend_space(layer.get_blend_space())
         copy.set_composite_space(layer.get_composite_space())
         copy.set_composite_mode(layer.get_composite_mode())
+        copy.set_color_tag(layer.get_color_tag())
+        copy.set_lock_position(layer.get_lock_position())
+        copy.set_lock_visibility(layer.get_lock_visibility())
         _copy_buffer(layer, copy)
         mask = layer.get_mask()
         if mask is not None:
@@ -130,6 +140,11 @@ def plain_copy(image: Gimp.Image, layer: Gimp.Layer) -> Gimp.Layer:
             _copy_buffer(mask, new_mask)
             copy.add_mask(new_mask)
             copy.set_apply_mask(layer.get_apply_mask())
+        for name in layer.get_parasite_list():
+            if name not in _TEXT_PARASITES:
+                copy.attach_parasite(layer.get_parasite(name))
+        _copy_filters(layer, copy)  # last: GIMP 3.0.4's delete() cannot free a layer that
+        # has ever had an effect (the effect keeps it alive), a leak outside the image
     except Exception:
         copy.delete()
         raise
@@ -141,3 +156,21 @@ def _copy_buffer(source: Gimp.Drawable, target: Gimp.Drawable) -> None:
     babl = Babl.get_name(source.get_format())
     rect = Gegl.Rectangle.new(0, 0, source.get_width(), source.get_height())
     _set(target, rect, babl, _get(source, rect, babl))
+
+
+def _copy_filters(source: Gimp.Drawable, target: Gimp.Drawable) -> None:
+    """``source``'s non-destructive effects, in order, onto ``target``.  GIMP 3.0 can read
+    neither an effect's auxiliary inputs nor its clipping or compositing options, so those
+    are the operation's defaults on the copy."""
+    # get_filters() lists the top effect first; append_filter() puts each new one on top.
+    for effect in reversed(source.get_filters()):
+        twin = Gimp.DrawableFilter.new(target, effect.get_operation_name(), effect.get_name())
+        settings, twin_settings = effect.get_config(), twin.get_config()
+        for spec in settings.list_properties():
+            if spec.flags & GObject.ParamFlags.WRITABLE and not (
+                    spec.flags & GObject.ParamFlags.CONSTRUCT_ONLY):
+                twin_settings.set_property(spec.name, settings.get_property(spec.name))
+        twin.set_opacity(effect.get_opacity())
+        twin.set_blend_mode(effect.get_blend_mode())
+        twin.set_visible(effect.get_visible())
+        target.append_filter(twin)

@@ -14,7 +14,7 @@ import gi
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 import numpy as np  # noqa: E402
-from gi.repository import Gegl, Gimp  # noqa: E402
+from gi.repository import Gegl, Gimp, Gio  # noqa: E402
 from images import add_layer, image_with_layer, new_image  # noqa: E402
 
 sys.path[:0] = [os.environ["DD_PLUGIN_DIR"], os.path.join(os.environ["DD_PLUGIN_DIR"], "vendor")]
@@ -55,6 +55,15 @@ def stack(img):
     return walk(img.get_layers())
 
 
+def next_item_id(img):
+    """The id GIMP gives the next item it makes (ids count up), found by making one."""
+    probe = Gimp.Layer.new(img, "probe", 1, 1, IT.RGBA_IMAGE, 100, Gimp.LayerMode.NORMAL)
+    try:
+        return probe.get_id() + 1
+    finally:
+        probe.delete()
+
+
 def siblings_of(img, parent):
     return parent.get_children() if parent else img.get_layers()
 
@@ -65,9 +74,46 @@ def locks(layer):
 
 
 def looks(layer):
-    """How the layer shows in the image, besides its pixels."""
+    """How the layer shows in the image, besides its pixels: its effects included."""
     return {"opacity": layer.get_opacity(), "mode": layer.get_mode().value_nick,
-            "visible": layer.get_visible()}
+            "visible": layer.get_visible(), "color_tag": layer.get_color_tag().value_nick,
+            "blend_space": layer.get_blend_space().value_nick,
+            "composite_mode": layer.get_composite_mode().value_nick,
+            "effects": [effect_facts(f) for f in layer.get_filters()]}
+
+
+def effect_facts(effect):
+    config = effect.get_config()
+    settings = {}
+    for spec in config.list_properties():
+        value = config.get_property(spec.name)
+        settings[spec.name] = (list(value.get_rgba()) if hasattr(value, "get_rgba")
+                               else value if isinstance(value, (bool, int, float, str))
+                               else type(value).__name__)
+    return {"operation": effect.get_operation_name(), "opacity": effect.get_opacity(),
+            "mode": effect.get_blend_mode().value_nick, "visible": effect.get_visible(),
+            "settings": settings}
+
+
+def parasites(layer):
+    return {name: bytes(layer.get_parasite(name).get_data()).decode("utf-8", "replace")
+            for name in layer.get_parasite_list()}
+
+
+def save_xcf(img, name):
+    path = os.path.join(os.environ["HOME"], name)
+    Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, img, Gio.File.new_for_path(path), None)
+    return path
+
+
+def reloaded_is_text(img, position):
+    """Whether the top-level layer at position is a text layer once saved and opened again."""
+    path = save_xcf(img, "reloaded.xcf")
+    loaded = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
+    try:
+        return loaded.get_layers()[position].is_text_layer()
+    finally:
+        loaded.delete()
 
 
 def observe(case, img, layer, values):
@@ -80,10 +126,16 @@ def observe(case, img, layer, values):
     parent, position = layer.get_parent(), img.get_item_position(layer)
     count_before = len(siblings_of(img, parent))
     locks_before = locks(layer)
+    looks_before = looks(layer)
+    first_new_id = next_item_id(img)
     status, error = run_deepdream(img, layer, values)
     fact = {"case": case, "status": status, "error": error, "babl": babl,
             "stack_unchanged": stack(img) == stack_before,
             "original_identical": bool(np.array_equal(pixels(layer, babl), before)),
+            "original_looks_kept": looks(layer) == looks_before,
+            # items made by the plug-in that still exist, in the image or not
+            "new_items": [i for i in range(first_new_id, first_new_id + 50)
+                          if Gimp.Item.id_is_valid(i)],
             "precision_before": precision, "precision_after": img.get_precision().value_nick}
     fact["original_locks"] = [locks(layer), locks_before]
     if status == "success":
@@ -110,7 +162,10 @@ def observe(case, img, layer, values):
             "is_text": new.is_text_layer() or isinstance(new, Gimp.TextLayer),
             "locks": locks(new),
             "looks": looks(new), "original_looks": looks(layer),
+            "parasites": parasites(new), "original_parasites": parasites(layer),
         })
+        if case == "text":
+            fact["reloaded_is_text"] = reloaded_is_text(img, position)
     emit(**fact)
 
 
@@ -196,7 +251,9 @@ def case_locked_group(values):
 
 
 def case_text(values):
-    """A text layer, half transparent, multiplying, hidden, off the image's corner."""
+    """A text layer, half transparent, multiplying, hidden, off the image's corner, with a
+    colour tag, a position lock, a note of its own and two layer effects, in an image saved
+    once (saving leaves GIMP's text parasite on it)."""
     img, _ = image_with_layer("under text", IT.RGB_IMAGE)
     text = Gimp.TextLayer.new(img, "Dream", Gimp.context_get_font(), 24.0, Gimp.Unit.pixel())
     img.insert_layer(text, None, 0)
@@ -204,6 +261,22 @@ def case_text(values):
     text.set_opacity(70.0)
     text.set_mode(Gimp.LayerMode.MULTIPLY)
     text.set_visible(False)
+    text.set_color_tag(Gimp.ColorTag.ORANGE)
+    text.set_lock_position(True)
+    text.attach_parasite(Gimp.Parasite.new("deepdream-test-note", Gimp.PARASITE_PERSISTENT,
+                                           b"keep me"))
+    blur = Gimp.DrawableFilter.new(text, "gegl:gaussian-blur", None)
+    blur.get_config().set_property("std-dev-x", 3.0)
+    blur.get_config().set_property("std-dev-y", 1.5)
+    blur.set_opacity(0.8)
+    text.append_filter(blur)
+    shadow = Gimp.DrawableFilter.new(text, "gegl:dropshadow", None)
+    shadow.get_config().set_property("x", 4.0)
+    shadow.get_config().set_property("color", Gegl.Color.new("red"))
+    shadow.set_blend_mode(Gimp.LayerMode.NORMAL)
+    shadow.set_visible(False)
+    text.append_filter(shadow)
+    save_xcf(img, "text.xcf")
     return img, text
 
 
