@@ -20,8 +20,9 @@ import os
 import platform
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -74,12 +75,30 @@ class AccelReport:
         return ", ".join(parts) + "".join(f"; {note}" for note in self.notes)
 
 
-def physical_cores() -> int:
-    """Physical cores this process may use (hyper-threads share one core's matrix units)."""
-    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    logical = allowed or os.cpu_count() or 1
-    per_core = _threads_per_core()
-    return max(1, logical // per_core)
+SYSFS_CPUS = Path("/sys/devices/system/cpu")
+
+
+def physical_cores(allowed: Iterable[int] | None = None, sysfs: Path = SYSFS_CPUS) -> int:
+    """Physical cores among the CPUs this process may use (hyper-threads share one core's
+    matrix units).  Linux counts the allowed CPUs' distinct (package, core) pairs, so an
+    affinity of one hyper-thread per core (taskset, containers) counts every core; where
+    that is unknown, the logical CPUs over /proc/cpuinfo's threads per core."""
+    if allowed is None and hasattr(os, "sched_getaffinity"):
+        allowed = os.sched_getaffinity(0)
+    cpus = sorted(allowed) if allowed is not None else []
+    cores = set()
+    for cpu in cpus:
+        topology = sysfs / f"cpu{cpu}" / "topology"
+        try:
+            cores.add(tuple((topology / name).read_text().strip()
+                            for name in ("physical_package_id", "core_id")))
+        except OSError:
+            break
+    else:
+        if cores:
+            return len(cores)
+    logical = len(cpus) or os.cpu_count() or 1
+    return max(1, logical // _threads_per_core())
 
 
 def _threads_per_core() -> int:

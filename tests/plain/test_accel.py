@@ -3,6 +3,8 @@ faster: BatchNorm folded into convolutions, channels_last, threads, the CPU comp
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -232,11 +234,40 @@ def test_tiled_gradient_runs_in_the_dtype_prepare_chose() -> None:
     assert 0 < accel.relative_error(g16, g32) < 1.0
 
 
-def test_threads_follow_physical_cores() -> None:
+def _topology(root: Path, cores: list[tuple[int, int]]) -> Path:
+    """A sysfs cpu folder: logical CPU i sits on (package, core) cores[i]."""
+    for cpu, (package, core) in enumerate(cores):
+        t = root / f"cpu{cpu}" / "topology"
+        t.mkdir(parents=True)
+        (t / "physical_package_id").write_text(f"{package}\n")
+        (t / "core_id").write_text(f"{core}\n")
+    return root
+
+
+# two packages of two cores, each core with two hyper-threads (as Linux numbers them: the
+# second thread of each core after all the first ones)
+_SMT = [(0, 0), (0, 1), (1, 0), (1, 1), (0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+@pytest.mark.parametrize(("allowed", "cores"), [
+    (range(8), 4),
+    ({0, 1, 2, 3}, 4),  # one hyper-thread of each core (taskset, a container's cpuset)
+    ({0, 4}, 1),  # both threads of one core
+    ({1, 2, 5}, 2),
+])
+def test_physical_cores_counts_the_allowed_cpus_cores(
+        tmp_path: Path, allowed: set[int], cores: int) -> None:
+    assert accel.physical_cores(allowed, _topology(tmp_path, _SMT)) == cores
+
+
+def test_dream_threads_are_the_cores_unless_deepdream_threads_says(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     before = torch.get_num_threads()
     try:
-        n = accel.set_threads()
-        assert n == accel.physical_cores() == torch.get_num_threads()
+        monkeypatch.delenv("DEEPDREAM_THREADS", raising=False)
+        assert accel.set_threads() == accel.physical_cores() == torch.get_num_threads()
+        monkeypatch.setenv("DEEPDREAM_THREADS", "3")
+        assert accel.set_threads() == 3 == torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
 
