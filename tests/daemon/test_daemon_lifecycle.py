@@ -85,24 +85,32 @@ def _answers(c: Client) -> bool:
         return False
 
 
-def test_dream_through_the_daemon_equals_the_in_process_dream(tmp_path: Path) -> None:
+@pytest.mark.parametrize("guide", [False, True], ids=["classic", "relative-guide"])
+def test_dream_through_the_daemon_equals_the_in_process_dream(
+        tmp_path: Path, guide: bool) -> None:
     from PIL import Image
 
-    src = tmp_path / "in.png"
-    rgb = np.frombuffer(host_pixels(PixelFormat("RGB", "u8"), 64, 48), np.uint8)
-    Image.fromarray(rgb.reshape(48, 64, 3)).save(src)
+    def photo(name: str, seed: int) -> None:
+        rgb = np.frombuffer(host_pixels(PixelFormat("RGB", "u8"), 64, 48, seed=seed), np.uint8)
+        Image.fromarray(rgb.reshape(48, 64, 3)).save(tmp_path / name)
+
+    photo("in.png", 0)
     common = ["--model", "tiny", "--models-file", str(TINY_MODELS), "--iterations", "2",
               "--octaves", "2", "--seed", "5", "-q"]
+    if guide:  # named from the user's folder; the daemon runs in another one
+        photo("g.png", 1)
+        common += ["--guide", "g.png"]
     env = daemon_env()
-    local = subprocess.run([sys.executable, "-m", "deepdream", "dream", str(src), "-o",
-                            str(tmp_path / "local.png"), *common], env=env,
-                           capture_output=True, text=True, timeout=300)
-    assert local.returncode == 0, local.stderr
+
+    def dream(*args: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "deepdream", "dream", *args, "in.png",
+                               *common], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+
+    dream("-o", "local.png")
     with running_daemon() as endpoint:
-        remote = subprocess.run([sys.executable, "-m", "deepdream", "dream", "--daemon",
-                                 endpoint, str(src), "-o", str(tmp_path / "remote.png"),
-                                 *common], env=env, capture_output=True, text=True, timeout=300)
-    assert remote.returncode == 0, remote.stderr
+        dream("-o", "remote.png", "--daemon", endpoint)
     a = Image.open(tmp_path / "local.png")
     b = Image.open(tmp_path / "remote.png")
     assert a.mode == b.mode and a.size == b.size

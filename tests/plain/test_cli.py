@@ -231,17 +231,3 @@ def test_output_gets_normal_permissions(tmp_path: Path, run, make_image) -> None
         assert kept.stat().st_mode & 0o777 == 0o640 and read_image(kept)[0].shape[:2] == (40, 40)
     finally:
         os.umask(old)
-
-
-def test_a_relative_guide_reaches_a_daemon_as_an_absolute_path(
-    tmp_path: Path, run, make_image, no_dream: list[tuple[str, dict]],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    write_image(tmp_path / "in.png", make_image(40, 40))
-    write_image(tmp_path / "g.png", make_image(40, 40, seed=1))
-    monkeypatch.chdir(tmp_path)
-    code, _, err = run("dream", "in.png", "-o", "out.png", "--guide", "g.png", *QUICK,
-                       "--daemon", "tcp://127.0.0.1:9")
-    assert code == 0, err
-    [(where, sent)] = no_dream
-    assert where == "daemon" and sent["guide"] == str(tmp_path / "g.png")
