@@ -79,7 +79,11 @@ def test_gimp_link_refuses_an_image_over_the_limit_before_sending(
 # -- a daemon restarted under a running job ---------------------------------------------------
 class FakeDaemon(threading.Thread):
     """A ROUTER that accepts a job and then only answers pings, as a daemon that never heard
-    of the job does; ``job_known`` None answers like a daemon from before that field."""
+    of the job does; ``job_known`` None answers like a daemon from before that field.
+
+    A stand-in: an older daemon cannot run here, and the exact replies make the client's
+    side of each case certain.  The real daemon killed and restarted under a job, with both
+    ways of waiting, is tested below."""
 
     def __init__(self, job_known: bool | None, result_after_pongs: int = 0) -> None:
         super().__init__(daemon=True)
@@ -150,11 +154,15 @@ def test_a_daemon_without_job_known_in_its_pong_is_still_waited_for() -> None:
 
 
 
-def pump_until_failure(c: Client, job: object, seconds: float) -> DaemonUnavailable | None:
-    """A plug-in's event loop (as Krita's docker runs it): process_events, then watch."""
+def pump_until_failure(c: Client, job: object, seconds: float,
+                       errors: list[BaseException] | None = None) -> BaseException | None:
+    """A plug-in's event loop (as Krita's docker runs it): process_events, then watch.  The
+    failure watch raises, or the first one the job's on_error put in ``errors``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         c.process_events()
+        if errors:
+            return errors[0]
         try:
             c.watch(job)  # type: ignore[arg-type]
         except DaemonUnavailable as exc:
@@ -188,9 +196,12 @@ def test_an_event_driven_plugin_learns_the_daemon_is_gone() -> None:
 LONG_DREAM = {"model": "tiny", "layer": "inception3a", "iterations": 400, "octaves": 1}
 
 
+@pytest.mark.parametrize("driven", ["blocking", "events"])
 @pytest.mark.parametrize("transport", ["zmq", "stdlib"])
 def test_a_daemon_restarted_under_a_running_job_is_reported(
-        tmp_path: Path, transport: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, transport: str, driven: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways a client waits: ``dream`` (GIMP, the CLI) and ``submit`` with the host's
+    own event loop calling ``process_events`` and ``watch`` (Krita's docker)."""
     monkeypatch.setattr(client_module, "SILENCE_BEFORE_PING", 0.5)
     (tmp_path / "first").mkdir()
     (tmp_path / "second").mkdir()
@@ -211,16 +222,25 @@ def test_a_daemon_restarted_under_a_running_job_is_reported(
 
     try:
         with Client(first.endpoint, transport=transport, timeout=2) as c:
-            with pytest.raises(DaemonUnavailable) as caught:
-                c.dream(LONG_DREAM, host_pixels(FMT), W, H, FMT, on_progress=restart_daemon,
-                        timeout=30)
+            if driven == "blocking":
+                with pytest.raises(DaemonUnavailable) as caught:
+                    c.dream(LONG_DREAM, host_pixels(FMT), W, H, FMT,
+                            on_progress=restart_daemon, timeout=30)
+                failure = caught.value
+            else:
+                errors: list[BaseException] = []
+                job = c.submit(LONG_DREAM, host_pixels(FMT), W, H, FMT,
+                               on_progress=restart_daemon,
+                               on_error=lambda _job, exc: errors.append(exc))
+                failure = pump_until_failure(c, job, 30, errors)
+                assert isinstance(failure, DaemonUnavailable)
     finally:
         stop_daemon(first.proc)
         for proc in second:
             stop_daemon(proc)
     assert second, "the job never ran"
     if transport == "zmq":  # pyzmq reconnects at once: only the new daemon can tell
-        assert str(caught.value) == (f"the deepdream daemon at {first.endpoint} restarted "
-                                     "and lost this dream; try again")
+        assert str(failure) == (f"the deepdream daemon at {first.endpoint} restarted "
+                                "and lost this dream; try again")
     else:  # the standard-library transport sees its connection drop
-        assert str(caught.value).startswith(f"lost the deepdream daemon at {first.endpoint}")
+        assert str(failure).startswith(f"lost the deepdream daemon at {first.endpoint}")
