@@ -147,7 +147,7 @@ def test_progress_bar_draws_one_line() -> None:
     assert "[##########] 100%" in text and text.endswith("\n") and text.count("\n") == 1
 
 
-def test_the_installed_command_line_exits_2_without_traceback(tmp_path: Path) -> None:
+def test_the_command_line_in_a_fresh_process_exits_2_without_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "daemon"),
                                                          str(ROOT / "shared")])}
     result = subprocess.run(

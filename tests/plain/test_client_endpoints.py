@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from deepdream_protocol.client import BadEndpoint, Client, DaemonError
+from deepdream_protocol.client import BadEndpoint, Client, DaemonError, DaemonUnavailable
 from deepdream_protocol.pixels import PixelFormat
+
+from tests.support.daemon import free_port
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,10 +60,21 @@ def test_unknown_transport_in_the_environment(monkeypatch: pytest.MonkeyPatch) -
     one_line_naming(caught.value, "'bogus'", "DEEPDREAM_TRANSPORT", "auto, zmq, stdlib")
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("endpoint", ["tcp://127.0.0.1:5599", "tcp://[::1]:5599",
                                       "tcp://localhost:1", "tcp://example.org:65535"])
-def test_well_formed_endpoints_are_accepted(endpoint: str) -> None:
-    Client(endpoint, transport="zmq").close()
+def test_well_formed_endpoints_are_accepted(endpoint: str, transport: str) -> None:
+    with Client(endpoint, transport=transport) as client:
+        assert client.endpoint == endpoint
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_well_formed_endpoint_with_no_daemon_is_unavailable_not_bad(transport: str) -> None:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    with Client(endpoint, transport=transport, timeout=0.5) as client:
+        with pytest.raises(DaemonUnavailable) as caught:
+            client.hello()
+    assert not isinstance(caught.value, BadEndpoint) and endpoint in str(caught.value)
 
 
 def test_cli_dream_with_a_bogus_daemon_endpoint_is_one_line(

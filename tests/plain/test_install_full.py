@@ -18,6 +18,11 @@ from deepdream_protocol.messages import DEFAULT_ENDPOINT
 
 from tests.plain.test_install_plugins import snapshot
 
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -65,7 +70,8 @@ def test_install_check_uninstall_round_trip(home: Path):
 
     check = install_py(home, "--check", *folders)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "gimp (custom)  plug-in 0.1.0" in check.stdout
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert f"gimp (custom)  plug-in {version}" in check.stdout
     assert "Python 3.13" in check.stdout
     assert "daemon" in check.stdout and "torch" in check.stdout
 
