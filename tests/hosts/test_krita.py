@@ -295,7 +295,7 @@ def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
     assert "timeout" not in facts, facts
     assert facts["docker_found"] and facts["docker_visible"]
     assert facts["busy_after_click"]  # the button returned at once; the dream ran behind it
-    assert facts["message"] == "added layer 'paint (DeepDream)'", facts
+    assert facts["message"] == "added layer 'paint (DeepDream)'", facts  # no frame talk
     assert facts["progress"] == 100 and facts["preview"]
     # the docker offers what the daemon's catalog lists
     assert "tiny" in facts["models_offered"] and "inception4c" in facts["layers_offered"]
@@ -313,3 +313,80 @@ def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
     saved = _fact(krita.run_cases([], {}, script="krita_saved"), "saved")
     assert {k: saved[k] for k in ("model", "iterations", "octaves", "seed")} == {
         "model": "tiny", "iterations": 400, "octaves": 3, "seed": 3}  # the last values typed
+
+
+def _animated_webp(path: Path, frames: int) -> None:
+    """Frames of clearly different pixels, one animation frame each (lossless)."""
+    from PIL import Image
+
+    images = []
+    for k in range(frames):
+        image = Image.new("RGBA", tuple(SIZE))
+        image.putdata([((x * 37 + y * 23 + k * 90) % 200 + 30, (x * 11 + k * 70) % 200 + 30,
+                        (y * 29 + k * 50) % 200 + 30, 255)
+                       for y in range(SIZE[1]) for x in range(SIZE[0])])
+        images.append(image)
+    images[0].save(path, save_all=True, append_images=images[1:], lossless=True,
+                   duration=[42] * frames, loop=0)
+
+
+@pytest.fixture(scope="module")
+def frames_webp(krita: KritaHome) -> str:
+    """Three frames of clearly different pixels as an animated WebP, which Krita opens as one
+    paint layer with keyframes at 0, 1 and 2 (libkis cannot add keyframes); its path inside
+    the root."""
+    from PIL import Image
+
+    images = []
+    for k in range(3):
+        image = Image.new("RGBA", tuple(SIZE))
+        image.putdata([((x * 37 + y * 23 + k * 90) % 200 + 30, (x * 11 + k * 70) % 200 + 30,
+                        (y * 29 + k * 50) % 200 + 30, 255)
+                       for y in range(SIZE[1]) for x in range(SIZE[0])])
+        images.append(image)
+    images[0].save(krita.outside / "frames.webp", save_all=True, append_images=images[1:],
+                   lossless=True, duration=[42] * 3, loop=0)
+    return f"{krita.inside}/frames.webp"
+
+
+def _only_frame_one_dreamed(fact: dict[str, Any]) -> None:
+    assert fact["keyframes"] == [0, 1, 2]
+    # Krita 5.2's API cannot strip keyframes: the result is the animated duplicate, with the
+    # drawing at frame 1 dreamed and the others left as the original's
+    assert fact["result_animated"]
+    changed = fact["result_keyframes"]
+    assert changed["0"] == changed["2"] == 0, changed
+    assert changed["1"] > 0.8 * fact["pixels"], changed
+    assert fact["time_after"] == 1 and fact["current_changed"] == changed["1"]
+    assert fact["original_unchanged"], fact  # every keyframe of it, not just the current one
+
+
+def test_animated_layer_dreams_the_current_frame_and_keeps_its_look(krita, endpoint,
+                                                                     frames_webp):
+    case = {"name": "animated", "model": "RGBA", "depth": "U8", "time": 1,
+            "animation": frames_webp, "masks": ["transparency"],
+            "props": {"opacity": 128, "blend": "multiply"}}
+    fact = _fact(krita.run_cases([case], {"DEEPDREAM_ENDPOINT": endpoint}), "animated")
+    assert "error" not in fact, fact["error"]
+    assert fact["layers_after"] == ["paint", "paint (DeepDream)", "on top"]
+    _only_frame_one_dreamed(fact)
+    assert fact["properties"] == fact["original_properties"], fact
+    assert fact["properties"]["opacity"] == 128
+    assert fact["masks"] == fact["original_masks"] == [["transparencymask", "shows the top left"]]
+    assert fact["hidden_alpha"] == 0, fact
+
+
+def test_docker_dreams_the_frame_it_read_even_when_the_user_moves_on(krita, endpoint,
+                                                                      frames_webp):
+    # the user moves to frame 2 while the daemon dreams frame 1: before, the dream landed on
+    # frame 2's drawing and the status line said nothing of frames
+    case = {"name": "async_animated", "model": "RGBA", "depth": "U8", "time": 1,
+            "animation": frames_webp, "switch_time": 2,
+            "settings": {**DREAM, "iterations": 20, "octaves": 3}}
+    fact = _fact(krita.run_cases([case], {"DEEPDREAM_ENDPOINT": endpoint},
+                                 script="krita_async"), "async_animated")
+    assert "switched_at" in fact and "error" not in fact, fact
+    _only_frame_one_dreamed(fact)
+    assert fact["message"] == ("added layer 'paint (DeepDream)'; it is animated and only its "
+                               "drawing at frame 1 is dreamed"), fact
+    assert not fact["busy_at_end"]

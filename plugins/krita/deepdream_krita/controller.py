@@ -25,7 +25,7 @@ CANCELLED = "cancelled; the document is unchanged"
 
 class DreamRunner(QObject):
     progressed = pyqtSignal(int, str)  # percent 0..100, a short status text
-    succeeded = pyqtSignal(object)  # the new layer (a krita.Node)
+    succeeded = pyqtSignal(object, str)  # the new layer (a krita.Node), the status line
     failed = pyqtSignal(str)  # one line; the document is unchanged
     busy_changed = pyqtSignal(bool)
     # from the helper thread: (attempt, problem, the daemon's pixel limit or None); problem
@@ -158,7 +158,7 @@ class DreamRunner(QObject):
             return
         self._close()
         self.progressed.emit(100, "done")
-        self.succeeded.emit(node)
+        self.succeeded.emit(node, prepared.report(node))
 
     def _on_progress(self, _job: Any, info: Mapping[str, Any]) -> None:
         fraction = min(max(float(info.get("fraction", 0.0)), 0.0), 1.0)

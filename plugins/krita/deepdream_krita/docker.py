@@ -174,8 +174,8 @@ class DeepDreamDocker(DockWidget):
         if text:
             self.message.setText(text)
 
-    def _on_success(self, node: Any) -> None:
-        self.message.setText(f"added layer {node.name()!r}")
+    def _on_success(self, node: Any, message: str) -> None:
+        self.message.setText(message)
         image = node.thumbnail(PREVIEW_SIZE, PREVIEW_SIZE)
         self.preview.setPixmap(QPixmap.fromImage(image))
         if not self.catalog:

@@ -3,6 +3,12 @@
 Shared by the blocking ``dream_layer`` and the docker/action, which differ only in how they
 wait for the daemon.  The user's node is only ever read; CMYK, Lab and other models the daemon
 cannot take are converted on a temporary duplicate by Krita's own colour management.
+
+An animated paint layer is dreamed at the document's current frame.  Its result is a
+duplicate too, so it keeps every keyframe (Krita 5.2's scripting API cannot remove one, and a
+plain layer would show the dreamed frame all through the animation): only the drawing shown
+at that frame is dreamed, the others stay copies of the original's, and the docker's status
+line says so.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class PreparedDream:
     pixels: bytes
     mask: bytes | None  # u8 per pixel over rect, None = the whole region
     converted: Any = None  # the temporary RGBA duplicate when the node's model needed it
+    frame: int | None = None  # the document's current time when the node is animated
 
     def finish(self, dreamed: bytes) -> Any:
         """Add the dream as a new paint layer directly above the node; return that layer.
@@ -53,6 +60,11 @@ class PreparedDream:
         """
         if self.document.rootNode() is None:  # closed while the daemon dreamed
             raise DreamError(DOCUMENT_CLOSED)
+        if self.frame is not None and self.document.currentTime() != self.frame:
+            # The user moved on while the daemon dreamed.  A layer's pixels are those of the
+            # current frame's keyframe, so go back, or the dream would land on another drawing.
+            self.document.setCurrentTime(self.frame)
+            self.document.waitForDone()
         region = self._back_in_node_space(dreamed)
         parent = self.node.parentNode()
         if parent is None:
@@ -67,6 +79,13 @@ class PreparedDream:
         if not parent.addChildNode(result, self.node):
             raise DreamError("Krita refused to add the result layer")
         return result
+
+    def report(self, result: Any) -> str:
+        """The status line for ``result``, the layer ``finish`` added."""
+        text = f"added layer {result.name()!r}"
+        if self.frame is not None:
+            text += f"; it is animated and only its drawing at frame {self.frame} is dreamed"
+        return text
 
     def _back_in_node_space(self, dreamed: bytes) -> bytes:
         if self.converted is None:
@@ -122,4 +141,5 @@ def prepare(document: Any, node: Any, use_selection: bool = True) -> PreparedDre
     data = pixels.read(source, rect)
     if len(data) != fmt.frame_size(rect.width, rect.height):
         raise DreamError(f"unexpected pixel data size for a {model} {depth} layer")
-    return PreparedDream(document, node, rect, fmt, data, mask, converted)
+    frame = document.currentTime() if node.animated() else None
+    return PreparedDream(document, node, rect, fmt, data, mask, converted, frame)

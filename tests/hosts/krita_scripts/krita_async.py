@@ -2,8 +2,8 @@
 Qt's event loop): to the end, cancelled after the first progress report, with the daemon
 killed then (the chroot shares the host's processes) or with the document closed then.
 
-Input: $DD_CASES (cases as for krita_cases.py, plus "cancel": true, "kill_pid": PID or
-"close_document": true).
+Input: $DD_CASES (cases as for krita_cases.py, plus "cancel": true, "kill_pid": PID,
+"close_document": true or "switch_time": FRAME, a user moving to another frame).
 Output: one line ``DD_RESULT <json>``.  A 20 ms QTimer counts how often the event loop ran
 while dreaming.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from deepdream_krita import controller
 from deepdream_krita.qt import QtCore
-from krita_cases import build, rect, run_all
+from krita_cases import animation_facts, build, keyframes, rect, run_all
 
 LIMIT_MS = 240_000
 
@@ -25,14 +25,17 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     root = doc.rootNode()
     names_before = [c.name() for c in root.childNodes()]
     pixels_before = bytes(layer.pixelData(*rect(layer)))
+    frames_before = keyframes(doc, layer) if layer.animated() else {}
     runner = controller.runner()
     loop = QtCore.QEventLoop()
     out: dict[str, Any] = {"name": case["name"], "progress": [], "ticks": 0}
+    results: list[Any] = []  # the new layer
 
     # what a case does once the dream has started: (its key, the fact noting when, the act)
     actions = (("cancel", "cancel_at", runner.cancel),
                ("kill_pid", "killed_at", lambda: os.kill(case["kill_pid"], 9)),  # SIGKILL
-               ("close_document", "closed_at", doc.close))  # a user closing its view
+               ("close_document", "closed_at", doc.close),  # a user closing its view
+               ("switch_time", "switched_at", lambda: doc.setCurrentTime(case["switch_time"])))
 
     def on_progress(percent: int, text: str) -> None:
         out["progress"].append(percent)
@@ -41,8 +44,9 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
                 out[when] = out["ticks"]
                 act()
 
-    def on_done(node: Any) -> None:
-        out["result"] = node.name()
+    def on_done(node: Any, message: str | None = None) -> None:
+        out["result"], out["message"] = node.name(), message
+        results.append(node)
         loop.quit()
 
     def on_failed(message: str) -> None:
@@ -73,6 +77,10 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         return out
     out["layers_after"] = [c.name() for c in root.childNodes()]
     out["original_unchanged"] = bytes(layer.pixelData(*rect(layer))) == pixels_before
+    if frames_before:  # every keyframe, whichever frame the document shows now
+        out["original_unchanged"] = keyframes(doc, layer) == frames_before
+        if results:
+            out.update(animation_facts(doc, layer, results[0], frames_before))
     doc.close()
     return out
 

@@ -59,15 +59,19 @@ def rect(node_or_sel: Any) -> list[int]:
 
 
 def build(case: dict[str, Any]) -> tuple[Any, Any]:
-    width, height = case["size"]
-    model, depth = case["model"], case["depth"]
-    doc = Krita.instance().createDocument(width, height, case["name"], model, depth,
-                                          case.get("profile", ""), 72.0)
-    root = doc.rootNode()
-    background = root.childNodes()[0]
-    layer = doc.createNode("paint", "paintlayer")
-    layer.setPixelData(pattern(width, height, model, depth), 0, 0, width, height)
-    root.addChildNode(layer, background)
+    if case.get("animation"):
+        doc, layer = open_animation(case)
+        root = doc.rootNode()
+    else:
+        width, height = case["size"]
+        model, depth = case["model"], case["depth"]
+        doc = Krita.instance().createDocument(width, height, case["name"], model, depth,
+                                              case.get("profile", ""), 72.0)
+        root = doc.rootNode()
+        background = root.childNodes()[0]
+        layer = doc.createNode("paint", "paintlayer")
+        layer.setPixelData(pattern(width, height, model, depth), 0, 0, width, height)
+        root.addChildNode(layer, background)
     root.addChildNode(doc.createNode("on top", "paintlayer"), layer)
     if case.get("offset"):
         layer.move(*case["offset"])
@@ -84,6 +88,26 @@ def build(case: dict[str, Any]) -> tuple[Any, Any]:
             sel.feather(case["feather"])
         doc.setSelection(sel)
     return doc, layer
+
+
+def open_animation(case: dict[str, Any]) -> tuple[Any, Any]:
+    """An animated WebP (written by the test) opened as a document: Krita makes its frames
+    the keyframes of one animated paint layer (libkis cannot add keyframes itself).  That
+    layer is renamed "paint" and the document moved to the case's "time"."""
+    doc = Krita.instance().openDocument(case["animation"])
+    doc.waitForDone()
+    layer = doc.rootNode().childNodes()[0]
+    layer.setName("paint")
+    doc.setCurrentTime(case["time"])
+    doc.waitForDone()
+    return doc, layer
+
+
+def keyframes(doc: Any, node: Any) -> dict[int, bytes]:
+    """Each keyframe's time (over the clip) and its pixels over the canvas."""
+    canvas = (0, 0, doc.width(), doc.height())
+    return {t: bytes(node.pixelDataAtTime(*canvas, t))
+            for t in range(doc.fullClipRangeEndTime() + 2) if node.hasKeyframeAtTime(t)}
 
 
 # The transparency mask shows only this rectangle of its layer.
@@ -178,6 +202,29 @@ def compare(doc: Any, layer: Any, result: Any, case: dict[str, Any]) -> dict[str
     return facts
 
 
+def animation_facts(doc: Any, layer: Any, result: Any,
+                    frames_before: dict[int, bytes]) -> dict[str, Any]:
+    """Which frames the result has, and how many pixels of each differ from the original's
+    frame at the same time (pixelData reads the current frame)."""
+    canvas = (0, 0, doc.width(), doc.height())
+    bpp = len(bytes(layer.pixelData(*canvas))) // (doc.width() * doc.height())
+
+    def changed(a: bytes, b: bytes) -> int:
+        return sum(a[i:i + bpp] != b[i:i + bpp] for i in range(0, len(a), bpp))
+
+    facts: dict[str, Any] = {
+        "time_after": doc.currentTime(), "pixels": doc.width() * doc.height(),
+        "keyframes": sorted(frames_before), "result_animated": result.animated(),
+        "current_changed": changed(bytes(layer.pixelData(*canvas)),
+                                   bytes(result.pixelData(*canvas)))}
+    if result.animated():
+        # -1: a keyframe the original does not have
+        facts["result_keyframes"] = {
+            str(t): changed(frames_before[t], data) if t in frames_before else -1
+            for t, data in keyframes(doc, result).items()}
+    return facts
+
+
 def run_case(case: dict[str, Any]) -> dict[str, Any]:
     doc, layer = build(case)
     target = make_target(doc, layer, case["target"]) if case.get("target") else layer
@@ -185,6 +232,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     names_before = [c.name() for c in root.childNodes()]
     bounds_before = rect(layer)
     pixels_before = bytes(layer.pixelData(*bounds_before))
+    frames_before = keyframes(doc, layer) if layer.animated() else {}
     out: dict[str, Any] = {"name": case["name"]}
     try:
         result = deepdream_krita.dream_layer(doc, target, case["settings"])
@@ -193,7 +241,8 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         result = None
     names_after = [c.name() for c in root.childNodes()]
     out["original_unchanged"] = (rect(layer) == bounds_before
-                                 and bytes(layer.pixelData(*bounds_before)) == pixels_before)
+                                 and bytes(layer.pixelData(*bounds_before)) == pixels_before
+                                 and (not frames_before or keyframes(doc, layer) == frames_before))
     out["layers_before"], out["layers_after"] = names_before, names_after
     if result is not None:
         siblings = root.childNodes()
@@ -206,6 +255,8 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         out["properties"], out["original_properties"] = properties(result), properties(layer)
         out["masks"] = [[c.type(), c.name()] for c in result.childNodes()]
         out["original_masks"] = [[c.type(), c.name()] for c in layer.childNodes()]
+        if frames_before:
+            out.update(animation_facts(doc, layer, result, frames_before))
         if "transparency" in case.get("masks", []):
             out["hidden_alpha"] = hidden_alpha(doc, result)
             out["original_hidden_alpha"] = hidden_alpha(doc, layer)
