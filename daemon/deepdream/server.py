@@ -32,8 +32,9 @@ from deepdream_protocol.pixels import DTYPES, LAYOUTS, MASK_DTYPES, TRANSFERS, P
 from . import __version__
 from .jobs import Job, JobQueue
 from .modelcache import ModelCache
+from .recent_jobs import RecentJobs
 from .security import SecurityError, check_bind, enable_curve
-from .userdirs import COMPILE_CACHE_VAR, default_log_file
+from .userdirs import COMPILE_CACHE_VAR, default_log_file, state_dir
 
 if TYPE_CHECKING:  # the engine (and torch) load in the worker, not at import
     from .engine import DreamSettings, Progress
@@ -74,6 +75,7 @@ class ServeOptions:
     unload_after_min: float = 0.0
     curve_dir: Path | None = None
     log_file: Path | None = None
+    recent_jobs: Path | None = None  # GPU: remember the last jobs, warm up for them at start
 
     @property
     def endpoint(self) -> str:
@@ -139,6 +141,8 @@ class Worker(threading.Thread):
                     log.info("preloaded %s on %s and warmed it up", name, model.device)
                 except Exception as exc:
                     log.error("cannot preload model %s: %s", name, exc)
+                    continue
+                self._warm_up_recent(name, model)
             holding = False  # freed memory of the last job kept for the next one
             idle_since = time.monotonic()
             while True:
@@ -166,6 +170,27 @@ class Worker(threading.Thread):
                     holding, idle_since = True, time.monotonic()
         finally:
             out.close(linger=0)
+
+    def _warm_up_recent(self, name: str, model: Any) -> None:
+        """Dream each remembered job of ``name`` once, on noise of its size: its graphs are
+        captured (and with --compile ahead, wished for) now, not on the artist's first try."""
+        import numpy as np
+
+        from .engine import DreamSettings, dream
+        from .engine.fastpath import captures
+
+        recent = self.server.recent
+        if recent is None or not captures(model.device):
+            return
+        for values, width, height in recent.of_model(name):
+            try:
+                settings = DreamSettings.from_dict({**values, "device": str(self.device)})
+                noise = np.random.default_rng(0).random((height, width, 3), dtype=np.float32)
+                dream(noise, model, settings)
+                log.info("warmed up %s for %dx%d, the size of a recent job", name, width, height)
+            except Exception as exc:  # (a settings change since, no memory, ...): a speed-up
+                log.warning("cannot warm up %s for %dx%d: %s", name, width, height,
+                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
     def _compile_ahead(self) -> bool:
         """compile_ahead's turn between jobs (it captures nothing while any worker has a
@@ -250,7 +275,16 @@ class Worker(threading.Thread):
             raise Cancelled()
         # the engine returns a new array, so ``image`` still holds the input
         result = dream(image, model, settings, mask, progress, job.cancel.is_set)
+        self._remember(settings, job)
         return encode(result, job.format, job.pixels, job.width, job.height, decoded=image)
+
+    def _remember(self, settings: DreamSettings, job: Job) -> None:
+        """Note a dream whose octaves ran as graphs, for the next start's warm-up."""
+        from .engine.fastpath import captures, classic_steps
+
+        recent = self.server.recent
+        if recent is not None and captures(self.device) and classic_steps(settings):
+            recent.remember(settings.to_dict(), job.width, job.height)
 
 
 class Server:
@@ -288,6 +322,7 @@ class Server:
         self.outbox = self.ctx.socket(zmq.PULL)
         self.outbox.bind(_OUTBOX)
         self.queue = JobQueue(opts.max_queue)
+        self.recent = RecentJobs(opts.recent_jobs) if opts.recent_jobs is not None else None
         self._slow_peers: set[bytes] = set()  # told once in the log that they lose messages
         self.workers = [Worker(self, device) for device in self.devices]
 
@@ -647,7 +682,8 @@ def serve_main(args: argparse.Namespace) -> int:
         devices=tuple(args.devices or ("auto",)), preload=tuple(args.preload),
         max_pixels=args.max_pixels, max_queue=args.max_queue, cache_mb=args.cache_mb,
         unload_after_min=args.unload_after, curve_dir=args.curve,
-        log_file=args.log_file or default_log_file())
+        log_file=args.log_file or default_log_file(),
+        recent_jobs=state_dir() / "recent-jobs.json")
     log_file = opts.log_file
     try:
         apply_precision(args)

@@ -1,4 +1,5 @@
-"""Where the daemon keeps per-user files on each OS: its log, and compiled dream steps."""
+"""Where the daemon keeps per-user files on each OS: its log, its state (recent jobs) and
+compiled dream steps."""
 
 from __future__ import annotations
 
@@ -20,6 +21,17 @@ def default_log_file(env: Mapping[str, str] = os.environ, platform: str = sys.pl
     if platform == "darwin":
         return home / "Library" / "Logs" / "deepdream" / "daemon.log"
     return Path(env.get("XDG_STATE_HOME") or home / ".local" / "state") / "deepdream" / "daemon.log"
+
+
+def state_dir(env: Mapping[str, str] = os.environ, platform: str = sys.platform,
+              home: Path | None = None) -> Path:
+    """The daemon's per-user folder for what it keeps between runs (not logs, not caches)."""
+    home = home or Path.home()
+    if platform == "win32":
+        return _localappdata(env, home) / "deepdream"
+    if platform == "darwin":
+        return home / "Library" / "Application Support" / "deepdream"
+    return Path(env.get("XDG_STATE_HOME") or home / ".local" / "state") / "deepdream"
 
 
 def compile_cache_dir(env: Mapping[str, str] = os.environ, platform: str = sys.platform,
