@@ -6,9 +6,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from deepdream.userdirs import compile_cache_dir, default_log_file, keep_compiled_steps
+from deepdream.userdirs import compile_cache_dir, default_log_file, keep_compiled_steps, state_dir
 
 HOME = Path("/home/ada")
+
+
+@pytest.mark.parametrize(("platform", "env", "state"), [
+    ("linux", {}, HOME / ".local/state/deepdream"),
+    ("linux", {"XDG_STATE_HOME": "/s"}, Path("/s/deepdream")),
+    ("darwin", {}, HOME / "Library/Application Support/deepdream"),
+    ("win32", {"LOCALAPPDATA": "/L"}, Path("/L/deepdream")),
+])
+def test_each_os_keeps_the_daemons_state_in_its_per_user_folder(
+        platform: str, env: dict[str, str], state: Path) -> None:
+    assert state_dir(env, platform, HOME) == state
 
 
 @pytest.mark.parametrize(("platform", "env", "log", "cache"), [
