@@ -35,20 +35,27 @@ def test_quick_bench_reports_every_figure(tmp_path, capsys: pytest.CaptureFixtur
     assert any(line.startswith("case") for line in capsys.readouterr().out.splitlines())
 
 
-def test_quick_bench_times_the_warm_daemon_end_to_end(tmp_path) -> None:
-    """The e2e row: a real daemon started by the benchmark, its client submit -> result."""
+def test_quick_bench_times_the_warm_daemon_end_to_end(
+        tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The e2e row: a real daemon started by the benchmark, its client submit -> result; and
+    the first tries in a fresh and in a restarted daemon (rows the table shows too)."""
     out = tmp_path / "b.jsonl"
     threads = torch.get_num_threads()
     try:
         assert bench_dream.main(["--quick", "--size", "96x64", "--repeats", "1",
-                                 "--out", str(out)]) == 0
+                                 "--first-tries", "--out", str(out)]) == 0
     finally:
         torch.set_num_threads(threads)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert not [r for r in rows if "error" in r], rows
-    e2e = {r["mode"]: r for r in rows}["e2e"]
+    modes = {r["mode"]: r for r in rows}
+    e2e = modes["e2e"]
     assert e2e["seconds"] > 0 and e2e["speedup_vs_reference"] > 0
     assert e2e["note"].startswith("client submit -> result")
+    for mode in ("e2e_first_try", "e2e_first_after_restart"):
+        assert modes[mode]["seconds"] > 0 and modes[mode]["size"] == "96x64"
+    table = capsys.readouterr().out.splitlines()
+    assert any(line.split()[1:2] == ["e2e_first_after_restart"] for line in table)
 
 
 def test_reference_loop_dreams_and_keeps_the_range() -> None:
