@@ -41,7 +41,9 @@ LOCKED = ("locked_pixels", "locked_alpha", "locked_position", "locked_group")
 
 #: cases the plug-in must refuse -> what its message must name
 REFUSED = {"indexed": "indexed", "floating": "floating selection",
-           "unknown_model": "no-such-model", "unknown_layer": "no_such_layer"}
+           "unknown_model": "no-such-model", "unknown_layer": "no_such_layer",
+           "selection_beside": "selection does not overlap", "foreign_layer": "another image",
+           "interactive_group": "layer group"}
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +189,20 @@ def test_no_daemon_gives_an_error_and_leaves_the_image_alone(gimp: HostHome) -> 
     fact = facts(gimp.run_gimp("dream_cases.py", env))["rgb_u8"]
     assert fact["status"] == "execution-error"
     assert "daemon" in fact["error"].lower()
+    assert fact["stack_unchanged"] and fact["original_identical"]
+
+
+def test_a_broken_config_gives_a_one_line_error_not_a_crash(gimp: HostHome) -> None:
+    # No daemon answers and the config's start command is a number: whatever goes wrong
+    # below the plug-in still reaches the user as one line, the image untouched.
+    config = gimp.outside / "broken-client.json"
+    config.write_text('{"daemon_cmd": 5}')
+    env = dream_env(f"tcp://127.0.0.1:{free_port()}", ["rgb_u8"],
+                    DEEPDREAM_CONFIG=f"{gimp.inside}/broken-client.json")
+    fact = facts(gimp.run_gimp("dream_cases.py", env))["rgb_u8"]
+    assert fact["status"] == "execution-error"
+    assert fact["error"].startswith("DeepDream: ") and "\n" not in fact["error"].strip()
+    assert "TypeError" in fact["error"]
     assert fact["stack_unchanged"] and fact["original_identical"]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 
 # The installer puts the protocol package (and, where needed, pyzmq/msgpack) in vendor/.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendor"))
@@ -70,6 +71,8 @@ def dreamable_layer(image: Gimp.Image, drawables: list) -> Gimp.Layer:
         raise DreamFailed("anchor the floating selection or make it a layer first")
     if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
         raise DreamFailed("select exactly one layer to dream (not a mask or channel)")
+    if drawables[0].get_image().get_id() != image.get_id():  # only a script can do this
+        raise DreamFailed("the layer belongs to another image than the one given")
     if drawables[0].is_group():
         raise DreamFailed("a layer group cannot be dreamed; select one of its layers")
     return drawables[0]
@@ -171,18 +174,27 @@ def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool
 
 def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         drawables: list, config: Gimp.ProcedureConfig, data: object) -> Gimp.ValueArray:
-    if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config):
-        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
-    values = {s.name: config.get_property(s.name.replace("_", "-")) for s in SETTINGS}
-    # GIMP hands an empty string argument back as None.
-    values.update({s.name: values[s.name] or "" for s in SETTINGS if s.kind is str})
     try:
+        # What cannot be dreamed is refused before the dialog asks for settings.
+        dreamable_layer(image, drawables)
+        if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config):
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+        values = {s.name: config.get_property(s.name.replace("_", "-")) for s in SETTINGS}
+        # GIMP hands an empty string argument back as None.
+        values.update({s.name: values[s.name] or "" for s in SETTINGS if s.kind is str})
         dream_into_new_layer(image, drawables, values, config.get_property(USE_SELECTION))
     except DreamFailed as e:
-        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR,
-                                           GLib.Error(f"DeepDream: {e}"))
+        return failed(procedure, str(e))
+    except Exception as e:  # a bug or a broken setup: still one line, not a crashed plug-in
+        traceback.print_exc()  # the details, for a bug report, on GIMP's terminal
+        return failed(procedure, f"unexpected error: {type(e).__name__}: {one_line(e)}")
     Gimp.displays_flush()
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+def failed(procedure: Gimp.Procedure, message: str) -> Gimp.ValueArray:
+    return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR,
+                                       GLib.Error(f"DeepDream: {message}"))
 
 
 class DeepDream(Gimp.PlugIn):

@@ -102,7 +102,13 @@ def read_mask(image: Gimp.Image, drawable: Gimp.Drawable, region: Region,
               fmt: HostFormat) -> bytes:
     """The (feathered) selection over the region: the selection lives in image coordinates."""
     _, off_x, off_y = drawable.get_offsets()
-    return _get(image.get_selection(), _rect(region, off_x, off_y), fmt.mask_babl)
+    mask = _get(image.get_selection(), _rect(region, off_x, off_y), fmt.mask_babl)
+    if mask.count(0) == len(mask):
+        # The selection's bounding box reaches the layer but no selected pixel does (two
+        # areas either side of it, a round selection past its corner): a dream would
+        # change nothing.
+        raise PixelError("the selection does not overlap the active layer")
+    return mask
 
 
 def write_pixels(drawable: Gimp.Drawable, region: Region, fmt: HostFormat, data: bytes) -> None:

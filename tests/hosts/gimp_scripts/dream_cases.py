@@ -298,6 +298,31 @@ def case_unknown_layer(values):
     return case_rgb_u8(values)
 
 
+def case_selection_beside(values):
+    """Two selected squares in opposite corners: their bounding box covers the layer between
+    them, but no selected pixel lies on it."""
+    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR, 96, 72)
+    layer = add_layer(img, "between", IT.RGBA_IMAGE, 40, 30, offsets=(28, 21))
+    img.select_rectangle(Gimp.ChannelOps.REPLACE, 0, 0, 20, 20)
+    img.select_rectangle(Gimp.ChannelOps.ADD, 76, 52, 20, 20)
+    return img, layer
+
+
+def case_foreign_layer(values):
+    """A script passes a layer of another image (left for GIMP to free at exit)."""
+    img, _ = image_with_layer("target", IT.RGB_IMAGE)
+    _, other = image_with_layer("elsewhere", IT.RGBA_IMAGE)
+    return img, other
+
+
+def case_interactive_group(values):
+    """Run from the menu on a layer group: refused before the dialog opens (gimp-console has
+    no display, so a dialog could not open here at all)."""
+    values["run-mode"] = Gimp.RunMode.INTERACTIVE
+    img, _ = case_group_offsets(values)
+    return img, img.get_layers()[0]
+
+
 def case_indexed(values):
     img, layer = image_with_layer("indexed", IT.RGB_IMAGE)
     img.convert_indexed(Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16,
