@@ -390,3 +390,61 @@ def test_docker_dreams_the_frame_it_read_even_when_the_user_moves_on(krita, endp
     assert fact["message"] == ("added layer 'paint (DeepDream)'; it is animated and only its "
                                "drawing at frame 1 is dreamed"), fact
     assert not fact["busy_at_end"]
+
+
+# What a user may do to the layer while the daemon dreams it.  The result is the dream of the
+# layer as it was read, converted or moved the way the user converted or moved the layer
+# (before, a converted layer got a copy with nothing dreamed, or misread bytes, and a moved
+# one its dream at the old place), compared with the same dream done blocking beforehand.
+CHANGED_MID_DREAM = [
+    {"name": "async_to_u16", "model": "RGBA", "depth": "U8",
+     "convert_to": ["RGBA", "U16", "sRGB-elle-V2-srgbtrc.icc"]},
+    {"name": "async_u16_to_gray_u8", "model": "RGBA", "depth": "U16", **FEATHERED,
+     "convert_to": ["GRAYA", "U8", "Gray-D50-elle-V2-srgbtrc.icc"]},
+    {"name": "async_moved", "model": "RGBA", "depth": "U8", "move_to": [10, 8], **FEATHERED},
+]
+
+
+@pytest.fixture(scope="module")
+def changed_mid_dream(krita: KritaHome, endpoint: str) -> dict[str, dict[str, Any]]:
+    cases = [{**case, "reference": True, "settings": {**DREAM, "iterations": 20, "octaves": 3}}
+             for case in CHANGED_MID_DREAM]
+    cases.append({"name": "async_scaled", "model": "RGBA", "depth": "U8", "scale_to": [32, 24],
+                  "settings": {**DREAM, "iterations": 20, "octaves": 3}})
+    return krita.run_cases(cases, {"DEEPDREAM_ENDPOINT": endpoint}, script="krita_async")
+
+
+@pytest.mark.parametrize("case", CHANGED_MID_DREAM, ids=lambda c: c["name"])
+def test_docker_result_follows_a_layer_converted_or_moved_mid_dream(changed_mid_dream, case):
+    fact = _fact(changed_mid_dream, case["name"])
+    assert "converted_at" in fact or "moved_at" in fact, fact
+    assert "error" not in fact, fact
+    assert fact["layers_after"][2] == "paint (DeepDream)" and not fact["busy_at_end"]
+    assert fact["space"] == fact["layer_space"]
+    if "convert_to" in case:
+        assert fact["space"] == case["convert_to"]
+    assert fact["unlike_reference"] <= 0.01 * fact["pixels"], fact
+
+
+def test_docker_refuses_to_add_a_dream_of_an_image_resized_mid_dream(changed_mid_dream):
+    # the dream of the 64x48 layer does not fit the layer Krita scaled to 32x24
+    fact = _fact(changed_mid_dream, "async_scaled")
+    assert "scaled_at" in fact, fact
+    assert fact.get("error") == "the image was resized while dreaming; nothing was added", fact
+    assert fact["layers_after"] == fact["layers_before"] and not fact["busy_at_end"]
+
+
+def test_docker_reports_a_broken_config_file_in_one_line(krita):
+    # a hand-edited client.json that is not JSON: the helper thread looking for the daemon
+    # died with a ValueError, and the docker said "connecting…" for ever
+    (krita.outside / "broken.json").write_text('{"endpoint": ')
+    env = {"DEEPDREAM_CONFIG": f"{krita.inside}/broken.json"}
+    case = {"name": "async_broken_config", "model": "RGBA", "depth": "U8", "limit_ms": 30_000}
+    fact = _fact(krita.run_cases([case], env, script="krita_async"), "async_broken_config")
+    assert "broken.json is not valid JSON" in fact.get("error", ""), fact
+    assert "\n" not in fact["error"]
+    assert fact["layers_after"] == fact["layers_before"]
+    assert fact["original_unchanged"] and not fact["busy_at_end"]
+    # the scripting entry point says it with a DreamError too, not a ValueError
+    fact = _fact(krita.run_cases([{**case, "name": "broken_config"}], env), "broken_config")
+    assert "broken.json is not valid JSON" in fact.get("error", ""), fact

@@ -22,13 +22,15 @@ def daemon_message(exc: Exception) -> str:
 
 @contextlib.contextmanager
 def daemon_errors() -> Iterator[None]:
-    """The client's errors inside become DreamError: a cancel says so, the rest say
-    they came from the daemon."""
+    """The client's errors inside become DreamError: a cancel says so, the rest (and an
+    unreadable config) say they came from the daemon."""
     try:
         yield
     except JobCancelled:
         raise DreamError("the dream was cancelled") from None
     except DaemonError as exc:
+        raise DreamError(daemon_message(exc)) from None
+    except ValueError as exc:  # a hand-broken config file or DEEPDREAM_DAEMON_CMD
         raise DreamError(daemon_message(exc)) from None
 
 

@@ -100,6 +100,9 @@ class DreamRunner(QObject):
         except DreamError as exc:
             self._daemon_checked.emit(attempt, str(exc) or "no DeepDream daemon", None)
             return
+        except Exception as exc:  # unanswered, the docker would say "connecting…" for ever
+            self._daemon_checked.emit(attempt, connection.daemon_message(exc), None)
+            return
         self._daemon_checked.emit(attempt, "", pixel_limit(hello))
 
     def _submit(self, attempt: int, problem: str, max_pixels: int | None) -> None:
@@ -111,7 +114,11 @@ class DreamRunner(QObject):
             self._end(problem)
             return
         rect = prepared.rect
-        client = Client()
+        try:
+            client = Client()  # the config may have changed since the helper thread read it
+        except (DaemonError, ValueError) as exc:
+            self._end(connection.daemon_message(exc))
+            return
         client.max_pixels = max_pixels  # a too-large layer is refused before it is sent
         try:
             self._job = client.submit(

@@ -23,6 +23,7 @@ from .pixels import DreamError, Rect
 
 RESULT_SUFFIX = " (DeepDream)"
 DOCUMENT_CLOSED = "the document was closed; nothing was added"
+IMAGE_RESIZED = "the image was resized while dreaming; nothing was added"
 # Node.type() of the layers that are not paint layers, as a sentence names them.
 _OTHER_LAYERS = {"grouplayer": "group layers", "clonelayer": "clone layers",
                  "filllayer": "fill layers", "filterlayer": "filter layers",
@@ -34,17 +35,25 @@ def _space(node: Any) -> tuple[str, str, str]:
     return (node.colorModel(), node.colorDepth(), node.colorProfile())
 
 
+def _position(node: Any) -> tuple[int, int]:
+    point = node.position()
+    return (point.x(), point.y())
+
+
 @dataclass
 class PreparedDream:
     """What is sent to the daemon, plus what is needed to write the answer back."""
 
     document: Any
     node: Any
-    rect: Rect  # image coordinates of the dreamed region
+    rect: Rect  # image coordinates of the dreamed region, with the node where it was read
     fmt: PixelFormat
     pixels: bytes
     mask: bytes | None  # u8 per pixel over rect, None = the whole region
-    converted: Any = None  # the temporary RGBA duplicate when the node's model needed it
+    # How things were when the node was read (None: as they are when the dream is added)
+    space: tuple[str, str, str] | None = None  # the colour space of ``pixels``
+    position: tuple[int, int] | None = None  # the node's offset
+    canvas: tuple[int, int] | None = None  # the image's size
     frame: int | None = None  # the document's current time when the node is animated
 
     def finish(self, dreamed: bytes) -> Any:
@@ -60,22 +69,29 @@ class PreparedDream:
         """
         if self.document.rootNode() is None:  # closed while the daemon dreamed
             raise DreamError(DOCUMENT_CLOSED)
+        if self.canvas not in (None, (self.document.width(), self.document.height())):
+            raise DreamError(IMAGE_RESIZED)  # scaled or cropped: the dream fits no more
         if self.frame is not None and self.document.currentTime() != self.frame:
             # The user moved on while the daemon dreamed.  A layer's pixels are those of the
             # current frame's keyframe, so go back, or the dream would land on another drawing.
             self.document.setCurrentTime(self.frame)
             self.document.waitForDone()
-        region = self._back_in_node_space(dreamed)
         parent = self.node.parentNode()
         if parent is None:
             raise DreamError("the layer is no longer in the document")
+        # A layer moved (or converted) while the daemon dreamed: the dream follows its pixels.
+        x1, y1 = _position(self.node)
+        x0, y0 = self.position or (x1, y1)
+        rect = Rect(self.rect.x + x1 - x0, self.rect.y + y1 - y0, self.rect.width,
+                    self.rect.height)
+        region = self._in_node_space(dreamed, rect)
         result = self.node.duplicate()
         if result is None or _space(result) != _space(self.node):
             raise DreamError("Krita could not copy the layer for the result")
         result.setName(self.node.name() + RESULT_SUFFIX)
         result.setVisible(True)
         result.setLocked(False)  # the user's lock guards the original, not the new layer
-        pixels.write(result, region, self.rect)
+        pixels.write(result, region, rect)
         if not parent.addChildNode(result, self.node):
             raise DreamError("Krita refused to add the result layer")
         return result
@@ -87,18 +103,24 @@ class PreparedDream:
             text += f"; it is animated and only its drawing at frame {self.frame} is dreamed"
         return text
 
-    def _back_in_node_space(self, dreamed: bytes) -> bytes:
-        if self.converted is None:
+    def _in_node_space(self, dreamed: bytes, rect: Rect) -> bytes:
+        """``dreamed`` in the node's colour space now (it differs from ``space`` for a CMYK,
+        Lab, ... node, or when the user converted the layer meanwhile), for ``rect``."""
+        space = _space(self.node)
+        if self.space is None or self.space == space:
             return dreamed
-        temp = self.converted
-        pixels.write(temp, dreamed, self.rect)
-        if not temp.setColorSpace(*_space(self.node)):
+        # Krita converts the dream on an empty temporary layer: only rect's pixels, no undo.
+        temp = self.document.createNode("DeepDream conversion", "paintlayer")
+        if temp is None or not temp.setColorSpace(*self.space):
+            raise DreamError("Krita could not convert the dream to the layer's colour space")
+        pixels.write(temp, dreamed, rect)
+        if not temp.setColorSpace(*space):
             raise DreamError("Krita could not convert the dream back to the layer's colour space")
-        back = pixels.read(temp, self.rect)
+        back = pixels.read(temp, rect)
         if self.mask is None:
             return back
-        original = pixels.read(self.node, self.rect)
-        bpp = len(original) // (self.rect.width * self.rect.height)
+        original = pixels.read(self.node, rect)
+        bpp = len(original) // (rect.width * rect.height)
         return pixels.splice_unmasked(original, back, self.mask, bpp)
 
 
@@ -129,17 +151,16 @@ def prepare(document: Any, node: Any, use_selection: bool = True) -> PreparedDre
             raise DreamError("the selection does not touch the active layer")
     model, depth, profile = _space(node)
     fmt = pixels.wire_format(model, depth, profile)
-    source, converted = node, None
+    source, space = node, (model, depth, profile)
     if fmt is None:
-        converted = node.duplicate()
-        work = pixels.working_space(depth)
-        if not converted.setColorSpace(*work):
+        source, space = node.duplicate(), pixels.working_space(depth)
+        if not source.setColorSpace(*space):
             raise DreamError(f"Krita could not convert the {model} {depth} layer to RGBA")
-        fmt = pixels.wire_format(*work)
-        source = converted
+        fmt = pixels.wire_format(*space)
     assert fmt is not None
     data = pixels.read(source, rect)
     if len(data) != fmt.frame_size(rect.width, rect.height):
         raise DreamError(f"unexpected pixel data size for a {model} {depth} layer")
     frame = document.currentTime() if node.animated() else None
-    return PreparedDream(document, node, rect, fmt, data, mask, converted, frame)
+    return PreparedDream(document, node, rect, fmt, data, mask, space, _position(node),
+                         (document.width(), document.height()), frame)

@@ -84,7 +84,9 @@ def read(node: Any, rect: Rect) -> bytes:
 
 
 def write(node: Any, data: bytes, rect: Rect) -> None:
-    node.setPixelData(data, *rect.args())
+    # Krita 5.2 returns False (and writes nothing) for data of the wrong size; older: None
+    if node.setPixelData(data, *rect.args()) is False:
+        raise DreamError("Krita refused the dreamed pixels")
 
 
 def splice_unmasked(original: bytes, dreamed: bytes, mask: bytes, bytes_per_pixel: int) -> bytes:

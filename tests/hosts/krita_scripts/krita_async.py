@@ -3,7 +3,10 @@ Qt's event loop): to the end, cancelled after the first progress report, with th
 killed then (the chroot shares the host's processes) or with the document closed then.
 
 Input: $DD_CASES (cases as for krita_cases.py, plus "cancel": true, "kill_pid": PID,
-"close_document": true or "switch_time": FRAME, a user moving to another frame).
+"close_document": true or "switch_time": FRAME, a user moving to another frame; or a user
+changing the layer: "convert_to": [MODEL, DEPTH, PROFILE], "move_to": [X, Y], or the image:
+"scale_to": [W, H]).  With "reference": true the same dream is first done blocking, before
+any change, and the result is compared with it changed the way the user changed the layer.
 Output: one line ``DD_RESULT <json>``.  A 20 ms QTimer counts how often the event loop ran
 while dreaming.
 """
@@ -13,11 +16,31 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import deepdream_krita
 from deepdream_krita import controller
 from deepdream_krita.qt import QtCore
-from krita_cases import animation_facts, build, keyframes, rect, run_all
+from krita_cases import animation_facts, build, keyframes, rect, run_all, samples
 
 LIMIT_MS = 240_000
+# How far a sample may be from the reference's (a colour conversion may round differently).
+TOLERANCE = {"U8": 2, "U16": 2 * 257}
+
+
+def unlike_reference(doc: Any, layer: Any, result: Any, reference: Any) -> int:
+    """Pixels where ``result`` differs from ``reference`` (the same dream, done before the
+    user changed the layer) once the reference got the layer's colour space and position."""
+    reference.setColorSpace(layer.colorModel(), layer.colorDepth(), layer.colorProfile())
+    reference.move(layer.position().x(), layer.position().y())
+    x0, y0, w0, h0 = rect(result)
+    x1, y1, w1, h1 = rect(reference)
+    ux, uy = min(x0, x1), min(y0, y1)
+    uw, uh = max(x0 + w0, x1 + w1) - ux, max(y0 + h0, y1 + h1) - uy
+    depth = layer.colorDepth()
+    a = samples(bytes(result.pixelData(ux, uy, uw, uh)), depth)
+    b = samples(bytes(reference.pixelData(ux, uy, uw, uh)), depth)
+    per_pixel = len(a) // (uw * uh)
+    return sum(any(abs(a[i + c] - b[i + c]) > TOLERANCE[depth] for c in range(per_pixel))
+               for i in range(0, len(a), per_pixel))
 
 
 def run_case(case: dict[str, Any]) -> dict[str, Any]:
@@ -30,12 +53,20 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     loop = QtCore.QEventLoop()
     out: dict[str, Any] = {"name": case["name"], "progress": [], "ticks": 0}
     results: list[Any] = []  # the new layer
+    reference = None
+    if case.get("reference"):  # the same dream, blocking, taken out of the document again
+        reference = deepdream_krita.dream_layer(doc, layer, case["settings"])
+        reference.remove()
 
     # what a case does once the dream has started: (its key, the fact noting when, the act)
     actions = (("cancel", "cancel_at", runner.cancel),
                ("kill_pid", "killed_at", lambda: os.kill(case["kill_pid"], 9)),  # SIGKILL
                ("close_document", "closed_at", doc.close),  # a user closing its view
-               ("switch_time", "switched_at", lambda: doc.setCurrentTime(case["switch_time"])))
+               ("switch_time", "switched_at", lambda: doc.setCurrentTime(case["switch_time"])),
+               ("convert_to", "converted_at", lambda: layer.setColorSpace(*case["convert_to"])),
+               ("move_to", "moved_at", lambda: layer.move(*case["move_to"])),
+               ("scale_to", "scaled_at",
+                lambda: doc.scaleImage(*case["scale_to"], 72, 72, "Bicubic")))
 
     def on_progress(percent: int, text: str) -> None:
         out["progress"].append(percent)
@@ -62,7 +93,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     runner.progressed.connect(on_progress)
     runner.succeeded.connect(on_done)
     runner.failed.connect(on_failed)
-    QtCore.QTimer.singleShot(LIMIT_MS, loop.quit)
+    QtCore.QTimer.singleShot(case.get("limit_ms", LIMIT_MS), loop.quit)
     out["started"] = runner.start(doc, layer, case["settings"])
     if out["started"]:
         out["busy_after_start"] = runner.busy
@@ -77,6 +108,13 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         return out
     out["layers_after"] = [c.name() for c in root.childNodes()]
     out["original_unchanged"] = bytes(layer.pixelData(*rect(layer))) == pixels_before
+    if results:
+        result = results[0]
+        out["space"] = [result.colorModel(), result.colorDepth(), result.colorProfile()]
+        out["layer_space"] = [layer.colorModel(), layer.colorDepth(), layer.colorProfile()]
+        if reference is not None:
+            out["pixels"] = rect(result)[2] * rect(result)[3]
+            out["unlike_reference"] = unlike_reference(doc, layer, result, reference)
     if frames_before:  # every keyframe, whichever frame the document shows now
         out["original_unchanged"] = keyframes(doc, layer) == frames_before
         if results:
