@@ -80,15 +80,23 @@ def write_config(endpoint: str, daemon_cmd: str | Sequence[str],
 
 
 def daemon_command(config: dict[str, Any] | None = None) -> list[str] | None:
-    """DEEPDREAM_DAEMON_CMD (a shell-style string), else the config's daemon_cmd."""
+    """DEEPDREAM_DAEMON_CMD (a shell-style string), else the config's daemon_cmd (a string
+    or a list of words).  One that cannot be read is a one-line ValueError naming it."""
     cmd: Any = os.environ.get("DEEPDREAM_DAEMON_CMD")
+    where = "DEEPDREAM_DAEMON_CMD"
     if not cmd:
         cmd = (config if config is not None else read_config()).get("daemon_cmd")
+        where = f"daemon_cmd in {config_path()}"
     if not cmd:
         return None
     if isinstance(cmd, str):
-        return shlex.split(cmd, posix=os.name != "nt")
-    return [str(part) for part in cmd]
+        try:
+            return shlex.split(cmd, posix=os.name != "nt")
+        except ValueError as exc:  # e.g. an unclosed quote
+            raise ValueError(f"{where} is not a valid command line ({exc})") from None
+    if isinstance(cmd, list) and all(isinstance(part, (str, int, float)) for part in cmd):
+        return [str(part) for part in cmd]
+    raise ValueError(f"{where} must be a command line or a list of its words, not {cmd!r}")
 
 
 def spawn_detached(cmd: list[str]) -> subprocess.Popen[bytes]:
@@ -130,7 +138,10 @@ def _ensure(client: Client, timeout: float) -> dict[str, Any]:
         return client.hello()
     except DaemonUnavailable:
         pass
-    cmd = daemon_command()
+    try:
+        cmd = daemon_command()
+    except ValueError as exc:  # a hand-edited config: the host shows why, in one line
+        raise DaemonUnavailable(f"no deepdream daemon at {client.endpoint}, and {exc}") from None
     if cmd is None:
         raise DaemonUnavailable(
             f"no deepdream daemon at {client.endpoint} and no command to start one: set "

@@ -193,8 +193,8 @@ def test_no_daemon_gives_an_error_and_leaves_the_image_alone(gimp: HostHome) -> 
 
 
 def test_a_broken_config_gives_a_one_line_error_not_a_crash(gimp: HostHome) -> None:
-    # No daemon answers and the config's start command is a number: whatever goes wrong
-    # below the plug-in still reaches the user as one line, the image untouched.
+    # No daemon answers and the config's start command is a number: the user is told what
+    # to fix, in one line, the image untouched.
     config = gimp.outside / "broken-client.json"
     config.write_text('{"daemon_cmd": 5}')
     env = dream_env(f"tcp://127.0.0.1:{free_port()}", ["rgb_u8"],
@@ -202,7 +202,8 @@ def test_a_broken_config_gives_a_one_line_error_not_a_crash(gimp: HostHome) -> N
     fact = facts(gimp.run_gimp("dream_cases.py", env))["rgb_u8"]
     assert fact["status"] == "execution-error"
     assert fact["error"].startswith("DeepDream: ") and "\n" not in fact["error"].strip()
-    assert "TypeError" in fact["error"]
+    assert "broken-client.json must be a command line or a list of its words, not 5" in \
+        fact["error"]
     assert fact["stack_unchanged"] and fact["original_identical"]
 
 

@@ -4,6 +4,7 @@ transport against a real libzmq ROUTER, transport choice, endpoint and config re
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -196,6 +197,30 @@ def test_config_file_round_trip_keeps_other_keys(tmp_path: Path,
     assert launcher.daemon_command() == ["/opt/dd/bin/python", "-m", "deepdream", "serve"]
     monkeypatch.setenv("DEEPDREAM_DAEMON_CMD", "'/my dir/python' -m deepdream serve --port 1")
     assert launcher.daemon_command()[0] == "/my dir/python"
+
+
+@pytest.mark.parametrize(("env", "config", "says"), [
+    ("'/my dir/python -m deepdream", None, "DEEPDREAM_DAEMON_CMD is not a valid command line"),
+    ("", '{"daemon_cmd": 5}', "must be a command line or a list of its words, not 5"),
+    ("", '{"daemon_cmd": ["python", {"x": 1}]}', "must be a command line or a list"),
+])
+def test_an_unreadable_daemon_command_is_one_line_naming_where_it_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str, config: str | None,
+        says: str) -> None:
+    path = tmp_path / "client.json"
+    monkeypatch.setenv("DEEPDREAM_CONFIG", str(path))
+    monkeypatch.setenv("DEEPDREAM_DAEMON_CMD", env)
+    if config is not None:
+        path.write_text(config)
+    with pytest.raises(ValueError, match=re.escape(says)) as caught:
+        launcher.daemon_command()
+    assert "\n" not in str(caught.value)
+    if config is not None:
+        assert str(path) in str(caught.value)
+    # a plug-in asking for a daemon gets it as the client's own error, in one line
+    port = free_port()
+    with pytest.raises(DaemonUnavailable, match=re.escape(says)):
+        launcher.ensure_daemon(f"tcp://127.0.0.1:{port}", timeout=1)
 
 
 def test_config_default_folder_per_os(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
