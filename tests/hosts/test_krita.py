@@ -274,6 +274,20 @@ def test_docker_says_so_when_the_document_is_closed_mid_dream(krita, endpoint):
     assert not fact["busy_at_end"]
 
 
+def test_a_second_dream_asked_for_meanwhile_is_refused_and_the_first_goes_on(krita, endpoint):
+    # the docker's button is off while a dream runs, but the action (a shortcut) is not
+    facts = krita.run_cases(
+        [{"name": "async_again", "model": "RGBA", "depth": "U8", "start_again": True}],
+        {"DEEPDREAM_ENDPOINT": endpoint}, script="krita_async")
+    fact = _fact(facts, "async_again")
+    assert "started_again_at" in fact and fact["started_again"] is False, fact
+    assert fact["refused"] == "a dream is already running; cancel it first"
+    assert "error" not in fact and fact.get("result") == "paint (DeepDream)", fact
+    assert fact["progress"] == sorted(fact["progress"])  # its bar never went back to 0
+    assert len(fact["layers_after"]) == len(fact["layers_before"]) + 1
+    assert fact["original_unchanged"] and not fact["busy_at_end"]
+
+
 def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
     """Krita's real window under Xvfb: a test-only plug-in (krita_scripts/dd_gui_driver)
     opens a document, shows the docker, presses Dream, screenshots, undoes, dreams through

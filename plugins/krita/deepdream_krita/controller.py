@@ -27,6 +27,7 @@ class DreamRunner(QObject):
     progressed = pyqtSignal(int, str)  # percent 0..100, a short status text
     succeeded = pyqtSignal(object, str)  # the new layer (a krita.Node), the status line
     failed = pyqtSignal(str)  # one line; the document is unchanged
+    refused = pyqtSignal(str)  # a second dream asked for while one runs; that one goes on
     busy_changed = pyqtSignal(bool)
     # from the helper thread: (attempt, problem, the daemon's pixel limit or None); problem
     # is "" when a daemon answers
@@ -56,8 +57,8 @@ class DreamRunner(QObject):
 
     def start(self, document: Any, node: Any, values: Mapping[str, Any]) -> bool:
         """Read the node and send it; the outcome arrives through the signals."""
-        if self.busy:
-            self.failed.emit("a dream is already running; cancel it first")
+        if self.busy:  # (not ``failed``: that would end the running dream's progress)
+            self.refused.emit("a dream is already running; cancel it first")
             return False
         try:
             checked = preferences.complete(values)

@@ -137,6 +137,7 @@ class DeepDreamDocker(DockWidget):
         self.runner.progressed.connect(self._on_progress)
         self.runner.succeeded.connect(self._on_success)
         self.runner.failed.connect(self._on_failure)
+        self.runner.refused.connect(self.message.setText)  # the running dream's bar stays
         self.runner.busy_changed.connect(self._on_busy)
         self.dream_button.clicked.connect(self.dream)
         self.cancel_button.clicked.connect(self.runner.cancel)

@@ -17,6 +17,7 @@ class DeepDreamExtension(Extension):
     def setup(self) -> None:
         runner = controller.runner()
         runner.failed.connect(self._report_failure)
+        runner.refused.connect(self._report_failure)
 
     def createActions(self, window: Any) -> None:  # noqa: N802 - Krita's virtual
         action = window.createAction(ACTION_ID, "DeepDream", "tools/scripts")

@@ -5,8 +5,9 @@ killed then (the chroot shares the host's processes) or with the document closed
 Input: $DD_CASES (cases as for krita_cases.py, plus "cancel": true, "kill_pid": PID,
 "close_document": true or "switch_time": FRAME, a user moving to another frame; or a user
 changing the layer: "convert_to": [MODEL, DEPTH, PROFILE], "move_to": [X, Y], or the image:
-"scale_to": [W, H]).  With "reference": true the same dream is first done blocking, before
-any change, and the result is compared with it changed the way the user changed the layer.
+"scale_to": [W, H]; or "start_again": true, the action pressed again).  With "reference":
+true the same dream is first done blocking, before any change, and the result is compared
+with it changed the way the user changed the layer.
 Output: one line ``DD_RESULT <json>``.  A 20 ms QTimer counts how often the event loop ran
 while dreaming.
 """
@@ -66,7 +67,10 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
                ("convert_to", "converted_at", lambda: layer.setColorSpace(*case["convert_to"])),
                ("move_to", "moved_at", lambda: layer.move(*case["move_to"])),
                ("scale_to", "scaled_at",
-                lambda: doc.scaleImage(*case["scale_to"], 72, 72, "Bicubic")))
+                lambda: doc.scaleImage(*case["scale_to"], 72, 72, "Bicubic")),
+               ("start_again", "started_again_at",  # the action pressed again meanwhile
+                lambda: out.__setitem__("started_again",
+                                        runner.start(doc, layer, case["settings"]))))
 
     def on_progress(percent: int, text: str) -> None:
         out["progress"].append(percent)
@@ -84,6 +88,9 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         out["error"] = message
         loop.quit()
 
+    def on_refused(message: str) -> None:
+        out["refused"] = message
+
     def tick() -> None:
         out["ticks"] += 1
 
@@ -93,6 +100,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     runner.progressed.connect(on_progress)
     runner.succeeded.connect(on_done)
     runner.failed.connect(on_failed)
+    runner.refused.connect(on_refused)
     QtCore.QTimer.singleShot(case.get("limit_ms", LIMIT_MS), loop.quit)
     out["started"] = runner.start(doc, layer, case["settings"])
     if out["started"]:
@@ -100,7 +108,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         loop.exec_() if hasattr(loop, "exec_") else loop.exec()
     ticker.stop()
     for signal, slot in ((runner.progressed, on_progress), (runner.succeeded, on_done),
-                         (runner.failed, on_failed)):
+                         (runner.failed, on_failed), (runner.refused, on_refused)):
         signal.disconnect(slot)
     out["busy_at_end"] = runner.busy
     out["layers_before"] = names_before
