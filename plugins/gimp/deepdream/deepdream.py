@@ -57,8 +57,9 @@ def add_arguments(procedure: Gimp.Procedure) -> None:
 
 def layer_name(values: dict) -> str:
     """Names the result after what made it, so several dreams can be told apart."""
+    model = " ".join(filter(None, (values["model"], values["layer"])))  # (no layer: default)
     look = (f"preset {values['preset']}" if values["preset"]
-            else f"{values['model']} {values['layer']}, {values['iterations']}×{values['octaves']}")
+            else f"{model}, {values['iterations']}×{values['octaves']}")
     return f"DeepDream ({look}, seed {values['seed']})"
 
 
