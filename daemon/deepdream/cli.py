@@ -231,7 +231,7 @@ def run_dream(args: argparse.Namespace) -> int:
         out = dream(image, model, settings, mask=mask, progress=bar)
     if bar is not None:
         bar.done()
-    imageio.write_image(args.output, out, bits=info.bits)
+    imageio.write_image(args.output, out, bits=info.bits, icc_profile=info.icc_profile)
     return 0
 
 

@@ -141,5 +141,5 @@ def run_zoom(args: argparse.Namespace) -> int:
     # where it runs (device, tile size) is no part of what the frames are
     made_with = {k: v for k, v in settings.to_dict().items() if k not in ("device", "tile")}
     run_zoom(image, args.output, args.frames, args.zoom, args.rotate, dream_frame,
-             bits=info.bits, on_frame=report, settings=made_with)
+             bits=info.bits, on_frame=report, settings=made_with, icc_profile=info.icc_profile)
     return 0

@@ -36,6 +36,10 @@ class ImageIOError(ValueError):
 class ImageInfo:
     bits: int  # 8 or 16 bits per sample in the file
     format: str  # PNG, JPEG, TIFF, ...
+    # the file's embedded colour profile (a phone's Display P3, a camera's Adobe RGB): the
+    # dream works on the stored values, and its file carries the same profile, so a
+    # colour-managed viewer shows the colours the photo had
+    icc_profile: bytes | None = None
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -44,10 +48,12 @@ class ImageInfo:
 def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
     """Read any Pillow-readable image; returns float32 (H, W, C), C = 1..4, and its depth."""
     path = Path(path)
+    profile = None
     try:
         tiff = _tiff_tags(path)
         if tiff is not None and tiff[1].get(258, (8,))[0] == 16:
             image, bits, fmt = _read_tiff16(path, *tiff), 16, "TIFF"
+            profile = bytes(tiff[1][_TIFF_ICC]) if _TIFF_ICC in tiff[1] else None
         else:
             with warnings.catch_warnings():
                 # Pillow warns of a "decompression bomb" from 89 megapixels on; this is the
@@ -56,6 +62,7 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 with Image.open(path) as im:
                     fmt = im.format or "?"
+                    profile = im.info.get("icc_profile") or None
                     if fmt == "PNG" and _png_bit_depth(path) == 16:
                         image, bits = _read_png16(path), 16
                     else:
@@ -73,7 +80,7 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
         raise ImageIOError(f"{path}: cannot read the image ({_first_line(exc)})") from None
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ImageIOError(f"{path}: the image has zero width or height")
-    return image, ImageInfo(bits=bits, format=fmt)
+    return image, ImageInfo(bits=bits, format=fmt, icc_profile=profile)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -197,7 +204,8 @@ def _verify_png(data: bytes, path: Path) -> None:
         at += h * stride
 
 
-_TIFF_TYPES = {1: "B", 3: "H", 4: "I", 16: "Q"}  # BYTE, SHORT, LONG, LONG8
+_TIFF_TYPES = {1: "B", 3: "H", 4: "I", 7: "B", 16: "Q"}  # BYTE, SHORT, LONG, UNDEFINED, LONG8
+_TIFF_ICC = 34675  # InterColorProfile (UNDEFINED bytes)
 
 
 def _tiff_tags(path: Path) -> tuple[str, dict[int, tuple[int, ...]]] | None:
@@ -355,10 +363,12 @@ def _new_file_mode(path: Path) -> int:
 
 
 def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
-                text: Mapping[str, str] | None = None) -> None:
+                text: Mapping[str, str] | None = None,
+                icc_profile: bytes | None = None) -> None:
     """Write float (H, W, C) in [0, 1] as PNG, JPEG or TIFF (by extension), 8 or 16 bits.
 
     ``text``: Latin-1 key/value notes stored in a PNG (tEXt chunks; ``png_text`` reads them).
+    ``icc_profile``: the colour profile to embed (``ImageInfo.icc_profile`` of the input).
     Written to a temporary file and renamed, so a failure never leaves a partial file.
     """
     path = Path(path)
@@ -373,14 +383,16 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
         os.chmod(tmp, _new_file_mode(path))
         with os.fdopen(fd, "wb") as f:
             if bits == 16 and fmt == "PNG":
-                f.write(_encode_png16(quantise(image, 16), notes))
+                f.write(_encode_png16(quantise(image, 16), notes, icc_profile))
             elif bits == 16:
-                f.write(_encode_tiff16(quantise(image, 16)))
+                f.write(_encode_tiff16(quantise(image, 16), icc_profile))
             else:
                 samples = quantise(image, 8)
                 im = Image.fromarray(samples[..., 0] if samples.shape[2] == 1 else samples,
                                      _PIL_MODES[samples.shape[2]])
                 options: dict[str, Any] = {"quality": 95} if fmt == "JPEG" else {}
+                if icc_profile:
+                    options["icc_profile"] = icc_profile
                 if notes:
                     options["pnginfo"] = PngImagePlugin.PngInfo()
                     for key, value in notes.items():
@@ -400,7 +412,8 @@ def quantise(image: np.ndarray, bits: int) -> np.ndarray:
     return scaled.astype(np.uint16 if bits == 16 else np.uint8)
 
 
-def _encode_png16(samples: np.ndarray, text: Mapping[str, str] | None = None) -> bytes:
+def _encode_png16(samples: np.ndarray, text: Mapping[str, str] | None = None,
+                  icc_profile: bytes | None = None) -> bytes:
     h, w, c = samples.shape
     colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
     rows = samples.astype(">u2").view(np.uint8).reshape(h, w * c * 2)
@@ -408,6 +421,8 @@ def _encode_png16(samples: np.ndarray, text: Mapping[str, str] | None = None) ->
     ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
     notes = b"".join(_png_chunk(b"tEXt", k.encode("latin-1") + b"\0" + v.encode("latin-1"))
                      for k, v in (text or {}).items())
+    if icc_profile:  # (name, compression method 0, the zlib'd profile; before the data)
+        notes += _png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc_profile))
     return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + notes
             + _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + _png_chunk(b"IEND", b""))
 
@@ -426,7 +441,7 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _encode_tiff16(samples: np.ndarray) -> bytes:
+def _encode_tiff16(samples: np.ndarray, icc_profile: bytes | None = None) -> bytes:
     """Little-endian baseline TIFF: deflate strips of about 64 KiB, then the IFD."""
     h, w, c = samples.shape
     data = samples.astype("<u2")
@@ -447,12 +462,14 @@ def _encode_tiff16(samples: np.ndarray) -> bytes:
     ]
     if c in (2, 4):
         entries.append((338, short, [2]))  # the extra sample is unassociated alpha
+    if icc_profile:  # the highest tag, so its odd-sized bytes come after the other values
+        entries.append((_TIFF_ICC, "B", list(icc_profile)))
     ifd_at = 8 + len(body)
     values_at = ifd_at + 2 + 12 * len(entries) + 4
     ifd, values = struct.pack("<H", len(entries)), b""
     for code, kind, vals in entries:
         packed = struct.pack(f"<{len(vals)}{kind}", *vals)
-        type_id = 3 if kind == short else 4
+        type_id = {short: 3, long_: 4, "B": 7}[kind]
         if len(packed) <= 4:
             ifd += struct.pack("<HHI", code, type_id, len(vals)) + packed.ljust(4, b"\0")
         else:

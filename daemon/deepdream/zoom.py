@@ -118,6 +118,7 @@ def run_zoom(
     bits: int = 8,
     on_frame: Callable[[int, Path, bool], None] | None = None,
     settings: Mapping[str, Any] | None = None,
+    icc_profile: bytes | None = None,
 ) -> int:
     """Write ``frames`` frames into ``out_dir``; returns how many were dreamed this run.
 
@@ -125,6 +126,7 @@ def run_zoom(
     ``on_frame(index, path, skipped)`` reports each frame.  ``settings``: the dream
     settings, JSON-able; with the input, bits, zoom and turn they are noted in each frame,
     and a folder whose frames were made otherwise is refused rather than continued.
+    ``icc_profile``: the input's colour profile, embedded in every frame.
     """
     check_options(frames, zoom, rotate)
     out = Path(out_dir)
@@ -147,7 +149,7 @@ def run_zoom(
         source = image if i == 0 else zoom_rotate(current, zoom, rotate)
         dreamed = dream_frame(source, i)
         path = frame_path(out, i)
-        write_image(path, dreamed, bits=bits, text=note)
+        write_image(path, dreamed, bits=bits, text=note, icc_profile=icc_profile)
         current = _as_saved(dreamed, bits)
         if on_frame is not None:
             on_frame(i, path, False)

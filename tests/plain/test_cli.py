@@ -231,3 +231,17 @@ def test_output_gets_normal_permissions(tmp_path: Path, run, make_image) -> None
         assert kept.stat().st_mode & 0o777 == 0o640 and read_image(kept)[0].shape[:2] == (40, 40)
     finally:
         os.umask(old)
+
+
+def test_a_photos_colour_profile_stays_with_its_dream(tmp_path: Path, run, make_image) -> None:
+    # e.g. a phone's Display P3 photo: without its profile the dream's colours would shift
+    from PIL import Image, ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    pixels = np.rint(make_image(40, 40) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "in.jpg", quality=95, icc_profile=profile)
+    code, _, err = run("dream", str(tmp_path / "in.jpg"), "-o", str(tmp_path / "out.png"),
+                       *QUICK)
+    assert code == 0, err
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.info.get("icc_profile") == profile

@@ -38,6 +38,28 @@ def test_round_trip_keeps_depth_and_channels(tmp_path: Path, ext: str, bits: int
     assert np.array_equal(np.rint(back * top), np.rint(image * top))
 
 
+def _profile() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+
+
+@pytest.mark.parametrize(("ext", "bits", "channels"), [
+    ("png", 8, 3), ("png", 16, 4), ("jpg", 8, 3), ("tif", 8, 3), ("tif", 16, 1), ("tif", 16, 3)])
+def test_the_colour_profile_is_kept(tmp_path: Path, ext: str, bits: int, channels: int) -> None:
+    """A photo's embedded profile (a phone's Display P3, a camera's Adobe RGB) goes into the
+    file written, so colour-managed programs show its colours as they were."""
+    profile = _profile()
+    path = tmp_path / f"x.{ext}"
+    write_image(path, samples(13, 17, channels), bits=bits, icc_profile=profile)
+    assert read_image(path)[1].icc_profile == profile
+    if (ext, bits, channels) != ("tif", 16, 3):  # (Pillow cannot open 16-bit RGB TIFFs)
+        with Image.open(path) as im:
+            assert im.info.get("icc_profile") == profile  # what other programs see
+    write_image(path, samples(13, 17, channels), bits=bits)
+    assert read_image(path)[1].icc_profile is None
+
+
 def test_16_bit_files_other_programs_read(tmp_path: Path) -> None:
     image = samples(9, 11, 3)
     write_image(tmp_path / "x.png", image, bits=16)

@@ -122,3 +122,12 @@ def test_a_folder_of_another_animation_is_refused_not_continued(tmp_path: Path,
     assert (tmp_path / "a" / "frame_00000.png").read_bytes() == before
     # the same animation continues
     assert run_zoom(img, tmp_path / "a", 2, 1.05, 0.0, tiny_dream, settings=settings) == 1
+
+
+def test_every_frame_carries_the_photos_colour_profile(tmp_path: Path, tiny_dream) -> None:
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    run_zoom(_photo(), tmp_path / "frames", 2, 1.05, 0.0, tiny_dream, icc_profile=profile)
+    for i in range(2):
+        assert read_image(tmp_path / "frames" / f"frame_{i:05d}.png")[1].icc_profile == profile
