@@ -6,8 +6,9 @@
 # and log, so one failing part does not lose the others; full logs and JSON lines go to
 # $OUT, a summary to stdout.
 #   OUT=/tmp/out bash bench/gpu_check.sh
-# QUICK=1 (about 3 minutes, timeout_s 240, for a nearly spent device budget): the checks
-# without compile, GoogLeNet and VGG16 without the compiled pass and the 4096x4096 case.
+# QUICK=1 (about 3.5 minutes, timeout_s 270, for a nearly spent device budget): the checks
+# without compile, GoogLeNet and VGG16 without the compiled pass and the 4096x4096 case, and
+# the first try at 1024x768 in a fresh and in a restarted daemon (its warm-up for recent jobs).
 # AHEAD=1: DEEPDREAM_COMPILE=ahead's check and benchmark only (below).
 set -u
 cd "$(dirname "$0")/.."
@@ -51,7 +52,7 @@ fi
 echo "== 1. fast-path checks (CUDA graph vs eager, bf16 vs fp32)"
 if [ -n "${QUICK:-}" ]; then
     checks=(--only roll,graph1,tiled,engine,warm_up,pixels,rewrites)
-    bench=(--cases googlenet,vgg16)
+    bench=(--cases googlenet,vgg16 --first-tries)
 else  # (ahead has its own run: AHEAD=1)
     checks=(--only roll,graph1,graph10,reuse,tiled,bf16,engine,warm_up,pixels,rewrites,compile)
     bench=(--compile)
