@@ -48,6 +48,9 @@ _TICK_MS = 200
 #: the next try would first fault it all in again (~0.3 s of a 4 s CPU dream at 1024x768)
 RELEASE_AFTER_S = 30.0
 AHEAD_POLL_S = 1.0  # how often an idle worker looks at compile_ahead's child
+#: compile_ahead captures (seconds each, and a job arriving meanwhile waits for them) only
+#: once the last job ended this long ago: an artist often asks again right after a result
+CAPTURE_AFTER_S = 10.0
 #: --max-pixels above this is a typo (a terapixel image alone would be 16 TB of floats).
 MAX_PIXELS_LIMIT = 10**12
 #: the most bytes one pixel takes on the wire: 4 channels of f32.
@@ -124,6 +127,7 @@ class Worker(threading.Thread):
             return model
 
         self.cache = ModelCache(load, opts.cache_mb * 2**20, opts.unload_after_min * 60)
+        self._last_job_end = -math.inf
 
     def run(self) -> None:
         from .accel import release_memory
@@ -168,6 +172,7 @@ class Worker(threading.Thread):
                 finally:  # (_run's last message marks it done; this covers an escape)
                     self.server.queue.done(job)
                     holding, idle_since = True, time.monotonic()
+                    self._last_job_end = idle_since
         finally:
             out.close(linger=0)
 
@@ -198,9 +203,13 @@ class Worker(threading.Thread):
         from .engine import compile_ahead
 
         queue = self.server.queue
+
+        def job_waiting() -> bool:  # (or one may come soon: the last ended a moment ago)
+            return (queue.closed or queue.status() != ([], 0)
+                    or time.monotonic() - self._last_job_end < CAPTURE_AFTER_S)
+
         try:
-            return compile_ahead.tick(self.device,
-                                      lambda: queue.closed or queue.status() != ([], 0))
+            return compile_ahead.tick(self.device, job_waiting)
         except Exception:  # the jobs go on without it
             log.exception("compiling ahead failed; it is off until the daemon restarts")
             compile_ahead.stop()

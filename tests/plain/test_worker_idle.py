@@ -59,6 +59,7 @@ def test_idle_worker_releases_memory_once_after_a_job(
 def test_idle_worker_ticks_compile_ahead_while_it_has_work(
         worker: server.Worker, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(server, "AHEAD_POLL_S", 0.05)
+    monkeypatch.setattr(server, "CAPTURE_AFTER_S", 0.0)
     ticks: list[bool] = []
     monkeypatch.setattr(compile_ahead, "busy", lambda: len(ticks) < 6)
     monkeypatch.setattr(compile_ahead, "tick",
@@ -96,3 +97,25 @@ def test_compile_ahead_is_told_when_a_job_waits_and_its_failure_stops_only_it(
     wait_until(lambda: len(worker.ran) == 3, timeout=30, what="the jobs to go on")
     assert seen[:2] == [True, True] and len(seen) == 3
     assert "compiling ahead failed; it is off until the daemon restarts" in caplog.text
+
+
+def test_compile_ahead_captures_only_a_while_after_the_last_job(
+        worker: server.Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Right after a result the artist often asks again: a capture then (seconds long)
+    would make that try wait, so compile_ahead hears "a job waits" for CAPTURE_AFTER_S."""
+    monkeypatch.setattr(server, "AHEAD_POLL_S", 0.05)
+    monkeypatch.setattr(server, "CAPTURE_AFTER_S", 2.0)
+    ticks: list[tuple[float, bool]] = []
+    monkeypatch.setattr(compile_ahead, "busy", lambda: True)
+    monkeypatch.setattr(compile_ahead, "tick", lambda device, job_waiting: ticks.append(
+        (time.monotonic(), job_waiting())))
+    worker.start()
+    wait_until(lambda: len(ticks) >= 3, timeout=30, what="ticks")
+    assert all(not waiting for _, waiting in ticks)  # no job yet: captures may run
+    worker.server.queue.put(_job(1))
+    wait_until(lambda: len(worker.ran) == 1, timeout=30, what="the job")
+    ended = time.monotonic()
+    wait_until(lambda: ticks[-1][0] - ended > 2.3, timeout=30, what="ticks past the pause")
+    after = [(t - ended, waiting) for t, waiting in ticks if t > ended]
+    assert all(waiting for t, waiting in after if t < 1.0)  # held back after the job
+    assert not after[-1][1]  # and free again
