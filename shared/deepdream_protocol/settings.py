@@ -26,8 +26,9 @@ SETTINGS: tuple[Setting, ...] = (
             help="a named look (model, layers and step settings); empty for none"),
     Setting("model", str, "googlenet", label="Model",
             help="network to dream with; 'deepdream models' lists them"),
-    Setting("layer", str, "inception4c", label="Layer",
-            help="layer(s) to amplify: NAME or NAME:WEIGHT, several separated by commas"),
+    Setting("layer", str, "", label="Layer",
+            help="layer(s) to amplify: NAME or NAME:WEIGHT, several separated by commas; "
+            "empty for the model's usual layer"),
     Setting("iterations", int, 10, 0, 500, "Iterations", "gradient steps per octave"),
     Setting("octaves", int, 4, 1, 12, "Octaves", "number of scales, smallest first"),
     Setting("octave_scale", float, 1.4, 1.0, 4.0, "Octave scale", "size ratio between octaves"),

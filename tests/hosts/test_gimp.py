@@ -77,7 +77,7 @@ def assert_new_layer_right(fact: dict) -> None:
     assert fact["bpp"] == fact["original_bpp"]
     assert fact["precision_after"] == fact["precision_before"]
     assert fact["original_identical"]
-    assert fact["new_name"].startswith("DeepDream (tiny ")
+    assert fact["new_name"] == "DeepDream (tiny, 2×2, seed 3)"  # (no layer: the model's own)
     assert fact["changed_where_selected"] > 0.5
 
 
@@ -233,7 +233,7 @@ def test_dialog_under_xvfb_undo_last_values_and_cancel(gimp: HostHome, endpoint:
     dialog, undo = steps["dialog"], steps["undo"]
     assert dialog["helper"] == 0, "the dialog never appeared"
     assert dialog["status"] == "success", dialog["error"]
-    assert len(dialog["layers"]) == 2 and dialog["layers"][0].startswith("DeepDream (tiny ")
+    assert len(dialog["layers"]) == 2 and dialog["layers"][0].startswith("DeepDream (tiny,")
     assert undo["layers"] == ["photo"]
     # A repeat (WITH_LAST_VALS) dreams with what the dialog accepted: the tiny model, not
     # the default one, so the same name comes back.

@@ -16,6 +16,12 @@ def test_defaults_come_from_the_shared_settings_table() -> None:
     assert s.tile == 0 and s.device == "auto"
 
 
+def test_a_host_form_at_its_defaults_suits_any_model() -> None:
+    # GIMP's procedure arguments and Krita's docker start from DEFAULTS; an artist who picks
+    # VGG16 there must not be sent GoogLeNet's layer (it failed: no layer 'inception4c')
+    assert DreamSettings.from_dict({**DEFAULTS, "model": "vgg16"}).layers == ()
+
+
 @pytest.mark.parametrize(("given", "layers"), [
     ("inception4c", (("inception4c", 1.0),)),
     ("inception4c:1,inception4d:0.5", (("inception4c", 1.0), ("inception4d", 0.5))),

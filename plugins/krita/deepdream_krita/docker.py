@@ -29,7 +29,7 @@ from .qt import (
 DOCKER_ID = "deepdream_krita_docker"
 PREVIEW_SIZE = 160
 # Text fields offered as editable drop-downs; the catalog fills them once a daemon answered.
-_CHOICES = {"preset": [""], "model": ["googlenet"], "layer": ["inception4c"]}
+_CHOICES = {"preset": [""], "model": ["googlenet"], "layer": [""]}  # "": the model's own
 
 
 def _widget_for(setting: Setting) -> QWidget:
