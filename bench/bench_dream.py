@@ -450,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="1024x768", help="photo size WxH")
     p.add_argument("--octave-scale", type=float, default=SCHEDULE["octave_scale"],
                    help="octave scale of the 4-octave, 10-step schedule (1.4: Google's; "
-                   "1.8: the schedule anchors.md measured its CPU figures with)")
+                   "1.8: the schedule ../shared/notes/anchors.md, outside this repository, "
+                   "measured its CPU figures with)")
     p.add_argument("--tiled-size", type=int, default=4096)
     p.add_argument("--tile", type=int, default=1024, help="tile edge for the tiled case")
     p.add_argument("--engine-tile", type=int, default=0,

@@ -40,7 +40,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="only (re)install the plug-ins and their config; leave the venv as it is")
     p.add_argument("--no-start", action="store_true", help="do not start the daemon")
     p.add_argument("--uninstall", action="store_true",
-                   help="remove what install.py installed (plug-ins, config, the venv it made)")
+                   help="stop the daemon and remove what install.py installed (plug-ins, "
+                   "kritarc entry, config, the venv it made) and the compiled dream steps")
     p.add_argument("--check", action="store_true",
                    help="print a diagnosis for a bug report; exit non-zero when broken")
     p.add_argument("--stop", action="store_true", help="stop the daemon install.py started")

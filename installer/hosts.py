@@ -14,8 +14,9 @@ from pathlib import Path
 
 from . import paths
 
-# What the hosts bundle (see README "Transport"): Krita 5.2 ships CPython 3.10, 5.3/6.x 3.13;
-# GIMP on macOS 3.10; Flatpak GIMP's runtime 3.12 (GIMP <= 3.0.4) or 3.13 (3.0.6+).
+# What the hosts bundle (see README "Where the plug-ins go"): Krita 5.2 ships CPython 3.10,
+# 5.3/6.x 3.13; GIMP on macOS 3.10; Flatpak GIMP's runtime 3.12 (GIMP <= 3.0.4) or 3.13
+# (3.0.6+); Snap GIMP 3.12.
 KRITA_PYTHONS = ("3.10", "3.13")
 GIMP_MACOS_PYTHON = "3.10"
 GIMP_FLATPAK_PYTHONS = ("3.12", "3.13")

@@ -50,8 +50,11 @@ def _mps_available() -> bool:
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """Reduced precision for the forward/backward on GPUs; None (float32) on the CPU,
-    where bf16 autocast is slower than float32 on most processors."""
+    """The device's default autocast type: bf16 (or fp16) on CUDA, fp16 on MPS, None
+    (float32) on the CPU.  Only the fallback for a model ``accel.prepare`` has not set a
+    dtype on (``accel.compute_dtype``); ``prepare`` itself picks ``accel.reduced_dtype``,
+    which is bf16 on a CPU with native bf16 matrix units (AMX, AVX512-BF16), and keeps it
+    only where ``precision_check`` passes."""
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":

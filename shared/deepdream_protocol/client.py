@@ -1,4 +1,5 @@
-"""The client the plug-ins and ``deepdream dream --daemon`` use to talk to the daemon.
+"""The client the plug-ins, ``deepdream dream --daemon`` and the installer use to talk to the
+daemon.
 
 Two ways to drive it:
 
@@ -11,7 +12,8 @@ Two ways to drive it:
 
 Callbacks get the job first: ``on_progress(job, info)`` (info: fraction, octave, octaves,
 step, steps), ``on_result(job, data)``, ``on_error(job, exc)``, ``on_cancelled(job)``,
-``on_preview(job, info, data)``.  Pure Python: pyzmq optional, no numpy.
+``on_preview(job, info, data)`` (reserved: version 1 daemons send no previews, so it never
+fires).  Pure Python: pyzmq optional, no numpy.
 """
 
 from __future__ import annotations
@@ -228,7 +230,11 @@ class Client:
         return reply
 
     def ping(self) -> dict[str, Any]:
-        """The worker's state: ``state`` (idle/busy), ``job`` (running job id), ``queued``."""
+        """The daemon's state: ``state`` (idle/busy), ``current`` (a running job id or None),
+        ``running`` (running job ids), ``queued`` (how many wait), ``models`` (loaded).
+
+        (``job_known`` comes back only for a ping that names a job; ``watch`` sends those.)
+        """
         return self._request(m.PING)
 
     def catalog(self) -> dict[str, Any]:
@@ -242,7 +248,11 @@ class Client:
                on_progress: Callback = None, on_result: Callback = None,
                on_error: Callback = None, on_cancelled: Callback = None,
                on_preview: Callback = None, preview: int = 0) -> Job:
-        """Send a dream job; returns at once.  ``preview``: longest side of previews, 0: none."""
+        """Send a dream job; returns at once.
+
+        ``preview`` and ``on_preview`` are reserved: the field is sent when non-zero, but a
+        version 1 daemon ignores it and sends no previews.
+        """
         fmt = fmt if isinstance(fmt, PixelFormat) else PixelFormat.from_wire(dict(fmt))
         size = memoryview(pixels).nbytes
         if size != fmt.frame_size(width, height):
@@ -364,7 +374,7 @@ class Client:
     def watch(self, job: Job) -> None:
         """Check, without blocking, that the daemon still has ``job``; raises
         DaemonUnavailable (and forgets the job) when it never accepted it, stopped answering
-        or restarted and lost it.  ``dream`` calls it while it waits; a plug-in driving
+        or restarted and lost it.  ``dream`` calls it while it waits; a caller driving
         ``process_events`` from its own loop calls it from there."""
         if job.finished:
             return

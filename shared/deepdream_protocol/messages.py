@@ -14,7 +14,7 @@ import msgpack
 
 from .launcher import DEFAULT_ENDPOINT, DEFAULT_PORT  # noqa: F401  (part of the protocol's face)
 
-#: bumped on any incompatible change; a peer with another major version is refused.
+#: one integer, bumped on any incompatible change; a peer with another version is refused.
 PROTOCOL_VERSION = 1
 
 #: a header is a handful of fields; anything bigger is an attack or a bug.
@@ -22,7 +22,8 @@ MAX_HEADER_BYTES = 64 * 1024
 
 # Operations a client sends.
 HELLO, PING, CATALOG, SUBMIT, CANCEL = "hello", "ping", "catalog", "submit", "cancel"
-# Operations the daemon sends (hello and catalog are answered with the same op name).
+# Operations the daemon sends (hello and catalog are answered with the same op name;
+# PREVIEW is reserved and not sent in version 1).
 PONG, ACCEPTED, PROGRESS, PREVIEW, RESULT, ERROR, CANCELLED = (
     "pong", "accepted", "progress", "preview", "result", "error", "cancelled")
 
@@ -53,7 +54,8 @@ REQUIRED: dict[str, dict[str, tuple[type, ...]]] = {
     CANCEL: {"job": _STR},
 }
 # Optional fields: "req" (any op; echoed in the reply so a client can pair them),
-# "mask" (submit: the mask frame's sample type), "preview" (submit: longest side in px).
+# "mask" (submit: the mask frame's sample type), "preview" (submit: reserved; the daemon
+# checks its type and otherwise ignores it: version 1 sends no previews).
 OPTIONAL: dict[str, tuple[type, ...]] = {
     "req": _INT, "mask": _STR, "preview": _INT, "client": _STR, "v": _INT}
 
