@@ -127,7 +127,6 @@ class Worker(threading.Thread):
             return model
 
         self.cache = ModelCache(load, opts.cache_mb * 2**20, opts.unload_after_min * 60)
-        self._last_job_end = -math.inf
 
     def run(self) -> None:
         from .accel import release_memory
@@ -172,7 +171,7 @@ class Worker(threading.Thread):
                 finally:  # (_run's last message marks it done; this covers an escape)
                     self.server.queue.done(job)
                     holding, idle_since = True, time.monotonic()
-                    self._last_job_end = idle_since
+                    self.server.last_job_end = idle_since  # (any device's: one artist)
         finally:
             out.close(linger=0)
 
@@ -198,18 +197,19 @@ class Worker(threading.Thread):
                             str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
     def _compile_ahead(self) -> bool:
-        """compile_ahead's turn between jobs (it captures nothing while any worker has a
-        job, or once the daemon is stopping); True when it captured graphs."""
+        """compile_ahead's turn between jobs; True when it captured graphs.  It captures
+        nothing while any worker has a job, within CAPTURE_AFTER_S of the last job's end
+        (the artist's next try is likeliest then), or once the daemon is stopping."""
         from .engine import compile_ahead
 
-        queue = self.server.queue
+        server = self.server
 
-        def job_waiting() -> bool:  # (or one may come soon: the last ended a moment ago)
-            return (queue.closed or queue.status() != ([], 0)
-                    or time.monotonic() - self._last_job_end < CAPTURE_AFTER_S)
+        def hold_captures() -> bool:
+            return (server.queue.closed or server.queue.status() != ([], 0)
+                    or time.monotonic() - server.last_job_end < CAPTURE_AFTER_S)
 
         try:
-            return compile_ahead.tick(self.device, job_waiting)
+            return compile_ahead.tick(self.device, hold_captures)
         except Exception:  # the jobs go on without it
             log.exception("compiling ahead failed; it is off until the daemon restarts")
             compile_ahead.stop()
@@ -332,6 +332,7 @@ class Server:
         self.outbox.bind(_OUTBOX)
         self.queue = JobQueue(opts.max_queue)
         self.recent = RecentJobs(opts.recent_jobs) if opts.recent_jobs is not None else None
+        self.last_job_end = -math.inf  # monotonic time the last job of any worker ended
         self._slow_peers: set[bytes] = set()  # told once in the log that they lose messages
         self.workers = [Worker(self, device) for device in self.devices]
 
