@@ -37,7 +37,8 @@ def add_daemon_commands(sub: Any) -> None:
         "keygen", help="make CurveZMQ keys for a daemon reachable from other computers",
         description="Without --client: make the daemon's key pair in DIR. With --client NAME: "
         "make a key pair for one client computer and allow it in (copy NAME.key_secret and "
-        "server.key to that computer). Existing keys are never overwritten.")
+        "server.key into one folder on that computer, and name it in DEEPDREAM_CURVE_DIR or "
+        "as curve_dir in its plug-in config). Existing keys are never overwritten.")
     p.add_argument("--dir", type=Path, default=default_key_dir(),
                    help=f"key folder (default {default_key_dir()})")
     p.add_argument("--client", metavar="NAME", help="make and allow a client key pair")

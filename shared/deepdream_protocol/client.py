@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import messages as m
@@ -93,6 +94,32 @@ def resolve_endpoint(endpoint: str | None = None) -> str:
     return str(read_config().get("endpoint") or m.DEFAULT_ENDPOINT)
 
 
+def configured_curve() -> CurveKeys | None:
+    """The CurveZMQ keys for a daemon on another computer: DEEPDREAM_CURVE_DIR, else the
+    config's ``curve_dir``, a folder holding that daemon's ``server.key`` and one
+    ``NAME.key_secret`` (what ``deepdream keygen --client NAME`` made); None when neither is
+    set.  A folder that cannot serve is a one-line ValueError naming it."""
+    folder = os.environ.get("DEEPDREAM_CURVE_DIR")
+    if not folder:
+        from .launcher import read_config
+
+        folder = read_config().get("curve_dir")
+    if not folder:
+        return None
+    where = Path(str(folder)).expanduser()
+    secrets = sorted(where.glob("*.key_secret")) if where.is_dir() else []
+    secrets = [p for p in secrets if p.name != "server.key_secret"]  # (the daemon's own)
+    if not (where / "server.key").is_file() or len(secrets) != 1:
+        raise ValueError(f"the CurveZMQ key folder {where} must hold the daemon's server.key "
+                         "and one NAME.key_secret (made by 'deepdream keygen --client NAME')")
+    try:
+        return CurveKeys.from_files(str(where / "server.key"), str(secrets[0]))
+    except ImportError:
+        raise ValueError("CurveZMQ keys need pyzmq, which this Python lacks") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read the CurveZMQ keys in {where}: {exc}") from None
+
+
 Callback = Callable[..., Any] | None
 
 
@@ -143,7 +170,10 @@ class Client:
         except ValueError as exc:
             raise BadEndpoint(str(exc)) from None
         self.timeout = timeout
-        self._curve = curve
+        try:
+            self._curve = curve if curve is not None else configured_curve()
+        except ValueError as exc:
+            raise BadEndpoint(str(exc)) from None
         self._sock: Transport | None = None
         self._jobs: dict[str, Job] = {}
         self._replies: dict[int, dict[str, Any]] = {}

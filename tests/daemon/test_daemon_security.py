@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from deepdream_protocol.client import Client, DaemonUnavailable
 from deepdream_protocol.transport import CurveKeys
+from PIL import Image
 
 from tests.support.daemon import Daemon, daemon_env, free_port, running_daemon
 
@@ -68,3 +70,40 @@ def test_curve_admits_an_allowed_key_and_refuses_others(tmp_path: Path) -> None:
                        Client(endpoint, timeout=2, transport="stdlib")):
             with client, pytest.raises(DaemonUnavailable):
                 client.hello()
+
+
+def test_clients_find_their_keys_in_the_folder_the_config_or_environment_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What 'deepdream keygen --client NAME' says to copy to the other computer (NAME's
+    secret key and the daemon's public key), in a folder named by DEEPDREAM_CURVE_DIR or the
+    config's curve_dir: the plug-ins and 'dream --daemon' then connect without code."""
+    import shutil
+
+    from deepdream_protocol.client import BadEndpoint
+
+    keys, laptop = tmp_path / "keys", tmp_path / "laptop"
+    assert deepdream("keygen", "--dir", str(keys)).returncode == 0
+    assert deepdream("keygen", "--dir", str(keys), "--client", "laptop").returncode == 0
+    laptop.mkdir()
+    config = tmp_path / "client.json"
+    monkeypatch.setenv("DEEPDREAM_CONFIG", str(config))
+    monkeypatch.delenv("DEEPDREAM_CURVE_DIR", raising=False)
+    with running_daemon(extra_args=("--bind", "0.0.0.0", "--curve", str(keys))) as endpoint:
+        monkeypatch.setenv("DEEPDREAM_CURVE_DIR", str(laptop))
+        with pytest.raises(BadEndpoint, match="must hold the daemon's server.key"):
+            Client(endpoint)  # nothing copied yet: said at once, in one line
+        for name in ("server.key", "laptop.key_secret"):
+            shutil.copy(keys / name, laptop / name)
+        with Client(endpoint, timeout=20) as c:
+            assert c.hello()["version"] == 1
+        monkeypatch.delenv("DEEPDREAM_CURVE_DIR")
+        config.write_text(json.dumps({"endpoint": endpoint, "curve_dir": str(laptop)}))
+        src = tmp_path / "in.png"
+        Image.new("RGB", (48, 40), (90, 140, 200)).save(src)
+        out = subprocess.run(
+            [sys.executable, "-m", "deepdream", "dream", str(src), "-o", str(tmp_path / "o.png"),
+             "--daemon", endpoint, "--model", "tiny", "--iterations", "1", "--octaves", "1"],
+            env=daemon_env({"DEEPDREAM_CONFIG": str(config)}), capture_output=True, text=True,
+            timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert Image.open(tmp_path / "o.png").size == (48, 40)
