@@ -7,6 +7,7 @@ Every user error is one line on stderr and exit code 2, and no output file is wr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -20,6 +21,7 @@ from deepdream.precision import (
     PRECISION_ALIASES,
     PRECISIONS,
     PrecisionError,
+    compile_setting,
     precision_setting,
 )
 from deepdream.userdirs import keep_compiled_steps
@@ -152,20 +154,23 @@ def add_precision_option(p: Any) -> None:
 
 def apply_precision(args: argparse.Namespace) -> None:
     """--precision for commands that load a model here: put in the environment that
-    accel.prepare reads, and check it (a bad DEEPDREAM_PRECISION is one line up front)."""
+    accel.prepare reads, and check the speed settings (a bad DEEPDREAM_PRECISION or
+    DEEPDREAM_COMPILE is one line up front)."""
     if getattr(args, "daemon", None) is not None and args.precision:
         raise CliError("--precision applies to dreams in this process; a daemon has its own "
                        "(deepdream serve --precision)")
     if args.precision:
         os.environ["DEEPDREAM_PRECISION"] = args.precision
     precision_setting()
+    compile_setting()  # (DEEPDREAM_COMPILE: a typo is said here, not silently ignored)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "compile", None) or os.environ.get("DEEPDREAM_COMPILE", "0") != "0":
-        keep_compiled_steps()  # (before torch loads: its compiler fixes the folder then)
+    with contextlib.suppress(PrecisionError):  # (apply_precision says why, in one line)
+        if getattr(args, "compile", None) or compile_setting():
+            keep_compiled_steps()  # (before torch loads: its compiler fixes the folder then)
     try:
         if hasattr(args, "precision") and args.command != "serve":  # serve logs its own
             apply_precision(args)

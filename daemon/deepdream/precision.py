@@ -1,5 +1,6 @@
-"""The precision setting (``--precision`` / DEEPDREAM_PRECISION), torch-free so the
-command line can check it before anything heavy loads; accel.prepare applies it."""
+"""The speed settings, torch-free so the command line can check them before anything heavy
+loads: precision (``--precision`` / DEEPDREAM_PRECISION; accel.prepare applies it) and
+compiling (``serve --compile`` / DEEPDREAM_COMPILE; engine/fastpath.py applies it)."""
 
 from __future__ import annotations
 
@@ -22,3 +23,18 @@ def precision_setting(precision: str | None = None) -> str:
         raise PrecisionError(f"unknown precision {name!r} (DEEPDREAM_PRECISION or "
                              f"--precision); use one of {', '.join(PRECISIONS)}")
     return name
+
+
+#: DEEPDREAM_COMPILE's values: "now" (also 1) compiles each new size before it dreams,
+#: "ahead" in a background process; 0 or empty: off
+COMPILE_MODES = {"": None, "0": None, "1": "now", "now": "now", "ahead": "ahead"}
+
+
+def compile_setting(mode: str | None = None) -> str | None:
+    """``mode`` (``serve --compile``'s), else DEEPDREAM_COMPILE: "now", "ahead" or None."""
+    raw = mode if mode is not None else os.environ.get("DEEPDREAM_COMPILE", "")
+    name = raw.strip().lower()
+    if name not in COMPILE_MODES:
+        raise PrecisionError(f"unknown compile mode {raw!r} (DEEPDREAM_COMPILE); use 0, 1 "
+                             "(or now) or ahead")
+    return COMPILE_MODES[name]

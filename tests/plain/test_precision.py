@@ -121,17 +121,47 @@ def test_precision_with_daemon_is_refused_and_aliases_are_taken(
     assert main([*argv, "--precision", "fp32"]) == 0
 
 
-def test_serve_with_a_bad_precision_says_why_in_its_log(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("DEEPDREAM_PRECISION", "quarter", "unknown precision 'quarter'"),
+    ("DEEPDREAM_COMPILE", "yes", "unknown compile mode 'yes'")])
+def test_serve_with_a_bad_speed_setting_says_why_in_its_log(
+        tmp_path: Path, variable: str, value: str, says: str) -> None:
     """A plug-in starts the daemon with no terminal: the reason must be in the log file."""
     import os
     import subprocess
     import sys
 
     log = tmp_path / "d.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEEPDREAM_")}
     run = subprocess.run([sys.executable, "-m", "deepdream", "serve", "--port", "9",
                           "--log-file", str(log)], capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "DEEPDREAM_PRECISION": "quarter",
+                         timeout=120, env={**env, variable: value,
                                            "PYTHONPATH": "daemon:shared"})
     assert run.returncode == 1
-    assert "unknown precision 'quarter'" in run.stderr
-    assert "ERROR cannot start: unknown precision 'quarter'" in log.read_text()
+    assert says in run.stderr
+    assert f"ERROR cannot start: {says}" in log.read_text()
+
+
+@pytest.mark.parametrize(("value", "mode"), [("", None), ("0", None), ("1", "now"),
+                                              ("NOW", "now"), (" ahead ", "ahead")])
+def test_compile_setting_takes_what_serve_compile_takes(
+        monkeypatch: pytest.MonkeyPatch, value: str, mode: str | None) -> None:
+    from deepdream.precision import compile_setting
+
+    monkeypatch.setenv("DEEPDREAM_COMPILE", value)
+    assert compile_setting() == mode
+    assert compile_setting("ahead") == "ahead"  # (the command line's, over the variable)
+
+
+def test_a_dream_with_a_mistyped_compile_setting_is_one_line(
+        tmp_path: Path, tiny_models_file: Path, make_image, monkeypatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from deepdream.imageio import write_image
+
+    write_image(tmp_path / "in.png", make_image(40, 40))
+    monkeypatch.setenv("DEEPDREAM_COMPILE", "ahaed")
+    assert main(["dream", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"),
+                 "--model", "tiny", "--quiet", "--models-file", str(tiny_models_file)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown compile mode 'ahaed'" in err and err.count("\n") == 1
+    assert not (tmp_path / "out.png").exists()

@@ -42,6 +42,7 @@ from deepdream_protocol.settings import DEFAULTS
 
 from ..accel import compute_dtype, out_of_memory
 from ..models.network import DreamModel
+from ..precision import PrecisionError, compile_setting
 from ..rewrites import fast_forms, hold_weights
 from . import compile_ahead
 from .objectives import Objective, layers_l2
@@ -52,10 +53,14 @@ log = logging.getLogger("deepdream.engine")
 
 #: DEEPDREAM_CUDA_GRAPHS=0 turns the graph path off (debugging, benchmarks of the eager loop)
 ENABLED = os.environ.get("DEEPDREAM_CUDA_GRAPHS", "1") != "0"
-#: DEEPDREAM_COMPILE=1 steps a torch.compile'd copy of the model (see the module's text)
-COMPILE = os.environ.get("DEEPDREAM_COMPILE", "0") == "1"
+try:
+    _COMPILE_MODE = compile_setting()
+except PrecisionError:  # (the command line has refused it in one line already)
+    _COMPILE_MODE = None
+#: DEEPDREAM_COMPILE=1 (or now) steps a torch.compile'd copy of the model (the module's text)
+COMPILE = _COMPILE_MODE == "now"
 #: DEEPDREAM_COMPILE=ahead: the same, each size compiled in a separate process first
-COMPILE_AHEAD = os.environ.get("DEEPDREAM_COMPILE", "0") == "ahead"
+COMPILE_AHEAD = _COMPILE_MODE == "ahead"
 GRAPH_CACHE_SIZE = 16  # graphs kept (a model's graphs share one pool; each has its buffers)
 #: and their image buffers together within this share of the device's memory
 GRAPH_BUFFER_SHARE = 1 / 16
