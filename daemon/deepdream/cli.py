@@ -122,7 +122,8 @@ def add_dream_options(p: Any) -> None:
     add_precision_option(p)
     p.add_argument("--models-file", metavar="TOML",
                    help="extra models file (see 'deepdream models --help'); also read from "
-                   "DEEPDREAM_MODELS_FILE and the user's config folder")
+                   "DEEPDREAM_MODELS_FILE and the user's config folder; with --daemon, the "
+                   "daemon's own count (deepdream serve --models-file)")
     from deepdream.cli_looks import add_look_options
 
     add_look_options(p)
@@ -156,6 +157,9 @@ def apply_precision(args: argparse.Namespace) -> None:
     """--precision for commands that load a model here: put in the environment that
     accel.prepare reads, and check the speed settings (a bad DEEPDREAM_PRECISION or
     DEEPDREAM_COMPILE is one line up front)."""
+    if getattr(args, "daemon", None) is not None and getattr(args, "device", "auto") != "auto":
+        raise CliError("--device applies to dreams in this process; a daemon has its own "
+                       "(deepdream serve --device)")
     if getattr(args, "daemon", None) is not None and args.precision:
         raise CliError("--precision applies to dreams in this process; a daemon has its own "
                        "(deepdream serve --precision)")

@@ -117,6 +117,9 @@ def test_precision_with_daemon_is_refused_and_aliases_are_taken(
     assert main([*argv, "--precision", "fp32", "--daemon", "tcp://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err
     assert "a daemon has its own" in err and err.count("\n") == 1
+    assert main([*argv, "--device", "cpu", "--daemon", "tcp://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert "--device applies to dreams in this process" in err and err.count("\n") == 1
     assert not (tmp_path / "out.png").exists()
     assert main([*argv, "--precision", "fp32"]) == 0
 
