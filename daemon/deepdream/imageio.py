@@ -53,6 +53,7 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
         tiff = _tiff_tags(path)
         if tiff is not None and tiff[1].get(258, (8,))[0] == 16:
             image, bits, fmt = _read_tiff16(path, *tiff), 16, "TIFF"
+            image = _upright(image, tiff[1].get(_ORIENTATION, (1,))[0])
             profile = bytes(tiff[1][_TIFF_ICC]) if _TIFF_ICC in tiff[1] else None
         else:
             with warnings.catch_warnings():
@@ -65,6 +66,7 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
                     profile = im.info.get("icc_profile") or None
                     if fmt == "PNG" and _png_bit_depth(path) == 16:
                         image, bits = _read_png16(path), 16
+                        image = _upright(image, im.getexif().get(_ORIENTATION, 1))
                     else:
                         image, bits = _from_pillow(im)
     except FileNotFoundError:
@@ -81,6 +83,19 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ImageIOError(f"{path}: the image has zero width or height")
     return image, ImageInfo(bits=bits, format=fmt, icc_profile=profile)
+
+
+_ORIENTATION = 274  # the EXIF/TIFF tag: how the camera was held
+
+
+def _upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """``image`` turned as EXIF ``orientation`` says, as ImageOps.exif_transpose turns
+    8-bit photos (that one cannot take 16-bit colour)."""
+    turns = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+             5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+             7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
+    turn = turns.get(int(orientation))
+    return np.ascontiguousarray(turn(image)) if turn is not None else image
 
 
 def _first_line(exc: BaseException) -> str:

@@ -226,3 +226,23 @@ def test_float_tiff_nan_and_infinities_clamp_like_host_float_frames(tmp_path: Pa
     Image.fromarray(values, "F").save(tmp_path / "f.tif")
     image, info = read_image(tmp_path / "f.tif")
     assert info.bits == 16 and image.ravel().tolist() == [1.0, 0.0, 0.0, 0.5, 1.0, 0.0]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("ext", ["png", "tif"])
+def test_16_bit_photos_come_out_upright_like_8_bit_ones(tmp_path: Path, orientation: int,
+                                                        ext: str) -> None:
+    """A camera's orientation tag turns a 16-bit photo as Pillow turns an 8-bit one."""
+    values = np.random.default_rng(orientation).integers(0, 256, (6, 10)).astype(np.uint8)
+    exif = Image.Exif()
+    exif[274] = orientation
+    Image.fromarray(values).save(tmp_path / "e8.png", exif=exif)
+    wide = values.astype(np.uint16) * 257  # the same picture in 16 bits
+    if ext == "png":
+        Image.fromarray(wide).save(tmp_path / "e16.png", exif=exif)
+    else:
+        Image.fromarray(wide).save(tmp_path / "e16.tif", tiffinfo={274: orientation})
+    upright8, _ = read_image(tmp_path / "e8.png")
+    upright16, info = read_image(tmp_path / f"e16.{ext}")
+    assert info.bits == 16 and upright16.shape == upright8.shape
+    assert np.allclose(upright16, upright8, atol=1e-6)
