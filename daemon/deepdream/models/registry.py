@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from deepdream_protocol.settings import DEFAULTS
 
 from .. import accel
 from .archs import ARCHS
@@ -15,7 +16,7 @@ from .custom import models_files, read_models_file
 from .network import DreamModel
 from .weights import ModelError, build_random, load_file_weights, load_torchvision_weights
 
-DEFAULT_MODEL = "googlenet"
+DEFAULT_MODEL = DEFAULTS["model"]  # (the shared settings table's: one place for it)
 
 _DESCRIPTIONS = {
     "googlenet": "GoogLeNet (Inception v1), ImageNet: the classic DeepDream look",
