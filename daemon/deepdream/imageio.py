@@ -69,6 +69,10 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
                         image = _upright(image, im.getexif().get(_ORIENTATION, 1))
                     else:
                         image, bits = _from_pillow(im)
+                        if im.mode in _CONVERTED_MODES:
+                            # its profile is of the CMYK (Lab...) values, not of the RGB
+                            # they were converted to: on the dream it would mislabel them
+                            profile = None
     except FileNotFoundError:
         raise ImageIOError(f"{path}: no such file") from None
     except Image.DecompressionBombError:
@@ -103,20 +107,26 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+#: modes _from_pillow converts to RGB from another colour model
+_CONVERTED_MODES = ("CMYK", "LAB", "HSV", "YCbCr")
+
+
 def _from_pillow(im: Image.Image) -> tuple[np.ndarray, int]:
     im = ImageOps.exif_transpose(im)  # photos shot upright come out upright
     mode = im.mode
+    # a PNG's tRNS chunk: one colour of an RGB or gray image that is transparent
+    keyed = mode in ("1", "L", "RGB", "P") and "transparency" in im.info
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return np.asarray(im, dtype=np.float32)[..., None] / 65535.0, 16
     if mode == "I":
         return np.clip(np.asarray(im, dtype=np.float32), 0, 65535)[..., None] / 65535.0, 16
     if mode == "F":  # NaN -> 0 and the infinities clamped, as for a host's float frames
         return clamp_unit(np.array(im, dtype=np.float32))[..., None], 16
-    if mode in ("1", "L"):
+    if mode in ("1", "L") and not keyed:
         im = im.convert("L")
-    elif mode in ("LA", "La", "PA"):
+    elif mode in ("LA", "La", "PA") or (mode in ("1", "L") and keyed):
         im = im.convert("LA")
-    elif mode in ("RGBA", "RGBa") or (mode == "P" and "transparency" in im.info):
+    elif mode in ("RGBA", "RGBa") or keyed:
         im = im.convert("RGBA")
     else:
         im = im.convert("RGB")

@@ -95,6 +95,33 @@ def test_palette_images_with_transparency_keep_it(tmp_path: Path) -> None:
     assert image.shape == (4, 4, 4) and image[0, 0, 3] == 0 and image[1, 1, 3] == 1
 
 
+@pytest.mark.parametrize(("mode", "clear", "channels"), [("RGB", (255, 0, 0), 4), ("L", 7, 2)])
+def test_rgb_and_gray_pngs_with_a_transparent_colour_keep_it(tmp_path: Path, mode: str,
+                                                              clear: object, channels: int) -> None:
+    """A PNG's tRNS chunk makes one colour transparent in RGB and gray images too, not only
+    in palette ones."""
+    im = Image.new(mode, (4, 4), clear)
+    im.putpixel((1, 1), (0, 200, 30) if mode == "RGB" else 99)
+    im.save(tmp_path / "t.png", transparency=clear)
+    image, _ = read_image(tmp_path / "t.png")
+    assert image.shape == (4, 4, channels)
+    assert image[0, 0, -1] == 0 and image[1, 1, -1] == 1
+
+
+def test_a_cmyk_photos_profile_is_not_put_on_its_rgb_dream(tmp_path: Path) -> None:
+    """A CMYK JPEG is read as RGB; its CMYK profile does not describe those pixels, and an
+    RGB file carrying it is one colour-managed programs refuse or show wrongly."""
+    cmyk_profile = bytearray(_profile())
+    cmyk_profile[16:20] = b"CMYK"  # the header's data colour space
+    Image.new("CMYK", (8, 6), (0, 200, 200, 0)).save(tmp_path / "c.jpg",
+                                                       icc_profile=bytes(cmyk_profile))
+    image, info = read_image(tmp_path / "c.jpg")
+    assert image.shape == (6, 8, 3) and info.icc_profile is None
+    write_image(tmp_path / "out.png", image, icc_profile=info.icc_profile)
+    with Image.open(tmp_path / "out.png") as out:
+        assert "icc_profile" not in out.info
+
+
 @pytest.mark.parametrize(("content", "words"), [
     (None, "no such file"),
     (b"", "not an image file"),
