@@ -74,6 +74,8 @@ def test_mask_and_max_size(tmp_path: Path, run, make_image) -> None:
 @pytest.mark.parametrize(("args", "words"), [
     (["--model", "nope"], "unknown model 'nope'"),
     (["--model", "tiny", "--layer", "inception9"], "has no layer 'inception9'"),
+    # finite for Python but past float32's range: the dream came out all NaN, saved black
+    (["--model", "tiny", "--layer", "inception3b:1e39"], "layer weight in 'inception3b:1e39'"),
     (["--model", "tiny", "--channels", "0,999"], "channel 999 is out of range"),
     (["--model", "tiny", "--iterations", "9999"], "iterations must be between 0 and 500"),
     (["--model", "tiny", "--device", "tpu"], "unknown device 'tpu'"),

@@ -102,6 +102,27 @@ def test_unreadable_or_missing_weight_files(tmp_path: Path) -> None:
         registry.load("gone", "cpu", models_file=toml)
 
 
+@pytest.mark.parametrize(("content", "words"), [
+    (b"junk\n", "is not a PyTorch weights file"),  # (torch said only "174812789")
+    (b"", "is not a PyTorch weights file"),  # (torch said only "EOFError")
+    (b"\x89PNG\r\n\x1a\n" + bytes(64), "is not a PyTorch weights file"),
+    (None, "save the model's state_dict()"),  # (torch: weights_only=False, in ANSI bold)
+])
+def test_a_file_that_is_no_state_dict_says_what_it_is(tmp_path: Path, content: bytes | None,
+                                                      words: str) -> None:
+    path = tmp_path / "w.pth"
+    if content is None:
+        torch.save(torch.nn.Linear(2, 2), path)  # a whole pickled model
+    else:
+        path.write_bytes(content)
+    toml = write_toml(tmp_path / "m.toml", '[models.w]\narch = "vgg16"\nweights = "w.pth"\n')
+    with pytest.raises(ModelError) as info:
+        registry.load("w", "cpu", models_file=toml)
+    assert f"cannot read weights file {path}: " in str(info.value)
+    assert words in str(info.value) and "\n" not in str(info.value)
+    assert "\x1b" not in str(info.value) and "weights_only" not in str(info.value)
+
+
 def test_offline_download_failure_names_where_to_put_the_file(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -121,6 +121,11 @@ def _num(x: float | None) -> str:
     return str(int(x)) if x is not None and float(x).is_integer() else str(x)
 
 
+#: a layer weight mixes layers (and the priors); far bigger ones overflow float32 (from
+#: 1e38 the dream is all NaN, written as a black image), so they are refused
+MAX_LAYER_WEIGHT = 1000
+
+
 def parse_layers(value: Any) -> tuple[tuple[str, float], ...]:
     """``"a:1,b:0.5"``, ``"a"``, ``["a", "b:2"]`` or ``[["a", 1], ["b", 0.5]]``."""
     items: list[Any]
@@ -146,8 +151,9 @@ def parse_layers(value: Any) -> tuple[tuple[str, float], ...]:
         except (TypeError, ValueError):
             raise SettingsError(f"bad layer weight in {item!r}; write NAME:WEIGHT with a "
                                 "number") from None
-        if not math.isfinite(weight):
-            raise SettingsError(f"bad layer weight in {item!r}; it must be finite")
+        if not (math.isfinite(weight) and abs(weight) <= MAX_LAYER_WEIGHT):
+            raise SettingsError(f"bad layer weight in {item!r}; it must be between "
+                                f"-{MAX_LAYER_WEIGHT} and {MAX_LAYER_WEIGHT}")
         out.append((pair[0].strip(), weight))
     return tuple(out)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import urllib.error
 from collections.abc import Mapping
 from pathlib import Path
@@ -64,6 +65,23 @@ def _reason(exc: BaseException) -> str:
     return str(reason).splitlines()[0] if str(reason) else type(exc).__name__
 
 
+def _unreadable(path: Path, exc: BaseException) -> str:
+    """Why torch.load refused ``path``, in words for its user: torch's own are a bare number
+    for a text file, or advice to load with weights_only=False, which a models file cannot."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:  # (no permission to read it: torch's words say so)
+        return first
+    if head != b"PK\x03\x04" and head[:1] != b"\x80":  # torch.save's zip, a legacy pickle
+        return "it is not a PyTorch weights file (what torch.save writes)"
+    if isinstance(exc, pickle.UnpicklingError):  # weights_only met something besides tensors
+        return ("it holds more than tensors (a whole pickled model?); save the model's "
+                "state_dict() instead")
+    return first
+
+
 def load_file_weights(arch: Arch, net: nn.Module, path: Path) -> bool:
     """Load a state_dict file (full network or trunk only), checking every key and shape;
     True when it also held the classifier head (see ``load_head``)."""
@@ -72,8 +90,7 @@ def load_file_weights(arch: Arch, net: nn.Module, path: Path) -> bool:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line answer
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot read weights file {path}: {first}") from None
+        raise ModelError(f"cannot read weights file {path}: {_unreadable(path, exc)}") from None
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(
