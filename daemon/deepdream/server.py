@@ -238,8 +238,8 @@ class Worker(threading.Thread):
             send({"op": m.PROGRESS, "fraction": 0.0, "octave": 0, "octaves": 0, "step": 0,
                   "steps": 0})
             # Nothing to dream: the frame goes back as received, unconverted and uncopied
-            # (what the transport benchmark measures).
-            data = (job.pixels if settings.iterations == 0
+            # (what the transport benchmark measures); from noise, the noise is the answer.
+            data = (job.pixels if settings.iterations == 0 and not settings.from_noise
                     else self._dreamed(job, settings, progress))
             send({"op": m.RESULT, "width": job.width, "height": job.height,
                   "format": job.format.to_wire()}, data)

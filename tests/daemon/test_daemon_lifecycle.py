@@ -85,9 +85,9 @@ def _answers(c: Client) -> bool:
         return False
 
 
-@pytest.mark.parametrize("guide", [False, True], ids=["classic", "relative-guide"])
+@pytest.mark.parametrize("case", ["classic", "relative-guide", "noise-without-steps"])
 def test_dream_through_the_daemon_equals_the_in_process_dream(
-        tmp_path: Path, guide: bool) -> None:
+        tmp_path: Path, case: str) -> None:
     from PIL import Image
 
     def photo(name: str, seed: int) -> None:
@@ -97,9 +97,11 @@ def test_dream_through_the_daemon_equals_the_in_process_dream(
     photo("in.png", 0)
     common = ["--model", "tiny", "--models-file", str(TINY_MODELS), "--iterations", "2",
               "--octaves", "2", "--seed", "5", "-q"]
-    if guide:  # named from the user's folder; the daemon runs in another one
+    if case == "relative-guide":  # named from the user's folder; the daemon runs elsewhere
         photo("g.png", 1)
         common += ["--guide", "g.png"]
+    if case == "noise-without-steps":  # the start, pure noise (the daemon once sent the photo)
+        common += ["--from-noise", "--iterations", "0"]
     env = daemon_env()
 
     def dream(*args: str) -> None:
