@@ -21,8 +21,8 @@ from deepdream.precision import (
     PRECISION_ALIASES,
     PRECISIONS,
     PrecisionError,
+    apply_speed_settings,
     compile_setting,
-    precision_setting,
 )
 from deepdream.userdirs import keep_compiled_steps
 
@@ -154,19 +154,15 @@ def add_precision_option(p: Any) -> None:
 
 
 def apply_precision(args: argparse.Namespace) -> None:
-    """--precision for commands that load a model here: put in the environment that
-    accel.prepare reads, and check the speed settings (a bad DEEPDREAM_PRECISION or
-    DEEPDREAM_COMPILE is one line up front)."""
+    """--precision and the other speed settings for a command that dreams here; with
+    --daemon, the options that only apply here are refused."""
     if getattr(args, "daemon", None) is not None and getattr(args, "device", "auto") != "auto":
         raise CliError("--device applies to dreams in this process; a daemon has its own "
                        "(deepdream serve --device)")
     if getattr(args, "daemon", None) is not None and args.precision:
         raise CliError("--precision applies to dreams in this process; a daemon has its own "
                        "(deepdream serve --precision)")
-    if args.precision:
-        os.environ["DEEPDREAM_PRECISION"] = args.precision
-    precision_setting()
-    compile_setting()  # (DEEPDREAM_COMPILE: a typo is said here, not silently ignored)
+    apply_speed_settings(args.precision)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

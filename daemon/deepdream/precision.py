@@ -38,3 +38,13 @@ def compile_setting(mode: str | None = None) -> str | None:
         raise PrecisionError(f"unknown compile mode {raw!r} (DEEPDREAM_COMPILE); use 0, 1 "
                              "(or now) or ahead")
     return COMPILE_MODES[name]
+
+
+def apply_speed_settings(precision: str | None = None) -> None:
+    """For a command that dreams here: ``--precision`` into the environment accel.prepare
+    reads, and both settings checked (a bad DEEPDREAM_PRECISION or DEEPDREAM_COMPILE is one
+    line up front, not a surprise later)."""
+    if precision:
+        os.environ["DEEPDREAM_PRECISION"] = precision
+    precision_setting()
+    compile_setting()

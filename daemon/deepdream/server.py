@@ -684,8 +684,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 def serve_main(args: argparse.Namespace) -> int:
     """Run ``deepdream serve`` until SIGINT/SIGTERM; returns the exit status."""
     from .accel import keep_step_memory
-    from .cli import apply_precision
-    from .precision import PrecisionError
+    from .precision import PrecisionError, apply_speed_settings
 
     opts = ServeOptions(
         host=args.bind, port=args.port, models_file=getattr(args, "models_file", None),
@@ -696,7 +695,7 @@ def serve_main(args: argparse.Namespace) -> int:
         recent_jobs=state_dir() / "recent-jobs.json")
     log_file = opts.log_file
     try:
-        apply_precision(args)
+        apply_speed_settings(args.precision)
         keep_step_memory()  # process-wide: set before any thread starts allocating
         server = Server(opts)
     except (ServeError, PrecisionError) as exc:
