@@ -67,6 +67,7 @@ class RecentJobs:
         return jobs[:KEEP]
 
     def _write(self) -> None:
+        tmp = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".recent-jobs-")
@@ -75,5 +76,6 @@ class RecentJobs:
             os.replace(tmp, self.path)  # whole or not at all, even if the daemon is killed
         except OSError as exc:
             log.warning("cannot remember recent jobs in %s: %s", self.path, exc)
-            with contextlib.suppress(NameError, OSError):
-                os.unlink(tmp)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)

@@ -20,7 +20,7 @@ def default_log_file(env: Mapping[str, str] = os.environ, platform: str = sys.pl
         return _localappdata(env, home) / "deepdream" / "Logs" / "daemon.log"
     if platform == "darwin":
         return home / "Library" / "Logs" / "deepdream" / "daemon.log"
-    return Path(env.get("XDG_STATE_HOME") or home / ".local" / "state") / "deepdream" / "daemon.log"
+    return state_dir(env, platform, home) / "daemon.log"  # (XDG keeps logs with state)
 
 
 def state_dir(env: Mapping[str, str] = os.environ, platform: str = sys.platform,

@@ -28,9 +28,7 @@ def daemon_errors() -> Iterator[None]:
         yield
     except JobCancelled:
         raise DreamError("the dream was cancelled") from None
-    except DaemonError as exc:
-        raise DreamError(daemon_message(exc)) from None
-    except ValueError as exc:  # a hand-broken config file or DEEPDREAM_DAEMON_CMD
+    except (DaemonError, ValueError) as exc:  # (ValueError: a hand-broken config file)
         raise DreamError(daemon_message(exc)) from None
 
 
