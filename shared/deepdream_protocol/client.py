@@ -18,6 +18,7 @@ fires).  Pure Python: pyzmq optional, no numpy.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import time
@@ -83,27 +84,31 @@ def error_from_reply(header: Mapping[str, Any]) -> DaemonError:
     return DaemonError(message, code)
 
 
-def resolve_endpoint(endpoint: str | None = None) -> str:
-    """The argument, else DEEPDREAM_ENDPOINT, else the config file's, else the default."""
+ConfigReader = Callable[[], Mapping[str, Any]]
+
+
+def _read_config() -> Mapping[str, Any]:
+    from .launcher import read_config
+
+    return read_config()
+
+
+def resolve_endpoint(endpoint: str | None = None, config: ConfigReader = _read_config) -> str:
+    """The argument, else DEEPDREAM_ENDPOINT, else the config file's, else the default.
+    ``config`` reads the config file only when it is needed (a corrupt one: ValueError)."""
     if endpoint:
         return endpoint
     if os.environ.get("DEEPDREAM_ENDPOINT"):
         return os.environ["DEEPDREAM_ENDPOINT"]
-    from .launcher import read_config
-
-    return str(read_config().get("endpoint") or m.DEFAULT_ENDPOINT)
+    return str(config().get("endpoint") or m.DEFAULT_ENDPOINT)
 
 
-def configured_curve() -> CurveKeys | None:
+def configured_curve(config: ConfigReader = _read_config) -> CurveKeys | None:
     """The CurveZMQ keys for a daemon on another computer: DEEPDREAM_CURVE_DIR, else the
     config's ``curve_dir``, a folder holding that daemon's ``server.key`` and one
     ``NAME.key_secret`` (what ``deepdream keygen --client NAME`` made); None when neither is
     set.  A folder that cannot serve is a one-line ValueError naming it."""
-    folder = os.environ.get("DEEPDREAM_CURVE_DIR")
-    if not folder:
-        from .launcher import read_config
-
-        folder = read_config().get("curve_dir")
+    folder = os.environ.get("DEEPDREAM_CURVE_DIR") or config().get("curve_dir")
     if not folder:
         return None
     where = Path(str(folder)).expanduser()
@@ -163,17 +168,15 @@ class Client:
 
     def __init__(self, endpoint: str | None = None, transport: str = "auto",
                  timeout: float = 5.0, curve: CurveKeys | None = None) -> None:
-        self.endpoint = resolve_endpoint(endpoint)
+        config = functools.cache(_read_config)  # the config file is read once at most
         try:
+            self.endpoint = resolve_endpoint(endpoint, config)
             parse_tcp_endpoint(self.endpoint)
             self.transport = choose(transport)
-        except ValueError as exc:
+            self._curve = curve if curve is not None else configured_curve(config)
+        except ValueError as exc:  # an address, a config file or keys that cannot serve
             raise BadEndpoint(str(exc)) from None
         self.timeout = timeout
-        try:
-            self._curve = curve if curve is not None else configured_curve()
-        except ValueError as exc:
-            raise BadEndpoint(str(exc)) from None
         self._sock: Transport | None = None
         self._jobs: dict[str, Job] = {}
         self._replies: dict[int, dict[str, Any]] = {}

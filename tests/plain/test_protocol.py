@@ -15,7 +15,7 @@ import pytest
 import zmq
 from deepdream_protocol import launcher
 from deepdream_protocol import messages as m
-from deepdream_protocol.client import Client, DaemonIncompatible, DaemonUnavailable
+from deepdream_protocol.client import BadEndpoint, Client, DaemonIncompatible, DaemonUnavailable
 from deepdream_protocol.transport import choose
 from deepdream_protocol.zmtp import TransportClosed, ZmtpTransport
 
@@ -233,12 +233,22 @@ def test_config_default_folder_per_os(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert launcher.config_path() == tmp_path / "Roaming" / "deepdream" / "client.json"
 
 
-def test_corrupt_config_is_a_one_line_error(tmp_path: Path) -> None:
+def test_corrupt_config_is_a_one_line_error(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "client.json"
     path.write_text("{not json")
     with pytest.raises(ValueError, match="is not valid JSON") as err:
         launcher.read_config(path)
     assert "\n" not in str(err.value)
+    # a plug-in making its client gets the client's own error, which it already reports
+    monkeypatch.setenv("DEEPDREAM_CONFIG", str(path))
+    monkeypatch.delenv("DEEPDREAM_ENDPOINT", raising=False)
+    with pytest.raises(BadEndpoint, match=f"{re.escape(str(path))} is not valid JSON"):
+        Client()
+    # an endpoint given outright still needs the config for the CurveZMQ key folder
+    monkeypatch.delenv("DEEPDREAM_CURVE_DIR", raising=False)
+    with pytest.raises(BadEndpoint, match="is not valid JSON"):
+        Client("tcp://127.0.0.1:5599")
 
 
 def test_ensure_daemon_without_a_start_command_says_how_to_configure(
