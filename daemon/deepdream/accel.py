@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from deepdream_protocol.messages import first_line
 from torch import nn
 
 from . import rewrites as _rewrites
@@ -398,8 +399,7 @@ def _rewrite(model: nn.Module, example: torch.Tensor, every: list[str],
                     _step_direction(model, example, deepest, reduced)).all()):
                 err = float("inf")  # (a plain step non-finite too is the precision's case)
     except Exception as exc:  # noqa: BLE001 - e.g. no cuDNN engine for a fused call
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        report.notes.append(f"rewrites off: {reason[:200]}")
+        report.notes.append(f"rewrites off: {first_line(exc)[:200]}")
         return
     # Outputs too are held to the step's 1e-2, not the fold's 1e-4: whether cuDNN's fused
     # engines honour the TF32 switch was not measured, and TF32 moves outputs ~1e-3.  A

@@ -194,7 +194,7 @@ class Worker(threading.Thread):
                 log.info("warmed up %s for %dx%d, the size of a recent job", name, width, height)
             except Exception as exc:  # (a settings change since, no memory, ...): a speed-up
                 log.warning("cannot warm up %s for %dx%d: %s", name, width, height,
-                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                            m.first_line(exc))
 
     def _compile_ahead(self) -> bool:
         """compile_ahead's turn between jobs; True when it captured graphs.  It captures

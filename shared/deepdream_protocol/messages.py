@@ -157,6 +157,13 @@ def too_large_message(width: int, height: int, max_pixels: int) -> str:
             f"{max_pixels:,} (--max-pixels)")
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception in one line for an error reply or a log: its message's first line, or
+    its type's name when it says nothing (torch's and PIL's messages run to pages)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def shown(text: str, limit: int = 40) -> str:
     """A peer's ``text`` quoted for an error or a log line, cut to ``limit`` characters (a
     64 KB op name would otherwise be echoed and logged in full)."""

@@ -265,3 +265,10 @@ def test_ensure_daemon_reports_a_daemon_that_exits(tmp_path: Path,
     monkeypatch.setenv("DEEPDREAM_DAEMON_CMD", f"{sys.executable} -c 'raise SystemExit(3)'")
     with pytest.raises(DaemonUnavailable, match="exited with status 3"):
         launcher.ensure_daemon(f"tcp://127.0.0.1:{free_port()}", timeout=30)
+
+
+def test_first_line_keeps_an_error_to_one_line_that_says_something() -> None:
+    assert m.first_line(RuntimeError("CUDA out of memory.\nTried to allocate 2 GiB")) \
+        == "CUDA out of memory."
+    assert m.first_line(KeyError()) == "KeyError"  # no words: its type is what it says
+    assert m.first_line(OSError("  \n")) == "OSError"

@@ -38,6 +38,7 @@ from collections.abc import Callable, Hashable, Sequence
 from contextlib import nullcontext
 
 import torch
+from deepdream_protocol.messages import first_line
 from deepdream_protocol.settings import DEFAULTS
 
 from ..accel import compute_dtype, out_of_memory
@@ -264,7 +265,7 @@ def octave_graph(model: torch.nn.Module, objective: Objective, shape: torch.Size
                                                     dtype, compiled, tile)
     except Exception as exc:  # noqa: BLE001 - any capture failure means: run eagerly
         log.warning("CUDA graph capture failed for %s (%s); running eagerly",
-                    tuple(shape), str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                    tuple(shape), first_line(exc))
         if torch.cuda.is_available():
             torch.cuda.synchronize()  # let a half-captured stream settle before eager work
         if out_of_memory(exc):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 import torchvision
+from deepdream_protocol.messages import first_line
 from torch import nn
 
 from .archs import Arch
@@ -61,14 +62,14 @@ def load_torchvision_weights(arch: Arch, net: nn.Module) -> bool:
 
 
 def _reason(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    return str(reason).splitlines()[0] if str(reason) else type(exc).__name__
+    reason = getattr(exc, "reason", None)  # a URLError's cause (an OSError), else words
+    return first_line(reason if isinstance(reason, BaseException) else exc)
 
 
 def _unreadable(path: Path, exc: BaseException) -> str:
     """Why torch.load refused ``path``, in words for its user: torch's own are a bare number
     for a text file, or advice to load with weights_only=False, which a models file cannot."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = first_line(exc)
     try:
         with open(path, "rb") as f:
             head = f.read(4)
