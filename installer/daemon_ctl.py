@@ -7,12 +7,12 @@ import signal
 import time
 from pathlib import Path
 
-from .manifest import launcher
+from .manifest import launcher, settings
 from .plugin_files import InstallError
 from .venv import python_in, script_in
 from .venv_probes import DAEMON_HELLO, LOG_FILE, run_probe
 
-DEFAULT_MODEL = "googlenet"
+DEFAULT_MODEL = settings.DEFAULTS["model"]  # the one the plug-ins ask for unless told
 
 
 def serve_command(prefix: Path) -> list[str]:

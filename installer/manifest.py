@@ -13,8 +13,10 @@ from pathlib import Path
 from .kritarc import missing_dirs
 from .plugin_files import REPO, InstallError
 
+# the plug-ins' shared package, by path (standard library only): launcher says where the
+# config lives, settings which model the daemon preloads
 sys.path.insert(0, str(REPO / "shared"))
-from deepdream_protocol import launcher  # noqa: E402  (standard library only)
+from deepdream_protocol import launcher, settings  # noqa: E402,F401
 
 NAME = "install-manifest.json"
 
