@@ -1,16 +1,18 @@
-"""Caffe BVLC / Places GoogLeNet: the shared conversions' key names, shapes and Caffe sizes."""
+"""Caffe BVLC / Places GoogLeNet: the shared conversions' key names, shapes and Caffe sizes,
+and such files loaded the way users load them (a models file naming the arch)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
-from deepdream.models.bvlc_googlenet import (
-    CaffeGoogLeNet,
-    bvlc_googlenet,
-    caffe_preprocess,
-    from_state_dict,
-    places_googlenet,
-)
+from deepdream.models import ModelError, registry
+from deepdream.models.archs import CAFFE_MEAN_BGR
+from deepdream.models.bvlc_googlenet import bvlc_googlenet, places_googlenet
+from deepdream.models.network import DreamModel
+
+pytestmark = pytest.mark.usefixtures("isolated_config")
 
 # Names and shapes as in ProGamerGov/neural-dream's bvlc_googlenet.pth (its model definition
 # declares exactly these layers), spot-checked across the network.
@@ -35,9 +37,21 @@ CONVERSION_SHAPES = {
 }
 
 
+def _caffe_input(rgb: torch.Tensor) -> torch.Tensor:
+    """What Caffe fed these networks: BGR, 0..255, the ImageNet mean taken off."""
+    return rgb.flip(1) * 255.0 - torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+
+
 def _random_input(size: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
-    return caffe_preprocess(torch.rand(1, 3, size, size, generator=g), (104.0, 117.0, 123.0))
+    return torch.rand(1, 3, size, size, generator=g)
+
+
+def _load(tmp_path: Path, arch: str, state: dict[str, torch.Tensor]) -> DreamModel:
+    torch.save(state, tmp_path / "caffe.pth")
+    toml = tmp_path / "m.toml"
+    toml.write_text(f'[models.c]\narch = "{arch}"\nweights = "caffe.pth"\n')
+    return registry.load("c", "cpu", models_file=toml, accelerate=False)
 
 
 def test_state_dict_keys_and_shapes_match_the_shared_conversion() -> None:
@@ -54,7 +68,7 @@ def test_caffe_pooling_rounds_up_and_layers_have_caffe_sizes() -> None:
     names = ["conv1_7x7_s2", "pool1_3x3_s2", "pool2_3x3_s2", "inception_3b",
              "inception_4c/output", "pool4_3x3_s2", "inception_5b"]
     with torch.no_grad():
-        feats = net.forward_features(_random_input(224), names)
+        feats = net.forward_features(_caffe_input(_random_input(224)), names)
     sizes = {k: tuple(v.shape[1:]) for k, v in feats.items()}
     assert sizes == {
         "conv1_7x7_s2": (64, 112, 112),
@@ -69,46 +83,42 @@ def test_caffe_pooling_rounds_up_and_layers_have_caffe_sizes() -> None:
         assert net.layers[name] == channels
 
 
-def test_trunk_only_conversion_loads_strictly_and_refuses_logits() -> None:
+def test_a_trunk_only_conversion_dreams_but_has_no_classes(tmp_path: Path) -> None:
     # neural-dream's files carry the aux heads but no loss3 classifier.
-    state = bvlc_googlenet(classifier=False).state_dict()
-    net = from_state_dict(state)
-    assert not net.has_classifier and net.num_classes == 1000
-    with pytest.raises(ValueError, match="no final classifier"):
-        net.forward_features(_random_input(32), ["logits"])
-    assert net.forward_features(_random_input(32), ["inception_3a"])["inception_3a"].shape[1] == 256
-
-
-def test_caffe_named_final_classifier_is_accepted_and_gives_logits() -> None:
-    state = places_googlenet(205).state_dict()
-    state["loss3_classifier.weight"] = state.pop("loss3_classifier_1.weight")
-    state["loss3_classifier.bias"] = state.pop("loss3_classifier_1.bias")
-    net = from_state_dict(state).eval()
-    assert net.has_classifier and net.num_classes == 205
+    torch.manual_seed(1)
+    net = bvlc_googlenet(classifier=False).eval()
+    model = _load(tmp_path, "bvlc_googlenet", net.state_dict())
+    assert not model.has_logits
+    x = _random_input(32)
     with torch.no_grad():
-        assert net(_random_input(64)).shape == (1, 205)
+        got = model(x, ["inception_3a"])["inception_3a"]
+        want = net.forward_features(_caffe_input(x), ["inception_3a"])["inception_3a"]
+    assert torch.allclose(got, want, atol=1e-4)  # the file's weights, Caffe's preprocessing
 
 
-def test_places365_loads_into_a_365_class_network() -> None:
-    net = from_state_dict(places_googlenet(365).state_dict())
-    assert isinstance(net, CaffeGoogLeNet) and net.num_classes == 365
+@pytest.mark.parametrize(("arch", "classes"), [("places_googlenet", 365),
+                                               ("places205_googlenet", 205)])
+def test_places_conversions_keep_their_classifier(tmp_path: Path, arch: str,
+                                                  classes: int) -> None:
+    torch.manual_seed(2)
+    net = places_googlenet(classes).eval()
+    model = _load(tmp_path, arch, net.state_dict())
+    assert model.num_classes == classes
+    x = _random_input(64)
+    with torch.no_grad():
+        assert torch.allclose(model(x, ["logits"])["logits"].flatten(),
+                              net(_caffe_input(x)).flatten(), atol=1e-3)
 
 
-def test_bad_inputs_get_one_line_errors() -> None:
+def test_a_file_that_does_not_fit_is_one_line_naming_the_tensor(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="205 or 365"):
         places_googlenet(100)
-    with pytest.raises(ValueError, match="not a Caffe GoogLeNet"):
-        from_state_dict({"features.0.weight": torch.zeros(1)})
     state = bvlc_googlenet().state_dict()
     state["inception_4c_3x3.weight"] = torch.zeros(3, 3, 3, 3)
-    with pytest.raises(ValueError, match="do not fit") as info:
-        from_state_dict(state)
+    with pytest.raises(ModelError, match="inception_4c_3x3.weight has shape") as info:
+        _load(tmp_path, "bvlc_googlenet", state)
     assert "\n" not in str(info.value)
+    with pytest.raises(ModelError, match="trunk tensor"):
+        _load(tmp_path, "bvlc_googlenet", {"features.0.weight": torch.zeros(1)})
     with pytest.raises(KeyError, match="inception_9z"):
         bvlc_googlenet().forward_features(_random_input(32), ["inception_9z"])
-
-
-def test_caffe_preprocess_is_bgr_0_255_minus_mean() -> None:
-    rgb = torch.tensor([1.0, 0.5, 0.0]).view(1, 3, 1, 1)
-    out = caffe_preprocess(rgb, (104.0, 117.0, 123.0)).flatten().tolist()
-    assert out == pytest.approx([0.0 - 104.0, 127.5 - 117.0, 255.0 - 123.0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from deepdream.engine.objectives_extra import (
@@ -18,7 +20,7 @@ from deepdream.engine.objectives_extra import (
     resolve_class,
     resolve_classes,
 )
-from deepdream.models.bvlc_googlenet import bvlc_googlenet, caffe_preprocess
+from deepdream.models import registry
 from torch import nn
 
 
@@ -95,12 +97,14 @@ def test_class_names_resolve_case_insensitively_with_suggestions() -> None:
         resolve_classes(" , ", cats)
 
 
-def test_class_objective_raises_that_logit_on_a_random_googlenet() -> None:
-    torch.manual_seed(0)
-    net = bvlc_googlenet().eval().requires_grad_(False)
+@pytest.mark.usefixtures("isolated_config")
+def test_class_objective_raises_that_logit_on_a_random_googlenet(tmp_path: Path) -> None:
+    toml = tmp_path / "m.toml"
+    toml.write_text('[models.bvlc]\narch = "bvlc_googlenet"\nweights = "random"\nseed = 0\n')
+    net = registry.load("bvlc", "cpu", models_file=toml, accelerate=False)
 
     def feats(x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return net.forward_features(caffe_preprocess(x, (104.0, 117.0, 123.0)), ["logits"])
+        return net(x, ["logits"])
 
     obj = class_logits([281])
     x0 = _image(64)

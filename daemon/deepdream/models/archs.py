@@ -217,5 +217,5 @@ ARCHS: dict[str, Arch] = {
     ),
     # Caffe-trained GoogLeNets (bvlc_googlenet.py): weights only from a file (models TOML)
     **{name: _caffe_googlenet_arch(name, classes) for name, classes in
-       (("bvlc_googlenet", 1000), ("places_googlenet", 365))},
+       (("bvlc_googlenet", 1000), ("places_googlenet", 365), ("places205_googlenet", 205))},
 }

@@ -175,33 +175,6 @@ def remap_state_dict(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def from_state_dict(state: Mapping[str, Tensor], num_classes: int | None = None) -> CaffeGoogLeNet:
-    """Build the network that fits a converted state dict, and load it strictly.
-
-    The class count comes from whichever classifier the file has; a file without
-    ``loss3_classifier_1`` gives a trunk-only network (no logits).  Raises ValueError with
-    one line when the file is not a Caffe GoogLeNet conversion.
-    """
-    state = remap_state_dict(state)
-    if "inception_4c_3x3.weight" not in state:
-        raise ValueError("not a Caffe GoogLeNet state dict (no inception_4c_3x3.weight)")
-    for key in ("loss3_classifier_1.weight", "loss2_classifier_1.weight",
-                "loss1_classifier_1.weight"):
-        if key in state:
-            num_classes = num_classes or int(state[key].shape[0])
-            break
-    has_aux = "loss1_conv.weight" in state
-    net = CaffeGoogLeNet(num_classes or 1000, classifier="loss3_classifier_1.weight" in state,
-                         aux_heads=has_aux)
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        detail = " ".join(line.strip() for line in first[1:3]) if len(first) > 1 else first[0]
-        raise ValueError(f"weights do not fit Caffe GoogLeNet: {detail[:300]}") from None
-    return net
-
-
 def bvlc_googlenet(classifier: bool = True) -> CaffeGoogLeNet:
     """BVLC GoogLeNet (ImageNet, 1000 classes), randomly initialised."""
     return CaffeGoogLeNet(1000, classifier=classifier)
@@ -212,9 +185,3 @@ def places_googlenet(num_classes: int = 365, classifier: bool = True) -> CaffeGo
     if num_classes not in (205, 365):
         raise ValueError(f"Places GoogLeNet has 205 or 365 classes, not {num_classes}")
     return CaffeGoogLeNet(num_classes, classifier=classifier)
-
-
-def caffe_preprocess(rgb: Tensor, mean_bgr: tuple[float, float, float]) -> Tensor:
-    """sRGB in [0, 1], (N, 3, H, W) -> Caffe input: BGR, 0..255, mean subtracted."""
-    mean = torch.tensor(mean_bgr, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
-    return rgb.flip(1) * 255.0 - mean
