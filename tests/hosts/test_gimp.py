@@ -43,7 +43,9 @@ LOCKED = ("locked_pixels", "locked_alpha", "locked_position", "locked_group")
 REFUSED = {"indexed": "indexed", "floating": "floating selection",
            "unknown_model": "no-such-model", "unknown_layer": "no_such_layer",
            "selection_beside": "selection does not overlap", "foreign_layer": "another image",
-           "interactive_group": "layer group"}
+           "interactive_group": "layer group",
+           "mask_selected": "the layer mask of 'masked' is selected; click the layer's own "
+                            "thumbnail"}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +66,7 @@ def dream_env(endpoint: str, cases: tuple[str, ...] | list[str], **extra: str) -
 @pytest.fixture(scope="module")
 def dreamed(gimp: HostHome, endpoint: str) -> dict[str, dict]:
     """One GIMP run dreams every case (GIMP start-up is the slow part)."""
-    cases = [*CASES, *LOCKED, "text", *REFUSED]
+    cases = [*CASES, *LOCKED, "text", "effects", *REFUSED]
     return facts(gimp.run_gimp("dream_cases.py", dream_env(endpoint, cases)))
 
 
@@ -135,6 +137,19 @@ def test_text_layer_dreams_into_a_plain_pixel_layer_that_looks_the_same(dreamed:
     assert looks["effects"][1]["opacity"] == pytest.approx(0.8)
 
 
+def test_layer_with_effects_and_a_mask_dreams_into_a_layer_that_looks_the_same(
+        dreamed: dict) -> None:
+    fact = dreamed["effects"]
+    assert_new_layer_right(fact)
+    assert fact["looks"] == fact["original_looks"]
+    looks = fact["looks"]
+    assert (looks["opacity"], looks["mode"], looks["visible"]) == (60.0, "screen", False)
+    assert looks["mask"] is not None and looks["mask"][0] is False
+    assert [(e["operation"], e["visible"]) for e in looks["effects"]] == [
+        ("gegl:dropshadow", False), ("gegl:gaussian-blur", True)]
+    assert looks["effects"][1]["settings"]["std-dev-x"] == 3.0
+
+
 @pytest.mark.parametrize("case", REFUSED)
 def test_refusal_names_the_problem_and_leaves_the_image_alone(dreamed: dict, case: str) -> None:
     fact, reason = dreamed[case], REFUSED[case]
@@ -157,29 +172,77 @@ def test_stdlib_transport_dreams_without_pyzmq(gimp: HostHome, endpoint: str) ->
 def test_a_failure_adding_the_result_leaves_the_image_as_it_was(gimp: HostHome,
                                                                  endpoint: str) -> None:
     # The plug-in's Python starts with a sitecustomize that makes writing the result raise.
-    env = dream_env(endpoint, ["rgb_u8", "locked_pixels"],
-                    PYTHONPATH=f"{gimp.inside}/scripts/failing_write")
+    cases = ["rgb_u8", "locked_pixels", "text", "effects"]
+    env = dream_env(endpoint, cases, PYTHONPATH=f"{gimp.inside}/scripts/failing_write")
     found = facts(gimp.run_gimp("dream_cases.py", env))
-    assert sorted(found) == ["locked_pixels", "rgb_u8"]
+    assert sorted(found) == sorted(cases)
     for case, fact in found.items():
         assert fact["status"] == "execution-error", case
         assert "injected write failure" in fact["error"], case
         assert "\n" not in fact["error"].strip(), case
         assert fact["stack_unchanged"] and fact["original_identical"], case
-        assert fact["new_items"] == [], case  # no half-made layer left outside the image
+        assert fact["original_looks_kept"], case
+        # No half-made layer left outside the image.  GIMP 3.0.4 never frees a layer that
+        # got a layer effect outside an image, so the throwaway copy carries none.
+        assert fact["new_items"] == [], case
 
 
-def test_a_failure_copying_a_text_layers_effects_leaves_the_image_as_it_was(
-        gimp: HostHome, endpoint: str) -> None:
-    # The effects are copied, then the copy fails.  (GIMP 3.0.4 cannot free a layer that was
-    # ever given an effect, so new_items is not empty here: memory only, outside the image.)
-    env = dream_env(endpoint, ["text"], DD_FAIL="_copy_filters",
+@pytest.mark.parametrize("case", ["text", "effects"])
+def test_a_failure_copying_the_effects_leaves_the_image_as_it_was(
+        gimp: HostHome, endpoint: str, case: str) -> None:
+    # The effects are copied onto the result, in the image by then, and the copy fails:
+    # the result goes, with its effects, and nothing is left behind outside the image.
+    env = dream_env(endpoint, [case], DD_FAIL="copy_filters",
                     PYTHONPATH=f"{gimp.inside}/scripts/failing_write")
-    fact = facts(gimp.run_gimp("dream_cases.py", env))["text"]
+    fact = facts(gimp.run_gimp("dream_cases.py", env))[case]
     assert fact["status"] == "execution-error"
-    assert "could not make the result layer: injected _copy_filters failure" in fact["error"]
+    assert "could not add the result layer: injected copy_filters failure" in fact["error"]
     assert fact["stack_unchanged"] and fact["original_identical"]
     assert fact["original_looks_kept"]
+    assert fact["new_items"] == []
+
+
+#: what a user does to the image while the daemon dreams -> what the plug-in then says
+#: (None: the dream is added)
+MEANWHILE = {
+    "move": None, "precision": None,
+    "scale": "the layer was scaled, cropped or resized while dreaming",
+    "crop": "the layer was scaled, cropped or resized while dreaming",
+    "delete": "the layer was deleted while dreaming; nothing was added",
+    "floating": "the image changed while dreaming, so nothing was added: anchor the floating",
+}
+
+
+@pytest.fixture(scope="module")
+def meanwhile(gimp: HostHome, endpoint: str) -> dict[str, dict]:
+    """Each action of MEANWHILE done by the plug-in's own process once the dream is back and
+    before it is added, as the user may do while GIMP waits for the daemon."""
+    env = dream_env(endpoint, [], DD_ACTIONS=",".join(MEANWHILE),
+                    PYTHONPATH=f"{gimp.inside}/scripts/meanwhile")
+    return facts(gimp.run_gimp("meanwhile.py", env))
+
+
+@pytest.mark.parametrize("action", MEANWHILE)
+def test_changes_while_dreaming_get_the_dream_where_it_fits_or_a_message(
+        meanwhile: dict, action: str) -> None:
+    fact, refusal = meanwhile[action], MEANWHILE[action]
+    names = [layer["name"] for layer in fact["layers"]]
+    if refusal is None:
+        assert fact["status"] == "success", fact["error"]
+        new, target = fact["layers"][0], fact["layers"][1]
+        assert new["name"].startswith("DeepDream (") and target["name"] == "target"
+        assert new["offsets"] == target["offsets"] and new["size"] == target["size"]
+        return
+    # a scaled or cropped layer once got a piece of the dream at the wrong place, a deleted
+    # one a dream at the top of the stack, a pasted selection was anchored
+    assert fact["status"] == "execution-error"
+    assert refusal in fact["error"] and "\n" not in fact["error"].strip()
+    assert not any(name.startswith("DeepDream") for name in names), names
+    assert fact["new_items"] == []
+
+
+def test_a_layer_moved_while_dreaming_gets_the_dream_where_it_now_is(meanwhile: dict) -> None:
+    assert meanwhile["move"]["layers"][0]["offsets"] == [7, 5]
 
 
 def test_no_daemon_gives_an_error_and_leaves_the_image_alone(gimp: HostHome) -> None:
@@ -234,7 +297,12 @@ def test_dialog_under_xvfb_undo_last_values_and_cancel(gimp: HostHome, endpoint:
     assert dialog["helper"] == 0, "the dialog never appeared"
     assert dialog["status"] == "success", dialog["error"]
     assert len(dialog["layers"]) == 2 and dialog["layers"][0].startswith("DeepDream (tiny,")
+    # the result, with the photo's layer effect, is one undo step: one Ctrl+Z, one Ctrl+Y
+    assert undo["dreamed_effects"] == ["gegl:gaussian-blur"]
     assert undo["layers"] == ["photo"]
+    assert steps["redo"]["layers"] == dialog["layers"]
+    assert steps["redo"]["effects"] == ["gegl:gaussian-blur"]
+    assert steps["undo_again"]["layers"] == ["photo"]
     # A repeat (WITH_LAST_VALS) dreams with what the dialog accepted: the tiny model, not
     # the default one, so the same name comes back.
     repeat = steps["last_values"]

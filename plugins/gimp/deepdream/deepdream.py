@@ -70,6 +70,11 @@ def dreamable_layer(image: Gimp.Image, drawables: list) -> Gimp.Layer:
                           "(dreams need RGB or grayscale)")
     if image.get_floating_sel() is not None:
         raise DreamFailed("anchor the floating selection or make it a layer first")
+    if len(drawables) == 1 and isinstance(drawables[0], Gimp.LayerMask):
+        # Adding a layer mask selects it for editing: a filter then gets the mask.
+        owner = Gimp.Layer.from_mask(drawables[0])
+        raise DreamFailed(f"the layer mask of {owner.get_name()!r} is selected; click the "
+                          "layer's own thumbnail in the Layers dialog to dream the layer")
     if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
         raise DreamFailed("select exactly one layer to dream (not a mask or channel)")
     if drawables[0].get_image().get_id() != image.get_id():  # only a script can do this
@@ -82,6 +87,7 @@ def dreamable_layer(image: Gimp.Image, drawables: list) -> Gimp.Layer:
 def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
                          use_selection: bool) -> Gimp.Layer:
     active = dreamable_layer(image, drawables)
+    size = (active.get_width(), active.get_height())
     try:
         fmt = pixel_io.host_format(active)
         region = pixel_io.dream_region(image, active, use_selection)
@@ -102,6 +108,7 @@ def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
         Gimp.progress_end()
 
     # Only now, with the dream in hand, is the image changed (one undo group, below).
+    still_dreamable(image, active, size)
     try:
         layer = result_layer(image, active, layer_name(values))
     except Exception as e:
@@ -120,6 +127,8 @@ def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
                                       image.get_item_position(active))
         if not inserted:
             raise RuntimeError("GIMP refused to insert it")
+        if not layer.get_filters():  # a plain copy: its effects join it in the image
+            pixel_io.copy_filters(active, layer)
     except Exception as e:  # whatever failed, the image ends as it was
         if inserted:
             image.remove_layer(layer)
@@ -131,6 +140,23 @@ def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
     return layer
 
 
+def still_dreamable(image: Gimp.Image, active: Gimp.Layer, size: tuple[int, int]) -> None:
+    """GIMP stays usable while the daemon dreams: refuse, with the image as it is, when the
+    dream no longer fits the layer or the image can no longer take it.  A layer moved,
+    restacked or given another precision meanwhile gets its dream where and as it now is
+    (the pixels are written in the format they were read in, and babl converts)."""
+    if not active.is_valid() or active.get_image().get_id() != image.get_id():
+        raise DreamFailed("the layer was deleted while dreaming; nothing was added")
+    if (active.get_width(), active.get_height()) != size:
+        raise DreamFailed("the layer was scaled, cropped or resized while dreaming, so the "
+                          "dream no longer fits it; nothing was added")
+    try:
+        dreamable_layer(image, [active])  # e.g. a paste left floating, adding would anchor
+    except DreamFailed as e:
+        raise DreamFailed(f"the image changed while dreaming, so nothing was added: {e}"
+                          ) from None
+
+
 def one_line(error: Exception) -> str:
     text = error.message if isinstance(error, GLib.Error) else str(error)
     return " ".join(text.split()) or type(error).__name__
@@ -140,8 +166,10 @@ def result_layer(image: Gimp.Image, active: Gimp.Layer, name: str) -> Gimp.Layer
     """A copy of ``active`` to dream into, not yet in the image and writable: "Lock pixels"
     and "Lock alpha" stay on the user's layer only.  A text layer's copy would still be a
     text layer, whose next edit with the Text tool renders the text again and throws the
-    dream away, so a text layer becomes a plain pixel layer."""
-    if active.is_text_layer() or isinstance(active, Gimp.TextLayer):
+    dream away, so a text layer becomes a plain pixel layer.  A layer with effects becomes
+    one too, its effects added only once it is in the image (``pixel_io.plain_copy`` says
+    why): ``Layer.copy()`` would copy them onto a layer outside the image."""
+    if active.is_text_layer() or isinstance(active, Gimp.TextLayer) or active.get_filters():
         layer = pixel_io.plain_copy(image, active)
     else:
         layer = active.copy()

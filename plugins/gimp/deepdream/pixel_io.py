@@ -124,9 +124,15 @@ _TEXT_PARASITES = ("gimp-text-layer", "plug_in_gdyntext/data")
 def plain_copy(image: Gimp.Image, layer: Gimp.Layer) -> Gimp.Layer:
     """A plain pixel layer like ``layer``, not yet in the image: what ``Layer.copy()`` carries
     (pixels, offsets, opacity, mode, visibility, compositing, mask, colour tag, position and
-    visibility locks, parasites, layer effects) without the text.  ``Layer.copy()`` of a text
-    layer, and even ``Layer.new_from_drawable``, give a text layer again, and GIMP 3.0's
-    "Discard Text Information" has no PDB procedure."""
+    visibility locks, parasites) without the text and without the layer effects, which
+    ``copy_filters`` adds once the layer is in the image.  ``Layer.copy()`` of a text layer,
+    and even ``Layer.new_from_drawable``, give a text layer again, and GIMP 3.0's "Discard
+    Text Information" has no PDB procedure.
+
+    Why the effects wait: GIMP 3.0.4 never frees a layer that got an effect while outside an
+    image (``delete()`` leaves it, its pixels and the effect alive until GIMP quits), so a
+    layer thrown away after a failure would leak.  One removed from the image goes with the
+    image's undo history like any other."""
     copy = Gimp.Layer.new(image, layer.get_name(), layer.get_width(), layer.get_height(),
                           layer.type(), layer.get_opacity(), layer.get_mode())
     try:
@@ -149,8 +155,6 @@ def plain_copy(image: Gimp.Image, layer: Gimp.Layer) -> Gimp.Layer:
         for name in layer.get_parasite_list():
             if name not in _TEXT_PARASITES:
                 copy.attach_parasite(layer.get_parasite(name))
-        _copy_filters(layer, copy)  # last: GIMP 3.0.4's delete() cannot free a layer that
-        # has ever had an effect (the effect keeps it alive), a leak outside the image
     except Exception:
         copy.delete()
         raise
@@ -164,19 +168,24 @@ def _copy_buffer(source: Gimp.Drawable, target: Gimp.Drawable) -> None:
     _set(target, rect, babl, _get(source, rect, babl))
 
 
-def _copy_filters(source: Gimp.Drawable, target: Gimp.Drawable) -> None:
-    """``source``'s non-destructive effects, in order, onto ``target``.  GIMP 3.0 can read
-    neither an effect's auxiliary inputs nor its clipping or compositing options, so those
-    are the operation's defaults on the copy."""
+def copy_filters(source: Gimp.Drawable, target: Gimp.Drawable) -> None:
+    """``source``'s non-destructive effects, in order, onto ``target``, which must be in an
+    image already (see ``plain_copy``).  GIMP 3.0 can read neither an effect's auxiliary
+    inputs nor its clipping or compositing options, so those are the operation's defaults on
+    the copy."""
     # get_filters() lists the top effect first; append_filter() puts each new one on top.
     for effect in reversed(source.get_filters()):
         twin = Gimp.DrawableFilter.new(target, effect.get_operation_name(), effect.get_name())
-        settings, twin_settings = effect.get_config(), twin.get_config()
-        for spec in settings.list_properties():
-            if spec.flags & GObject.ParamFlags.WRITABLE and not (
-                    spec.flags & GObject.ParamFlags.CONSTRUCT_ONLY):
-                twin_settings.set_property(spec.name, settings.get_property(spec.name))
-        twin.set_opacity(effect.get_opacity())
-        twin.set_blend_mode(effect.get_blend_mode())
-        twin.set_visible(effect.get_visible())
+        try:
+            settings, twin_settings = effect.get_config(), twin.get_config()
+            for spec in settings.list_properties():
+                if spec.flags & GObject.ParamFlags.WRITABLE and not (
+                        spec.flags & GObject.ParamFlags.CONSTRUCT_ONLY):
+                    twin_settings.set_property(spec.name, settings.get_property(spec.name))
+            twin.set_opacity(effect.get_opacity())
+            twin.set_blend_mode(effect.get_blend_mode())
+            twin.set_visible(effect.get_visible())
+        except Exception:
+            twin.delete()  # an effect never appended keeps its layer alive (GIMP 3.0.4)
+            raise
         target.append_filter(twin)

@@ -1,7 +1,7 @@
 """Run inside the GIMP GUI under Xvfb (python-fu-eval): open the DeepDream dialog on a shown
 image, screenshot it, press OK, then press Ctrl+Z in the image window and print ``FACT``
-lines about the layer stack after each step; then repeat with the last values, cancel the
-dialog, and cancel a long dream from the progress bar.
+lines about the layer stack after each step (then Ctrl+Y and Ctrl+Z again); then repeat with
+the last values, cancel the dialog, and cancel a long dream from the progress bar.
 
 Environment: DD_SHOT and DD_PROGRESS_SHOT (screenshot paths), DD_SETTINGS (JSON values the
 dialog starts from), DD_LONG_SETTINGS (a dream long enough to be cancelled midway).
@@ -25,6 +25,8 @@ def xdotool(*args):
 
 
 img, layer = image_with_layer("photo", Gimp.ImageType.RGB_IMAGE)
+# A layer effect: the result gets its copy once it is in the image, in the same undo step.
+layer.append_filter(Gimp.DrawableFilter.new(layer, "gegl:gaussian-blur", None))
 display = Gimp.Display.new(img)
 Gimp.displays_flush()
 
@@ -43,15 +45,33 @@ helper.wait(timeout=60)
 fact(step="dialog", status=status, error=error, helper=helper.returncode,
      layers=[lay.get_name() for lay in img.get_layers()])
 
-# One Ctrl+Z in the image window must take the whole dream back.
+
+def press(key, layer_count):
+    """``key`` in the image window, then wait (10 s at most) for ``layer_count`` layers."""
+    if window:
+        xdotool("windowfocus", "--sync", window[-1], "key", key)
+    for _ in range(50):
+        if len(img.get_layers()) == layer_count:
+            break
+        time.sleep(0.2)
+
+
+def top_effects():
+    return [f.get_operation_name() for f in img.get_layers()[0].get_filters()]
+
+
+dreamed_effects = top_effects() if len(img.get_layers()) == 2 else None
+# One Ctrl+Z in the image window must take the whole dream back, one Ctrl+Y bring it all
+# back (its effect too), and a second Ctrl+Z take it back again.
 window = xdotool("search", "--onlyvisible", "--name", "GIMP").stdout.split()
-if window:
-    xdotool("windowfocus", "--sync", window[-1], "key", "ctrl+z")
-for _ in range(50):
-    if len(img.get_layers()) == 1:
-        break
-    time.sleep(0.2)
-fact(step="undo", windows=len(window), layers=[lay.get_name() for lay in img.get_layers()])
+press("ctrl+z", 1)
+fact(step="undo", windows=len(window), layers=[lay.get_name() for lay in img.get_layers()],
+     dreamed_effects=dreamed_effects)
+press("ctrl+y", 2)
+fact(step="redo", layers=[lay.get_name() for lay in img.get_layers()],
+     effects=top_effects())
+press("ctrl+z", 1)
+fact(step="undo_again", layers=[lay.get_name() for lay in img.get_layers()])
 
 # "Repeat" runs with the values the dialog last accepted, not the defaults.
 status, _ = run_deepdream(img, layer, {}, Gimp.RunMode.WITH_LAST_VALS)

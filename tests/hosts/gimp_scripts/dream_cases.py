@@ -20,7 +20,7 @@ from images import add_layer, image_with_layer, new_image  # noqa: E402
 sys.path[:0] = [os.environ["DD_PLUGIN_DIR"], os.path.join(os.environ["DD_PLUGIN_DIR"], "vendor")]
 import pixel_io  # noqa: E402
 from pdb_call import fact as emit  # noqa: E402
-from pdb_call import run_deepdream  # noqa: E402
+from pdb_call import layers_left, run_deepdream  # noqa: E402
 
 IT = Gimp.ImageType
 
@@ -74,11 +74,14 @@ def locks(layer):
 
 
 def looks(layer):
-    """How the layer shows in the image, besides its pixels: its effects included."""
+    """How the layer shows in the image, besides its pixels: its mask and effects included."""
+    mask = layer.get_mask()
     return {"opacity": layer.get_opacity(), "mode": layer.get_mode().value_nick,
             "visible": layer.get_visible(), "color_tag": layer.get_color_tag().value_nick,
             "blend_space": layer.get_blend_space().value_nick,
             "composite_mode": layer.get_composite_mode().value_nick,
+            "mask": None if mask is None else
+            [layer.get_apply_mask(), pixels(mask, "Y u8").tobytes().hex()],
             "effects": [effect_facts(f) for f in layer.get_filters()]}
 
 
@@ -117,7 +120,10 @@ def reloaded_is_text(img, position):
 
 
 def observe(case, img, layer, values):
-    """Run the plug-in on layer and report what a user would check."""
+    """Run the plug-in on layer (or a layer's mask) and report what a user would check."""
+    drawable = layer
+    if isinstance(layer, Gimp.LayerMask):
+        layer = Gimp.Layer.from_mask(layer)
     # indexed layers have no host format of their own; babl reads them as RGBA
     babl = "R'G'B'A u8" if layer.is_indexed() else pixel_io.host_format(layer).babl
     before = pixels(layer, babl)
@@ -128,14 +134,12 @@ def observe(case, img, layer, values):
     locks_before = locks(layer)
     looks_before = looks(layer)
     first_new_id = next_item_id(img)
-    status, error = run_deepdream(img, layer, values)
+    status, error = run_deepdream(img, drawable, values)
     fact = {"case": case, "status": status, "error": error, "babl": babl,
             "stack_unchanged": stack(img) == stack_before,
             "original_identical": bool(np.array_equal(pixels(layer, babl), before)),
             "original_looks_kept": looks(layer) == looks_before,
-            # items made by the plug-in that still exist, in the image or not
-            "new_items": [i for i in range(first_new_id, first_new_id + 50)
-                          if Gimp.Item.id_is_valid(i)],
+            "new_items": layers_left(img, first_new_id),
             "precision_before": precision, "precision_after": img.get_precision().value_nick}
     fact["original_locks"] = [locks(layer), locks_before]
     if status == "success":
@@ -265,19 +269,38 @@ def case_text(values):
     text.set_lock_position(True)
     text.attach_parasite(Gimp.Parasite.new("deepdream-test-note", Gimp.PARASITE_PERSISTENT,
                                            b"keep me"))
-    blur = Gimp.DrawableFilter.new(text, "gegl:gaussian-blur", None)
+    add_effects(text)
+    save_xcf(img, "text.xcf")
+    return img, text
+
+
+def add_effects(layer):
+    """Two layer effects: a blur at 80 %, and a hidden red drop shadow above it."""
+    blur = Gimp.DrawableFilter.new(layer, "gegl:gaussian-blur", None)
     blur.get_config().set_property("std-dev-x", 3.0)
     blur.get_config().set_property("std-dev-y", 1.5)
     blur.set_opacity(0.8)
-    text.append_filter(blur)
-    shadow = Gimp.DrawableFilter.new(text, "gegl:dropshadow", None)
+    layer.append_filter(blur)
+    shadow = Gimp.DrawableFilter.new(layer, "gegl:dropshadow", None)
     shadow.get_config().set_property("x", 4.0)
     shadow.get_config().set_property("color", Gegl.Color.new("red"))
     shadow.set_blend_mode(Gimp.LayerMode.NORMAL)
     shadow.set_visible(False)
-    text.append_filter(shadow)
-    save_xcf(img, "text.xcf")
-    return img, text
+    layer.append_filter(shadow)
+
+
+def case_effects(values):
+    """A pixel layer with layer effects, a layer mask (made from its alpha), a blend mode,
+    part opacity and hidden, inside a group."""
+    img, _ = case_group_offsets(values)
+    layer = img.get_layers()[0].get_children()[1]
+    layer.set_opacity(60.0)
+    layer.set_mode(Gimp.LayerMode.SCREEN)
+    layer.set_visible(False)
+    layer.add_mask(layer.create_mask(Gimp.AddMaskType.ALPHA))
+    layer.set_apply_mask(False)
+    add_effects(layer)
+    return img, layer
 
 
 def case_floating(values):
@@ -321,6 +344,13 @@ def case_interactive_group(values):
     values["run-mode"] = Gimp.RunMode.INTERACTIVE
     img, _ = case_group_offsets(values)
     return img, img.get_layers()[0]
+
+
+def case_mask_selected(values):
+    """The layer's mask is the selected drawable, as GIMP leaves it after Add Layer Mask."""
+    img, layer = image_with_layer("masked", IT.RGBA_IMAGE)
+    layer.add_mask(layer.create_mask(Gimp.AddMaskType.WHITE))
+    return img, layer.get_mask()
 
 
 def case_indexed(values):

@@ -23,3 +23,20 @@ def run_deepdream(img, layer, values, run_mode=Gimp.RunMode.NONINTERACTIVE):
     status = proc.run(config).index(0)
     error = Gimp.get_pdb().get_last_error() if status != Gimp.PDBStatusType.SUCCESS else ""
     return status.value_nick, error
+
+
+def layers_left(img, first_id, count=50):
+    """The ids from ``first_id`` on of ``img``'s layers and layer masks that still exist, in
+    the image or outside it: what a plug-in call made and left.  Removed layers (kept only by
+    the undo history) do not count, nor do a layer effect's own mask channels (they live as
+    long as their layer), a floating selection or another image's items (a paste's)."""
+    left = []
+    for item_id in range(first_id, first_id + count):
+        if not Gimp.Item.id_is_valid(item_id):
+            continue
+        item = Gimp.Item.get_by_id(item_id)
+        if (isinstance(item, (Gimp.Layer, Gimp.LayerMask))
+                and item.get_image().get_id() == img.get_id()
+                and not (isinstance(item, Gimp.Layer) and item.is_floating_sel())):
+            left.append(item_id)
+    return left

@@ -1,7 +1,7 @@
 """On PYTHONPATH, Python imports this at start-up: the plug-in's ``pixel_io.write_pixels``
 (or the pixel_io function named by DD_FAIL) then raises, a failure while the result layer is
 being made (tests/hosts/test_gimp.py).  Any other function raises after doing its work: a
-broken ``_copy_filters`` leaves effects on the layer the plug-in must throw away."""
+broken ``copy_filters`` leaves effects on the layer the plug-in must throw away."""
 
 import builtins
 import os
