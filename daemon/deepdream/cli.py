@@ -49,8 +49,13 @@ def _help(name: str) -> str:
     s = BY_NAME[name]
     bounds = ""
     if s.minimum is not None:
-        bounds = f", {s.minimum:g} to {s.maximum:g}"
+        bounds = f", {_number(s.minimum)} to {_number(s.maximum)}"
     return f"{s.help} (default {s.default}{bounds})"
+
+
+def _number(x: float) -> str:
+    """2147483647 as such (not 2.14748e+09), 0.5 as 0.5."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_daemon_commands(sub)  # serve, keygen
     from deepdream.cli_looks import add_commands
 
-    add_commands(sub, add_dream_options)  # presets, classes, zoom
+    add_commands(sub, lambda p: add_dream_options(p, daemon=False))  # presets, classes, zoom
     return parser
 
 
@@ -83,12 +88,13 @@ def _add_dream(sub: Any) -> None:
                    "(.png, .jpg, .tif)")
     add_dream_options(p)
     p.add_argument("--mask", metavar="FILE",
-                   help="gray image of the same size: white = dream fully, black = leave "
-                   "untouched, gray = in between")
+                   help="gray image of the same size: white = dream fully, black (or "
+                   "transparent) = leave untouched, gray = in between")
     p.add_argument("--max-size", type=int, metavar="PIXELS",
                    help="shrink the image first so its longer side is at most this many "
                    "pixels (the result has that size); makes quick previews fast")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar, and no notes on how an unusual image was read")
     p.add_argument("--daemon", nargs="?", const="", metavar="ENDPOINT",
                    help="dream in a running 'deepdream serve' instead of in this process, "
                    "e.g. --daemon tcp://127.0.0.1:5599; without ENDPOINT (put --daemon "
@@ -96,8 +102,9 @@ def _add_dream(sub: Any) -> None:
     p.set_defaults(run=run_dream)
 
 
-def add_dream_options(p: Any) -> None:
-    """The dream settings' options, shared by ``dream`` and ``zoom``."""
+def add_dream_options(p: Any, daemon: bool = True) -> None:
+    """The dream settings' options, shared by ``dream`` and ``zoom`` (``daemon``: the
+    command has --daemon)."""
     p.add_argument("--model", help=_help("model"))
     p.add_argument("--layer", action="append", metavar="NAME[:WEIGHT]",
                    help="layer to amplify, optionally with a weight; repeat it to mix "
@@ -122,8 +129,10 @@ def add_dream_options(p: Any) -> None:
     add_precision_option(p)
     p.add_argument("--models-file", metavar="TOML",
                    help="extra models file (see 'deepdream models --help'); also read from "
-                   "DEEPDREAM_MODELS_FILE and the user's config folder; with --daemon, the "
-                   "daemon's own count (deepdream serve --models-file)")
+                   "DEEPDREAM_MODELS_FILE and the user's config folder" + (
+                       ". A daemon reads its own (deepdream serve --models-file): with "
+                       "--daemon, a model this file declares is refused unless the daemon "
+                       "has it from the same file" if daemon else ""))
     from deepdream.cli_looks import add_look_options
 
     add_look_options(p)
@@ -219,8 +228,12 @@ def run_dream(args: argparse.Namespace) -> int:
     settings = DreamSettings.from_dict(wanted)  # a bad option fails before any work
     imageio.output_format(args.output)  # a bad extension fails before any work
     refuse_overwriting_inputs(args.output, args.input, args.mask, args.guide)
+    if args.daemon is not None and args.models_file:
+        registry.available(args.models_file)  # a missing or broken file fails before any work
     image, info = imageio.read_image(args.input)
     imageio.check_output(args.output, image.shape[2])  # a bad output fails before the dream
+    if info.note and not args.quiet:
+        print(f"deepdream: note: {info.note}", file=sys.stderr)
     mask = None
     if args.mask:
         mask = read_mask(args.mask, image.shape[:2])
@@ -230,7 +243,8 @@ def run_dream(args: argparse.Namespace) -> int:
     if args.daemon is not None:
         from deepdream.cli_daemon import dream_via_daemon
 
-        out = dream_via_daemon(args.daemon, with_absolute_paths(wanted), image, mask, bar)
+        out = dream_via_daemon(args.daemon, with_absolute_paths(wanted), image, mask, bar,
+                               args.models_file)
     else:
         model = registry.load(settings.model, pick_device(settings.device), args.models_file)
         out = dream(image, model, settings, mask=mask, progress=bar)
@@ -268,7 +282,8 @@ def refuse_overwriting_inputs(output: str, *inputs: str | None) -> None:
 
 
 def read_mask(path: str, shape: tuple[int, int]) -> np.ndarray:
-    """A mask file as (H, W) in [0, 1]: its gray value (colour masks by luma)."""
+    """A mask file as (H, W) in [0, 1]: its gray value (colour masks by luma), times its
+    alpha where it has one."""
     from deepdream import imageio
 
     mask, _ = imageio.read_image(path)
@@ -278,8 +293,12 @@ def read_mask(path: str, shape: tuple[int, int]) -> np.ndarray:
             f"{shape[1]}x{shape[0]}; give a mask of the image's size"
         )
     if mask.shape[2] >= 3:
-        return mask[..., :3] @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
-    return mask[..., 0]
+        gray = mask[..., :3] @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    else:
+        gray = mask[..., 0]
+    if mask.shape[2] in (2, 4):  # painted on a transparent layer: the clear part is untouched
+        gray = gray * mask[..., -1]
+    return gray
 
 
 def shrink(

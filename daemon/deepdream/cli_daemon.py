@@ -65,11 +65,14 @@ def run_keygen(args: argparse.Namespace) -> int:
 
 
 def dream_via_daemon(endpoint: str, settings: dict[str, Any], image: np.ndarray,
-                     mask: np.ndarray | None, progress: Any = None) -> np.ndarray:
+                     mask: np.ndarray | None, progress: Any = None,
+                     models_file: str | None = None) -> np.ndarray:
     """Dream ``image`` (the engine's float sRGB array) in a running daemon.
 
     The pixels travel as float32 sRGB, exactly what the engine would get in-process, so the
     same seed gives the same result.  Daemon errors become one-line CLI errors.
+    ``models_file`` (--models-file): when the dream's model is one it declares, the daemon
+    must read that model from the same file (``check_daemon_models``).
     """
     from deepdream_protocol.client import Client, DaemonError
     from deepdream_protocol.pixels import PixelFormat
@@ -89,8 +92,41 @@ def dream_via_daemon(endpoint: str, settings: dict[str, Any], image: np.ndarray,
     try:
         with Client(endpoint or None) as client:
             client.hello()
+            if models_file:
+                check_daemon_models(client.catalog(), client.endpoint, settings, models_file)
             data = client.dream(settings, pixels, width, height, fmt, mask=mask_bytes,
                                 mask_dtype="f32", on_progress=on_progress)
     except DaemonError as exc:
         raise CliError(f"daemon: {exc}") from None
     return np.frombuffer(data, dtype="<f4").reshape(height, width, channels).copy()
+
+
+def check_daemon_models(catalog: dict[str, Any], endpoint: str, settings: dict[str, Any],
+                        models_file: str) -> None:
+    """CliError unless a daemon with ``catalog`` dreams ``settings``' model as the models
+    file the user named (--models-file) declares it: a daemon reads its own models files
+    (deepdream serve --models-file), and the file cannot travel to it.  A model the file
+    does not declare is the daemon's to give, as it would be this process's."""
+    from deepdream.cli import CliError
+    from deepdream.engine import DreamSettings
+    from deepdream.models import registry
+
+    name = DreamSettings.from_dict(settings).model
+    ours = registry.available(models_file).get(name)
+    named = Path(models_file).expanduser()
+    if ours is None or ours.source != str(named):
+        return
+    theirs = (catalog.get("models") or {}).get(name)
+    source = theirs.get("source") if isinstance(theirs, dict) else None
+    try:
+        same = source is not None and Path(source).samefile(named)
+    except OSError:
+        same = False
+    if same:
+        return
+    where = (f"has no model {name!r}" if theirs is None else
+             f"reads model {name!r} from {source or 'elsewhere'}")
+    raise CliError(f"--models-file {models_file}: the daemon at {endpoint} {where}, and a "
+                   f"daemon reads only its own models files; start it with 'deepdream serve "
+                   f"--models-file {named.resolve()}', or leave out --models-file to use the "
+                   "daemon's models")

@@ -44,7 +44,8 @@ def add_look_options(p: argparse.ArgumentParser) -> None:
                    help="push towards this ImageNet class (repeat for several; 'deepdream "
                    "classes' lists them); replaces the plain layer objective")
     g.add_argument("--guide", metavar="FILE", help=_help("guide"))
-    g.add_argument("--neuron", metavar="[LAYER:]CHANNEL[@X,Y]", help=_help("neuron"))
+    g.add_argument("--neuron", metavar="[LAYER:]CHANNEL[@X,Y]",  # (the help's start, again)
+                   help="dream " + _help("neuron").split(": ", 1)[-1])
     g.add_argument("--rank", type=int, metavar="N", help=_help("rank"))
 
 
@@ -90,7 +91,8 @@ def add_commands(sub: Any, add_dream_options: Any) -> None:
                    help="zoom factor per frame, 1.04 = 4%% closer (default 1.04)")
     p.add_argument("--rotate", type=float, default=0.0, metavar="DEG",
                    help="degrees to turn per frame, counter-clockwise (default 0)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no per-frame lines")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no per-frame lines, and no notes on how an unusual image was read")
     add_dream_options(p)
     p.set_defaults(run=run_zoom)
 
@@ -124,11 +126,14 @@ def run_zoom(args: argparse.Namespace) -> int:
     from deepdream.devices import pick_device
     from deepdream.engine import DreamSettings, dream
     from deepdream.models import registry
-    from deepdream.zoom import check_options, run_zoom
+    from deepdream.zoom import check_folder, check_options, run_zoom
 
     check_options(args.frames, args.zoom, args.rotate)
     settings = DreamSettings.from_dict(dream_settings(args))
+    check_folder(args.output)
     image, info = imageio.read_image(args.input)
+    if info.note and not args.quiet:
+        print(f"deepdream: note: {info.note}", file=sys.stderr)
     model = registry.load(settings.model, pick_device(settings.device), args.models_file)
 
     def dream_frame(img: Any, index: int) -> Any:

@@ -1,14 +1,21 @@
 """Image files ⇄ float arrays (H, W, C) in [0, 1] for the command line.
 
-8-bit files go through Pillow. Pillow has no 16-bit RGB(A), so 16-bit PNGs are decoded by
-torchvision and written here, and 16-bit TIFFs are read and written here (strips; none,
-deflate or LZW compression; horizontal predictor). Gray stays gray, alpha stays alpha.
+8-bit files go through Pillow; 16-bit PNGs (which Pillow cannot hold in colour) through
+``png16``, and TIFFs of 16-, 32- or 64-bit samples, integer or float, through ``tiff``.  Gray
+stays gray, alpha stays alpha. Where white is in samples other than 8- and 16-bit integers
+follows from their range (see ``_to_unit``).
+
+Writing replaces the file (through a symbolic link: its target) only once the new one is
+complete; a file that is write-protected is refused, as cp refuses it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
+import lzma
 import os
+import shutil
 import stat
 import struct
 import tempfile
@@ -20,8 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from deepdream_protocol.messages import first_line
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from . import png16, tiff
 from .pixelformat import clamp_unit
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
@@ -34,27 +43,39 @@ class ImageIOError(ValueError):
 
 @dataclass(frozen=True)
 class ImageInfo:
-    bits: int  # 8 or 16 bits per sample in the file
+    bits: int  # 8 or 16: the depth its dream is saved in (a 32-bit or float file: 16)
     format: str  # PNG, JPEG, TIFF, ...
     # the file's embedded colour profile (a phone's Display P3, a camera's Adobe RGB): the
     # dream works on the stored values, and its file carries the same profile, so a
     # colour-managed viewer shows the colours the photo had
     icc_profile: bytes | None = None
+    # one line for the user on a guess that was made reading it (how 32-bit or float
+    # samples were scaled, that only the first frame of an animation is used), else None
+    note: str | None = None
 
 
 # --- reading -----------------------------------------------------------------------------
 
 
 def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
-    """Read any Pillow-readable image; returns float32 (H, W, C), C = 1..4, and its depth."""
+    """Read any Pillow-readable image (and the deep TIFFs Pillow cannot); returns float32
+    (H, W, C), C = 1..4, and how its dream is to be written (see ``ImageInfo``)."""
     path = Path(path)
-    profile = None
+    profile, note, frames = None, None, 1
     try:
-        tiff = _tiff_tags(path)
-        if tiff is not None and tiff[1].get(258, (8,))[0] == 16:
-            image, bits, fmt = _read_tiff16(path, *tiff), 16, "TIFF"
-            image = _upright(image, tiff[1].get(_ORIENTATION, (1,))[0])
-            profile = bytes(tiff[1][_TIFF_ICC]) if _TIFF_ICC in tiff[1] else None
+        found = tiff.tags(path)
+        if found is not None and found[1].get(258, (8,))[0] in tiff.DEEP_BITS:
+            endian, tags = found
+            _check_size(path, tags.get(256, (0,))[0], tags.get(257, (0,))[0])
+            raw, declared = tiff.read_deep(path, endian, tags)
+            image, bits, note = _to_unit(raw, path, declared)
+            if tags.get(262, (2,))[0] == 0:  # WhiteIsZero
+                image[..., :1] = 1.0 - image[..., :1]
+            if image.shape[2] in (2, 4) and tags.get(338, (2,))[0] == 1:
+                image = tiff.unpremultiply(image)  # associated alpha: colour times alpha
+            image = _upright(image, tags.get(_ORIENTATION, (1,))[0])
+            profile = bytes(tags[tiff.ICC_PROFILE]) if tiff.ICC_PROFILE in tags else None
+            fmt = "TIFF"
         else:
             with warnings.catch_warnings():
                 # Pillow warns of a "decompression bomb" from 89 megapixels on; this is the
@@ -64,29 +85,109 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
                 with Image.open(path) as im:
                     fmt = im.format or "?"
                     profile = im.info.get("icc_profile") or None
-                    if fmt == "PNG" and _png_bit_depth(path) == 16:
-                        image, bits = _read_png16(path), 16
+                    # an animation or a multi-page file (a camera's MPO JPEG keeps only
+                    # a preview or a depth map after the photo: nothing to tell)
+                    frames = 1 if fmt == "MPO" else getattr(im, "n_frames", 1) or 1
+                    if fmt == "PNG" and png16.bit_depth(path) == 16:
+                        _check_size(path, *im.size)
+                        image, bits = png16.read(path), 16
+                        image = png16.keyed(image, im.info.get("transparency"))
                         image = _upright(image, im.getexif().get(_ORIENTATION, 1))
                     else:
-                        image, bits = _from_pillow(im)
+                        image, bits, note = _from_pillow(im, path)
                         if im.mode in _CONVERTED_MODES:
                             # its profile is of the CMYK (Lab...) values, not of the RGB
                             # they were converted to: on the dream it would mislabel them
                             profile = None
     except FileNotFoundError:
         raise ImageIOError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageIOError(f"{path} is a folder, not an image file") from None
     except Image.DecompressionBombError:
-        raise ImageIOError(f"{path}: the image is too big to read (over "
-                           f"{2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels)") from None
+        raise ImageIOError(_too_big(path)) from None
     except UnidentifiedImageError:
         raise ImageIOError(f"{path}: not an image file Pillow can read") from None
-    except (OSError, SyntaxError, ValueError, struct.error, zlib.error) as exc:
+    except MemoryError:
+        raise ImageIOError(f"{path}: not enough memory to read the image") from None
+    except (tiff.TiffError, png16.PngError) as exc:
+        raise ImageIOError(f"{path}: {exc}") from None
+    except (OSError, SyntaxError, ValueError, struct.error, zlib.error, lzma.LZMAError,
+            EOFError, IndexError) as exc:
         if isinstance(exc, ImageIOError):
             raise
-        raise ImageIOError(f"{path}: cannot read the image ({_first_line(exc)})") from None
+        raise ImageIOError(f"{path}: cannot read the image ({first_line(exc)})") from None
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ImageIOError(f"{path}: the image has zero width or height")
-    return image, ImageInfo(bits=bits, format=fmt, icc_profile=profile)
+    if frames > 1:
+        note = _join(note, f"{path}: only the first of its {frames} frames is used")
+    return image, ImageInfo(bits=bits, format=fmt, icc_profile=profile, note=note)
+
+
+def _too_big(path: Path) -> str:
+    return (f"{path}: the image is too big to read (over {2 * (Image.MAX_IMAGE_PIXELS or 0)} "
+            "pixels)")
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    """The size limit Pillow puts on its images, for the files read here."""
+    if Image.MAX_IMAGE_PIXELS and width * height > 2 * Image.MAX_IMAGE_PIXELS:
+        raise ImageIOError(_too_big(path))
+
+
+def _join(first: str | None, second: str) -> str:
+    return f"{first}; {second.split(': ', 1)[1]}" if first else second
+
+
+# --- samples that are not 8- or 16-bit levels ----------------------------------------------
+#
+# A 16-bit unsigned integer sample is 0 (black) to 65535 (white), an 8-bit one 0 to 255.
+# Other samples say nothing of where white is, so the range they use decides:
+#   integers (32-bit, or signed 16-bit): 0-255 when no sample is above 255 (8-bit values
+#     kept in a wider type), else 0-65535 when none is above 65535 (16-bit values: ImageJ,
+#     scientific cameras), else 0 to the brightest sample; the dream is saved in 16 bits
+#     (8 for 8-bit values);
+#   floats (16-, 32-, 64-bit): 0-1 when no sample is above 2 (samples over 1 are highlights
+#     past white and clip, as a host's float frames do), else 0-255, 0-65535 or 0 to the
+#     brightest sample as for integers; NaN is black, +inf white; saved in 16 bits.
+# Negative samples are black.  An image with nothing above zero but something below it is
+# refused (it would dream as plain black), as is a float image with no finite sample.
+# Every guess but the plain 0-1 float is told in ``ImageInfo.note``.
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if x == int(x) and abs(x) < 1e15 else f"{x:.6g}"
+
+
+def _to_unit(raw: np.ndarray, path: Path, declared: bool) -> tuple[np.ndarray, int, str | None]:
+    """Samples of any numeric type as float32 in [0, 1], the depth to save the dream in,
+    and a note on how they were read. ``declared``: the type says where white is
+    (unsigned 8- or 16-bit integers)."""
+    if declared:
+        top = float(np.iinfo(raw.dtype).max)
+        return raw.astype(np.float32) / np.float32(top), 8 if top == 255 else 16, None
+    floating = raw.dtype.kind == "f"
+    kind = f"{raw.dtype.itemsize * 8}-bit {'float' if floating else 'integer'}"
+    finite = raw[np.isfinite(raw)] if floating else raw
+    if finite.size == 0:
+        raise ImageIOError(f"{path}: no sample is a number (all NaN or infinite)")
+    high, low = float(finite.max()), float(finite.min())
+    if high <= 0 < -low:
+        raise ImageIOError(f"{path}: every {kind} sample is zero or negative (lowest "
+                           f"{_number(low)}); the picture would be black")
+    if floating and high <= 2.0:
+        return clamp_unit(raw.astype(np.float32)), 16, None
+    levels = ((255.0, "0-255 (8-bit levels)"), (65535.0, "0-65535 (16-bit levels)"),
+              (high, f"0-{_number(high)} (the brightest sample is white)"))
+    top, what = next((top, what) for top, what in levels if high <= top)
+    with np.errstate(invalid="ignore", over="ignore"):  # (NaN and inf: clamp_unit's)
+        scaled = raw.astype(np.float64) / top if raw.dtype.itemsize > 4 else (
+            raw.astype(np.float32) / np.float32(top))
+        image = clamp_unit(scaled.astype(np.float32, copy=False))
+    note = f"{path}: {kind} samples up to {_number(high)} read as {what}"
+    if low < 0:
+        note += f"; those below zero (down to {_number(low)}) as black"
+    bits = 8 if top == 255.0 and not floating else 16
+    return image, bits, note
 
 
 _ORIENTATION = 274  # the EXIF/TIFF tag: how the camera was held
@@ -102,26 +203,28 @@ def _upright(image: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(turn(image)) if turn is not None else image
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 #: modes _from_pillow converts to RGB from another colour model
 _CONVERTED_MODES = ("CMYK", "LAB", "HSV", "YCbCr")
 
 
-def _from_pillow(im: Image.Image) -> tuple[np.ndarray, int]:
+def _from_pillow(im: Image.Image, path: Path) -> tuple[np.ndarray, int, str | None]:
+    """An opened Pillow image as float (H, W, C), its depth to save in and a note."""
+    _check_size(path, *im.size)
+    fmt, profile = im.format, im.info.get("icc_profile")
     im = ImageOps.exif_transpose(im)  # photos shot upright come out upright
     mode = im.mode
+    if mode == "CMYK" and profile:  # print colours, as its profile says they look
+        im = _cmyk_to_srgb(im, profile)
+        mode = im.mode
     # a PNG's tRNS chunk: one colour of an RGB or gray image that is transparent
     keyed = mode in ("1", "L", "RGB", "P") and "transparency" in im.info
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        return np.asarray(im, dtype=np.float32)[..., None] / 65535.0, 16
-    if mode == "I":
-        return np.clip(np.asarray(im, dtype=np.float32), 0, 65535)[..., None] / 65535.0, 16
-    if mode == "F":  # NaN -> 0 and the infinities clamped, as for a host's float frames
-        return clamp_unit(np.array(im, dtype=np.float32))[..., None], 16
+        return np.asarray(im, dtype=np.float32)[..., None] / 65535.0, 16, None
+    if mode == "I" and fmt == "PPM":  # Pillow scales a PGM's levels to 0-65535
+        return np.clip(np.asarray(im, np.float32), 0, 65535)[..., None] / 65535.0, 16, None
+    if mode in ("I", "F"):  # 32-bit samples: where white is follows from their range
+        image, bits, note = _to_unit(np.asarray(im), path, declared=False)
+        return image[..., None], bits, note
     if mode in ("1", "L") and not keyed:
         im = im.convert("L")
     elif mode in ("LA", "La", "PA") or (mode in ("1", "L") and keyed):
@@ -131,227 +234,33 @@ def _from_pillow(im: Image.Image) -> tuple[np.ndarray, int]:
     else:
         im = im.convert("RGB")
     arr = np.asarray(im, dtype=np.float32) / 255.0
-    return (arr[..., None] if arr.ndim == 2 else arr), 8
+    return (arr[..., None] if arr.ndim == 2 else arr), 8, None
 
 
-def _png_bit_depth(path: Path) -> int:
-    with open(path, "rb") as f:
-        head = f.read(26)
-    return head[24] if len(head) >= 26 and head[12:16] == b"IHDR" else 8
-
-
-def _read_png16(path: Path) -> np.ndarray:
-    import torch
-    from torchvision.io import ImageReadMode, decode_png
-
-    raw = path.read_bytes()
-    _verify_png(raw, path)  # libpng's error path can take the whole process down
-    data = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
-    with warnings.catch_warnings():
-        # torchvision 0.29 announces a move of its decoders to TorchCodec; until then this
-        # is the one 16-bit RGB PNG decoder we already depend on.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            chw = decode_png(data, mode=ImageReadMode.UNCHANGED)
-        except RuntimeError as exc:
-            raise ImageIOError(f"{path}: the PNG file is corrupt ({_first_line(exc)})") from None
-    return chw.permute(1, 2, 0).numpy().astype(np.float32) / 65535.0
-
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG16_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples per pixel
-# Adam7 passes: (x start, y start, x step, y step)
-_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
-          (0, 1, 1, 2))
-
-
-def _verify_png(data: bytes, path: Path) -> None:
-    """Check a 16-bit PNG in full before libpng sees it: every chunk's CRC, the IHDR, the
-    whole zlib stream of the IDATs, its length and each row's filter byte.  libpng reports
-    these by a longjmp that torchvision does not survive (the process segfaults)."""
-
-    def corrupt(why: str) -> ImageIOError:
-        return ImageIOError(f"{path}: the PNG file is corrupt ({why})")
-
-    if data[:8] != _PNG_SIGNATURE:
-        raise corrupt("no PNG signature")
-    pos, ihdr, idat, seen_iend = 8, b"", bytearray(), False
-    while pos < len(data):
-        if pos + 12 > len(data):
-            raise corrupt("truncated chunk")
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind = data[pos + 4:pos + 8]
-        end = pos + 12 + length
-        if end > len(data):
-            raise corrupt(f"{kind.decode('latin-1')!r} chunk cut short; the file is truncated")
-        body = data[pos + 8:end - 4]
-        if zlib.crc32(kind + body) != struct.unpack(">I", data[end - 4:end])[0]:
-            raise corrupt(f"bad checksum in the {kind.decode('latin-1')!r} chunk")
-        if pos == 8 and kind != b"IHDR":
-            raise corrupt("the first chunk is not IHDR")
-        if kind == b"IHDR":
-            ihdr = body
-        elif kind == b"IDAT":
-            idat += body
-        elif kind == b"IEND":
-            seen_iend = True
-            break
-        pos = end
-    if not seen_iend:
-        raise corrupt("no IEND chunk; the file is truncated")
-    if len(ihdr) != 13:
-        raise corrupt("bad IHDR chunk")
-    width, height, depth, colour, method, filter_method, interlace = struct.unpack(
-        ">IIBBBBB", ihdr)
-    if (depth != 16 or colour not in _PNG16_CHANNELS or method or filter_method
-            or interlace > 1 or not 0 < width < 2**31 or not 0 < height < 2**31):
-        raise corrupt("bad IHDR chunk")
-    pixel_bytes = 2 * _PNG16_CHANNELS[colour]
-    passes = [(width, height)] if interlace == 0 else [
-        (-(-(width - x0) // dx), -(-(height - y0) // dy)) for x0, y0, dx, dy in _ADAM7]
-    passes = [(w, h) for w, h in passes if w > 0 and h > 0]
-    expected = sum(h * (1 + w * pixel_bytes) for w, h in passes)
-    inflate = zlib.decompressobj()
+def _cmyk_to_srgb(im: Image.Image, profile: bytes) -> Image.Image:
+    """A CMYK image in sRGB through its colour profile (Pillow's own conversion ignores
+    the profile: cyan ink becomes (0, 255, 255)); unchanged if the profile is unusable."""
     try:
-        raw = inflate.decompress(bytes(idat), expected + 1)
-    except zlib.error as exc:
-        raise corrupt(f"image data: {exc}") from None
-    if len(raw) > expected:
-        raise corrupt("more image data than the image's size")
-    if len(raw) < expected or not inflate.eof:
-        raise corrupt("image data cut short")
-    at = 0
-    for w, h in passes:
-        stride = 1 + w * pixel_bytes
-        filters = np.frombuffer(raw, np.uint8, count=h * stride, offset=at)[::stride]
-        if filters.max(initial=0) > 4:
-            raise corrupt("bad row filter")
-        at += h * stride
-
-
-_TIFF_TYPES = {1: "B", 3: "H", 4: "I", 7: "B", 16: "Q"}  # BYTE, SHORT, LONG, UNDEFINED, LONG8
-_TIFF_ICC = 34675  # InterColorProfile (UNDEFINED bytes)
-
-
-def _tiff_tags(path: Path) -> tuple[str, dict[int, tuple[int, ...]]] | None:
-    """Byte order and integer tags of a classic TIFF's first IFD; None if not a TIFF."""
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if head[:4] not in (b"II*\0", b"MM\0*"):
-            return None
-        e = "<" if head[:2] == b"II" else ">"
-        f.seek(struct.unpack(e + "I", head[4:8])[0])
-        (count,) = struct.unpack(e + "H", f.read(2))
-        raw = f.read(12 * count)
-        tags: dict[int, tuple[int, ...]] = {}
-        for k in range(count):
-            code, kind, n = struct.unpack(e + "HHI", raw[12 * k:12 * k + 8])
-            if kind not in _TIFF_TYPES:
-                continue
-            size = struct.calcsize(_TIFF_TYPES[kind]) * n
-            field = raw[12 * k + 8:12 * k + 12]
-            if size > 4:
-                back = f.tell()
-                f.seek(struct.unpack(e + "I", field)[0])
-                field = f.read(size)
-                f.seek(back)
-            tags[code] = struct.unpack(f"{e}{n}{_TIFF_TYPES[kind]}", field[:size])
-    return e, tags
-
-
-def _read_tiff16(path: Path, endian: str, tags: dict[int, tuple[int, ...]]) -> np.ndarray:
-    def tag(code: int, default: int) -> int:
-        return tags.get(code, (default,))[0]
-
-    if 322 in tags:
-        raise ImageIOError(f"{path}: tiled 16-bit TIFFs are not supported; save it with strips")
-    if tag(284, 1) != 1:
-        raise ImageIOError(f"{path}: planar 16-bit TIFFs are not supported; save it interleaved")
-    if tag(339, 1) not in (1, 2):
-        raise ImageIOError(f"{path}: only integer 16-bit TIFF samples are supported")
-    width, height, channels = tag(256, 0), tag(257, 0), tag(277, 1)
-    photometric = tag(262, 2)
-    if channels not in (1, 2, 3, 4) or photometric not in (0, 1, 2):
-        raise ImageIOError(f"{path}: only gray or RGB TIFFs (with alpha) are supported")
-    compression, predictor = tag(259, 1), tag(317, 1)
-    rows_per_strip = tag(278, height) or height
-    row_bytes = width * channels * 2
-    out = bytearray()
-    if 273 not in tags or 279 not in tags or len(tags[273]) != len(tags[279]):
-        raise ImageIOError(f"{path}: the TIFF has no valid StripOffsets/StripByteCounts; "
-                           "the file is damaged")
-    with open(path, "rb") as f:
-        for i, (offset, count) in enumerate(zip(tags[273], tags[279], strict=True)):
-            f.seek(offset)
-            strip = _decompress(f.read(count), compression, path)
-            rows = min(rows_per_strip, height - i * rows_per_strip)
-            out += strip[: rows * row_bytes]
-    if len(out) < height * row_bytes:
-        raise ImageIOError(f"{path}: the TIFF's image data is truncated")
-    arr = np.frombuffer(bytes(out), dtype=f"{endian}u2", count=height * width * channels)
-    arr = arr.reshape(height, width, channels)
-    if predictor == 2:  # horizontal differencing: each sample stored as delta to its left
-        arr = np.cumsum(arr, axis=1, dtype=np.uint16)
-    image = arr.astype(np.float32) / 65535.0
-    if photometric == 0:  # WhiteIsZero
-        image[..., :1] = 1.0 - image[..., :1]
-    return image
-
-
-def _decompress(data: bytes, compression: int, path: Path) -> bytes:
-    if compression == 1:
-        return data
-    if compression in (8, 32946):
-        return zlib.decompress(data)
-    if compression == 5:
-        return _lzw_decode(data)
-    raise ImageIOError(
-        f"{path}: 16-bit TIFF compression {compression} is not supported; save it "
-        "uncompressed, with deflate or with LZW"
-    )
-
-
-def _lzw_decode(data: bytes) -> bytes:
-    """TIFF's LZW (MSB-first codes, early change), as libtiff writes it."""
-    out = bytearray()
-    table: list[bytes] = [bytes([i]) for i in range(256)] + [b"", b""]
-    bits, width, pos, prev = 0, 9, 0, b""
-    bitbuf = 0
-    nbits = len(data) * 8
-    while pos + width <= nbits:
-        while bits < width:
-            bitbuf = (bitbuf << 8) | data[pos // 8]
-            bits += 8
-            pos += 8
-        bits -= width
-        code = (bitbuf >> bits) & ((1 << width) - 1)
-        if code == 257:  # end of information
-            break
-        if code == 256:  # clear
-            table = table[:258]
-            width, prev = 9, b""
-            continue
-        if code < len(table):
-            entry = table[code]
-            if prev:
-                table.append(prev + entry[:1])
-        elif prev:
-            entry = prev + prev[:1]
-            table.append(entry)
-        else:
-            raise ValueError("corrupt LZW data")
-        out += entry
-        prev = entry
-        if len(table) + 1 >= (1 << width) and width < 12:
-            width += 1
-    return bytes(out)
+        from PIL import ImageCms
+    except ImportError:  # (a Pillow built without littlecms)
+        return im
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        return ImageCms.profileToProfile(im, source, ImageCms.createProfile("sRGB"),
+                                         outputMode="RGB") or im
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return im
 
 
 # --- writing -----------------------------------------------------------------------------
 
 
 def output_format(path: str | os.PathLike[str]) -> str:
+    if not os.fspath(path):
+        raise ImageIOError("the output file name is empty; give one, e.g. -o dream.png")
     suffix = Path(path).suffix.lower()
+    if Path(path).is_dir():
+        raise ImageIOError(f"{path} is a folder; give a file name to save to")
     if suffix not in FORMATS:
         raise ImageIOError(
             f"{path}: unknown output type {suffix or '(none)'!r}; use .png, .jpg or .tif"
@@ -359,19 +268,53 @@ def output_format(path: str | os.PathLike[str]) -> str:
     return FORMATS[suffix]
 
 
+def output_target(path: str | os.PathLike[str]) -> Path:
+    """The file a write to ``path`` changes: ``path`` itself, or the file a symbolic link
+    there points to (the link stays, as cp and a shell's > leave it)."""
+    path = Path(path)
+    if not path.is_symlink():
+        return path
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:  # a link to a file not made yet: that file is made
+        return Path(os.path.realpath(path))
+    except OSError as exc:
+        raise ImageIOError(f"{path}: cannot follow the symbolic link "
+                           f"({exc.strerror or exc})") from None
+
+
+def _write_protected(st: os.stat_result, target: Path) -> bool:
+    """No write permission for this user, or none for anyone (as root, chmod a-w)."""
+    return not os.access(target, os.W_OK) or not st.st_mode & 0o222
+
+
 def check_output(path: str | os.PathLike[str], channels: int) -> str:
     """Everything about an output path that can be checked before the work: its type, its
-    folder, that it is no folder itself, that the format keeps ``channels``; the format."""
+    folder, that it is no folder itself, that an existing file may be written, that the
+    format keeps ``channels``; the format."""
     fmt = output_format(path)
     path = Path(path)
-    folder = path.parent
-    if path.is_dir():
-        raise ImageIOError(f"{path} is a folder; give a file name to save to")
+    target = output_target(path)
+    shown = path if target == path else f"{path} (a link to {target})"
+    folder = target.parent
+    if target.is_dir():
+        raise ImageIOError(f"{shown} is a folder; give a file name to save to")
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
-        raise ImageIOError(f"{path}: the folder {folder} {what}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ImageIOError(f"{path}: cannot write into the folder {folder}")
+        raise ImageIOError(f"{shown}: the folder {folder} {what}")
+    try:
+        st = target.stat()
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise ImageIOError(f"{shown}: {exc.strerror or exc}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise ImageIOError(f"{shown} is not a plain file; give a file name to save to")
+    if st is not None and _write_protected(st, target):
+        raise ImageIOError(f"{shown}: the file is write-protected; make it writable or give "
+                           "another name")
+    if st is None and not os.access(folder, os.W_OK | os.X_OK):
+        raise ImageIOError(f"{shown}: cannot write into the folder {folder}")
     if fmt == "JPEG" and channels in (2, 4):
         raise ImageIOError(f"{path}: JPEG cannot keep the alpha channel; write .png or .tif")
     return fmt
@@ -387,6 +330,20 @@ def _new_file_mode(path: Path) -> int:
     return 0o666 & ~umask
 
 
+def _replaceable(target: Path) -> bool:
+    """Whether ``target`` may be replaced by a new file renamed over it: a new name, or a
+    file of this user's with one name whose folder takes new files. Otherwise (hard links,
+    another user's file in a shared folder, a folder that takes no new files) the file is
+    rewritten in place, as cp does, so its other names, owner and permissions stay."""
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        return False
+    try:
+        st = target.stat()
+    except FileNotFoundError:
+        return True
+    return st.st_nlink == 1 and (not hasattr(os, "geteuid") or st.st_uid == os.geteuid())
+
+
 def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
                 text: Mapping[str, str] | None = None,
                 icc_profile: bytes | None = None) -> None:
@@ -394,36 +351,53 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
 
     ``text``: Latin-1 key/value notes stored in a PNG (tEXt chunks; ``png_text`` reads them).
     ``icc_profile``: the colour profile to embed (``ImageInfo.icc_profile`` of the input).
-    Written to a temporary file and renamed, so a failure never leaves a partial file.
+    A symbolic link is written through (its target changes, the link stays); a
+    write-protected file is refused (ImageIOError). The file is encoded in full first,
+    into a temporary file that is renamed over the old one, so a failure never leaves a
+    partial file (a file with hard links, or another user's, is rewritten in place).
     """
     path = Path(path)
     fmt = check_output(path, image.shape[2])
+    target = output_target(path)
     if fmt == "JPEG":
         bits = 8
     if text and fmt != "PNG":
         raise ImageIOError(f"{path}: only PNG files keep text notes")
     notes = dict(text or {})
-    fd, tmp = tempfile.mkstemp(prefix=".deepdream-", suffix=path.suffix, dir=path.parent or ".")
+
+    def encode(f: Any) -> None:
+        if bits == 16 and fmt == "PNG":
+            f.write(png16.encode(quantise(image, 16), notes, icc_profile))
+        elif bits == 16:
+            f.write(tiff.encode(quantise(image, 16), icc_profile))
+        else:
+            samples = quantise(image, 8)
+            im = Image.fromarray(samples[..., 0] if samples.shape[2] == 1 else samples,
+                                 _PIL_MODES[samples.shape[2]])
+            options: dict[str, Any] = {"quality": 95} if fmt == "JPEG" else {}
+            if icc_profile:
+                options["icc_profile"] = icc_profile
+            if notes:
+                options["pnginfo"] = PngImagePlugin.PngInfo()
+                for key, value in notes.items():
+                    options["pnginfo"].add_text(key, value)
+            im.save(f, fmt, **options)
+
+    if not _replaceable(target):
+        with tempfile.TemporaryFile() as encoded:
+            encode(encoded)
+            encoded.seek(0)
+            with open(target, "r+b" if target.exists() else "wb") as f:
+                shutil.copyfileobj(encoded, f)
+                f.truncate()
+        return
+    fd, tmp = tempfile.mkstemp(prefix=".deepdream-", suffix=target.suffix,
+                               dir=target.parent)
     try:
-        os.chmod(tmp, _new_file_mode(path))
+        os.chmod(tmp, _new_file_mode(target))
         with os.fdopen(fd, "wb") as f:
-            if bits == 16 and fmt == "PNG":
-                f.write(_encode_png16(quantise(image, 16), notes, icc_profile))
-            elif bits == 16:
-                f.write(_encode_tiff16(quantise(image, 16), icc_profile))
-            else:
-                samples = quantise(image, 8)
-                im = Image.fromarray(samples[..., 0] if samples.shape[2] == 1 else samples,
-                                     _PIL_MODES[samples.shape[2]])
-                options: dict[str, Any] = {"quality": 95} if fmt == "JPEG" else {}
-                if icc_profile:
-                    options["icc_profile"] = icc_profile
-                if notes:
-                    options["pnginfo"] = PngImagePlugin.PngInfo()
-                    for key, value in notes.items():
-                        options["pnginfo"].add_text(key, value)
-                im.save(f, fmt, **options)
-        os.replace(tmp, path)
+            encode(f)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -437,21 +411,6 @@ def quantise(image: np.ndarray, bits: int) -> np.ndarray:
     return scaled.astype(np.uint16 if bits == 16 else np.uint8)
 
 
-def _encode_png16(samples: np.ndarray, text: Mapping[str, str] | None = None,
-                  icc_profile: bytes | None = None) -> bytes:
-    h, w, c = samples.shape
-    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
-    rows = samples.astype(">u2").view(np.uint8).reshape(h, w * c * 2)
-    raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1)  # filter 0 per row
-    ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
-    notes = b"".join(_png_chunk(b"tEXt", k.encode("latin-1") + b"\0" + v.encode("latin-1"))
-                     for k, v in (text or {}).items())
-    if icc_profile:  # (name, compression method 0, the zlib'd profile; before the data)
-        notes += _png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc_profile))
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + notes
-            + _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + _png_chunk(b"IEND", b""))
-
-
 def png_text(path: str | os.PathLike[str]) -> dict[str, str]:
     """The text notes (tEXt/iTXt/zTXt before the image data) of a PNG; {} for other files."""
     try:
@@ -460,45 +419,3 @@ def png_text(path: str | os.PathLike[str]) -> dict[str, str]:
             return {k: v for k, v in (text or {}).items() if isinstance(v, str)}
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return {}
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _encode_tiff16(samples: np.ndarray, icc_profile: bytes | None = None) -> bytes:
-    """Little-endian baseline TIFF: deflate strips of about 64 KiB, then the IFD."""
-    h, w, c = samples.shape
-    data = samples.astype("<u2")
-    rows_per_strip = max(1, 65536 // (w * c * 2))
-    strips = [zlib.compress(data[y:y + rows_per_strip].tobytes(), 6)
-              for y in range(0, h, rows_per_strip)]
-    offsets, at = [], 8
-    for strip in strips:
-        offsets.append(at)
-        at += len(strip)
-    body = b"".join(strips) + b"\0" * (len(b"".join(strips)) % 2)
-    short, long_ = "H", "I"
-    entries: list[tuple[int, str, list[int]]] = [
-        (256, long_, [w]), (257, long_, [h]), (258, short, [16] * c), (259, short, [8]),
-        (262, short, [1 if c <= 2 else 2]), (273, long_, offsets), (277, short, [c]),
-        (278, long_, [rows_per_strip]), (279, long_, [len(s) for s in strips]),
-        (284, short, [1]),
-    ]
-    if c in (2, 4):
-        entries.append((338, short, [2]))  # the extra sample is unassociated alpha
-    if icc_profile:  # the highest tag, so its odd-sized bytes come after the other values
-        entries.append((_TIFF_ICC, "B", list(icc_profile)))
-    ifd_at = 8 + len(body)
-    values_at = ifd_at + 2 + 12 * len(entries) + 4
-    ifd, values = struct.pack("<H", len(entries)), b""
-    for code, kind, vals in entries:
-        packed = struct.pack(f"<{len(vals)}{kind}", *vals)
-        type_id = {short: 3, long_: 4, "B": 7}[kind]
-        if len(packed) <= 4:
-            ifd += struct.pack("<HHI", code, type_id, len(vals)) + packed.ljust(4, b"\0")
-        else:
-            ifd += struct.pack("<HHII", code, type_id, len(vals), values_at + len(values))
-            values += packed
-    ifd += struct.pack("<I", 0)
-    return b"II*\0" + struct.pack("<I", ifd_at) + body + ifd + values

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .engine.priors_extra import affine
-from .imageio import png_text, quantise, read_image, write_image
+from .imageio import check_output, png_text, quantise, read_image, write_image
 
 FRAME_PATTERN = "frame_{:05d}.png"
 MAX_ZOOM = 2.0
@@ -38,6 +38,18 @@ def check_options(frames: int, zoom: float, rotate: float) -> None:
                         f"(1.04 = 4% closer per frame), not {zoom}")
     if not (math.isfinite(rotate) and -180.0 <= rotate <= 180.0):
         raise ZoomError(f"--rotate must be degrees between -180 and 180, not {rotate}")
+
+
+def check_folder(out_dir: str | os.PathLike[str]) -> None:
+    """ZoomError if ``out_dir`` cannot be (or become) the frames' folder."""
+    out = Path(out_dir)
+    if out.is_symlink() and not out.exists():
+        raise ZoomError(f"{out} is a symbolic link to {os.readlink(out)}, which does not "
+                        "exist; make that folder first")
+    if out.exists() and not out.is_dir():
+        raise ZoomError(f"{out} exists and is not a folder")
+    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
+        raise ZoomError(f"{out}: cannot write into the folder")
 
 
 def zoom_rotate(image: np.ndarray, zoom: float, degrees: float) -> np.ndarray:
@@ -130,8 +142,7 @@ def run_zoom(
     """
     check_options(frames, zoom, rotate)
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ZoomError(f"{out} exists and is not a folder")
+    check_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     recipe_text = _recipe(image, bits, zoom, rotate, settings)
     recipe = json.loads(recipe_text)  # read back, so it compares equal to what a frame holds
@@ -146,9 +157,10 @@ def run_zoom(
             on_frame(i, frame_path(out, i), True)
     note = {RECIPE_KEY: recipe_text}
     for i in range(done, frames):
+        path = frame_path(out, i)
+        check_output(path, image.shape[2])  # a write-protected frame fails before its dream
         source = image if i == 0 else zoom_rotate(current, zoom, rotate)
         dreamed = dream_frame(source, i)
-        path = frame_path(out, i)
         write_image(path, dreamed, bits=bits, text=note, icc_profile=icc_profile)
         current = _as_saved(dreamed, bits)
         if on_frame is not None:

@@ -273,3 +273,223 @@ def test_16_bit_photos_come_out_upright_like_8_bit_ones(tmp_path: Path, orientat
     upright16, info = read_image(tmp_path / f"e16.{ext}")
     assert info.bits == 16 and upright16.shape == upright8.shape
     assert np.allclose(upright16, upright8, atol=1e-6)
+
+
+# --- samples that are not 8- or 16-bit levels: where white is follows from their range -----
+
+
+def _tiff(path: Path, values: np.ndarray) -> Path:
+    """A TIFF of ``values``' own sample type (the 32-bit and float files scientific tools,
+    GIMP and Krita save), (H, W, C)."""
+    from deepdream import tiff
+
+    path.write_bytes(tiff.encode(values))
+    return path
+
+
+_RAMP = np.linspace(0.0, 1.0, 6 * 8 * 3).reshape(6, 8, 3)
+
+
+@pytest.mark.parametrize(("white", "dtype", "bits"), [
+    (255, np.uint32, 8),  # 8-bit values kept in 32 bits: not near-black
+    (65535, np.uint32, 16),  # 16-bit values (ImageJ, cameras): not white past 1/65535
+    (2**32 - 1, np.uint32, 16),  # the full 32-bit range: not white nearly everywhere
+    (1_000_000, np.int32, 16),  # counts: the brightest sample is white
+])
+def test_32_bit_integer_tiffs_are_read_by_the_range_they_use(tmp_path: Path, white: int,
+                                                             dtype: type, bits: int) -> None:
+    values = np.rint(_RAMP * white).astype(dtype)
+    image, info = read_image(_tiff(tmp_path / "i.tif", values))
+    assert image.shape == (6, 8, 3) and info.bits == bits
+    assert np.allclose(image, _RAMP, atol=1 / 255 if bits == 8 else 1e-4)
+    assert info.note is not None and "32-bit integer" in info.note and "\n" not in info.note
+
+
+def test_a_pillow_int32_gray_tiff_of_16_bit_values_is_not_white(tmp_path: Path) -> None:
+    values = np.rint(_RAMP[..., 0] * 65535).astype(np.int32)
+    Image.fromarray(values, "I").save(tmp_path / "g.tif")
+    image, info = read_image(tmp_path / "g.tif")
+    assert info.bits == 16 and np.allclose(image[..., 0], _RAMP[..., 0], atol=1e-4)
+
+
+@pytest.mark.parametrize(("scale", "noted"), [(1.0, False), (255.0, True), (65535.0, True)])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_float_tiffs_of_0_1_or_0_255_levels(tmp_path: Path, scale: float, noted: bool,
+                                            channels: int) -> None:
+    values = (_RAMP[..., :1].repeat(4, axis=2)[..., :channels] * scale).astype(np.float32)
+    image, info = read_image(_tiff(tmp_path / "f.tif", values))
+    assert image.shape == (6, 8, channels) and info.bits == 16
+    assert np.allclose(image, values / scale, atol=1e-6)
+    assert (info.note is not None) == noted
+
+
+def test_pillows_gray_float_tiff_of_0_255_is_not_white(tmp_path: Path) -> None:
+    Image.fromarray((_RAMP[..., 0] * 255).astype(np.float32), "F").save(tmp_path / "f.tif")
+    image, info = read_image(tmp_path / "f.tif")
+    assert np.allclose(image[..., 0], _RAMP[..., 0], atol=1e-6) and "0-255" in info.note
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+def test_half_and_double_float_tiffs(tmp_path: Path, dtype: type) -> None:
+    image, info = read_image(_tiff(tmp_path / "f.tif", _RAMP.astype(dtype)))
+    assert info.bits == 16 and np.allclose(image, _RAMP, atol=1e-3)
+
+
+@pytest.mark.parametrize("compression", ["tiff_adobe_deflate", "tiff_lzw", "packbits"])
+def test_float_tiffs_with_the_floating_point_predictor(tmp_path: Path, compression: str) -> None:
+    values = (_RAMP[..., 0] * 200).astype(np.float32)
+    Image.fromarray(values, "F").save(tmp_path / "p.tif", compression=compression,
+                                      tiffinfo={317: 3})
+    image, _ = read_image(tmp_path / "p.tif")
+    assert np.allclose(image[..., 0], values / 255, atol=1e-6)
+
+
+def test_signed_16_bit_tiff_below_zero_is_black_not_white(tmp_path: Path) -> None:
+    values = np.array([[[-1], [0], [1000], [30000]]], np.int16)
+    image, info = read_image(_tiff(tmp_path / "s.tif", values))
+    assert image[0, :, 0].tolist() == pytest.approx([0, 0, 1000 / 65535, 30000 / 65535])
+    assert "below zero" in info.note
+
+
+def test_premultiplied_alpha_in_a_deep_tiff_is_undone(tmp_path: Path) -> None:
+    rgba = np.array([[[0.25, 0.5, 0.0, 0.5], [0.0, 0.0, 0.0, 0.0]]], np.float32)
+    data = bytearray(_tiff(tmp_path / "a.tif", rgba).read_bytes())
+    at = data.find(struct.pack("<HHII", 338, 3, 1, 2))
+    data[at:at + 12] = struct.pack("<HHII", 338, 3, 1, 1)  # ExtraSamples: associated alpha
+    (tmp_path / "a.tif").write_bytes(bytes(data))
+    image, _ = read_image(tmp_path / "a.tif")
+    assert image.ravel().tolist() == [0.5, 1.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize(("values", "words"), [
+    (-np.arange(1, 13, dtype=np.int32).reshape(3, 4, 1), "every 32-bit integer sample is zero "
+     "or negative"),
+    (np.full((3, 4, 1), np.nan, np.float32), "no sample is a number"),
+])
+def test_samples_that_can_only_be_black_are_a_one_line_error(tmp_path: Path, values: np.ndarray,
+                                                             words: str) -> None:
+    with pytest.raises(ImageIOError, match=words) as info:
+        read_image(_tiff(tmp_path / "b.tif", values))
+    assert "\n" not in str(info.value) and "b.tif" in str(info.value)
+
+
+def test_an_animation_is_read_as_its_first_frame_with_a_note(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (8, 6), (40 * i, 0, 0)) for i in range(3)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    image, info = read_image(tmp_path / "a.gif")
+    assert image.shape == (6, 8, 3) and image[..., 0].max() == 0
+    assert info.note is not None and "first of its 3 frames" in info.note
+
+
+# --- writing: through symbolic links, never over a write-protected file ------------------
+
+
+def test_a_symbolic_link_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "t.png"
+    target.write_bytes(b"old")
+    link = tmp_path / "l.png"
+    link.symlink_to(target)
+    write_image(link, samples(5, 6, 3))
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert read_image(target)[0].shape == (5, 6, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l.png", "real"]
+    dangling = tmp_path / "d.png"  # a link to a file not made yet: that file is made
+    dangling.symlink_to("real/new.png")
+    write_image(dangling, samples(5, 6, 3))
+    assert dangling.is_symlink() and (tmp_path / "real" / "new.png").is_file()
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+@pytest.mark.parametrize("through_link", [False, True])
+def test_a_write_protected_file_is_refused_not_replaced(tmp_path: Path,
+                                                        through_link: bool) -> None:
+    kept = tmp_path / "kept.png"
+    kept.write_bytes(b"precious")
+    kept.chmod(0o444)  # (refused even for root: nobody may write it)
+    path = kept
+    if through_link:
+        path = tmp_path / "link.png"
+        path.symlink_to(kept)
+    with pytest.raises(ImageIOError, match="write-protected") as info:
+        write_image(path, samples(4, 4, 3))
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+    assert kept.read_bytes() == b"precious" and kept.stat().st_mode & 0o777 == 0o444
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["kept.png"] + (["link.png"] if through_link else []))
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX hard links")
+def test_a_file_with_hard_links_changes_under_every_name(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    first.write_bytes(b"old")
+    os.link(first, second)
+    write_image(first, samples(4, 5, 3))
+    assert os.path.samefile(first, second) and read_image(second)[0].shape == (4, 5, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+
+
+def test_a_folder_given_as_output_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ImageIOError, match="is a folder; give a file name"):
+        write_image(tmp_path, samples(4, 4, 3))
+
+
+def _cmyk_profile(inks: list[tuple[float, float, float]]) -> bytes:
+    """A printer profile (ICC v2: CMYK to XYZ by a lut16 A2B0 table) whose cyan, magenta
+    and yellow inks have these linear RGB colours; a mix is their product, K is black."""
+    import itertools
+
+    def s15(x: float) -> bytes:
+        return struct.pack(">i", round(x * 65536))
+
+    to_xyz = np.array([[0.4360747, 0.3850649, 0.1430804], [0.2225045, 0.7168786, 0.0606169],
+                       [0.0139322, 0.0971045, 0.7141733]])  # linear sRGB to XYZ (D50)
+    clut = b""
+    for corner in itertools.product((0, 1), repeat=4):  # the first channel varies slowest
+        rgb = np.prod([ink for on, ink in zip(corner, [*inks, (0.0, 0.0, 0.0)], strict=True)
+                       if on] or [(1.0, 1.0, 1.0)], axis=0)
+        clut += struct.pack(">3H", *(min(65535, round(v * 32768)) for v in to_xyz @ rgb))
+    ramp = struct.pack(">2H", 0, 65535)
+    a2b0 = (b"mft2" + bytes(4) + bytes([4, 3, 2, 0]) + b"".join(
+        s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1)) + struct.pack(">HH", 2, 2) + ramp * 4
+        + clut + ramp * 3)
+    white = s15(0.9642) + s15(1.0) + s15(0.8249)
+    desc = b"desc" + bytes(4) + struct.pack(">I", 5) + b"cmyk\0" + bytes(78)
+    tags = [(b"desc", desc), (b"wtpt", b"XYZ " + bytes(4) + white), (b"A2B0", a2b0)]
+    at = 128 + 4 + 12 * len(tags)
+    table, body = struct.pack(">I", len(tags)), b""
+    for sig, data in tags:
+        data += bytes(-len(data) % 4)
+        table += sig + struct.pack(">II", at + len(body), len(data))
+        body += data
+    header = (struct.pack(">I", at + len(body)) + bytes(4) + b"\x02\x10\0\0prtrCMYKXYZ "
+              + bytes(12) + b"acsp" + bytes(28) + white + bytes(48))
+    return header + table + body
+
+
+@pytest.mark.parametrize("ext", ["jpg", "tif"])
+def test_a_cmyk_image_is_converted_through_its_profile(tmp_path: Path, ext: str) -> None:
+    """Pillow's own CMYK to RGB ignores the profile: cyan ink came out (0, 255, 255)."""
+    profile = _cmyk_profile([(0.0, 0.45, 0.85), (0.9, 0.05, 0.4), (1.0, 0.9, 0.05)])
+    Image.new("CMYK", (8, 8), (255, 0, 0, 0)).save(tmp_path / f"c.{ext}", quality=100,
+                                                    icc_profile=profile)
+    image, info = read_image(tmp_path / f"c.{ext}")
+    assert image.shape == (8, 8, 3) and info.icc_profile is None
+    assert np.allclose(image[4, 4] * 255, [0, 179, 237], atol=4)  # the ink, in sRGB
+
+
+@pytest.mark.parametrize(("channels", "key"), [(3, (1000, 2000, 3000)), (1, (1234,))])
+def test_16_bit_pngs_with_a_transparent_colour_keep_it(tmp_path: Path, channels: int,
+                                                        key: tuple[int, ...]) -> None:
+    """As in 8-bit PNGs (above): the tRNS chunk's colour, here in 16-bit levels, is clear."""
+    from deepdream import png16
+
+    values = np.full((2, 3, channels), 40000, np.uint16)
+    values[0, 0] = key
+    data = png16.encode(values)
+    at = data.index(b"IDAT") - 4
+    data = data[:at] + png16.chunk(b"tRNS", struct.pack(f">{channels}H", *key)) + data[at:]
+    (tmp_path / "t.png").write_bytes(data)
+    image, info = read_image(tmp_path / "t.png")
+    assert info.bits == 16 and image.shape == (2, 3, channels + 1)
+    assert image[0, 0, -1] == 0 and image[..., -1].sum() == 5

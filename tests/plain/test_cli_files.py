@@ -1,0 +1,258 @@
+"""`deepdream dream` and `zoom` with the files a user has: outputs that are symbolic links,
+hard links or write-protected, deep TIFFs from other programs, masks painted on a
+transparent layer; `dream --daemon --models-file`; what --help promises."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from deepdream import tiff
+from deepdream.cli import main
+from deepdream.imageio import read_image, write_image
+
+pytestmark = pytest.mark.usefixtures("isolated_config")
+QUICK = ["--model", "tiny", "--layer", "inception3b", "--iterations", "2", "--octaves", "1"]
+
+
+@pytest.fixture
+def run(tiny_models_file: Path, capsys: pytest.CaptureFixture[str]):
+    def run(*argv: str, models_file: Path | None = None) -> tuple[int, str, str]:
+        code = main([*argv, "--models-file", str(models_file or tiny_models_file)])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def dreams(monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray | None]:
+    """Record dreams (their masks) instead of running them, and load no model: each dream
+    returns its input, a little brighter."""
+    import deepdream.engine
+    from deepdream.models import registry
+
+    started: list[np.ndarray | None] = []
+
+    def here(image: np.ndarray, *_: object, mask: np.ndarray | None = None,
+             **__: object) -> np.ndarray:
+        started.append(mask)
+        return np.clip(image + 0.1, 0, 1)
+
+    monkeypatch.setattr(deepdream.engine, "dream", here)
+    monkeypatch.setattr(registry, "load", lambda *_, **__: object())
+    return started
+
+
+@pytest.fixture
+def photo(tmp_path: Path, make_image) -> Path:
+    write_image(tmp_path / "in.png", make_image(40, 48))
+    return tmp_path / "in.png"
+
+
+# --- outputs --------------------------------------------------------------------------------
+
+
+def test_dream_writes_through_a_symbolic_link(tmp_path: Path, run, photo: Path,
+                                              dreams: list) -> None:
+    (tmp_path / "albums").mkdir()
+    target = tmp_path / "albums" / "dream.png"
+    target.write_bytes(b"last week's dream")
+    link = tmp_path / "latest.png"
+    link.symlink_to(target)
+    code, _, err = run("dream", str(photo), "-o", str(link), "--quiet", *QUICK)
+    assert code == 0, err
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert read_image(target)[0].shape == (40, 48, 3)
+    assert not any(p.name.startswith(".deepdream-") for p in tmp_path.rglob("*"))
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+@pytest.mark.parametrize("through_link", [False, True])
+def test_dream_refuses_a_write_protected_output_before_dreaming(
+        tmp_path: Path, run, photo: Path, dreams: list, through_link: bool) -> None:
+    kept = tmp_path / "kept.png"
+    kept.write_bytes(b"precious")
+    kept.chmod(0o444)
+    output = kept
+    if through_link:
+        output = tmp_path / "link.png"
+        output.symlink_to(kept)
+    code, _, err = run("dream", str(photo), "-o", str(output), "--quiet", *QUICK)
+    assert code == 2 and err.count("\n") == 1 and "write-protected" in err
+    assert err.startswith(f"deepdream: error: {output}")
+    assert kept.read_bytes() == b"precious" and dreams == []
+    assert not output.is_file() or output.is_symlink() == through_link
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX hard links")
+def test_dream_over_a_hard_linked_file_changes_every_name(tmp_path: Path, run, photo: Path,
+                                                          dreams: list) -> None:
+    out, other = tmp_path / "out.png", tmp_path / "other-name.png"
+    out.write_bytes(b"old")
+    os.link(out, other)
+    code, _, err = run("dream", str(photo), "-o", str(out), "--quiet", *QUICK)
+    assert code == 0, err
+    assert os.path.samefile(out, other) and read_image(other)[0].shape == (40, 48, 3)
+
+
+def test_zoom_writes_frames_through_links_and_refuses_protected_ones(
+        tmp_path: Path, run, photo: Path, dreams: list) -> None:
+    (tmp_path / "real").mkdir()
+    frames = tmp_path / "frames"
+    frames.symlink_to(tmp_path / "real")  # a link to the frames' folder
+    code, _, err = run("zoom", str(photo), "-o", str(frames), "--frames", "2", "--quiet",
+                       *QUICK)
+    assert code == 0, err
+    assert frames.is_symlink() and sorted(p.name for p in (tmp_path / "real").iterdir()) == [
+        "frame_00000.png", "frame_00001.png"]
+    gone = tmp_path / "gone"
+    gone.symlink_to(tmp_path / "nowhere")
+    code, _, err = run("zoom", str(photo), "-o", str(gone), "--frames", "2", *QUICK)
+    assert code == 2 and err.count("\n") == 1 and "which does not exist" in err
+    if os.name != "nt":
+        protected = tmp_path / "protected"
+        protected.mkdir()
+        (protected / "frame_00001.png").write_bytes(b"kept")  # after a gap: not a done frame
+        (protected / "frame_00001.png").chmod(0o444)
+        started = len(dreams)
+        code, _, err = run("zoom", str(photo), "-o", str(protected), "--frames", "3", "--quiet",
+                           *QUICK)
+        assert code == 2 and err.count("\n") == 1 and "write-protected" in err
+        assert (protected / "frame_00001.png").read_bytes() == b"kept"
+        assert len(dreams) == started + 1  # frame 0 only: frame 1 was refused before its dream
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("values", "bits"), [
+    (np.linspace(0, 255, 40 * 48 * 3).reshape(40, 48, 3).astype(np.float32), 16),
+    (np.linspace(0, 65535, 40 * 48).reshape(40, 48, 1).astype(np.uint32), 16),
+    (np.linspace(0, 255, 40 * 48).reshape(40, 48, 1).astype(np.int32), 8),
+])
+def test_a_deep_tiff_dreams_into_a_picture_not_a_white_or_black_one(
+        tmp_path: Path, run, dreams: list, values: np.ndarray, bits: int) -> None:
+    source = tmp_path / "scan.tif"
+    source.write_bytes(tiff.encode(values))
+    code, _, err = run("dream", str(source), "-o", str(tmp_path / "out.tif"), *QUICK)
+    assert code == 0, err
+    assert err.startswith("deepdream: note: ") and "read as 0-" in err
+    out, info = read_image(tmp_path / "out.tif")
+    assert info.bits == bits and out.shape == values.shape
+    assert 0.4 < out.mean() < 0.7 and out.std() > 0.2  # the ramp (a little brighter)
+    code, _, err = run("dream", str(source), "-o", str(tmp_path / "q.tif"), "--quiet", *QUICK)
+    assert code == 0 and err == ""  # --quiet: no note either
+
+
+def test_a_mask_painted_on_a_transparent_layer_leaves_the_clear_part(
+        tmp_path: Path, run, photo: Path, dreams: list) -> None:
+    mask = np.ones((40, 48, 4), np.float32)  # white everywhere...
+    mask[:20, :, 3] = 0.0  # ...but the top half is transparent
+    write_image(tmp_path / "mask.png", mask)
+    code, _, err = run("dream", str(photo), "-o", str(tmp_path / "out.png"), "--mask",
+                       str(tmp_path / "mask.png"), "--quiet", *QUICK)
+    assert code == 0, err
+    assert np.array_equal(dreams[0], np.repeat([0.0, 1.0], 20)[:, None].repeat(48, axis=1))
+
+
+# --- dream --daemon --models-file ---------------------------------------------------------
+
+
+class _FakeClient:
+    """A daemon's client that answers a catalog and dreams by returning the pixels."""
+
+    catalog_models: dict[str, Any] = {}
+    dreamed: list[dict[str, Any]] = []
+
+    def __init__(self, endpoint: str | None = None, **_: object) -> None:
+        self.endpoint = endpoint or "tcp://127.0.0.1:5599"
+
+    def __enter__(self) -> _FakeClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+    def hello(self) -> dict[str, Any]:
+        return {"version": 1}
+
+    def catalog(self) -> dict[str, Any]:
+        return {"models": self.catalog_models, "presets": {}}
+
+    def dream(self, settings: dict[str, Any], pixels: bytes, *_: object, **__: object) -> bytes:
+        self.dreamed.append(settings)
+        return pixels
+
+
+@pytest.fixture
+def fake_daemon(monkeypatch: pytest.MonkeyPatch) -> type[_FakeClient]:
+    import deepdream_protocol.client
+
+    monkeypatch.setattr(deepdream_protocol.client, "Client", _FakeClient)
+    monkeypatch.setattr(_FakeClient, "dreamed", [])
+    return _FakeClient
+
+
+@pytest.mark.parametrize(("daemon_has", "ok"), [
+    ("nothing", False), ("another file", False), ("the same file", True),
+])
+def test_daemon_models_file_is_checked_not_ignored(
+        tmp_path: Path, run, photo: Path, tiny_models_file: Path, fake_daemon,
+        monkeypatch: pytest.MonkeyPatch, daemon_has: str, ok: bool) -> None:
+    mine = tmp_path / "mine.toml"
+    mine.write_text(tiny_models_file.read_text())
+    models = {"googlenet": {"source": "built-in"}}
+    if daemon_has == "another file":
+        models["tiny"] = {"source": str(tiny_models_file)}
+    elif daemon_has == "the same file":
+        models["tiny"] = {"source": str(mine)}
+    monkeypatch.setattr(fake_daemon, "catalog_models", models)
+    output = tmp_path / "out.png"
+    code, _, err = run("dream", str(photo), "-o", str(output), "--quiet", *QUICK, "--daemon",
+                       "tcp://127.0.0.1:9", models_file=mine)
+    if ok:
+        assert code == 0, err
+        assert fake_daemon.dreamed and output.is_file()
+    else:
+        assert code == 2 and err.count("\n") == 1 and "--models-file" in err
+        assert "deepdream serve --models-file" in err and "tcp://127.0.0.1:9" in err
+        assert fake_daemon.dreamed == [] and not output.exists()
+
+
+def test_daemon_models_file_that_is_missing_fails_before_any_work(
+        tmp_path: Path, run, photo: Path, fake_daemon) -> None:
+    code, _, err = run("dream", str(photo), "-o", str(tmp_path / "out.png"), "--quiet",
+                       *QUICK, "--daemon", "tcp://127.0.0.1:9",
+                       models_file=tmp_path / "none.toml")
+    assert code == 2 and err.count("\n") == 1 and "none.toml" in err
+    assert fake_daemon.dreamed == []
+
+
+def test_daemon_dreams_a_model_the_models_file_does_not_declare(
+        tmp_path: Path, run, photo: Path, fake_daemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    # --models-file adds models; a built-in one is the daemon's to give, as here it is ours
+    monkeypatch.setattr(fake_daemon, "catalog_models", {"googlenet": {"source": "built-in"}})
+    code, _, err = run("dream", str(photo), "-o", str(tmp_path / "out.png"), "--quiet",
+                       "--model", "googlenet", "--daemon", "tcp://127.0.0.1:9")
+    assert code == 0, err
+    assert fake_daemon.dreamed[0]["model"] == "googlenet"
+
+
+# --- help -----------------------------------------------------------------------------------
+
+
+def test_help_shows_whole_numbers_and_no_daemon_talk_for_zoom(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["dream", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "0 to 2147483647" in text and "e+09" not in text
+    assert "--neuron [LAYER:]CHANNEL[@X,Y] dream one channel" in text
+    with pytest.raises(SystemExit):
+        main(["zoom", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--daemon" not in text
