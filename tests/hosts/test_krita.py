@@ -10,6 +10,7 @@ kritarunner's exit code says nothing about the script, hence the printed marker.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -318,6 +319,12 @@ def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
     assert facts["layers_after_undo"] == before  # one undo step removes the dream
     assert facts["action"] == "DeepDream"
     assert facts["layers_after_action"] == facts["layers_after"]
+    # the image mirrored (in the background, as Krita does it) while the daemon dreamed: the
+    # dream is mirrored with it, as the same dream added before the mirror was (before, it
+    # was added unmirrored, shifted by the offset Krita gives a mirrored layer)
+    assert facts["mirror_action"] and facts.get("mirrored"), facts
+    assert facts["message_after_mirror"] == "added layer 'paint (DeepDream)'", facts
+    assert facts["mirror_unlike_reference"] <= 0.01 * facts["mirror_pixels"], facts
     assert facts["busy_at_quit"] and facts["steps"][-1] == "quit"  # and Krita exited
     assert shot.exists() and shot.stat().st_size > 10_000
     # the docker's settings survive a restart: what the GUI wrote to kritarc reads back
@@ -437,6 +444,8 @@ def test_docker_result_follows_a_layer_converted_or_moved_mid_dream(changed_mid_
     assert fact["space"] == fact["layer_space"]
     if "convert_to" in case:
         assert fact["space"] == case["convert_to"]
+    # nothing was painted: no word of changes (a converted layer is compared as converted)
+    assert fact["message"] == "added layer 'paint (DeepDream)'", fact
     assert fact["unlike_reference"] <= 0.01 * fact["pixels"], fact
 
 
@@ -446,6 +455,62 @@ def test_docker_refuses_to_add_a_dream_of_an_image_resized_mid_dream(changed_mid
     assert "scaled_at" in fact, fact
     assert fact.get("error") == "the image was resized while dreaming; nothing was added", fact
     assert fact["layers_after"] == fact["layers_before"] and not fact["busy_at_end"]
+
+
+# What else a user may do while the daemon dreams.  Painting on the layer or filtering it:
+# the dream of the layer as it was read is added, over the changes, which stay on the
+# layer, and the status line says so (before, it said nothing); a stroke where the selection
+# dreams nothing shows in the result (before, the result covered it with the old pixels).
+# Turning the image or the layer: the dream turns with it (before, it was added unturned,
+# shifted by the offset Krita gives a turned layer).  Each result is compared with the same
+# dream done blocking beforehand, turned the same way by Krita.
+CHANGED_NOTE = ("added layer 'paint (DeepDream)'; 'paint' changed while it was dreamed: the "
+                "dream shows it as it was and covers the changes, which stay on 'paint'")
+WORKED_ON_MID_DREAM = [
+    {"name": "async_painted", "model": "RGBA", "depth": "U8", **FEATHERED,
+     "paint_rect": [20, 15, 8, 6], "note": True},
+    {"name": "async_painted_unselected", "model": "RGBA", "depth": "U8",  # an L shape
+     "selection": [12, 10, 36, 26], "selection_add": [[0, 0, 8, 8]],
+     "paint_rect": [30, 0, 10, 6], "note": False},
+    {"name": "async_filtered", "model": "RGBA", "depth": "U16", "filter": "invert",
+     "note": True},
+    {"name": "async_image_rotated", "model": "RGBA", "depth": "U8", "offset": [9, 5],
+     **FEATHERED, "rotate_image": math.pi},
+    {"name": "async_square_image_turned", "model": "RGBA", "depth": "U16", "size": [48, 48],
+     "offset": [-7, 6], "rotate_image": math.pi / 2},
+    {"name": "async_layer_rotated", "model": "RGBA", "depth": "U8", "offset": [9, 5],
+     "rotate_layer": math.pi},
+    {"name": "async_image_rotated_and_painted", "model": "RGBA", "depth": "U8",
+     "rotate_image": math.pi, "paint_rect": [20, 15, 8, 6], "note": True},
+]
+_WHEN = {"paint_rect": "painted_at", "filter": "filtered_at", "rotate_image": "rotated_at",
+         "rotate_layer": "rotated_at"}
+
+
+@pytest.fixture(scope="module")
+def worked_on_mid_dream(krita: KritaHome, endpoint: str) -> dict[str, dict[str, Any]]:
+    # (the quick dream: the change is made at its first progress report, whenever it ends)
+    cases = [{**case, "reference": True} for case in WORKED_ON_MID_DREAM]
+    return krita.run_cases(cases, {"DEEPDREAM_ENDPOINT": endpoint}, script="krita_async")
+
+
+@pytest.mark.parametrize("case", WORKED_ON_MID_DREAM, ids=lambda c: c["name"])
+def test_docker_result_after_the_layer_was_painted_on_filtered_or_turned_mid_dream(
+        worked_on_mid_dream, case):
+    fact = _fact(worked_on_mid_dream, case["name"])
+    assert all(when in fact for key, when in _WHEN.items() if key in case), fact
+    assert "error" not in fact, fact
+    assert fact["layers_after"][2] == "paint (DeepDream)" and not fact["busy_at_end"]
+    assert fact["left_as_the_user_left_it"], fact  # the user's layer is never touched
+    assert fact["message"] == (CHANGED_NOTE if case.get("note")
+                               else "added layer 'paint (DeepDream)'"), fact
+    # where it belongs, the dream of what was read (but for a stroke where nothing is dreamed)
+    assert fact["unlike_reference"] <= 0.01 * fact["pixels"], fact
+    if "paint_rect" in case:
+        _, _, width, height = case["paint_rect"]
+        assert fact["stroke_pixels"] == width * height
+        # painted where it is dreamed: the dream covers it; elsewhere the result shows it
+        assert fact["stroke_covered" if case["note"] else "stroke_kept"] == width * height, fact
 
 
 def test_docker_reports_a_broken_config_file_in_one_line(krita):

@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "krita"))
 
-from deepdream_krita import job, preferences  # noqa: E402
+from deepdream_krita import changes, job, preferences  # noqa: E402
 from deepdream_krita.pixels import (  # noqa: E402
     DreamError,
     Rect,
@@ -139,3 +139,230 @@ def test_a_document_closed_while_dreaming_gets_nothing_and_says_so():
                                  PixelFormat("BGRA", "u8", "srgb"), b"\0" * 4, None)
     with pytest.raises(DreamError, match=r"^the document was closed; nothing was added$"):
         prepared.finish(b"\0" * 4)
+
+
+# Where each turn sends pixel (x, y) of a W x H image (Krita: rotating by +90 degrees turns
+# the image clockwise, as y points down).
+_WHERE = {
+    "identity": lambda x, y, w, h: (x, y),
+    "mirror_x": lambda x, y, w, h: (w - 1 - x, y),
+    "mirror_y": lambda x, y, w, h: (x, h - 1 - y),
+    "rotate_180": lambda x, y, w, h: (w - 1 - x, h - 1 - y),
+    "rotate_90": lambda x, y, w, h: (h - 1 - y, x),
+    "rotate_270": lambda x, y, w, h: (y, w - 1 - x),
+    "transpose": lambda x, y, w, h: (y, x),
+    "anti_transpose": lambda x, y, w, h: (h - 1 - y, w - 1 - x),
+}
+
+
+def _image(width: int, height: int, bpp: int, seed: int = 0) -> bytes:
+    """Every pixel different, and the bytes within a pixel too."""
+    return bytes((seed + (y * width + x) * 7 + c * 101) % 251
+                 for y in range(height) for x in range(width) for c in range(bpp))
+
+
+def _turned_by_hand(data: bytes, width: int, height: int, bpp: int, name: str) -> bytes:
+    tw, th = (height, width) if name in ("rotate_90", "rotate_270", "transpose",
+                                         "anti_transpose") else (width, height)
+    out = bytearray(len(data))
+    for y in range(height):
+        for x in range(width):
+            nx, ny = _WHERE[name](x, y, width, height)
+            i, j = (y * width + x) * bpp, (ny * tw + nx) * bpp
+            out[j:j + bpp] = data[i:i + bpp]
+    assert len(out) == tw * th * bpp
+    return bytes(out)
+
+
+def _crop(data: bytes, width: int, bpp: int, rect: Rect) -> bytes:
+    row = width * bpp
+    return b"".join(data[y * row + rect.x * bpp:y * row + (rect.x + rect.width) * bpp]
+                    for y in range(rect.y, rect.y + rect.height))
+
+
+@pytest.mark.parametrize("turn", changes.TURNS, ids=lambda t: t.name)
+@pytest.mark.parametrize("bpp", [1, 4, 10])  # a mask, RGBA U8, CMYKA U16
+def test_turns_move_whole_pixels_the_way_krita_turns_an_image(turn, bpp):
+    data = _image(5, 3, bpp)
+    assert changes.turn_pixels(data, 5, 3, turn) == _turned_by_hand(data, 5, 3, bpp, turn.name)
+
+
+@pytest.mark.parametrize("turn", changes.TURNS, ids=lambda t: t.name)
+def test_a_turned_rect_holds_the_turned_pixels(turn):
+    # a part of a 9x6 image, turned with the whole image, is that part's pixels turned
+    width, height, bpp, part = 9, 6, 2, Rect(2, 1, 4, 3)
+    image = _image(width, height, bpp)
+    turned = changes.turn_pixels(image, width, height, turn)
+    tw, _ = turn.size(width, height)
+    where = changes.turn_rect(part, Rect(0, 0, width, height), turn, (0, 0))
+    assert _crop(turned, tw, bpp, where) == changes.turn_pixels(
+        _crop(image, width, bpp, part), part.width, part.height, turn)
+
+
+def test_krita_rotations_land_where_krita_puts_them():
+    # measured in Krita 5.2.9: a 5x4 layer at (2, 1) of a 10x10 image, rotated by +-90 degrees
+    canvas = Rect(0, 0, 10, 10)
+    by_name = {t.name: t for t in changes.TURNS}
+    assert changes.turn_rect(Rect(2, 1, 5, 4), canvas, by_name["rotate_90"], (0, 0)) == \
+        Rect(5, 2, 4, 5)
+    assert changes.turn_rect(Rect(2, 1, 5, 4), canvas, by_name["rotate_270"], (0, 0)) == \
+        Rect(1, 3, 4, 5)
+    # and by 180 degrees in a 12x8 one
+    assert changes.turn_rect(Rect(2, 1, 5, 4), Rect(0, 0, 12, 8), by_name["rotate_180"],
+                             (0, 0)) == Rect(5, 3, 5, 4)
+
+
+class _Layer:
+    """A layer's pixels over a W x H canvas (transparent elsewhere), read as Krita reads."""
+
+    def __init__(self, data: bytes, width: int, height: int, bpp: int) -> None:
+        self.data, self.width, self.height, self.bpp = data, width, height, bpp
+        self.reads: list[Rect] = []
+
+    def read(self, rect: Rect) -> bytes:
+        self.reads.append(rect)
+        inside = rect.intersected(Rect(0, 0, self.width, self.height))
+        if inside != rect:
+            return b"\0" * (rect.width * rect.height * self.bpp)  # good enough here
+        return _crop(self.data, self.width, self.bpp, rect)
+
+
+_CANVAS = Rect(0, 0, 12, 8)
+_PART = Rect(2, 1, 5, 4)  # what was dreamed, at the layer's own bounds
+
+
+def _find(layer: _Layer, original: bytes, mask: bytes | None = None) -> changes.Found:
+    places = changes.candidates(_PART, _PART, _CANVAS, _PART, _PART)
+    return changes.find(layer.read, original, _PART, mask, places)
+
+
+def test_an_unchanged_layer_costs_one_read():
+    image = _image(12, 8, 4)
+    layer = _Layer(image, 12, 8, 4)
+    found = _find(layer, _crop(image, 12, 4, _PART))
+    assert found == changes.Found(changes.IDENTITY, _PART, False, None)
+    assert layer.reads == [_PART]
+
+
+@pytest.mark.parametrize("name", ["mirror_x", "mirror_y", "rotate_180"])
+def test_an_image_flipped_or_rotated_is_found_turned(name):
+    turn = next(t for t in changes.TURNS if t.name == name)
+    image = _image(12, 8, 4)
+    flipped = changes.turn_pixels(image, 12, 8, turn)
+    found = _find(_Layer(flipped, 12, 8, 4), _crop(image, 12, 4, _PART))
+    assert found.turn == turn and not found.changed and found.current is None
+    assert found.rect == changes.turn_rect(_PART, _CANVAS, turn, (0, 0))
+
+
+def test_a_square_image_turned_a_quarter_is_found_too():
+    turn = next(t for t in changes.TURNS if t.name == "rotate_90")
+    image = _image(8, 8, 4)
+    part = Rect(1, 2, 5, 3)
+    turned = changes.turn_pixels(image, 8, 8, turn)
+    places = changes.candidates(part, part, Rect(0, 0, 8, 8), None, None)
+    found = changes.find(_Layer(turned, 8, 8, 4).read, _crop(image, 8, 4, part), part, None,
+                         places)
+    assert (found.turn, found.rect, found.changed) == (turn, Rect(3, 1, 3, 5), False)
+
+
+def _painted(image: bytes, width: int, bpp: int, rect: Rect) -> bytes:
+    out = bytearray(image)
+    for y in range(rect.y, rect.y + rect.height):
+        for x in range(rect.x, rect.x + rect.width):
+            out[(y * width + x) * bpp:(y * width + x + 1) * bpp] = b"\xff" * bpp
+    return bytes(out)
+
+
+def test_a_stroke_on_the_dreamed_pixels_is_reported_and_the_place_still_found():
+    image = _image(12, 8, 4)
+    stroke = Rect(3, 2, 2, 2)
+    painted = _painted(image, 12, 4, stroke)
+    found = _find(_Layer(painted, 12, 8, 4), _crop(image, 12, 4, _PART))
+    assert (found.turn, found.rect, found.changed) == (changes.IDENTITY, _PART, True)
+    assert found.current == _crop(painted, 12, 4, _PART)
+    # flipped and painted on: still the flip, the one most like what was read
+    mirror = changes.TURNS[1]
+    flipped = _painted(changes.turn_pixels(image, 12, 8, mirror), 12, 4, Rect(6, 2, 2, 2))
+    found = _find(_Layer(flipped, 12, 8, 4), _crop(image, 12, 4, _PART))
+    assert (found.turn, found.changed) == (mirror, True)
+
+
+def test_a_stroke_outside_the_selection_is_no_change_to_the_dream():
+    image = _image(12, 8, 4)
+    mask = bytearray(b"\xff" * (_PART.width * _PART.height))
+    mask[0] = mask[1] = 0  # the top left two pixels of the part are not selected
+    painted = _painted(image, 12, 4, Rect(_PART.x, _PART.y, 2, 1))
+    found = _find(_Layer(painted, 12, 8, 4), _crop(image, 12, 4, _PART), bytes(mask))
+    assert (found.turn, found.changed) == (changes.IDENTITY, False)
+    assert found.current == _crop(painted, 12, 4, _PART)  # for the unselected pixels
+    mask[1] = 1  # a feathered edge is dreamed a little: that is a change
+    found = _find(_Layer(painted, 12, 8, 4), _crop(image, 12, 4, _PART), bytes(mask))
+    assert found.changed
+
+
+def test_a_filtered_layer_is_reported_and_keeps_its_place():
+    image = _image(12, 8, 4)
+    inverted = bytes(255 - b for b in image)  # nothing alike anywhere
+    found = _find(_Layer(inverted, 12, 8, 4), _crop(image, 12, 4, _PART))
+    assert (found.turn, found.rect, found.changed) == (changes.IDENTITY, _PART, True)
+
+
+def test_a_change_is_reported_in_the_status_line():
+    prepared = job.PreparedDream(object(), _Node("paintlayer"), Rect(0, 0, 1, 1),
+                                 PixelFormat("BGRA", "u8", "srgb"), b"\0" * 4, None)
+    result = _Node("paintlayer")
+    assert prepared.report(result) == "added layer 'layer'"
+    prepared.changed = True
+    assert prepared.report(result) == (
+        "added layer 'layer'; 'layer' changed while it was dreamed: the dream shows it as it "
+        "was and covers the changes, which stay on 'layer'")
+
+
+@pytest.mark.parametrize("turn", changes.TURNS, ids=lambda t: t.name)
+def test_a_turned_row_is_that_row_of_the_turned_pixels(turn):
+    data = _image(5, 3, 6)
+    turned = changes.turn_pixels(data, 5, 3, turn)
+    width, height = turn.size(5, 3)
+    rows = [turned[r * width * 6:(r + 1) * width * 6] for r in range(height)]
+    assert [changes.turned_row(data, 5, 3, turn, r) for r in range(height)] == rows
+
+
+def test_a_sparse_layer_flipped_is_found_though_the_sampled_rows_miss_its_pixels():
+    # transparent but for one row that the quick ranking does not sample: every place
+    # ranks the same, and the full checks of the tied ones find the flip
+    width, height, row = 16, 600, 1
+    image = bytearray(width * height * 4)
+    image[row * width * 4:(row + 1) * width * 4] = _image(width, 1, 4)
+    canvas = Rect(0, 0, width, height)
+    mirror = changes.TURNS[1]
+    flipped = changes.turn_pixels(bytes(image), width, height, mirror)
+    places = changes.candidates(canvas, canvas, canvas, canvas, canvas)
+    found = changes.find(_Layer(flipped, width, height, 4).read, bytes(image), canvas, None,
+                         places)
+    assert (found.turn, found.rect, found.changed) == (mirror, canvas, False)
+
+
+class _Document:
+    """Krita 5.2's Document as job.idle sees it: a barrier lock it may or may not get."""
+
+    def __init__(self, busy: bool, closed: bool = False) -> None:
+        self.busy, self.closed, self.locks = busy, closed, 0
+
+    def rootNode(self) -> object | None:  # noqa: N802 - Krita's name
+        return None if self.closed else object()
+
+    def tryBarrierLock(self) -> bool:  # noqa: N802 - Krita's name
+        if self.busy:
+            return False
+        self.locks += 1
+        return True
+
+    def unlock(self) -> None:
+        self.locks -= 1
+
+
+def test_the_dream_waits_until_krita_has_done_what_the_user_set_going():
+    busy, free, closed = _Document(busy=True), _Document(busy=False), _Document(True, True)
+    assert not job.idle(busy)
+    assert job.idle(free) and free.locks == 0  # the lock it took is given back
+    assert job.idle(closed)  # finish then says the document was closed

@@ -41,6 +41,7 @@ class DreamRunner(QObject):
         self._job: Any = None
         self._outcome: tuple[str, Any] | None = None
         self._connecting = False  # the helper thread is looking for the daemon
+        self._waiting = False  # the dream is back; Krita is still busy with the image
         self._attempt = 0  # numbers each start, so a stale helper thread's answer is ignored
         self._notifier: QSocketNotifier | None = None
         self._timer = QTimer(self)
@@ -83,7 +84,7 @@ class DreamRunner(QObject):
                 return  # the daemon confirms with "cancelled"
             except DaemonError:
                 pass
-        if self.busy and self._connecting:
+        if self.busy and (self._connecting or self._waiting):
             self._end(CANCELLED)  # the helper thread's answer will find nothing to do
 
     def shutdown(self) -> None:
@@ -155,9 +156,25 @@ class DreamRunner(QObject):
         if kind != "result" or prepared is None:
             self._end(payload)
             return
+        self._add_when_idle(self._attempt, payload)
+
+    def _add_when_idle(self, attempt: int, dreamed: bytes) -> None:
+        """Add the dream once Krita has done what the user set going meanwhile (a stroke
+        still being painted, a flip of the image): the layer is compared with what was read,
+        and the dream placed, as it is then."""
+        prepared = self._prepared
+        if attempt != self._attempt or prepared is None:
+            return  # cancelled while waiting
+        if not job.idle(prepared.document):
+            if not self._waiting:
+                self._waiting = True
+                self.progressed.emit(100, "dreamed; waiting for Krita to finish…")
+            QTimer.singleShot(POLL_MS, lambda: self._add_when_idle(attempt, dreamed))
+            return
+        self._waiting = False
         # Still busy while the layer is added: Krita may run the event loop meanwhile.
         try:
-            node = prepared.finish(payload)
+            node = prepared.finish(dreamed)
         except DreamError as exc:
             self._end(str(exc))
             return
@@ -201,7 +218,7 @@ class DreamRunner(QObject):
         self._drop_client()
         was_busy = self.busy
         self._prepared = None
-        self._connecting = False
+        self._connecting = self._waiting = False
         if was_busy:
             self.busy_changed.emit(False)
 

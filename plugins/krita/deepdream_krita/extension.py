@@ -8,9 +8,10 @@ from krita import DockWidgetFactory, DockWidgetFactoryBase, Extension, Krita
 
 from . import controller, preferences
 from .docker import DOCKER_ID, DeepDreamDocker
-from .qt import QMessageBox
+from .qt import QIcon, QMessageBox
 
 ACTION_ID = "deepdream_krita_dream"
+FLOATING_MESSAGE_MS = 8000
 
 
 class DeepDreamExtension(Extension):
@@ -18,6 +19,7 @@ class DeepDreamExtension(Extension):
         runner = controller.runner()
         runner.failed.connect(self._report_failure)
         runner.refused.connect(self._report_failure)
+        runner.succeeded.connect(self._report_success)
 
     def createActions(self, window: Any) -> None:  # noqa: N802 - Krita's virtual
         action = window.createAction(ACTION_ID, "DeepDream", "tools/scripts")
@@ -30,6 +32,16 @@ class DeepDreamExtension(Extension):
             window = Krita.instance().activeWindow()
             parent = window.qwindow() if window is not None else None
             QMessageBox.warning(parent, "DeepDream", message)
+
+    def _report_success(self, _node: Any, message: str) -> None:
+        # The docker's status line says what was added (and whether the layer changed while
+        # it was dreamed); without a visible docker, say it over the canvas for a while.
+        if _visible_docker() is None:
+            window = Krita.instance().activeWindow()
+            view = window.activeView() if window is not None else None
+            show = getattr(view, "showFloatingMessage", None)
+            if show is not None:
+                show(message, QIcon(), FLOATING_MESSAGE_MS, 1)  # 1: medium priority
 
 
 def _visible_docker() -> DeepDreamDocker | None:

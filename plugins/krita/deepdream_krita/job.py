@@ -9,6 +9,12 @@ duplicate too, so it keeps every keyframe (Krita 5.2's scripting API cannot remo
 plain layer would show the dreamed frame all through the animation): only the drawing shown
 at that frame is dreamed, the others stay copies of the original's, and the docker's status
 line says so.
+
+The user may go on working while the daemon dreams: the dream follows a layer that was moved,
+converted, flipped or rotated meanwhile (changes.py finds where its pixels went), and when
+the dreamed pixels were painted on or filtered as well, the dream of them as they were read
+is still added, over the user's changes (which stay on the original layer), and the status
+line says so.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 
 from deepdream_protocol.pixels import PixelFormat
 
-from . import pixels
+from . import changes, pixels
 from .pixels import DreamError, Rect
 
 RESULT_SUFFIX = " (DeepDream)"
@@ -55,6 +61,12 @@ class PreparedDream:
     position: tuple[int, int] | None = None  # the node's offset
     canvas: tuple[int, int] | None = None  # the image's size
     frame: int | None = None  # the document's current time when the node is animated
+    # The node's own bytes over rect (``pixels`` unless Krita converted them for the
+    # daemon), their colour space, and the node's bounds: what ``finish`` looks for.
+    original: bytes | None = None
+    original_space: tuple[str, str, str] | None = None
+    bounds: Rect | None = None
+    changed: bool = False  # set by ``finish``: the dreamed pixels changed meanwhile
 
     def finish(self, dreamed: bytes) -> Any:
         """Add the dream as a new paint layer directly above the node; return that layer.
@@ -65,7 +77,10 @@ class PreparedDream:
         ``pixelData`` reads the pixels without the masks, so without copies of them the
         result would show what the original hides), visible and unlocked, with the dream
         written into it before it is inserted: one undoable step, and the original layer is
-        never touched.
+        never touched.  The dream goes where the pixels it was dreamed from are now (moved,
+        flipped or rotated meanwhile: turned the same way); pixels the selection left out
+        are the node's as they are now, and ``changed`` says whether the selected ones
+        changed since they were read (the dream of them as they were covers them).
         """
         if self.document.rootNode() is None:  # closed while the daemon dreamed
             raise DreamError(DOCUMENT_CLOSED)
@@ -79,12 +94,14 @@ class PreparedDream:
         parent = self.node.parentNode()
         if parent is None:
             raise DreamError("the layer is no longer in the document")
-        # A layer moved (or converted) while the daemon dreamed: the dream follows its pixels.
-        x1, y1 = _position(self.node)
-        x0, y0 = self.position or (x1, y1)
-        rect = Rect(self.rect.x + x1 - x0, self.rect.y + y1 - y0, self.rect.width,
-                    self.rect.height)
-        region = self._in_node_space(dreamed, rect)
+        found = self._find_pixels()
+        rect, turn = found.rect, found.turn
+        self.changed = found.changed
+        dreamed = changes.turn_pixels(dreamed, self.rect.width, self.rect.height, turn)
+        mask = self.mask
+        if mask is not None:
+            mask = changes.turn_pixels(mask, self.rect.width, self.rect.height, turn)
+        region = self._in_node_space(dreamed, rect, mask, found.current)
         result = self.node.duplicate()
         if result is None or _space(result) != _space(self.node):
             raise DreamError("Krita could not copy the layer for the result")
@@ -101,14 +118,55 @@ class PreparedDream:
         text = f"added layer {result.name()!r}"
         if self.frame is not None:
             text += f"; it is animated and only its drawing at frame {self.frame} is dreamed"
+        if self.changed:
+            name = self.node.name()
+            text += (f"; {name!r} changed while it was dreamed: the dream shows it as it was "
+                     f"and covers the changes, which stay on {name!r}")
         return text
 
-    def _in_node_space(self, dreamed: bytes, rect: Rect) -> bytes:
+    def _find_pixels(self) -> changes.Found:
+        """Where the pixels that were read are now, and whether the dreamed ones changed."""
+        # A layer moved while the daemon dreamed: the dream follows its pixels.
+        x1, y1 = _position(self.node)
+        x0, y0 = self.position or (x1, y1)
+        moved = Rect(self.rect.x + x1 - x0, self.rect.y + y1 - y0, self.rect.width,
+                     self.rect.height)
+        original = self.original
+        space = _space(self.node)
+        if original is not None and self.original_space not in (None, space):
+            original = self._converted(original, space)  # the user converted the layer
+        if original is None:  # nothing to compare with: where the move put it, unchanged
+            return changes.Found(changes.IDENTITY, moved, False, None)
+        canvas = Rect(0, 0, self.document.width(), self.document.height())
+        places = changes.candidates(self.rect, moved, canvas, self.bounds,
+                                    Rect.of(self.node.bounds()))
+        return changes.find(lambda rect: pixels.read(self.node, rect), original, self.rect,
+                            self.mask, places)
+
+    def _converted(self, original: bytes, space: tuple[str, str, str]) -> bytes | None:
+        """``original`` converted the way the user converted the layer (Krita's conversion,
+        on a temporary layer); None when Krita cannot."""
+        assert self.original_space is not None
+        temp = self.document.createNode("DeepDream comparison", "paintlayer")
+        if temp is None or not temp.setColorSpace(*self.original_space):
+            return None
+        pixels.write(temp, original, self.rect)
+        if not temp.setColorSpace(*space):
+            return None
+        return pixels.read(temp, self.rect)
+
+    def _in_node_space(self, dreamed: bytes, rect: Rect, mask: bytes | None,
+                       current: bytes | None) -> bytes:
         """``dreamed`` in the node's colour space now (it differs from ``space`` for a CMYK,
-        Lab, ... node, or when the user converted the layer meanwhile), for ``rect``."""
+        Lab, ... node, or when the user converted the layer meanwhile), for ``rect``, with
+        the pixels the mask leaves out as the node has them (``current``, when known; the
+        daemon returns them as they were read, and the user may have painted there)."""
         space = _space(self.node)
         if self.space is None or self.space == space:
-            return dreamed
+            if mask is None or current is None:  # (None: as they were read)
+                return dreamed
+            bpp = len(current) // (rect.width * rect.height)
+            return pixels.splice_unmasked(current, dreamed, mask, bpp)
         # Krita converts the dream on an empty temporary layer: only rect's pixels, no undo.
         temp = self.document.createNode("DeepDream conversion", "paintlayer")
         if temp is None or not temp.setColorSpace(*self.space):
@@ -117,11 +175,24 @@ class PreparedDream:
         if not temp.setColorSpace(*space):
             raise DreamError("Krita could not convert the dream back to the layer's colour space")
         back = pixels.read(temp, rect)
-        if self.mask is None:
+        if mask is None:
             return back
-        original = pixels.read(self.node, rect)
-        bpp = len(original) // (rect.width * rect.height)
-        return pixels.splice_unmasked(original, back, self.mask, bpp)
+        if current is None:
+            current = pixels.read(self.node, rect)
+        bpp = len(current) // (rect.width * rect.height)
+        return pixels.splice_unmasked(current, back, mask, bpp)
+
+
+def idle(document: Any) -> bool:
+    """Whether Krita has finished what it was doing to the image (a closed document is
+    idle: ``finish`` then says it was closed).  Krita 5.2's API has no isIdle: a barrier
+    lock that can be had at once, and is given back, tells the same."""
+    if document.rootNode() is None:
+        return True
+    if not document.tryBarrierLock():
+        return False
+    document.unlock()
+    return True
 
 
 def prepare(document: Any, node: Any, use_selection: bool = True) -> PreparedDream:
@@ -152,7 +223,9 @@ def prepare(document: Any, node: Any, use_selection: bool = True) -> PreparedDre
     model, depth, profile = _space(node)
     fmt = pixels.wire_format(model, depth, profile)
     source, space = node, (model, depth, profile)
+    original = None  # the node's own bytes, when they are not what is sent
     if fmt is None:
+        original = pixels.read(node, rect)
         source, space = node.duplicate(), pixels.working_space(depth)
         if not source.setColorSpace(*space):
             raise DreamError(f"Krita could not convert the {model} {depth} layer to RGBA")
@@ -163,4 +236,6 @@ def prepare(document: Any, node: Any, use_selection: bool = True) -> PreparedDre
         raise DreamError(f"unexpected pixel data size for a {model} {depth} layer")
     frame = document.currentTime() if node.animated() else None
     return PreparedDream(document, node, rect, fmt, data, mask, space, _position(node),
-                         (document.width(), document.height()), frame)
+                         (document.width(), document.height()), frame,
+                         original=data if original is None else original,
+                         original_space=(model, depth, profile), bounds=Rect.of(node.bounds()))

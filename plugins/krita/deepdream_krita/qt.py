@@ -34,6 +34,7 @@ QTimer = QtCore.QTimer
 QSocketNotifier = QtCore.QSocketNotifier
 pyqtSignal = QtCore.pyqtSignal
 QPixmap = QtGui.QPixmap
+QIcon = QtGui.QIcon
 QApplication = QtWidgets.QApplication
 QWidget = QtWidgets.QWidget
 QFormLayout = QtWidgets.QFormLayout

@@ -4,10 +4,13 @@ killed then (the chroot shares the host's processes) or with the document closed
 
 Input: $DD_CASES (cases as for krita_cases.py, plus "cancel": true, "kill_pid": PID,
 "close_document": true or "switch_time": FRAME, a user moving to another frame; or a user
-changing the layer: "convert_to": [MODEL, DEPTH, PROFILE], "move_to": [X, Y], or the image:
-"scale_to": [W, H]; or "start_again": true, the action pressed again).  With "reference":
-true the same dream is first done blocking, before any change, and the result is compared
-with it changed the way the user changed the layer.
+changing the layer: "convert_to": [MODEL, DEPTH, PROFILE], "move_to": [X, Y],
+"rotate_layer": RADIANS, painting on it: "paint_rect": [X, Y, W, H] (opaque white) or
+filtering it: "filter": NAME (over the whole layer), or the image: "scale_to": [W, H],
+"rotate_image": RADIANS; or "start_again": true, the action pressed again).  With
+"reference": true the same dream is first done blocking, before any change, and the result is
+compared with it changed the way the user changed the layer (a reference to be turned stays
+in the document, hidden: Krita turns only the layers of a document).
 Output: one line ``DD_RESULT <json>``.  A 20 ms QTimer counts how often the event loop ran
 while dreaming.
 """
@@ -20,6 +23,7 @@ from typing import Any
 import deepdream_krita
 from deepdream_krita import controller
 from deepdream_krita.qt import QtCore
+from krita import Krita
 from krita_cases import animation_facts, build, keyframes, rect, run_all, samples
 
 LIMIT_MS = 240_000
@@ -27,11 +31,17 @@ LIMIT_MS = 240_000
 TOLERANCE = {"U8": 2, "U16": 2 * 257}
 
 
-def unlike_reference(doc: Any, layer: Any, result: Any, reference: Any) -> int:
+def unlike_reference(doc: Any, layer: Any, result: Any, reference: Any,
+                     case: dict[str, Any]) -> int:
     """Pixels where ``result`` differs from ``reference`` (the same dream, done before the
-    user changed the layer) once the reference got the layer's colour space and position."""
-    reference.setColorSpace(layer.colorModel(), layer.colorDepth(), layer.colorProfile())
-    reference.move(layer.position().x(), layer.position().y())
+    user changed the layer) once the reference got the layer's colour space and position,
+    or was turned as the user turned the layer; pixels the user painted are not counted."""
+    if case.get("rotate_layer"):
+        reference.rotateNode(case["rotate_layer"])
+        doc.waitForDone()
+    elif not case.get("rotate_image"):  # (Krita turned it with the image)
+        reference.setColorSpace(layer.colorModel(), layer.colorDepth(), layer.colorProfile())
+        reference.move(layer.position().x(), layer.position().y())
     x0, y0, w0, h0 = rect(result)
     x1, y1, w1, h1 = rect(reference)
     ux, uy = min(x0, x1), min(y0, y1)
@@ -40,8 +50,37 @@ def unlike_reference(doc: Any, layer: Any, result: Any, reference: Any) -> int:
     a = samples(bytes(result.pixelData(ux, uy, uw, uh)), depth)
     b = samples(bytes(reference.pixelData(ux, uy, uw, uh)), depth)
     per_pixel = len(a) // (uw * uh)
+    painted = case.get("paint_rect") or [0, 0, 0, 0]
     return sum(any(abs(a[i + c] - b[i + c]) > TOLERANCE[depth] for c in range(per_pixel))
-               for i in range(0, len(a), per_pixel))
+               and not in_rect(ux + k % uw, uy + k // uw, painted)
+               for k, i in enumerate(range(0, len(a), per_pixel)))
+
+
+def in_rect(x: int, y: int, area: list[int]) -> bool:
+    return area[0] <= x < area[0] + area[2] and area[1] <= y < area[1] + area[3]
+
+
+def paint(layer: Any, area: list[int]) -> None:
+    """A user's opaque white stroke over ``area`` (integer layers: all bits set)."""
+    bpp = len(bytes(layer.pixelData(0, 0, 1, 1)))
+    layer.setPixelData(b"\xff" * (area[2] * area[3] * bpp), *area)
+
+
+def stroke_facts(layer: Any, result: Any, reference: Any, area: list[int]) -> dict[str, int]:
+    """Of the painted pixels: how many the result shows as the layer has them now (the
+    stroke kept) and how many as the reference (the dream of what was there)."""
+    bpp = len(bytes(layer.pixelData(0, 0, 1, 1)))
+    now, got = bytes(layer.pixelData(*area)), bytes(result.pixelData(*area))
+    dream = bytes(reference.pixelData(*area))
+    pixels = [slice(i, i + bpp) for i in range(0, len(now), bpp)]
+    return {"stroke_pixels": len(pixels),
+            "stroke_kept": sum(got[p] == now[p] for p in pixels),
+            "stroke_covered": sum(got[p] == dream[p] for p in pixels)}
+
+
+def everything(doc: Any, layer: Any) -> bytes:
+    """The layer's pixels over the canvas and a margin around it."""
+    return bytes(layer.pixelData(-64, -64, doc.width() + 128, doc.height() + 128))
 
 
 def run_case(case: dict[str, Any]) -> dict[str, Any]:
@@ -54,10 +93,17 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     loop = QtCore.QEventLoop()
     out: dict[str, Any] = {"name": case["name"], "progress": [], "ticks": 0}
     results: list[Any] = []  # the new layer
+    left: dict[str, bytes] = {}  # the layer's pixels once the user changed it
     reference = None
     if case.get("reference"):  # the same dream, blocking, taken out of the document again
         reference = deepdream_krita.dream_layer(doc, layer, case["settings"])
-        reference.remove()
+        if case.get("rotate_image") or case.get("rotate_layer"):  # or kept, hidden (Krita
+            # turns it with the image, or unlike_reference as the user turned the layer)
+            reference.setName("reference")
+            reference.setVisible(False)
+            names_before = [c.name() for c in root.childNodes()]
+        else:
+            reference.remove()
 
     # what a case does once the dream has started: (its key, the fact noting when, the act)
     actions = (("cancel", "cancel_at", runner.cancel),
@@ -66,6 +112,11 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
                ("switch_time", "switched_at", lambda: doc.setCurrentTime(case["switch_time"])),
                ("convert_to", "converted_at", lambda: layer.setColorSpace(*case["convert_to"])),
                ("move_to", "moved_at", lambda: layer.move(*case["move_to"])),
+               ("rotate_image", "rotated_at", lambda: doc.rotateImage(case["rotate_image"])),
+               ("rotate_layer", "rotated_at", lambda: layer.rotateNode(case["rotate_layer"])),
+               ("paint_rect", "painted_at", lambda: paint(layer, case["paint_rect"])),
+               ("filter", "filtered_at",
+                lambda: Krita.instance().filter(case["filter"]).apply(layer, *rect(layer))),
                ("scale_to", "scaled_at",
                 lambda: doc.scaleImage(*case["scale_to"], 72, 72, "Bicubic")),
                ("start_again", "started_again_at",  # the action pressed again meanwhile
@@ -74,10 +125,15 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
 
     def on_progress(percent: int, text: str) -> None:
         out["progress"].append(percent)
+        acted = False
         for key, when, act in actions:
             if case.get(key) and percent > 0 and when not in out:
                 out[when] = out["ticks"]
                 act()
+                acted = True
+        if acted and "closed_at" not in out:  # the layer as the user left it
+            doc.waitForDone()
+            left["layer"] = everything(doc, layer)
 
     def on_done(node: Any, message: str | None = None) -> None:
         out["result"], out["message"] = node.name(), message
@@ -116,13 +172,17 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         return out
     out["layers_after"] = [c.name() for c in root.childNodes()]
     out["original_unchanged"] = bytes(layer.pixelData(*rect(layer))) == pixels_before
+    if "layer" in left:  # changed by the user meanwhile: is it still as the user left it?
+        out["left_as_the_user_left_it"] = everything(doc, layer) == left["layer"]
     if results:
         result = results[0]
         out["space"] = [result.colorModel(), result.colorDepth(), result.colorProfile()]
         out["layer_space"] = [layer.colorModel(), layer.colorDepth(), layer.colorProfile()]
         if reference is not None:
             out["pixels"] = rect(result)[2] * rect(result)[3]
-            out["unlike_reference"] = unlike_reference(doc, layer, result, reference)
+            out["unlike_reference"] = unlike_reference(doc, layer, result, reference, case)
+            if case.get("paint_rect"):
+                out.update(stroke_facts(layer, result, reference, case["paint_rect"]))
     if frames_before:  # every keyframe, whichever frame the document shows now
         out["original_unchanged"] = keyframes(doc, layer) == frames_before
         if results:

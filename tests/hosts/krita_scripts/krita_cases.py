@@ -84,6 +84,10 @@ def build(case: dict[str, Any]) -> tuple[Any, Any]:
     if case.get("selection"):
         sel = Selection()
         sel.select(*case["selection"], 255)
+        for more in case.get("selection_add", []):  # e.g. an L shape: its bounds hold
+            other = Selection()  # pixels it does not select
+            other.select(*more, 255)
+            sel.add(other)
         if case.get("feather"):
             sel.feather(case["feather"])
         doc.setSelection(sel)

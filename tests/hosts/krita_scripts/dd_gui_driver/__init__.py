@@ -2,8 +2,9 @@
 
 Installed next to deepdream_krita by test_krita.py for one Xvfb run.  Steps: wait for the
 main window, open a small document, show the docker, set tiny settings, press Dream, wait,
-save a screenshot ($DD_SHOT), undo the dream, dream again through the action, start a long
-dream and quit Krita in the middle of it; the facts go to $DD_OUT.
+save a screenshot ($DD_SHOT), undo the dream, dream again through the action, dream again
+and mirror the image meanwhile, start a long dream and quit Krita in the middle of it; the
+facts go to $DD_OUT.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 import traceback
 from typing import Any
 
+import deepdream_krita
+from deepdream_krita import controller
 from deepdream_krita.docker import DeepDreamDocker
 from deepdream_krita.qt import QApplication, QTimer
 from krita import Krita
@@ -149,6 +152,54 @@ def wait_for_action() -> None:
     facts["steps"].append("action")
     facts["layers_after_action"] = [c.name() for c in document.rootNode().childNodes()]
     facts["message_after_action"] = docker.message.text()
+    _later(dream_and_mirror)
+
+
+def dream_and_mirror() -> None:
+    """Dream again, and mirror the image (Image › Mirror Image Horizontally, which Krita
+    does in the background) as soon as the daemon reports progress."""
+    docker, document, layer = state["docker"], state["document"], state["layer"]
+    # the same dream, blocking, kept hidden in the document so that Krita mirrors it too
+    reference = deepdream_krita.dream_layer(document, layer, SETTINGS)
+    reference.setName("reference")
+    reference.setVisible(False)
+    document.setActiveNode(layer)
+    mirror = Krita.instance().action("mirrorImageHorizontal")
+    facts["mirror_action"] = mirror is not None
+    if mirror is None:
+        _write_and_quit()
+        return
+
+    def on_progress(percent: int, _text: str) -> None:
+        if percent > 0 and "mirrored" not in facts:
+            facts["mirrored"] = True
+            mirror.trigger()
+
+    state.update(reference=reference, mirror_slot=on_progress)
+    controller.runner().progressed.connect(on_progress)
+    facts["steps"].append("mirror")
+    docker.dream_button.click()
+    _later(wait_for_mirrored_dream)
+
+
+def wait_for_mirrored_dream() -> None:
+    docker, document, layer = state["docker"], state["document"], state["layer"]
+    if not docker.dream_button.isEnabled():
+        if not _timed_out():
+            _later(wait_for_mirrored_dream)
+        return
+    controller.runner().progressed.disconnect(state["mirror_slot"])
+    document.waitForDone()
+    facts["message_after_mirror"] = docker.message.text()
+    children = document.rootNode().childNodes()
+    names = [c.name() for c in children]
+    facts["layers_after_mirror"] = names
+    result = children[names.index(layer.name()) + 1]
+    canvas = (0, 0, document.width(), document.height())
+    got, wanted = bytes(result.pixelData(*canvas)), bytes(state["reference"].pixelData(*canvas))
+    facts["mirror_pixels"] = len(got) // 4
+    facts["mirror_unlike_reference"] = sum(got[i:i + 4] != wanted[i:i + 4]
+                                           for i in range(0, len(got), 4))
     # a long dream, and Krita is closed in the middle of it
     docker.set_values({"iterations": 400, "octaves": 3})
     docker.dream_button.click()
