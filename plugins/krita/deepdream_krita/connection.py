@@ -9,6 +9,7 @@ from typing import Any
 
 from deepdream_protocol.client import Client, DaemonError, JobCancelled
 from deepdream_protocol.launcher import ensure_daemon
+from deepdream_protocol.messages import first_line
 
 from .job import PreparedDream
 from .pixels import DreamError
@@ -16,7 +17,7 @@ from .pixels import DreamError
 
 def daemon_message(exc: Exception) -> str:
     """The client's error as one line that says it came from the daemon."""
-    text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    text = first_line(exc)
     return text if "daemon" in text.lower() else f"DeepDream daemon: {text}"
 
 

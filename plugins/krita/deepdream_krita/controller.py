@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from deepdream_protocol.client import Client, DaemonError, pixel_limit
+from deepdream_protocol.messages import first_line
 from deepdream_protocol.settings import wire_settings
 
 from . import connection, job, preferences
@@ -179,7 +180,7 @@ class DreamRunner(QObject):
             self._end(str(exc))
             return
         except Exception as exc:  # e.g. the document was closed while dreaming
-            self._end(f"could not add the result layer: {exc}".splitlines()[0])
+            self._end(f"could not add the result layer: {first_line(exc)}")
             return
         self._close()
         self.progressed.emit(100, "done")
