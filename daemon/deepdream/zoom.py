@@ -74,6 +74,26 @@ def frames_done(out_dir: Path, frames: int) -> int:
     return n
 
 
+def _check_no_later_frames(out_dir: Path, done: int) -> None:
+    """ZoomError when frame ``done`` is missing but later ones exist: each frame is dreamed
+    from the one before, so going on would dream those again and overwrite them (or, past
+    this run's last frame, leave them following a frame that is no longer there)."""
+    later = sorted(i for p in out_dir.glob("frame_*.png")
+                   if (i := _frame_index(p.name)) is not None and i > done)
+    if later:
+        raise ZoomError(
+            f"{frame_path(out_dir, done)} is missing but {len(later)} later frame(s) exist "
+            f"(e.g. {frame_path(out_dir, later[0]).name}), and each frame is dreamed from the "
+            "one before; put the missing frame back, or remove the later ones to dream them "
+            "again")
+
+
+def _frame_index(name: str) -> int | None:
+    digits = name.removeprefix("frame_").removesuffix(".png")
+    return int(digits) if digits.isdigit() and FRAME_PATTERN.format(int(digits)) == name \
+        else None
+
+
 def _as_saved(image: np.ndarray, bits: int) -> np.ndarray:
     """The image as it reads back from a ``bits``-deep file, so a resumed run continues from
     exactly what an uninterrupted one had."""
@@ -147,6 +167,7 @@ def run_zoom(
     recipe_text = _recipe(image, bits, zoom, rotate, settings)
     recipe = json.loads(recipe_text)  # read back, so it compares equal to what a frame holds
     done = frames_done(out, frames)
+    _check_no_later_frames(out, done)
     current = image
     if done:
         last = frame_path(out, done - 1)

@@ -85,6 +85,23 @@ def test_an_interrupted_run_resumes_with_the_same_frames(tmp_path: Path, tiny_dr
         assert np.array_equal(a, b), i
 
 
+def test_a_gap_in_the_frames_is_refused_not_dreamed_over(tmp_path: Path, tiny_dream) -> None:
+    img = _photo()
+    run_zoom(img, tmp_path, 4, 1.05, 0.0, tiny_dream)
+    (tmp_path / "frame_00001.png").unlink()  # e.g. removed by hand to look at the rest
+    kept = {i: (tmp_path / f"frame_{i:05d}.png").read_bytes() for i in (0, 2, 3)}
+    with pytest.raises(ZoomError, match=r"frame_00001.png is missing but 2 later") as info:
+        run_zoom(img, tmp_path, 4, 1.05, 0.0, tiny_dream)
+    assert "\n" not in str(info.value)
+    assert {i: (tmp_path / f"frame_{i:05d}.png").read_bytes() for i in (0, 2, 3)} == kept
+    # a shorter run would leave frames 2 and 3 following a frame 1 they were not made from
+    with pytest.raises(ZoomError, match="missing but 2 later"):
+        run_zoom(img, tmp_path, 2, 1.05, 0.0, tiny_dream)
+    (tmp_path / "frame_00002.png").unlink()
+    (tmp_path / "frame_00003.png").unlink()
+    assert run_zoom(img, tmp_path, 4, 1.05, 0.0, tiny_dream) == 3
+
+
 def test_bad_options_and_folders_are_one_line_errors(tmp_path: Path, tiny_dream) -> None:
     img = _photo(8)
     for frames, zoom, rotate, match in ((0, 1.04, 0, "frames"), (3, 0.1, 0, "zoom"),
