@@ -14,6 +14,12 @@ Callbacks get the job first: ``on_progress(job, info)`` (info: fraction, octave,
 step, steps), ``on_result(job, data)``, ``on_error(job, exc)``, ``on_cancelled(job)``,
 ``on_preview(job, info, data)`` (reserved: version 1 daemons send no previews, so it never
 fires).  Pure Python: pyzmq optional, no numpy.
+
+A daemon that ends under a job (killed, crashed, out of memory) closes its connection, and
+the job fails at once with ``DaemonUnavailable`` (``stopped_message``) from ``dream``, or
+through ``on_error`` from ``process_events``/``watch``: with pyzmq a socket monitor reports
+the close, which ``process_events`` reads, so call it from a timer too.  A daemon that is
+only silent is pinged after ``SILENCE_BEFORE_PING`` and judged by its answer.
 """
 
 from __future__ import annotations
@@ -30,10 +36,18 @@ from typing import Any
 
 from . import messages as m
 from .pixels import MASK_DTYPES, PixelFormat
-from .transport import CurveKeys, Transport, TransportClosed, choose, open_transport
+from .transport import (
+    ConnectionDropped,
+    CurveKeys,
+    Transport,
+    TransportClosed,
+    choose,
+    open_transport,
+)
 from .zmtp import parse_tcp_endpoint
 
-#: the daemon is polled with a ping when a running job has been silent this long.
+#: the daemon is polled with a ping when a running job has been silent this long (a closed
+#: connection needs no ping: it fails the job at once).
 SILENCE_BEFORE_PING = 10.0
 
 
@@ -155,6 +169,13 @@ class Job:
         return self.state in ("done", "error", "cancelled")
 
 
+def stopped_message(endpoint: str, with_job: bool = True) -> str:
+    """The one line for a daemon whose connection closed under us (its process ended)."""
+    lost = " and this dream with it" if with_job else ""
+    return (f"lost the deepdream daemon at {endpoint}: it stopped answering (its connection "
+            f"closed){lost}; try again once it runs ('deepdream serve')")
+
+
 def pixel_limit(hello: Mapping[str, Any]) -> int | None:
     """The daemon's ``max_pixels`` from a ``hello`` reply; None when it gives no usable one."""
     limit = hello.get("max_pixels")
@@ -199,6 +220,11 @@ class Client:
         return self._sock
 
     def _send(self, header: dict[str, Any], *frames: Any) -> None:
+        if self._sock is not None and not self._jobs and self._sock.dropped():
+            # idle, and the daemon it knew has gone (perhaps restarted since): nothing of
+            # ours was lost, so start afresh rather than blame the next request on it
+            self._sock.close()
+            self._sock = None
         try:
             self._transport().send([m.encode_header(header), *frames], self.timeout)
         except TransportClosed as exc:
@@ -346,11 +372,19 @@ class Client:
             self.process_events()
 
     def _lost(self, exc: Exception) -> DaemonUnavailable:
-        """The connection is gone: every unfinished job fails with the returned error."""
+        """The connection is gone: every unfinished job fails with the returned error.
+
+        A connection that closed (``ConnectionDropped``) means the daemon's process ended:
+        what it had of ours is gone even if a new daemon answers on the same port by now
+        (pyzmq would reconnect to it), so the jobs fail at once rather than after the
+        liveness pings."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        error = DaemonUnavailable(f"lost the deepdream daemon at {self.endpoint} ({exc})")
+        if isinstance(exc, ConnectionDropped):
+            error = DaemonUnavailable(stopped_message(self.endpoint, bool(self._jobs)))
+        else:
+            error = DaemonUnavailable(f"lost the deepdream daemon at {self.endpoint} ({exc})")
         for job in list(self._jobs.values()):
             self._finish(job, "error", error=error)
         return error
@@ -408,9 +442,20 @@ class Client:
         """Check, without blocking, that the daemon still has ``job``; raises
         DaemonUnavailable (and forgets the job) when it never accepted it, stopped answering
         or restarted and lost it.  ``dream`` calls it while it waits; a caller driving
-        ``process_events`` from its own loop calls it from there."""
+        ``process_events`` from its own loop calls it from there.
+
+        It first handles what has arrived, as ``process_events`` does (callbacks may fire),
+        so a closed connection (the daemon's process ended) is noticed here at once: the job
+        then fails through ``on_error`` and this returns without raising."""
         if job.finished:
             return
+        if self._sock is not None:
+            # what arrived first (a result just before the daemon exited) is handled first;
+            # a connection that closed fails the job now, before any ping could go out to a
+            # daemon restarted on the same port
+            self.process_events()
+            if job.finished:
+                return
         now = time.monotonic()
         pong = self._replies.pop(job.ping_req, {})  # req numbers start at 1: 0 finds none
         if pong.get("job_known") is False:  # absent from an older daemon: taken as alive

@@ -28,6 +28,11 @@ class TransportClosed(ConnectionError):
     """The daemon closed the connection or spoke something that is not ZMTP 3."""
 
 
+class ConnectionDropped(TransportClosed):
+    """The connection to the daemon was up and is gone (the daemon exited, crashed or was
+    killed: on this computer its end closes at once).  Whatever it had of ours is lost."""
+
+
 def parse_tcp_endpoint(endpoint: str) -> tuple[str, int]:
     """``tcp://host:port`` -> (host, port); a ValueError (one line) for anything else."""
     host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
@@ -144,8 +149,10 @@ class ZmtpTransport:
                     self._sock.sendall(frame)
             if pending:
                 self._sock.sendall(pending)
-        except OSError as exc:
-            raise TransportClosed(f"lost the connection to the daemon ({exc})") from None
+        except TimeoutError:  # alive, perhaps, but not reading: not a dropped connection
+            raise TransportClosed("the daemon did not take the message in time") from None
+        except OSError as exc:  # EPIPE, ECONNRESET: the daemon's end is closed
+            raise ConnectionDropped(f"lost the connection to the daemon ({exc})") from None
         finally:
             self._sock.setblocking(False)
 
@@ -174,10 +181,10 @@ class ZmtpTransport:
                     n = len(chunk)
             except (BlockingIOError, InterruptedError):
                 return got
-            except OSError as exc:
-                raise TransportClosed(f"lost the connection to the daemon ({exc})") from None
-            if n == 0:
-                raise TransportClosed("the daemon closed the connection")
+            except OSError as exc:  # ECONNRESET: the daemon died with our bytes unread
+                raise ConnectionDropped(f"lost the connection to the daemon ({exc})") from None
+            if n == 0:  # EOF: the daemon's process ended (killed, crashed, stopped)
+                raise ConnectionDropped("the daemon closed the connection")
             got = True
             if self._body is not None:
                 self._filled += n
@@ -228,6 +235,17 @@ class ZmtpTransport:
         if not flags & _MORE:
             self._messages.append(self._parts)
             self._parts = []
+
+    def dropped(self) -> bool:
+        """True when the connection has closed; never blocks.  What arrived before the close
+        stays buffered for ``recv``.  (A client checks this before reusing an idle
+        connection: the daemon may have restarted since.)"""
+        try:
+            while self._read_available():
+                pass
+        except TransportClosed:
+            return True
+        return False
 
     def pending(self) -> bool:
         """True when a whole message is already buffered (select() will not say so)."""
