@@ -89,8 +89,9 @@ def _hosts(r: Report, hosts: list[HostTarget], manifest: Manifest) -> None:
             r.line(label, f"plug-in {version} in {folder}; {installed.get('transport')}")
     if not hosts:
         r.line("hosts", "no Krita or GIMP 3 found")
+    covered = {plugin_files.plugin_folder(t.host, t.folder) for t in hosts}
     for folder in manifest.plugins:
-        if not plugin_files.read_manifest(Path(folder)):
+        if Path(folder) not in covered and not plugin_files.read_manifest(Path(folder)):
             r.problem("plug-in", f"{folder} was installed but is gone", "run: python install.py")
 
 

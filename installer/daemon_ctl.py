@@ -1,15 +1,22 @@
-"""Start the daemon in the background after installing, and stop the one install.py started."""
+"""Start the daemon in the background after installing; stop this install's daemon (the one
+install.py started, or one a plug-in started from this venv)."""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
+import platform
 import signal
+import subprocess
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .manifest import launcher, settings
 from .plugin_files import InstallError
-from .venv import python_in, script_in
+from .venv import bin_dir, python_in, script_in
 from .venv_probes import DAEMON_HELLO, LOG_FILE, run_probe
 
 DEFAULT_MODEL = settings.DEFAULTS["model"]  # the one the plug-ins ask for unless told
@@ -35,14 +42,54 @@ def _pid(pid_file: Path) -> int | None:
         return None
 
 
-def stop(pid_file: Path, wait: float = 15.0) -> bool:
-    """Stop the daemon whose pid install.py recorded; False when none was running."""
-    pid = _pid(pid_file)
-    pid_file.unlink(missing_ok=True)
-    if pid is None:
+def _inside(path: str, prefixes: Sequence[Path]) -> bool:
+    """Whether the absolute ``path`` names a file in one of ``prefixes`` (its folders
+    resolved, not the file itself: a venv's python is a link to the base interpreter)."""
+    if not os.path.isabs(path):
         return False
+    folder = Path(os.path.realpath(Path(path).parent))
+    for prefix in prefixes:
+        venv = Path(os.path.realpath(prefix))
+        if folder == venv or venv in folder.parents:
+            return True
+    return False
+
+
+def runs_from(pid: int, prefixes: Sequence[Path], system: str | None = None,
+              proc: Path = Path("/proc")) -> bool | None:
+    """Whether process ``pid`` runs one of these venvs (its interpreter or its `deepdream`
+    script lies in one); None when this system does not let install.py tell."""
+    system = system or platform.system()
+    if system == "Linux":
+        try:
+            words = (proc / str(pid) / "cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:
+            return False  # gone
+        except OSError:
+            return None
+        args = [w.decode(errors="surrogateescape") for w in words[:2] if w]
+        with contextlib.suppress(OSError):
+            args.append(os.readlink(proc / str(pid) / "exe"))
+        return any(_inside(a, prefixes) for a in args)
+    if system == "Windows":
+        return None  # its command line is not readable without extra tools: be careful
+    try:  # macOS, the BSDs: ps prints the command line (paths with spaces stay ambiguous)
+        r = subprocess.run(["ps", "-ww", "-o", "command=", "-p", str(pid)],
+                           capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    command = r.stdout.strip()
+    if r.returncode != 0 or not command:
+        return False if r.returncode == 1 else None  # 1: no such process
+    folders = {str(bin_dir(p)) + os.sep for prefix in prefixes
+               for p in (prefix, Path(os.path.realpath(prefix)))}
+    return any(command.startswith(f) or f" {f}" in command for f in folders)
+
+
+def _terminate(pid: int, wait: float) -> bool:
+    """SIGTERM (the daemon finishes cleanly on it) and wait for the process to go."""
     try:
-        os.kill(pid, signal.SIGTERM)  # the daemon finishes cleanly on SIGTERM
+        os.kill(pid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError, OSError):
         return False
     if os.name == "nt":
@@ -55,6 +102,79 @@ def stop(pid_file: Path, wait: float = 15.0) -> bool:
             return True
         time.sleep(0.2)
     return True
+
+
+def stop(pid_file: Path, wait: float = 15.0, prefixes: Sequence[Path] = ()) -> bool:
+    """Stop the daemon whose pid install.py recorded; False when none was running.  With
+    ``prefixes``, a recorded pid now used by a process outside those venvs is left alone."""
+    pid = _pid(pid_file)
+    pid_file.unlink(missing_ok=True)
+    if pid is None:
+        return False
+    if prefixes and runs_from(pid, prefixes) is False:
+        return False  # the daemon ended and its pid went to another program
+    return _terminate(pid, wait)
+
+
+def _local(endpoint: str) -> bool:
+    """Whether the endpoint is on this computer (a remote daemon's pid means nothing here)."""
+    host = endpoint.removeprefix("tcp://").rpartition(":")[0].strip("[]")
+    if endpoint.startswith(("ipc://", "inproc://")) or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Stopped:
+    """What stop_daemon did: whether it stopped one, whether any answered, what to say."""
+
+    stopped: bool
+    answered: bool
+    message: str
+
+
+def stop_daemon(pid_file: Path, prefixes: Sequence[Path], wait: float = 15.0) -> Stopped:
+    """Stop this install's daemon: the one install.py started (the pid file) or, with none
+    recorded, the one answering at the configured endpoint if it runs from one of
+    ``prefixes`` (a plug-in started it with the config's command)."""
+    prefixes = list(dict.fromkeys(prefixes))
+    if stop(pid_file, wait, prefixes):
+        return Stopped(True, True, "stopped the daemon")
+    venvs = [p for p in prefixes if python_in(p).exists()]
+    where = " or ".join(map(str, prefixes))
+    if not venvs:
+        return Stopped(False, False, f"no daemon started by install.py runs (and no venv at "
+                                     f"{where} to ask the configured endpoint with)")
+    answer = hello(venvs[0])
+    endpoint = answer.get("endpoint") or "the configured endpoint"
+    if not answer.get("ok"):
+        error = str(answer.get("error") or "")
+        if error.startswith("DaemonIncompatible"):
+            return Stopped(False, True, f"a daemon of another version answers at {endpoint} "
+                                        f"({error.partition(': ')[2]}); stop it yourself")
+        return Stopped(False, False, f"no daemon runs (none answers at {endpoint})")
+    pid = (answer.get("hello") or {}).get("pid")
+    if not _local(endpoint):
+        return Stopped(False, True, f"the daemon at {endpoint} runs on another computer; "
+                                    "stop it there")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return Stopped(False, True, f"a daemon answers at {endpoint} but does not say its "
+                                    "process id; stop it yourself")
+    ours = runs_from(pid, prefixes)
+    if ours is None:
+        return Stopped(False, True, f"a daemon answers at {endpoint} (pid {pid}); install.py "
+                                    f"cannot tell on this system whether it runs from "
+                                    f"{where}, so it leaves it running: stop it yourself")
+    if not ours:
+        return Stopped(False, True, f"the daemon at {endpoint} (pid {pid}) does not run from "
+                                    f"{where}; leaving it running")
+    if not _terminate(pid, wait):
+        return Stopped(False, True, f"could not stop the daemon at {endpoint} (pid {pid})")
+    return Stopped(True, True, f"stopped the daemon at {endpoint} (pid {pid}, started by a "
+                               "plug-in)")
 
 
 def start(prefix: Path, pid_file: Path, wait: float = 120.0) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,7 +20,7 @@ from .manifest import Manifest, launcher
 from .plugin_files import REPO, InstallError
 from .test_cmd import prepare
 from .torch_choice import TorchChoiceError
-from .venv import python_in
+from .venv import python_in, script_in
 from .venv_probes import WEIGHTS, run_probe
 
 sys.path.insert(0, str(REPO / "daemon"))
@@ -44,7 +46,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    "kritarc entry, config, the venv it made) and the compiled dream steps")
     p.add_argument("--check", action="store_true",
                    help="print a diagnosis for a bug report; exit non-zero when broken")
-    p.add_argument("--stop", action="store_true", help="stop the daemon install.py started")
+    p.add_argument("--stop", action="store_true",
+                   help="stop this install's daemon (the one install.py started, or one a "
+                        "plug-in started from this venv)")
 
 
 def probe_for(m: Machine) -> Probe:
@@ -59,21 +63,84 @@ def probe_for(m: Machine) -> Probe:
     return Probe(m.system, m.arch, m.home, m.env, system_python=system_python)
 
 
-def targets(args: argparse.Namespace, m: Machine) -> list[HostTarget]:
+def targets(args: argparse.Namespace, m: Machine,
+            manifest: Manifest | None = None) -> list[HostTarget]:
+    """The named folders (--krita-dir/--gimp-dir), else every Krita and GIMP found plus the
+    plug-ins the install manifest lists (a re-run upgrades them, --check checks them)."""
     p = probe_for(m)
     named = ([custom_target("krita", d.expanduser().resolve(), p, args.host_python)
               for d in args.krita_dir]
              + [custom_target("gimp", d.expanduser().resolve(), p, args.host_python)
                 for d in args.gimp_dir])
     found = [t for t in detect(p) if not any(n.host == t.host for n in named)]
-    return named + found
+    out = named + found
+    if manifest is not None and not named:
+        seen = {(t.host, _real(t.folder)) for t in out}
+        out += [t for t in installed_targets(manifest, p) if (t.host, _real(t.folder)) not in seen]
+    return out
+
+
+def _real(folder: Path) -> Path:
+    return Path(os.path.realpath(folder))
+
+
+def _host(plugin: Path) -> str:
+    return "gimp" if plugin.name == plugin_files.GIMP_NAME else "krita"
+
+
+def _host_folder(plugin: Path) -> Path:
+    """The folder a plug-in was installed into (GIMP: plug-ins folder; Krita: resource
+    folder), from the plug-in's own folder."""
+    return plugin.parent if _host(plugin) == "gimp" else plugin.parent.parent
+
+
+def installed_targets(manifest: Manifest, p: Probe) -> list[HostTarget]:
+    """The plug-ins install.py put into folders it was given, as targets to install again
+    with the transport they have (skipping those whose folder is gone)."""
+    out = []
+    for plugin in map(Path, manifest.plugins):
+        try:
+            info = plugin_files.read_manifest(plugin) or {}
+        except InstallError:
+            info = {}
+        host = _host(plugin)
+        folder = _host_folder(plugin)
+        if not (info or folder.is_dir()):
+            continue  # the whole folder is gone: nothing to upgrade there
+        rc = info.get("kritarc") or {}
+        base = custom_target(host, folder, p, None)  # (what a --krita-dir/--gimp-dir gets)
+        kritarc = Path(rc["file"]) if rc.get("file") else base.kritarc
+        saved = info.get("target") or {}
+        if saved.get("transport") in ("wheels", "system", "stdlib"):
+            t = HostTarget(host, saved.get("variant") or "custom", folder, saved["transport"],
+                           tuple(saved.get("pythons") or ()), kritarc)
+        else:  # installed before plug-ins kept their target: read the transport's text
+            m = re.search(r"wheels for Python ([\d., ]+)$", str(info.get("transport") or ""))
+            pythons = tuple(v.strip() for v in m.group(1).split(",")) if m else ()
+            t = (HostTarget(host, "custom", folder, "wheels", pythons, kritarc) if m else
+                 HostTarget(host, "custom", folder, base.transport, base.pythons, kritarc))
+        out.append(t)
+    return out
+
+
+def forget_vanished(manifest: Manifest) -> None:
+    """Drop from the manifest the plug-ins whose whole folder is gone (removed by hand)."""
+    for plugin in list(map(Path, manifest.plugins)):
+        if not (plugin.exists() or _host_folder(plugin).is_dir()):
+            manifest.plugins.remove(str(plugin))
+            print(f"forgetting the plug-in in {plugin}: its folder is gone")
+    manifest.save()
 
 
 def install_plugins(py: Path, m: Machine, args: argparse.Namespace,
-                    manifest: Manifest) -> list[str]:
-    """Install into every target; return the errors (one line each) of those that failed."""
-    errors = []
-    hosts = targets(args, m)
+                    manifest: Manifest) -> tuple[list[str], list[str]]:
+    """Install into every target; return the errors (one line each) of those that failed
+    and the hosts ("krita", "gimp") that got a plug-in."""
+    errors: list[str] = []
+    done_hosts: list[str] = []
+    if not (args.krita_dir or args.gimp_dir):
+        forget_vanished(manifest)
+    hosts = targets(args, m, manifest)
     if not hosts:
         print("no Krita or GIMP 3 found; use --krita-dir/--gimp-dir if they live elsewhere")
     for t in hosts:
@@ -84,19 +151,23 @@ def install_plugins(py: Path, m: Machine, args: argparse.Namespace,
                 def fill(vendor: Path, got: list[Path] = got, t: HostTarget = t) -> None:
                     wheels.unpack(got, vendor, pure_only=t.transport == "stdlib")
 
+                target = {"variant": t.variant, "transport": t.transport,
+                          "pythons": list(t.pythons)}
                 if t.host == "gimp":
-                    done = plugin_files.install_gimp(t.folder, fill, t.transport_text())
+                    done = plugin_files.install_gimp(t.folder, fill, t.transport_text(),
+                                                     target=target)
                 else:
                     assert t.kritarc is not None
                     done = plugin_files.install_krita(t.folder, t.kritarc, fill,
-                                                      t.transport_text())
+                                                      t.transport_text(), target=target)
         except (InstallError, OSError) as e:
             errors.append(f"{t.host} ({t.variant}) in {t.folder}: {e}")
             continue
         manifest.add_plugin(done.folder)
         manifest.save()
+        done_hosts.append(t.host)
         print(f"installed {t.describe()}")
-    return errors
+    return errors, done_hosts
 
 
 def write_config(prefix: Path, manifest: Manifest) -> Path:
@@ -112,12 +183,18 @@ def write_config(prefix: Path, manifest: Manifest) -> Path:
 
 def start_daemon(prefix: Path) -> None:
     pid_file = Manifest.pid_file()
-    if daemon_ctl.stop(pid_file):
+    if daemon_ctl.stop(pid_file, prefixes=[prefix]):
         print("stopped the daemon started by the previous install")
     already = daemon_ctl.hello(prefix)
     if already.get("ok"):
-        print(f"a daemon already answers at {already.get('endpoint')}; leaving it running "
-              "(it was not started by install.py; restart it to run upgraded code)")
+        pid = (already.get("hello") or {}).get("pid")
+        if isinstance(pid, int) and daemon_ctl.runs_from(pid, [prefix]):
+            print(f"a daemon from this install (pid {pid}, started by a plug-in) already "
+                  f"answers at {already.get('endpoint')}; leaving it running (to run upgraded "
+                  "code: python install.py --stop; a plug-in starts it again when needed)")
+        else:
+            print(f"a daemon already answers at {already.get('endpoint')}; leaving it running "
+                  "(it was not started by install.py; restart it to run upgraded code)")
         return
     print("starting the daemon (loading the default model; the first start downloads it)")
     pid = daemon_ctl.start(prefix, pid_file)
@@ -143,7 +220,7 @@ def install(args: argparse.Namespace) -> int:
         if manifest.prefix != str(prefix):
             manifest.prefix, manifest.created_venv = str(prefix), fresh
     manifest.save()
-    errors = [] if args.no_plugins else install_plugins(py, m, args, manifest)
+    errors, hosts = ([], []) if args.no_plugins else install_plugins(py, m, args, manifest)
     write_config(prefix, manifest)
     if not (args.no_start or args.plugins_only):
         try:
@@ -154,18 +231,40 @@ def install(args: argparse.Namespace) -> int:
         print(f"install.py: error: {e}")
     if errors:
         return 1
-    print("done: open Krita or GIMP and dream (Krita: restart it, then Settings > Dockers > "
-          "DeepDream; GIMP: Filters > Artistic > DeepDream...)")
+    for line in final_lines(prefix, hosts):
+        print(line)
     return 0
 
 
-def uninstall() -> int:
+def final_lines(prefix: Path, hosts: list[str]) -> list[str]:
+    """What install.py ends with: where the plug-ins' menus are (only for the hosts that got
+    one) and the command line's full path (the venv is not on PATH)."""
+    where = {"krita": "Krita (restart it, then Settings > Dockers > DeepDream)",
+             "gimp": "GIMP (Filters > Artistic > DeepDream...)"}
+    got = [where[h] for h in ("krita", "gimp") if h in hosts]
+    lines = [f"done: dream in {' or '.join(got)}" if got else "done"]
+    cli = script_in(prefix, "deepdream")
+    if cli.exists():
+        lines.append(f"command line: {_quoted(str(cli))} dream IN -o OUT   (not on PATH; "
+                     f"{_quoted(str(cli))} --help lists the commands)")
+    return lines
+
+
+def _quoted(path: str) -> str:
+    if os.name == "nt":
+        return f'"{path}"' if " " in path else path
+    return shlex.quote(path)
+
+
+def uninstall(prefix: Path) -> int:
     if not Manifest.path().exists():
         print(f"nothing to uninstall: no {Manifest.path()} (install.py keeps it there)")
         return 0
     manifest = Manifest.load()
-    if daemon_ctl.stop(Manifest.pid_file()):
-        print("stopped the daemon")
+    venvs = [Path(manifest.prefix)] if manifest.prefix else []
+    result = daemon_ctl.stop_daemon(Manifest.pid_file(), [*venvs, prefix])
+    if result.answered:  # (stopped, or one answers that install.py leaves alone: say why)
+        print(result.message)
     compiled = compile_cache_dir()  # (`serve --compile`'s; a folder the user chose stays)
     if compiled.is_dir():
         shutil.rmtree(compiled, ignore_errors=True)
@@ -190,15 +289,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.host_python and not re.fullmatch(r"3\.\d+", args.host_python):
             raise InstallError(f"--host-python {args.host_python}: give a version like 3.13")
+        prefix = args.prefix.expanduser().resolve()
         if args.check:
-            return check.run(args.prefix.expanduser().resolve(), Manifest.load(),
-                             targets(args, this_machine()))
+            manifest = Manifest.load()
+            return check.run(prefix, manifest, targets(args, this_machine(), manifest))
         if args.stop:
-            stopped = daemon_ctl.stop(Manifest.pid_file())
-            print("stopped the daemon" if stopped else "no daemon started by install.py runs")
+            manifest = Manifest.load()
+            venvs = [Path(manifest.prefix)] if manifest.prefix else []
+            print(daemon_ctl.stop_daemon(Manifest.pid_file(), [prefix, *venvs]).message)
             return 0
         if args.uninstall:
-            return uninstall()
+            return uninstall(prefix)
         return install(args)
     except (InstallError, TorchChoiceError, OSError) as e:
         print(f"install.py: error: {e}")

@@ -23,6 +23,9 @@ KRITA_NAME = "deepdream_krita"
 KRITA_GROUP = "python"
 KRITA_KEY = f"enable_{KRITA_NAME}"
 VendorFill = Callable[[Path], None]  # adds transport packages to a plug-in's vendor/ folder
+# what a plug-in installed without wheels (`install.py plugin`) talks to the daemon with
+NO_TRANSPORT = ("no wheels vendored: needs the host Python's own msgpack (and its pyzmq, "
+                "else the standard-library ZeroMQ client)")
 _JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", MANIFEST)
 
 
@@ -86,8 +89,9 @@ def _make_executable(path: Path) -> None:
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
-def install_gimp(plugins_dir: Path, fill: VendorFill | None = None, transport: str = "",
-                 repo: Path = REPO) -> Installed:
+def install_gimp(plugins_dir: Path, fill: VendorFill | None = None,
+                 transport: str = NO_TRANSPORT, repo: Path = REPO,
+                 target: dict | None = None) -> Installed:
     """Install into GIMP's plug-ins folder: DIR/deepdream/deepdream.py (executable) + vendor/."""
     src = repo / "plugins" / "gimp" / GIMP_NAME
     _check_source(src)
@@ -100,12 +104,14 @@ def install_gimp(plugins_dir: Path, fill: VendorFill | None = None, transport: s
     _make_executable(folder / f"{GIMP_NAME}.py")
     version = project_version(repo)
     _write_manifest(folder, {"host": "gimp", "version": version, "transport": transport,
+                             **({"target": target} if target else {}),
                              "paths": [str(folder)], "created_dirs": created})
     return Installed("gimp", folder, version)
 
 
 def install_krita(resource_dir: Path, kritarc: Path, fill: VendorFill | None = None,
-                  transport: str = "", repo: Path = REPO) -> Installed:
+                  transport: str = NO_TRANSPORT, repo: Path = REPO,
+                  target: dict | None = None) -> Installed:
     """Install into Krita's resource folder (pykrita/) and enable it in kritarc."""
     src_pkg = repo / "plugins" / "krita" / KRITA_NAME
     src_desktop = repo / "plugins" / "krita" / f"{KRITA_NAME}.desktop"
@@ -125,6 +131,7 @@ def install_krita(resource_dir: Path, kritarc: Path, fill: VendorFill | None = N
         edit = kconf.KeyEdit.from_json(old["kritarc"])  # keep the state from before us
     version = project_version(repo)
     _write_manifest(folder, {"host": "krita", "version": version, "transport": transport,
+                             **({"target": target} if target else {}),
                              "paths": [str(folder), str(desktop)], "created_dirs": created,
                              "kritarc": edit.to_json()})
     return Installed("krita", folder, version)

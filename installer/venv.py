@@ -79,11 +79,42 @@ def pip(py: Path, args: Sequence[str], what: str) -> None:
         tail = (tail + [line])[-40:]
     if proc.wait() != 0:
         text = "".join(tail)
-        if any(h in text for h in _OFFLINE_HINTS):
+        if offline(text):
             raise InstallError(
-                f"could not install {what}: the package index could not be reached or has no "
-                "matching package (offline?); connect to the internet and run install.py again")
+                f"could not install {what}: the package index {index_url(py, args)} could not "
+                "be reached or has no matching package (offline?); connect to the internet "
+                "and run install.py again")
         raise InstallError(f"pip failed installing {what} (see its output above)")
+
+
+def offline(pip_output: str) -> bool:
+    """Whether pip's output says the package index could not be reached (or lacked it)."""
+    return any(h in pip_output for h in _OFFLINE_HINTS)
+
+
+PYPI = "https://pypi.org/simple"
+
+
+def index_url(py: Path, args: Sequence[str]) -> str:
+    """The index pip used: --index-url in its arguments, else PIP_INDEX_URL, else the one in
+    pip's configuration, else PyPI's."""
+    for i, arg in enumerate(args):
+        if arg in ("--index-url", "-i") and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--index-url="):
+            return arg.partition("=")[2]
+    if os.environ.get("PIP_INDEX_URL"):
+        return os.environ["PIP_INDEX_URL"]
+    try:
+        r = subprocess.run([str(py), "-m", "pip", "config", "list"], capture_output=True,
+                           text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return PYPI
+    for line in r.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip().endswith(".index-url") and value.strip().strip("'\""):
+            return value.strip().strip("'\"")
+    return PYPI
 
 
 # torch's first import after pip compiles its .pyc files: slow on a small machine, so

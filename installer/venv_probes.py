@@ -10,14 +10,17 @@ from pathlib import Path
 DAEMON_HELLO = r"""
 import json, sys
 from deepdream_protocol.client import Client
+out = {"ok": False}
 try:
     c = Client(timeout=float(sys.argv[1]))
+    out["endpoint"] = c.endpoint
     try:
-        print(json.dumps({"ok": True, "endpoint": c.endpoint, "hello": c.hello()}, default=str))
+        out.update(ok=True, hello=c.hello())
     finally:
         c.close()
 except Exception as e:
-    print(json.dumps({"ok": False, "error": f"{type(e).__name__}: {e}"}))
+    out.update(ok=False, error=f"{type(e).__name__}: {e}")
+print(json.dumps(out, default=str))
 """
 
 LOG_FILE = r"""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .hosts import HostTarget
 from .plugin_files import InstallError
+from .venv import index_url, offline
 
 PACKAGES = ("pyzmq", "msgpack")
 # GIMP on Windows: msgpack's pure-Python fallback runs anywhere; no compiled file is kept
@@ -71,9 +72,11 @@ def fetch(pip_python: Path, target: HostTarget, system: str, arch: str, dest: Pa
         if r.returncode != 0:
             last = (r.stderr.strip().splitlines() or ["no output"])[-1]
             tag = platform_tag(sys_name, machine)
+            where = (f" from {index_url(pip_python, [])}" if offline(r.stdout + r.stderr)
+                     else "")
             raise InstallError(
                 f"could not download {' '.join(packages)} for Python {py} ({tag}) for "
-                f"{target.host}; this step needs the network (offline?): {last}")
+                f"{target.host}{where}; this step needs the network (offline?): {last}")
         got += sorted(out.glob("*.whl"))
     return got
 

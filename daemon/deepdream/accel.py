@@ -30,7 +30,7 @@ from torch import nn
 
 from . import rewrites as _rewrites
 from .devices import autocast_dtype
-from .precision import precision_setting
+from .precision import precision_setting, threads_setting
 
 #: a folded model's output may differ from the unfolded one by this relative L2 error
 #: (float32 rounding of the rescaled weights; measured ~1e-6)
@@ -120,20 +120,13 @@ def _threads_per_core() -> int:
 def set_threads(cores: int | None = None) -> int:
     """Intra-op threads = physical cores (or DEEPDREAM_THREADS, to leave cores to the
     painting program), inter-op 1 (the dream is one chain of ops)."""
-    n = cores or _env_threads() or physical_cores()
+    n = cores or threads_setting() or physical_cores()
     torch.set_num_threads(n)
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:
         pass  # only settable before the first parallel op; the default is then kept
     return n
-
-
-def _env_threads() -> int:
-    try:
-        return max(0, int(os.environ.get("DEEPDREAM_THREADS", "0")))
-    except ValueError:
-        return 0
 
 
 def cpu_has_native_bf16() -> bool:

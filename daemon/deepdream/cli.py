@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import numpy as np
 from deepdream_protocol.settings import BY_NAME
@@ -58,8 +58,27 @@ def _number(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the help to read (exit code 2), not
+    the whole usage block; its subcommands' parsers are of this class too."""
+
+    commands: dict[str, argparse.ArgumentParser]  # the subcommands' parsers, by name
+
+    def error(self, message: str) -> NoReturn:
+        message = " ".join(message.split())
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:  # told by the subcommand's parser, which knows the options it takes
+            command = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
+            command.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="deepdream",
         description="Dream images with a neural network (DeepDream), from the command line "
         "or for the Krita and GIMP plug-ins.",
@@ -73,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     from deepdream.cli_looks import add_commands
 
     add_commands(sub, lambda p: add_dream_options(p, daemon=False))  # presets, classes, zoom
+    parser.commands = sub.choices
     return parser
 
 
@@ -176,18 +196,29 @@ def apply_precision(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:  # --help (or a usage error): its text may go into a closed pipe too
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _quiet_after_closed_stdout()
+        raise
     with contextlib.suppress(PrecisionError):  # (apply_precision says why, in one line)
         if getattr(args, "compile", None) or compile_setting():
             keep_compiled_steps()  # (before torch loads: its compiler fixes the folder then)
     try:
         if hasattr(args, "precision") and args.command != "serve":  # serve logs its own
-            apply_precision(args)
-        return int(args.run(args) or 0)
+            apply_precision(args)  # (a bad speed setting: one line before any work)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # (into a pipe already closed, e.g. `| head`: fails here, not at exit)
+        return code
     except KeyboardInterrupt:
         print("deepdream: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:  # e.g. an output folder that does not exist or is read-only
+        if isinstance(exc, BrokenPipeError) and _stdout_closed():
+            return _quiet_after_closed_stdout()
         where = f": {exc.filename}" if exc.filename else ""
         print(f"deepdream: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_USAGE
@@ -196,6 +227,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"deepdream: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+#: the exit status of a program whose output pipe closed (SIGPIPE's, as `yes | head` gives)
+EXIT_BROKEN_PIPE = 128 + 13
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe (or socket) whose reader has gone: what a BrokenPipeError
+    means after `deepdream models | head`, rather than a lost daemon connection."""
+    import stat
+
+    try:
+        fd = sys.stdout.fileno()
+        mode = os.fstat(fd).st_mode
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        return False
+    try:
+        import select
+
+        poller = select.poll()
+    except (ImportError, AttributeError):  # Windows: a pipe is all it can tell
+        return True
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _quiet_after_closed_stdout() -> int:
+    """End quietly, as `cat` or `ls` do when the reader of their output has gone."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail
+    return EXIT_BROKEN_PIPE
 
 
 # --- dream -------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The speed settings, torch-free so the command line can check them before anything heavy
-loads: precision (``--precision`` / DEEPDREAM_PRECISION; accel.prepare applies it) and
-compiling (``serve --compile`` / DEEPDREAM_COMPILE; engine/fastpath.py applies it)."""
+loads: precision (``--precision`` / DEEPDREAM_PRECISION; accel.prepare applies it),
+compiling (``serve --compile`` / DEEPDREAM_COMPILE; engine/fastpath.py applies it) and CPU
+threads (DEEPDREAM_THREADS; accel.set_threads applies it)."""
 
 from __future__ import annotations
 
@@ -40,11 +41,28 @@ def compile_setting(mode: str | None = None) -> str | None:
     return COMPILE_MODES[name]
 
 
+def threads_setting() -> int:
+    """DEEPDREAM_THREADS (accel.set_threads applies it): a whole number of CPU threads, 0 or
+    unset for the default (one per physical core)."""
+    value = os.environ.get("DEEPDREAM_THREADS", "").strip()
+    if not value:
+        return 0
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = -1
+    if threads < 0:
+        raise PrecisionError(f"DEEPDREAM_THREADS must be a whole number of CPU threads (or "
+                             f"unset for one per physical core), not {value!r}")
+    return threads
+
+
 def apply_speed_settings(precision: str | None = None) -> None:
     """For a command that dreams here: ``--precision`` into the environment accel.prepare
-    reads, and both settings checked (a bad DEEPDREAM_PRECISION or DEEPDREAM_COMPILE is one
-    line up front, not a surprise later)."""
+    reads, and every speed setting checked (a bad DEEPDREAM_PRECISION, DEEPDREAM_COMPILE or
+    DEEPDREAM_THREADS is one line up front, not a surprise later)."""
     if precision:
         os.environ["DEEPDREAM_PRECISION"] = precision
     precision_setting()
     compile_setting()
+    threads_setting()

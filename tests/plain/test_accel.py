@@ -285,6 +285,24 @@ def test_dream_threads_are_the_cores_unless_deepdream_threads_says(
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("value", ["abc", "-2", "2.5", "two"])
+def test_a_deepdream_threads_that_is_no_number_is_refused_in_one_line(
+        monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    before = torch.get_num_threads()
+    monkeypatch.setenv("DEEPDREAM_THREADS", value)
+    try:
+        with pytest.raises(PrecisionError) as info:  # (the speed settings' one-line error)
+            accel.set_threads()
+        assert str(info.value) == (
+            f"DEEPDREAM_THREADS must be a whole number of CPU threads (or unset for one per "
+            f"physical core), not {value!r}")
+        assert torch.get_num_threads() == before  # nothing was changed
+        monkeypatch.setenv("DEEPDREAM_THREADS", " 0 ")  # 0 (or empty): the default
+        assert accel.set_threads() == accel.physical_cores()
+    finally:
+        torch.set_num_threads(before)
+
+
 
 @pytest.mark.skipif(accel._glibc() is None, reason="the allocator tuning is for glibc only")
 def test_allocator_tuning_is_accepted_by_glibc() -> None:

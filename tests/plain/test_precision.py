@@ -126,7 +126,8 @@ def test_precision_with_daemon_is_refused_and_aliases_are_taken(
 
 @pytest.mark.parametrize(("variable", "value", "says"), [
     ("DEEPDREAM_PRECISION", "quarter", "unknown precision 'quarter'"),
-    ("DEEPDREAM_COMPILE", "yes", "unknown compile mode 'yes'")])
+    ("DEEPDREAM_COMPILE", "yes", "unknown compile mode 'yes'"),
+    ("DEEPDREAM_THREADS", "two", "DEEPDREAM_THREADS must be a whole number")])
 def test_serve_with_a_bad_speed_setting_says_why_in_its_log(
         tmp_path: Path, variable: str, value: str, says: str) -> None:
     """A plug-in starts the daemon with no terminal: the reason must be in the log file."""

@@ -1,0 +1,167 @@
+"""`install.py --stop` and `--uninstall` with a daemon a plug-in started (no pid file): the
+one answering at the configured endpoint is stopped when it runs from this install's venv,
+and left alone when it does not.
+
+The "daemon" is a small stand-in answering `hello` (with its pid) like `deepdream serve`; the
+running venv is install.py's --prefix, so no PyTorch is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from installer import daemon_ctl
+
+REPO = Path(__file__).resolve().parents[2]
+
+FAKE_DAEMON = r"""
+import os, sys
+import zmq
+from deepdream_protocol import messages as m
+sock = zmq.Context().socket(zmq.ROUTER)
+port = sock.bind_to_random_port("tcp://127.0.0.1")
+print(port, flush=True)
+while True:
+    frames = sock.recv_multipart()
+    header = m.decode_header(frames[1])
+    sock.send_multipart([frames[0], m.encode_header({
+        "op": "hello", "version": m.PROTOCOL_VERSION, "req": header.get("req"),
+        "server": "deepdream test", "pid": os.getpid(), "devices": ["cpu"]})])
+"""
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "DEEPDREAM_"))}
+    env.update(HOME=str(home), DEEPDREAM_CONFIG=str(home / "cfg/deepdream/client.json"),
+               PYTHONPATH=os.pathsep.join([str(REPO / "daemon"), str(REPO / "shared")]))
+    return env
+
+
+def install_py(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(REPO / "install.py"), "--prefix", sys.prefix,
+                           *args], env=_env(home), capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    return home
+
+
+@pytest.fixture
+def start_daemon(home: Path, tmp_path: Path) -> Iterator:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(python: str) -> subprocess.Popen[str]:
+        """A stand-in daemon run by ``python``, written into the plug-ins' config the way
+        install.py writes it (a plug-in would have started it with that config)."""
+        script = tmp_path / "fake_daemon.py"
+        script.write_text(FAKE_DAEMON)
+        env = _env(home)
+        env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *sys.path[1:]])
+        proc = subprocess.Popen([python, str(script)], env=env, stdout=subprocess.PIPE,
+                                text=True)
+        procs.append(proc)
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        config = home / "cfg/deepdream/client.json"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(json.dumps({
+            "endpoint": f"tcp://127.0.0.1:{port}",
+            "daemon_cmd": [str(Path(sys.prefix) / "bin/deepdream"), "serve"]}))
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to see what a process runs")
+def test_stop_stops_the_daemon_a_plugin_started_from_this_venv(home: Path, start_daemon):
+    proc = start_daemon(sys.executable)  # the venv's python: what the config's command runs
+    r = install_py(home, "--stop")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "no daemon started by install.py runs" not in r.stdout
+    assert "stopped the daemon at tcp://127.0.0.1:" in r.stdout
+    assert f"(pid {proc.pid}, started by a plug-in)" in r.stdout
+    assert proc.wait(timeout=30) is not None  # it is gone
+
+    r = install_py(home, "--stop")  # nothing left to stop
+    assert r.returncode == 0 and "no daemon runs" in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to see what a process runs")
+def test_stop_leaves_a_daemon_from_another_python_running(home: Path, start_daemon):
+    other = os.path.realpath(sys.executable)  # the base interpreter, outside the venv
+    assert not other.startswith(sys.prefix + os.sep)
+    proc = start_daemon(other)
+    r = install_py(home, "--stop")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"(pid {proc.pid}) does not run from {sys.prefix}; leaving it running" in r.stdout
+    assert proc.poll() is None
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to see what a process runs")
+def test_uninstall_stops_the_daemon_a_plugin_started(home: Path, start_daemon):
+    r = install_py(home, "--plugins-only", "--no-plugins", "--no-start")
+    assert r.returncode == 0, r.stdout + r.stderr
+    proc = start_daemon(sys.executable)
+    r = install_py(home, "--uninstall")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "stopped the daemon at tcp://127.0.0.1:" in r.stdout
+    assert proc.wait(timeout=30) is not None
+    assert r.stdout.strip().splitlines()[-1] == "uninstalled"
+
+
+def test_runs_from_reads_the_command_line_and_is_careful_where_it_cannot(tmp_path: Path):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    proc = tmp_path / "proc"
+    (proc / "41").mkdir(parents=True)
+    # a shebang script: the kernel runs the venv's python with the script's path
+    (proc / "41/cmdline").write_bytes(
+        f"{venv}/bin/python\0{venv}/bin/deepdream\0serve\0".encode())
+    (proc / "42").mkdir()
+    (proc / "42/cmdline").write_bytes(b"/usr/bin/python3\0/opt/other/deepdream\0serve\0")
+    assert daemon_ctl.runs_from(41, [venv], "Linux", proc) is True
+    assert daemon_ctl.runs_from(42, [venv], "Linux", proc) is False
+    assert daemon_ctl.runs_from(43, [venv], "Linux", proc) is False  # gone
+    assert daemon_ctl.runs_from(os.getpid(), [venv], "Windows") is None
+
+
+@pytest.mark.skipif(shutil.which("ps") is None or not sys.executable.startswith(sys.prefix),
+                    reason="needs ps, and tests run by a venv's python")
+def test_runs_from_asks_ps_where_there_is_no_proc(tmp_path: Path):
+    # (macOS and the BSDs; Linux's ps takes the same options)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert daemon_ctl.runs_from(proc.pid, [Path(sys.prefix)], "Darwin") is True
+        assert daemon_ctl.runs_from(proc.pid, [tmp_path / "venv"], "Darwin") is False
+    finally:
+        proc.kill()
+        proc.wait()
+    assert daemon_ctl.runs_from(proc.pid, [Path(sys.prefix)], "Darwin") is False  # gone
+
+
+def test_a_recorded_pid_now_used_by_another_program_is_not_killed(tmp_path: Path):
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        pid_file = tmp_path / "daemon.pid"
+        pid_file.write_text(f"{other.pid}\n")
+        if sys.platform == "linux":
+            assert not daemon_ctl.stop(pid_file, wait=1, prefixes=[tmp_path / "venv"])
+            assert other.poll() is None and not pid_file.exists()
+    finally:
+        other.kill()
+        other.wait()

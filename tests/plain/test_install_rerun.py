@@ -1,0 +1,114 @@
+"""What `python install.py` says at the end, and the plug-ins it installed into named folders
+(--gimp-dir/--krita-dir) as a plain `--check` and a plain re-run see them.
+
+No Krita or GIMP is found (PATH holds nothing, HOME is empty), no PyTorch is installed and no
+wheel is downloaded: the plug-ins here use the system's transport or none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from installer import full_install, plugin_files
+
+REPO = Path(__file__).resolve().parents[2]
+VERSION = plugin_files.project_version()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    (home / "empty-path").mkdir(parents=True)
+    return home
+
+
+def install_py(home: Path, *args: str, prefix: str = sys.prefix
+               ) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "DEEPDREAM_"))}
+    env.update(HOME=str(home), DEEPDREAM_CONFIG=str(home / "cfg/deepdream/client.json"),
+               PATH=str(home / "empty-path"),  # no krita, no gimp on PATH
+               PYTHONPATH=os.pathsep.join([str(REPO / "daemon"), str(REPO / "shared")]))
+    return subprocess.run([sys.executable, str(REPO / "install.py"), "--prefix", prefix, *args],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def fake_venv(tmp_path: Path) -> Path:
+    """A prefix whose command line exists (the venv running the tests has none installed)."""
+    venv = tmp_path / "my venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin/deepdream").write_text("#!/bin/sh\n")
+    return venv
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX venv layout")
+def test_the_end_names_the_command_line_and_no_host_when_none_got_a_plugin(
+        home: Path, tmp_path: Path):
+    venv = fake_venv(tmp_path)
+    r = install_py(home, "--plugins-only", "--no-start", prefix=str(venv))
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert "no Krita or GIMP 3 found" in r.stdout
+    assert "Krita" not in "\n".join(lines[-2:]) and "GIMP" not in "\n".join(lines[-2:])
+    assert lines[-2] == "done"
+    assert lines[-1].startswith(f"command line: '{venv}/bin/deepdream' dream IN -o OUT")
+
+
+def test_final_lines_name_only_the_hosts_that_got_a_plugin(tmp_path: Path):
+    venv = fake_venv(tmp_path)
+    gimp = full_install.final_lines(venv, ["gimp"])
+    assert gimp[0] == "done: dream in GIMP (Filters > Artistic > DeepDream...)"
+    both = full_install.final_lines(venv, ["gimp", "krita"])
+    assert both[0] == ("done: dream in Krita (restart it, then Settings > Dockers > DeepDream) "
+                       "or GIMP (Filters > Artistic > DeepDream...)")
+    assert full_install.final_lines(tmp_path / "nothing-here", []) == ["done"]
+
+
+def test_plugin_command_records_its_transport(home: Path, tmp_path: Path):
+    r = install_py(home, "plugin", "gimp", str(tmp_path / "g"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = install_py(home, "--check", "--gimp-dir", str(tmp_path / "g"))
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("gimp (custom)"))
+    assert line.endswith("no wheels vendored: needs the host Python's own msgpack (and its "
+                         "pyzmq, else the standard-library ZeroMQ client)"), line
+    assert not line.rstrip().endswith(";")
+
+
+def _installed_by_gimp_dir(home: Path, folder: Path, version: str) -> Path:
+    """What `install.py --gimp-dir FOLDER` leaves (on a machine whose python3 has zmq and
+    msgpack, so no wheel is downloaded here): the plug-in, with an older version, listed in
+    the install manifest."""
+    r = install_py(home, "plugin", "gimp", str(folder))
+    assert r.returncode == 0, r.stdout + r.stderr
+    plugin = folder / "deepdream"
+    info = json.loads((plugin / ".deepdream-install.json").read_text())
+    info.update(version=version, transport="the system's python3-zmq",
+                target={"variant": "custom", "transport": "system", "pythons": []})
+    (plugin / ".deepdream-install.json").write_text(json.dumps(info))
+    (home / "cfg/deepdream").mkdir(parents=True, exist_ok=True)
+    (home / "cfg/deepdream/install-manifest.json").write_text(json.dumps(
+        {"prefix": "", "plugins": [str(plugin)]}))
+    return plugin
+
+
+def test_plain_check_and_rerun_cover_the_plugins_in_named_folders(home: Path, tmp_path: Path):
+    folder = tmp_path / "gimp plug-ins"
+    plugin = _installed_by_gimp_dir(home, folder, VERSION)
+    r = install_py(home, "--check")  # no --gimp-dir: the manifest says where it went
+    assert f"gimp (custom)  plug-in {VERSION} in {plugin}; the system's python3-zmq" in r.stdout
+    assert "no Krita or GIMP 3 found" not in r.stdout
+
+    _installed_by_gimp_dir(home, folder, "0.0.1")
+    r = install_py(home, "--check")
+    assert f"plug-in 0.0.1 in {plugin} is older than {VERSION}" in r.stdout
+    r = install_py(home, "--plugins-only", "--no-start")  # a plain re-run upgrades it
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"installed gimp (custom) in {folder}: the system's python3-zmq" in r.stdout
+    assert "no Krita or GIMP 3 found" not in r.stdout
+    assert json.loads((plugin / ".deepdream-install.json").read_text())["version"] == VERSION
+    assert r.stdout.strip().splitlines()[-1].startswith("done: dream in GIMP")
