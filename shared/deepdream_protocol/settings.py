@@ -23,7 +23,8 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("preset", str, "", label="Preset",
-            help="a named look (model, layers and step settings); empty for none"),
+            help="a named look (model, layers and step settings); choosing one in a dialog "
+            "fills in its settings; empty for none"),
     Setting("model", str, "googlenet", label="Model",
             help="network to dream with; 'deepdream models' lists them"),
     Setting("layer", str, "", label="Layer",
@@ -70,13 +71,10 @@ DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
 
 
 def wire_settings(values: dict[str, Any]) -> dict[str, Any]:
-    """Settings as a plug-in sends them.
+    """Settings as a plug-in sends them: the known ones, as given (unknown keys dropped).
 
-    With a preset named, values still at their default are left out so the preset's own
-    values apply; a value the user changed overrides the preset (as on the command line).
-    Unknown keys are dropped.
+    Nothing is left out for a named preset: a plug-in's fields show the preset's values
+    once it is chosen (``presets.preset_fill``) and what they show is what runs, even a
+    value the user set back to its default.  The daemon fills in only what is missing.
     """
-    out = {k: v for k, v in values.items() if k in BY_NAME}
-    if out.get("preset"):
-        out = {k: v for k, v in out.items() if k == "preset" or v != DEFAULTS[k]}
-    return out
+    return {k: v for k, v in values.items() if k in BY_NAME}

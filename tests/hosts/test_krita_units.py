@@ -22,6 +22,8 @@ from deepdream_krita.pixels import (  # noqa: E402
     working_space,
 )
 from deepdream_protocol.pixels import PixelFormat  # noqa: E402
+from deepdream_protocol.presets import preset_fill  # noqa: E402
+from deepdream_protocol.settings import wire_settings  # noqa: E402
 
 
 @pytest.mark.parametrize(("space", "expected"), [
@@ -85,6 +87,26 @@ def test_settings_defaults_and_checks():
             preferences.complete({"iterations": bad})
         with pytest.raises(DreamError, match="must be a number"):
             preferences.complete({"step": bad})
+
+
+def test_a_scripts_preset_fills_what_it_leaves_out_and_the_docker_sends_what_it_shows():
+    # dream_layer(document, node, {...}): what the script leaves out comes from the preset
+    values = preferences.complete({"preset": "deep-objects", "octaves": 4, "seed": 2})
+    assert values["octaves"] == 4 and values["seed"] == 2  # given: wins
+    assert values["iterations"] == 15 and values["layer"] == "inception4e"
+    assert values["transform"] is True and values["use_selection"] is True
+    # the docker gives every field: the preset's look shown, octaves set back to 4 (the
+    # default), and 4 is what is sent (it used to be dropped, so the preset's 5 ran)
+    shown = {**preferences.DEFAULTS, **preset_fill("deep-objects"), "preset": "deep-objects",
+             "octaves": 4}
+    sent = wire_settings(preferences.complete(shown))
+    assert sent["octaves"] == 4 and sent["layer"] == "inception4e" and sent["iterations"] == 15
+    assert "use_selection" not in sent
+    # an unknown preset is the daemon's to refuse; a half-typed one is saved as typed
+    assert preferences.complete({"preset": "deep-"})["iterations"] == 10
+    store: dict[str, str] = {}
+    preferences.save({**shown, "preset": "deep-"}, store.__setitem__)
+    assert store["preset"] == "deep-" and store["octaves"] == "4"
 
 
 def test_docker_order_puts_presets_first_and_selection_before_colour_toggles():

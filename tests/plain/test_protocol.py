@@ -68,7 +68,8 @@ def test_request_checks_name_the_problem(header: dict, code: str, message: str) 
 def test_client_library_imports_without_numpy_or_torch() -> None:
     code = ("import sys; sys.modules['numpy'] = None; sys.modules['torch'] = None\n"
             "import deepdream_protocol.client, deepdream_protocol.launcher, "
-            "deepdream_protocol.zmtp, deepdream_protocol.settings\nprint('ok')")
+            "deepdream_protocol.zmtp, deepdream_protocol.settings, "
+            "deepdream_protocol.presets\nprint('ok')")
     env = {**os.environ, "PYTHONPATH": str(REPO / "shared")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=60)
@@ -272,3 +273,12 @@ def test_first_line_keeps_an_error_to_one_line_that_says_something() -> None:
         == "CUDA out of memory."
     assert m.first_line(KeyError()) == "KeyError"  # no words: its type is what it says
     assert m.first_line(OSError("  \n")) == "OSError"
+
+
+def test_wire_settings_sends_what_a_plugin_shows_even_defaults_under_a_preset() -> None:
+    from deepdream_protocol.settings import wire_settings
+
+    # deep-objects has 5 octaves; a user who sets 4 (the default) back must get 4
+    sent = wire_settings({"preset": "deep-objects", "octaves": 4, "step": 1.5,
+                          "use_selection": True})
+    assert sent == {"preset": "deep-objects", "octaves": 4, "step": 1.5}

@@ -21,6 +21,12 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")
 import daemon_link  # noqa: E402
 import pixel_io  # noqa: E402
+from deepdream_protocol.presets import (  # noqa: E402
+    PRESETS,
+    find_preset,
+    preset_fill,
+    unset_from_preset,
+)
 from deepdream_protocol.settings import SETTINGS, wire_settings  # noqa: E402
 from gi.repository import Gimp, GimpUi, GLib, GObject  # noqa: E402
 
@@ -40,16 +46,21 @@ def add_arguments(procedure: Gimp.Procedure) -> None:
     """PDB arguments generated from the shared settings table (dashes for underscores)."""
     for s in SETTINGS:
         name, label = s.name.replace("_", "-"), "_" + s.label  # "_": the dialog's mnemonic
+        blurb = s.help
+        if s.name == "preset":
+            blurb = (f"a named look: {', '.join(PRESETS)}; in the dialog it fills in the "
+                     "settings below, which then run as shown; in a script a setting left "
+                     "at its default takes the preset's value; empty for none")
         if s.kind is bool:
-            procedure.add_boolean_argument(name, label, s.help, s.default, _RW)
+            procedure.add_boolean_argument(name, label, blurb, s.default, _RW)
         elif s.kind is int:
-            procedure.add_int_argument(name, label, s.help, int(s.minimum), int(s.maximum),
+            procedure.add_int_argument(name, label, blurb, int(s.minimum), int(s.maximum),
                                        s.default, _RW)
         elif s.kind is float:
-            procedure.add_double_argument(name, label, s.help, s.minimum, s.maximum,
+            procedure.add_double_argument(name, label, blurb, s.minimum, s.maximum,
                                           s.default, _RW)
         else:
-            procedure.add_string_argument(name, label, s.help, s.default, _RW)
+            procedure.add_string_argument(name, label, blurb, s.default, _RW)
     procedure.add_boolean_argument(USE_SELECTION, "_Use selection",
                                    "dream only inside the selection (feathering respected)",
                                    True, _RW)
@@ -183,9 +194,50 @@ def result_layer(image: Gimp.Image, active: Gimp.Layer, name: str) -> Gimp.Layer
     return layer
 
 
+def follow_preset(config: Gimp.ProcedureConfig) -> int:
+    """Make naming a preset in ``config`` fill its other settings with the preset's look
+    (every one but the seed, as GIMP's own filter presets fill a dialog), so the dialog
+    shows what will run.  Only a newly named preset fills: a typo put right in the name
+    keeps the changes made since; emptying the name and naming it again fills anew.
+    Returns the handler id, for ``config.disconnect``."""
+    shown = [getattr(find_preset(config.get_property("preset")), "name", "")]
+
+    def fill(config: Gimp.ProcedureConfig, _pspec: object) -> None:
+        text = config.get_property("preset") or ""
+        preset = find_preset(text)
+        if not text.strip():
+            shown[0] = ""
+        if preset is None or preset.name == shown[0]:
+            return
+        shown[0] = preset.name
+        for name, value in preset_fill(preset.name).items():
+            config.set_property(name.replace("_", "-"), value)
+
+    return config.connect("notify::preset", fill)
+
+
+def config_values(config: Gimp.ProcedureConfig, run_mode: Gimp.RunMode) -> dict:
+    """The settings to dream with.  From the dialog (and "Repeat", which reuses what it
+    ran) they are sent as they are.  A script's PDB call gives every argument and cannot
+    say which it set, so there a setting left at its default takes the named preset's
+    value; the settings used are written back into ``config`` (GIMP's last values)."""
+    values = {s.name: config.get_property(s.name.replace("_", "-")) for s in SETTINGS}
+    # GIMP hands an empty string argument back as None.
+    values.update({s.name: values[s.name] or "" for s in SETTINGS if s.kind is str})
+    if run_mode == Gimp.RunMode.NONINTERACTIVE:
+        resolved = unset_from_preset(values)
+        for name, value in resolved.items():
+            if value != values[name]:
+                config.set_property(name.replace("_", "-"), value)
+        values = resolved
+    return values
+
+
 def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool:
-    """Preset, model and layer first, the everyday settings below, the rest folded away."""
+    """Preset, model and layer first, the everyday settings below, the rest folded away.
+    Naming a preset fills in its settings (``follow_preset``)."""
     GimpUi.init(PROCEDURE)
+    following = follow_preset(config)
     dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
     names = [s.name.replace("_", "-") for s in SETTINGS]
     shown = [n for n in names if n in EVERYDAY]
@@ -198,6 +250,7 @@ def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool
     dialog.fill([*shown, USE_SELECTION])
     accepted = dialog.run()
     dialog.destroy()
+    config.disconnect(following)
     return accepted
 
 
@@ -208,9 +261,7 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         dreamable_layer(image, drawables)
         if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config):
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
-        values = {s.name: config.get_property(s.name.replace("_", "-")) for s in SETTINGS}
-        # GIMP hands an empty string argument back as None.
-        values.update({s.name: values[s.name] or "" for s in SETTINGS if s.kind is str})
+        values = config_values(config, run_mode)
         dream_into_new_layer(image, drawables, values, config.get_property(USE_SELECTION))
     except DreamFailed as e:
         return failed(procedure, str(e))

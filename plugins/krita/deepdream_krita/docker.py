@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from deepdream_protocol.presets import PRESETS, find_preset, preset_fill
 from deepdream_protocol.settings import Setting
 from krita import DockWidget, Krita
 
@@ -29,7 +30,7 @@ from .qt import (
 DOCKER_ID = "deepdream_krita_docker"
 PREVIEW_SIZE = 160
 # Text fields offered as editable drop-downs; the catalog fills them once a daemon answered.
-_CHOICES = {"preset": [""], "model": ["googlenet"], "layer": [""]}  # "": the model's own
+_CHOICES = {"preset": ["", *PRESETS], "model": ["googlenet"], "layer": [""]}  # "": none
 
 
 def _widget_for(setting: Setting) -> QWidget:
@@ -48,6 +49,9 @@ def _widget_for(setting: Setting) -> QWidget:
     combo = QComboBox()
     combo.setEditable(True)
     combo.addItems(_CHOICES.get(setting.name, []))
+    if setting.name == "preset":
+        for i, name in enumerate(PRESETS, start=1):
+            combo.setItemData(i, PRESETS[name].description, Qt.ItemDataRole.ToolTipRole)
     return combo
 
 
@@ -131,6 +135,11 @@ class DeepDreamDocker(DockWidget):
         self.setWidget(body)
 
         self.set_values(preferences.load_saved())
+        # Choosing a preset shows its look in the fields; what they show is what runs.
+        preset = self.fields["preset"]
+        self.filled_from = preset.currentText().strip().lower()  # the look already shown
+        preset.currentTextChanged.connect(self.fill_from_preset)
+        preset.activated.connect(lambda *_: self.fill_from_preset(preset.currentText(), True))
         for widget in self.fields.values():
             _changed_signal(widget).connect(self._save)
         self.runner = controller.runner()
@@ -157,6 +166,16 @@ class DeepDreamDocker(DockWidget):
         for name, value in values.items():
             if name in self.fields:
                 _set(self.fields[name], value)
+
+    def fill_from_preset(self, name: str, again: bool = False) -> None:
+        """Set every field but the seed to preset ``name``'s look (``preset_fill``).  Typing
+        or a catalog refresh fills only for another preset than the one shown, so changes
+        made after choosing it stay; picking it from the list (``again``) fills anew."""
+        preset = find_preset(name)
+        if preset is None or (preset.name == self.filled_from and not again):
+            return
+        self.filled_from = preset.name
+        self.set_values(preset_fill(preset.name))
 
     def dream(self) -> None:
         document = Krita.instance().activeDocument()

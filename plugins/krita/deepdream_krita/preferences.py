@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from deepdream_protocol.presets import preset_fill
 from deepdream_protocol.settings import SETTINGS, Setting
 
 from .pixels import DreamError
@@ -63,13 +64,16 @@ def coerce(setting: Setting, value: Any) -> Any:
 
 
 def complete(values: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Every plug-in setting: the given ones checked, the missing ones at their defaults."""
+    """Every plug-in setting: the given ones checked, the missing ones from the named preset
+    (a script's ``{"preset": "subtle", "seed": 4}`` dreams the subtle look) or else at
+    their defaults.  The docker gives them all: what it shows is what runs."""
     values = dict(values or {})
     unknown = sorted(set(values) - set(BY_NAME))
     if unknown:
         raise DreamError(f"unknown setting {unknown[0]!r}; known: {', '.join(BY_NAME)}")
-    return {name: coerce(s, values[name]) if name in values else s.default
-            for name, s in BY_NAME.items()}
+    checked = {name: coerce(BY_NAME[name], value) for name, value in values.items()}
+    base = {**DEFAULTS, **preset_fill(checked.get("preset", ""))}
+    return {name: checked[name] if name in checked else base[name] for name in BY_NAME}
 
 
 def load(read: Callable[[str], str | None]) -> dict[str, Any]:

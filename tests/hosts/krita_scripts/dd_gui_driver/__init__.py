@@ -1,7 +1,9 @@
 """Test-only Krita plug-in: drives the DeepDream docker in the real GUI, then quits Krita.
 
 Installed next to deepdream_krita by test_krita.py for one Xvfb run.  Steps: wait for the
-main window, open a small document, show the docker, set tiny settings, press Dream, wait,
+main window, open a small document, show the docker, choose presets as a user would (the
+fields fill; a field set back to its default is sent as shown), set tiny settings, press
+Dream, wait,
 save a screenshot ($DD_SHOT), undo the dream, dream again through the action, dream again
 and mirror the image meanwhile, start a long dream and quit Krita in the middle of it; the
 facts go to $DD_OUT.
@@ -16,9 +18,10 @@ import traceback
 from typing import Any
 
 import deepdream_krita
-from deepdream_krita import controller
+from deepdream_krita import controller, preferences
 from deepdream_krita.docker import DeepDreamDocker
 from deepdream_krita.qt import QApplication, QTimer
+from deepdream_protocol.settings import wire_settings
 from krita import Krita
 
 POLL_MS = 250
@@ -86,10 +89,35 @@ def wait_for_window() -> None:
             other.hide()
     docker.show()
     docker.raise_()
-    docker.set_values(SETTINGS)
+    facts["presets"] = choose_presets(docker)
+    docker.set_values({**preferences.DEFAULTS, **SETTINGS})
     state["docker"] = docker
     facts["layers_before"] = [c.name() for c in document.rootNode().childNodes()]
     _later(press_dream)
+
+
+def choose_presets(docker: DeepDreamDocker) -> dict[str, Any]:
+    """The preset drop-down as a user works it; what the fields show and what is sent."""
+    combo, out = docker.fields["preset"], {}
+    watched = ("preset", "octaves", "layer", "iterations", "strength", "transform", "seed")
+
+    def shown() -> dict[str, Any]:
+        return {k: docker.values()[k] for k in watched}
+
+    out["seed_before"] = docker.values()["seed"]
+    combo.setCurrentIndex(combo.findText("deep-objects"))  # picked from the list
+    out["chosen"] = shown()
+    docker.fields["octaves"].setValue(4)  # back to the default
+    out["sent"] = {k: v for k, v in wire_settings(preferences.complete(docker.values())).items()
+                   if k in watched}
+    combo.currentTextChanged.emit(combo.currentText())  # what a catalog refresh does
+    out["after_refresh"] = shown()
+    combo.activated.emit(combo.currentIndex())  # the same preset picked again
+    out["picked_again"] = shown()
+    combo.setEditText("subtl")  # typed
+    combo.setEditText("subtle")
+    out["typed"] = shown()
+    return out
 
 
 def press_dream() -> None:

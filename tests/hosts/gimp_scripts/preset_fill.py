@@ -1,0 +1,63 @@
+"""Run inside gimp-console-3.0 (python-fu-eval): the installed plug-in's own preset code on
+a real procedure config of plug-in-deepdream.  The dialog's handler (``follow_preset``, the
+one show_dialog connects to notify::preset) fills the fields from a preset; what they then
+show is what is sent; a script's (non-interactive) call takes the preset's value for what
+it left at the default.  ``FACT`` lines by ``step``.
+
+Environment: DD_PLUGIN_DIR (the installed plug-in's folder).
+"""
+
+import os
+import sys
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+from gi.repository import Gimp  # noqa: E402
+from pdb_call import fact  # noqa: E402
+
+sys.path.insert(0, os.environ["DD_PLUGIN_DIR"])
+import deepdream  # noqa: E402  (the installed plug-in, importable: it runs Gimp.main only as a script)
+from deepdream_protocol.settings import wire_settings  # noqa: E402
+
+WATCHED = ("preset", "octaves", "layer", "iterations", "transform", "strength", "seed",
+           "octave-scale")
+
+
+def new_config():
+    return Gimp.get_pdb().lookup_procedure(deepdream.PROCEDURE).create_config()
+
+
+def shown(config):
+    return {name: config.get_property(name) for name in WATCHED}
+
+
+def sent(config, mode):
+    values = wire_settings(deepdream.config_values(config, mode))
+    return {k: values[k] for k in ("octaves", "layer", "iterations", "strength", "seed")}
+
+
+config = new_config()
+config.set_property("seed", 9)
+handler = deepdream.follow_preset(config)
+config.set_property("preset", "deep-objects")
+fact(step="chosen", shown=shown(config))
+config.set_property("octaves", 4)  # back to the default after choosing the preset
+fact(step="set_back", shown=shown(config), sent=sent(config, Gimp.RunMode.INTERACTIVE),
+     repeat=sent(config, Gimp.RunMode.WITH_LAST_VALS))
+config.set_property("preset", "deep-object")  # a typo put right keeps the change
+config.set_property("preset", "deep-objects")
+fact(step="typo", shown=shown(config))
+config.set_property("preset", "subtle")
+fact(step="other", shown=shown(config))
+config.set_property("preset", "")
+config.set_property("preset", "subtle")  # named anew: filled anew
+config.disconnect(handler)
+config.set_property("preset", "classic")  # not followed any more
+fact(step="after", shown=shown(config))
+
+script = new_config()  # a script's call: preset and one setting, the rest at defaults
+script.set_property("preset", "subtle")
+script.set_property("iterations", 20)
+fact(step="script", sent=sent(script, Gimp.RunMode.NONINTERACTIVE),
+     kept=shown(script))
