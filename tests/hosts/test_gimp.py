@@ -34,7 +34,7 @@ DREAM = {"model": "tiny", "iterations": 2, "octaves": 2, "step": 2.0, "jitter": 
 # machine finishes before the GUI test's Cancel click lands)
 LONG_DREAM = {**DREAM, "iterations": 500, "octaves": 12, "octave-scale": 1.02}
 CASES = ("rgb_u8", "rgba_u16", "linear_float", "gray", "group_offsets", "feathered_selection",
-         "profiled_selection", "double", "selection_ignored")
+         "profiled_selection", "double", "selection_ignored", "small_selection")
 
 #: a layer with this lock (or in a group with "Lock pixels") dreams into an unlocked copy
 LOCKED = ("locked_pixels", "locked_alpha", "locked_position", "locked_group")
@@ -98,7 +98,8 @@ def test_high_precision_layers_keep_their_precision(dreamed: dict) -> None:
     assert dreamed["double"]["precision_after"] == "double-non-linear"
 
 
-@pytest.mark.parametrize("case", ["feathered_selection", "profiled_selection"])
+@pytest.mark.parametrize("case", ["feathered_selection", "profiled_selection",
+                                  "small_selection"])
 def test_selection_leaves_unselected_pixels_bit_identical(dreamed: dict, case: str) -> None:
     fact = dreamed[case]
     assert fact["unselected_pixels"] > 0
@@ -379,3 +380,26 @@ def test_every_gimp_precision_maps_to_the_matching_wire_format(gimp: HostHome) -
         assert fact["layout"] == ("RGB" if base == "rgb" else "G") + ("A" if alpha == "alpha"
                                                                       else ""), case
         assert fact["mask_dtype"] == ("u8" if sample == "u8" else "f32"), case
+
+
+def test_a_preset_fills_the_dialogs_fields_and_what_they_show_is_sent(gimp: HostHome) -> None:
+    steps = facts(gimp.run_gimp("preset_fill.py", {}), key="step")
+    chosen = steps["chosen"]["shown"]
+    assert chosen == {"preset": "deep-objects", "octaves": 5, "layer": "inception4e",
+                      "iterations": 15, "transform": True, "strength": 1.0, "seed": 9,
+                      "octave-scale": 1.5}  # every field but the seed takes the look
+    set_back = steps["set_back"]
+    # the issue: octaves set back to 4 (the default) after choosing deep-objects ran 5
+    assert set_back["shown"]["octaves"] == 4
+    assert set_back["sent"] == {"octaves": 4, "layer": "inception4e", "iterations": 15,
+                                "strength": 1.0, "seed": 9}
+    assert set_back["repeat"] == set_back["sent"]  # Filters › Repeat runs the same
+    assert steps["typo"]["shown"]["octaves"] == 4
+    other = steps["other"]["shown"]
+    assert other["octaves"] == 3 and other["strength"] == 0.5 and not other["transform"]
+    assert steps["after"]["shown"]["octaves"] == 3  # only while the dialog follows it
+    script = steps["script"]
+    # a PDB call: what it left at the default takes the preset's value; its own value wins
+    assert script["sent"] == {"octaves": 3, "layer": "inception4c", "iterations": 20,
+                              "strength": 0.5, "seed": 0}
+    assert script["kept"]["strength"] == 0.5  # written back: what ran is what is remembered

@@ -45,6 +45,9 @@ DREAM_CASES = [
     {"name": "cmyka_u8_selection", "model": "CMYKA", "depth": "U8", **FEATHERED},
     {"name": "cmyka_u16", "model": "CMYKA", "depth": "U16"},
     {"name": "laba_u16_selection", "model": "LABA", "depth": "U16", **FEATHERED},
+    # narrower than the dreamed layer needs (only its bounds are sent): dreamed all the same
+    {"name": "rgba_u8_small_selection", "model": "RGBA", "depth": "U8",
+     "selection": [30, 4, 4, 40]},
 ]
 # The result must show the way the original does: its properties and masks come along.
 LOOK_CASES = [
@@ -309,6 +312,16 @@ def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
     assert "crash" not in facts, facts["crash"]
     assert "timeout" not in facts, facts
     assert facts["docker_found"] and facts["docker_visible"]
+    # choosing a preset fills the fields (all but the seed); a field then set back to its
+    # default is sent as shown (it used to be dropped, so the preset's value ran)
+    presets = facts["presets"]
+    look = {"layer": "inception4e", "iterations": 15, "strength": 1.0, "transform": True,
+            "seed": presets["seed_before"]}
+    assert presets["chosen"] == {"preset": "deep-objects", "octaves": 5, **look}
+    assert presets["sent"] == {"preset": "deep-objects", "octaves": 4, **look}
+    assert presets["after_refresh"]["octaves"] == 4  # a catalog refresh keeps the change
+    assert presets["picked_again"]["octaves"] == 5  # picking it again shows its look anew
+    assert presets["typed"]["octaves"] == 3 and presets["typed"]["strength"] == 0.5
     assert facts["busy_after_click"]  # the button returned at once; the dream ran behind it
     assert facts["message"] == "added layer 'paint (DeepDream)'", facts  # no frame talk
     assert facts["progress"] == 100 and facts["preview"]

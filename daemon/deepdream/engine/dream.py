@@ -18,7 +18,17 @@ from .from_noise import noise_steps, visualize
 from .objectives import Objective, layers_l2
 from .priors import keep_in_range
 from .settings import DreamSettings, SettingsError
-from .tiling import ALIGN, MIN_TILE, auto_tile, gradient, random_offsets
+from .tiling import (
+    ALIGN,
+    MIN_TILE,
+    auto_tile,
+    gradient,
+    input_too_small,
+    min_input_side,
+    mirror_pad,
+    pad_offset,
+    random_offsets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +247,38 @@ def dream_rgb(
 ) -> torch.Tensor:
     """The octave loop on an (H, W, 3) tensor; returns the dreamed (H, W, 3) float32 tensor on
     ``rgb``'s device.  When a tile's gradient runs out of memory, the dream starts again in
-    tiles of half the size, down to MIN_TILE, before it gives up with OutOfMemory."""
+    tiles of half the size, down to MIN_TILE, before it gives up with OutOfMemory.
+
+    An image smaller than the layers need (a small selection) is dreamed grown with mirrored
+    copies of itself to the smallest size the network runs on (found once per model and set
+    of layers), and cut back out; octaves smaller than that are left out.  Images and octaves
+    the network runs on are dreamed exactly as they always were."""
+    h, w = rgb.shape[:2]
+    need = min_input_side(model, objective.layers)
+    if need is None:  # not the image's size: nothing up to a big tile runs
+        raise _too_small((h, w), 1, objective)
+    min_side = max(MIN_OCTAVE_SIDE, need)
+    if h >= need and w >= need:
+        return _dream_rgb(rgb, model, objective, settings, progress, cancel, min_side)
+    grown_h, grown_w = max(h, need), max(w, need)
+    log.info("dreaming a %dx%d image grown to %dx%d, the smallest size %s runs on",
+             w, h, grown_w, grown_h, ", ".join(sorted(objective.layers)))
+    out = _dream_rgb(mirror_pad(rgb, grown_h, grown_w), model, objective, settings, progress,
+                     cancel, min_side)
+    top, left = pad_offset(h, grown_h), pad_offset(w, grown_w)
+    return out[top:top + h, left:left + w].contiguous()
+
+
+def _dream_rgb(
+    rgb: torch.Tensor,
+    model: DreamModel,
+    objective: Objective,
+    settings: DreamSettings,
+    progress: Callable[[Progress], None] | None,
+    cancel: Callable[[], bool] | None,
+    min_side: int,
+) -> torch.Tensor:
+    """dream_rgb's work, its octaves' short sides at least ``min_side``."""
     h, w = rgb.shape[:2]
     tile = looks.tile_size(settings, settings.tile or auto_tile(model), (h, w))
     if settings.from_noise:  # the image's size only: its pixels need not reach the device
@@ -247,13 +288,20 @@ def dream_rgb(
     while True:
         try:
             fast_forms = fastpath.fast_forms_used(model)  # (before the try: it may change)
-            out, graphs = _octaves(rgb, model, objective, settings, tile, held, cancel)
+            out, graphs = _octaves(rgb, model, objective, settings, tile, held, cancel,
+                                   min_side)
         except _TileOutOfMemory:
             # out of the except block, the failed try's tensors go with its traceback
             tile = _smaller_tile(model, settings, tile, (h, w))
             continue
         if not (graphs and fast_forms and _fast_forms_failed(out, rgb, model)):
             return out
+
+
+def _too_small(size: tuple[int, int], octave: int, objective: Objective) -> DreamError:
+    return DreamError(
+        f"the image is too small ({size[1]}x{size[0]} at octave {octave}) for the layer(s) "
+        f"{', '.join(sorted(objective.layers))}; use a bigger image or a shallower layer")
 
 
 def _fast_forms_failed(out: torch.Tensor, rgb: torch.Tensor, model: DreamModel) -> bool:
@@ -321,6 +369,7 @@ def _octaves(
     tile: int,
     progress: Callable[[Progress], None] | None,
     cancel: Callable[[], bool] | None,
+    min_side: int = MIN_OCTAVE_SIDE,
 ) -> tuple[torch.Tensor, bool]:
     """dream_rgb's one try at ``tile``: the dreamed (H, W, 3) image, and whether any
     octave ran as CUDA graphs."""
@@ -328,7 +377,7 @@ def _octaves(
     # On the CPU (and for a frame decoded on the device) this is a view of the caller's
     # pixels: no full-size copy of the input.
     source = rgb.to(model.device, torch.float32).permute(2, 0, 1)[None]
-    sizes = octave_sizes(h, w, settings.octaves, settings.octave_scale)
+    sizes = octave_sizes(h, w, settings.octaves, settings.octave_scale, min_side)
     original = source
     if settings.seamless:
         source = looks.make_tileable(source)
@@ -372,13 +421,9 @@ def _octaves(
                     x, lambda v, off=offset: _tile_gradient(v, model, objective, tile, off),
                     s, steps)
             except RuntimeError as exc:
-                if "too small" not in str(exc):
+                if not input_too_small(exc):
                     raise
-                raise DreamError(
-                    f"the image is too small ({size[1]}x{size[0]} at octave {o + 1}) for the "
-                    f"layer(s) {', '.join(sorted(objective.layers))}; use a bigger image or a "
-                    "shallower layer"
-                ) from None
+                raise _too_small(size, o + 1, objective) from None
             x.add_(g, alpha=settings.step * _STEP_UNIT)
             del g
             stepper.after_step(x)  # TV / L2 penalties
@@ -416,5 +461,10 @@ def _from_noise(
         if progress is not None:
             progress(Progress((s + 1) / n, 1, 1, s + 1, n))
 
-    return visualize(model, objective, size[0], size[1], n, settings.step, settings.seed, tile,
-                     jitter=settings.jitter, transform=True, on_step=on_step)
+    try:
+        return visualize(model, objective, size[0], size[1], n, settings.step, settings.seed,
+                         tile, jitter=settings.jitter, transform=True, on_step=on_step)
+    except RuntimeError as exc:
+        if not input_too_small(exc):
+            raise
+    raise _too_small(size, 1, objective)  # (outside the except: the failed step's tensors go)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 import random
+import weakref
+from collections.abc import Collection
 
 import torch
 
@@ -29,6 +31,74 @@ _BYTES_PER_PIXEL = {"googlenet": 1200, "vgg16": 6000, "vgg19": 7000, "resnet50":
 _CPU_BUDGET = 1536 << 20  # keep CPU dreams within a few GB whatever the machine has
 MIN_TILE, MAX_TILE = 128, 4096
 ALIGN = 32  # the largest stride of the trunks we run
+
+
+# the smallest input side each model runs on, per set of layers (min_input_side)
+_MIN_SIDES: weakref.WeakKeyDictionary[DreamModel, dict[tuple[str, ...], int | None]] = (
+    weakref.WeakKeyDictionary())
+
+
+def input_too_small(exc: BaseException) -> bool:
+    """Whether torch refused an input as smaller than a layer's window (a pooling's output
+    size 0, or a convolution's kernel larger than its padded input)."""
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and (
+        "too small" in text or "Kernel size can't be greater" in text)
+
+
+def min_input_side(model: DreamModel, layers: Collection[str],
+                   limit: int = 1024) -> int | None:
+    """The smallest side n such that an n x n image runs through ``model`` up to ``layers``
+    (each side needs it: the networks' windows work along the axes independently); None when
+    not even ``limit`` does.  Found by running zeros, without gradients, once per model and
+    set of layers (through ``forward``: a probe of sizes, not a dream, so the model's hooks
+    do not see it)."""
+    key = tuple(sorted(layers))
+    found = _MIN_SIDES.setdefault(model, {})
+    if key in found:
+        return found[key]
+
+    def runs(n: int) -> bool:
+        x = torch.zeros(1, 3, n, n, device=model.device)
+        try:
+            with torch.no_grad():
+                model.forward(x, key)
+        except RuntimeError as exc:
+            if not input_too_small(exc):
+                raise
+            return False
+        return True
+
+    fails, side = 0, 1  # widths that fail and that may run: double, then bisect between
+    while not runs(side):
+        fails, side = side, side * 2
+        if side > limit:
+            found[key] = None
+            return None
+    while side - fails > 1:
+        mid = (fails + side) // 2
+        fails, side = (fails, mid) if runs(mid) else (mid, side)
+    found[key] = side
+    return side
+
+
+def mirror_pad(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(H, W, C) ``x`` grown to (height, width) around its centre with mirrored copies of
+    itself (repeating as often as it takes, so even a one-pixel side works: it repeats)."""
+    h, w = x.shape[:2]
+    rows = _mirrored(h, height, x.device)
+    cols = _mirrored(w, width, x.device)
+    return x.index_select(0, rows).index_select(1, cols)
+
+
+def pad_offset(n: int, size: int) -> int:
+    """Where the original ``n`` starts in ``size`` grown by mirror_pad."""
+    return (size - n) // 2
+
+
+def _mirrored(n: int, size: int, device: torch.device) -> torch.Tensor:
+    i = (torch.arange(size, device=device) - pad_offset(n, size)).remainder_(2 * n)
+    return torch.where(i < n, i, 2 * n - 1 - i)
 
 
 def auto_tile(model: DreamModel) -> int:

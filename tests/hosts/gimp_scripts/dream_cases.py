@@ -229,6 +229,14 @@ def case_selection_ignored(values):
     return img, layer
 
 
+def case_small_selection(values):
+    """A selection narrower than the dreamed layer needs (the plug-in sends only its
+    bounding box) on a bigger layer: dreamed, its box's unselected corners kept."""
+    img, layer = image_with_layer("small", IT.RGBA_IMAGE)
+    img.select_ellipse(Gimp.ChannelOps.REPLACE, 30, 6, 5, 34)
+    return img, layer
+
+
 def locked(lock):
     img, layer = image_with_layer(f"locked {lock}", IT.RGBA_IMAGE)
     getattr(layer, f"set_lock_{lock}")(True)
