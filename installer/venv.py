@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -96,8 +97,21 @@ PYPI = "https://pypi.org/simple"
 
 
 def index_url(py: Path, args: Sequence[str]) -> str:
-    """The index pip used: --index-url in its arguments, else PIP_INDEX_URL, else the one in
-    pip's configuration, else PyPI's."""
+    """The index pip used, as it may be shown (without a user name or token in it):
+    --index-url in its arguments, else PIP_INDEX_URL, else pip's configured one, else PyPI's."""
+    return _without_credentials(_index_url(py, args))
+
+
+def _without_credentials(url: str) -> str:
+    """``https://user:token@host/simple`` as ``https://host/simple``: the message may end up
+    in a log or a bug report."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _index_url(py: Path, args: Sequence[str]) -> str:
     for i, arg in enumerate(args):
         if arg in ("--index-url", "-i") and i + 1 < len(args):
             return args[i + 1]

@@ -394,8 +394,8 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
     fd, tmp = tempfile.mkstemp(prefix=".deepdream-", suffix=target.suffix,
                                dir=target.parent)
     try:
-        os.chmod(tmp, _new_file_mode(target))
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "wb") as f:  # (owns fd from here: closed whatever happens)
+            os.chmod(tmp, _new_file_mode(target))
             encode(f)
         os.replace(tmp, target)
     except BaseException:

@@ -183,6 +183,7 @@ def _lzw_decode(data: bytes) -> bytes:
             pos += 8
         bits -= width
         code = (bitbuf >> bits) & ((1 << width) - 1)
+        bitbuf &= (1 << bits) - 1  # only the unread bits: a growing buffer made it quadratic
         if code == 257:  # end of information
             break
         if code == 256:  # clear

@@ -167,7 +167,8 @@ def run_zoom(
     recipe_text = _recipe(image, bits, zoom, rotate, settings)
     recipe = json.loads(recipe_text)  # read back, so it compares equal to what a frame holds
     done = frames_done(out, frames)
-    _check_no_later_frames(out, done)
+    if done < frames:  # (frames past this run's last are no gap)
+        _check_no_later_frames(out, done)
     current = image
     if done:
         last = frame_path(out, done - 1)

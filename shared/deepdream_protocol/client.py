@@ -347,9 +347,13 @@ class Client:
             self._send({"op": m.CANCEL, "job": job_id})
 
     def process_events(self) -> int:
-        """Handle every message already received, firing callbacks; never blocks."""
+        """Handle every message already received, firing callbacks; never blocks.  After a
+        lost connection (its jobs already failed) there is nothing to handle until the next
+        request connects again."""
         handled = 0
-        sock = self._transport()
+        if self._sock is None:
+            return handled
+        sock = self._sock
         while True:
             try:
                 frames = sock.recv(0.0)

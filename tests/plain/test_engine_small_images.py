@@ -151,3 +151,13 @@ def test_a_network_that_runs_on_no_size_gives_the_one_line_error(
         dream(noise(2, 3), tiny_model, settings())
     with pytest.raises(DreamError, match=r"too small \(3x2 at octave 1\)"):
         dream(noise(2, 3), tiny_model, settings(from_noise=True))
+
+
+def test_a_small_seamless_texture_is_refused_in_one_line(tiny_model) -> None:
+    # cut out of a bigger dream, it would not wrap around: the option would be a lie
+    side = min_input_side(tiny_model, ["inception4c"])
+    assert side is not None and side > 4
+    with pytest.raises(DreamError, match=rf"^a seamless texture needs at least {side}x{side} "
+                                         r"pixels for the layer\(s\) inception4c, not 4x3"):
+        dream(noise(3, 4), tiny_model, settings(seamless=True))
+    assert dream(noise(side, side), tiny_model, settings(seamless=True)).shape == (side, side, 3)

@@ -48,3 +48,14 @@ def test_default_index_offline_names_pypi_or_the_configured_one(
     monkeypatch.setenv("PIP_INDEX_URL", "https://env.example/simple")
     with pytest.raises(InstallError, match=r"index https://env\.example/simple could not"):
         venv.pip(mirror, ["-e", "."], "the deepdream package")
+
+
+def test_an_index_with_a_token_in_it_is_named_without_the_token(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    # a company mirror's URL often carries a user and a token: the message may be pasted
+    # into a bug report
+    monkeypatch.setenv("PIP_INDEX_URL", "https://ci-bot:s3cr3t@pkgs.example/simple")
+    with pytest.raises(InstallError) as info:
+        venv.pip(offline_python(tmp_path), ["-e", "."], "the deepdream package")
+    assert "index https://pkgs.example/simple could not" in str(info.value)
+    assert "s3cr3t" not in str(info.value) and "ci-bot" not in str(info.value)

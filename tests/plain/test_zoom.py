@@ -100,6 +100,8 @@ def test_a_gap_in_the_frames_is_refused_not_dreamed_over(tmp_path: Path, tiny_dr
     (tmp_path / "frame_00002.png").unlink()
     (tmp_path / "frame_00003.png").unlink()
     assert run_zoom(img, tmp_path, 4, 1.05, 0.0, tiny_dream) == 3
+    # frames past the ones asked for, after no gap, are simply not this run's business
+    assert run_zoom(img, tmp_path, 2, 1.05, 0.0, tiny_dream) == 0
 
 
 def test_bad_options_and_folders_are_one_line_errors(tmp_path: Path, tiny_dream) -> None:

@@ -252,7 +252,8 @@ def dream_rgb(
     An image smaller than the layers need (a small selection) is dreamed grown with mirrored
     copies of itself to the smallest size the network runs on (found once per model and set
     of layers), and cut back out; octaves smaller than that are left out.  Images and octaves
-    the network runs on are dreamed exactly as they always were."""
+    the network runs on are dreamed exactly as they always were.  A seamless dream cannot be
+    cut out of a bigger one, so a small one is refused (DreamError, one line)."""
     h, w = rgb.shape[:2]
     need = min_input_side(model, objective.layers)
     if need is None:  # not the image's size: nothing up to a big tile runs
@@ -260,6 +261,11 @@ def dream_rgb(
     min_side = max(MIN_OCTAVE_SIDE, need)
     if h >= need and w >= need:
         return _dream_rgb(rgb, model, objective, settings, progress, cancel, min_side)
+    if settings.seamless:  # a part cut from a bigger dream would not wrap around
+        raise DreamError(
+            f"a seamless texture needs at least {need}x{need} pixels for the layer(s) "
+            f"{', '.join(sorted(objective.layers))}, not {w}x{h}; use a bigger image or a "
+            "shallower layer")
     grown_h, grown_w = max(h, need), max(w, need)
     log.info("dreaming a %dx%d image grown to %dx%d, the smallest size %s runs on",
              w, h, grown_w, grown_h, ", ".join(sorted(objective.layers)))

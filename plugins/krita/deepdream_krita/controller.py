@@ -142,14 +142,17 @@ class DreamRunner(QObject):
     def _pump(self, *_: object) -> None:
         if self._client is None:
             return
-        self._client.process_events()
+        try:
+            self._client.process_events()
+            if self._outcome is None:  # a daemon that died or restarted: not waited on for ever
+                self._client.watch(self._job)  # (may fire the job's callbacks too)
+        except DaemonError as exc:
+            if self._outcome is None:
+                self._end(connection.daemon_message(exc))
+                return
         # Callbacks only record the outcome: the client is closed here, after it returned.
         outcome, self._outcome = self._outcome, None
         if outcome is None:
-            try:  # a daemon that died or restarted would otherwise be waited on for ever
-                self._client.watch(self._job)
-            except DaemonError as exc:
-                self._end(connection.daemon_message(exc))
             return
         kind, payload = outcome
         prepared = self._prepared
