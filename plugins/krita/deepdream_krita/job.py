@@ -134,7 +134,8 @@ class PreparedDream:
         original = self.original
         space = _space(self.node)
         if original is not None and self.original_space not in (None, space):
-            original = self._converted(original, space)  # the user converted the layer
+            # the user converted the layer: compare with the old pixels converted likewise
+            original = self._convert(original, self.rect, self.original_space, space)
         if original is None:  # nothing to compare with: where the move put it, unchanged
             return changes.Found(changes.IDENTITY, moved, False, None)
         canvas = Rect(0, 0, self.document.width(), self.document.height())
@@ -143,17 +144,18 @@ class PreparedDream:
         return changes.find(lambda rect: pixels.read(self.node, rect), original, self.rect,
                             self.mask, places)
 
-    def _converted(self, original: bytes, space: tuple[str, str, str]) -> bytes | None:
-        """``original`` converted the way the user converted the layer (Krita's conversion,
-        on a temporary layer); None when Krita cannot."""
-        assert self.original_space is not None
-        temp = self.document.createNode("DeepDream comparison", "paintlayer")
-        if temp is None or not temp.setColorSpace(*self.original_space):
+    def _convert(self, data: bytes, rect: Rect, source: tuple[str, str, str],
+                 target: tuple[str, str, str]) -> bytes | None:
+        """``data`` (``rect``'s pixels in colour space ``source``) in ``target``, converted by
+        Krita on an empty temporary layer (only rect's pixels, no undo); None when Krita
+        cannot."""
+        temp = self.document.createNode("DeepDream conversion", "paintlayer")
+        if temp is None or not temp.setColorSpace(*source):
             return None
-        pixels.write(temp, original, self.rect)
-        if not temp.setColorSpace(*space):
+        pixels.write(temp, data, rect)
+        if not temp.setColorSpace(*target):
             return None
-        return pixels.read(temp, self.rect)
+        return pixels.read(temp, rect)
 
     def _in_node_space(self, dreamed: bytes, rect: Rect, mask: bytes | None,
                        current: bytes | None) -> bytes:
@@ -162,25 +164,17 @@ class PreparedDream:
         the pixels the mask leaves out as the node has them (``current``, when known; the
         daemon returns them as they were read, and the user may have painted there)."""
         space = _space(self.node)
-        if self.space is None or self.space == space:
-            if mask is None or current is None:  # (None: as they were read)
-                return dreamed
-            bpp = len(current) // (rect.width * rect.height)
-            return pixels.splice_unmasked(current, dreamed, mask, bpp)
-        # Krita converts the dream on an empty temporary layer: only rect's pixels, no undo.
-        temp = self.document.createNode("DeepDream conversion", "paintlayer")
-        if temp is None or not temp.setColorSpace(*self.space):
-            raise DreamError("Krita could not convert the dream to the layer's colour space")
-        pixels.write(temp, dreamed, rect)
-        if not temp.setColorSpace(*space):
-            raise DreamError("Krita could not convert the dream back to the layer's colour space")
-        back = pixels.read(temp, rect)
-        if mask is None:
-            return back
-        if current is None:
-            current = pixels.read(self.node, rect)
+        if self.space is not None and self.space != space:
+            converted = self._convert(dreamed, rect, self.space, space)
+            if converted is None:
+                raise DreamError("Krita could not convert the dream to the layer's colour space")
+            dreamed = converted
+            if mask is not None and current is None:  # the round trip nudges every pixel
+                current = pixels.read(self.node, rect)
+        if mask is None or current is None:  # (current None: left as they were read)
+            return dreamed
         bpp = len(current) // (rect.width * rect.height)
-        return pixels.splice_unmasked(current, back, mask, bpp)
+        return pixels.splice_unmasked(current, dreamed, mask, bpp)
 
 
 def idle(document: Any) -> bool:

@@ -90,10 +90,9 @@ def write(node: Any, data: bytes, rect: Rect) -> None:
 
 
 def splice_unmasked(original: bytes, dreamed: bytes, mask: bytes, bytes_per_pixel: int) -> bytes:
-    """``dreamed`` with every pixel whose mask is 0 taken back from ``original``.
-
-    Only needed after Krita converted a dream back to CMYK/Lab: the round trip through RGBA
-    would otherwise nudge pixels the selection excluded.
+    """``dreamed`` with every pixel whose mask is 0 taken back from ``original``: the
+    pixels a selection left out, as the layer has them now (the user may have painted there
+    meanwhile, and a round trip through RGBA for a CMYK/Lab layer would nudge them).
     """
     if len(original) != len(dreamed) or len(mask) * bytes_per_pixel != len(dreamed):
         raise DreamError("internal error: mask and pixel sizes disagree")
