@@ -453,13 +453,12 @@ class Client:
         then fails through ``on_error`` and this returns without raising."""
         if job.finished:
             return
-        if self._sock is not None:
-            # what arrived first (a result just before the daemon exited) is handled first;
-            # a connection that closed fails the job now, before any ping could go out to a
-            # daemon restarted on the same port
-            self.process_events()
-            if job.finished:
-                return
+        # what arrived first (a result just before the daemon exited) is handled first; a
+        # connection that closed fails the job now, before any ping could go out to a daemon
+        # restarted on the same port
+        self.process_events()
+        if job.finished:
+            return
         now = time.monotonic()
         pong = self._replies.pop(job.ping_req, {})  # req numbers start at 1: 0 finds none
         if pong.get("job_known") is False:  # absent from an older daemon: taken as alive

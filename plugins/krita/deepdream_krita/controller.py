@@ -143,9 +143,9 @@ class DreamRunner(QObject):
         if self._client is None:
             return
         try:
-            self._client.process_events()
-            if self._outcome is None:  # a daemon that died or restarted: not waited on for ever
-                self._client.watch(self._job)  # (may fire the job's callbacks too)
+            # what arrived is handled (the callbacks record the outcome), and a daemon that
+            # died or restarted is not waited on for ever
+            self._client.watch(self._job)
         except DaemonError as exc:
             if self._outcome is None:
                 self._end(connection.daemon_message(exc))
