@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import numpy as np
 from deepdream_protocol.settings import BY_NAME
@@ -25,6 +25,9 @@ from deepdream.precision import (
     compile_setting,
 )
 from deepdream.userdirs import keep_compiled_steps
+
+if TYPE_CHECKING:  # (imageio loads PIL: only when a command reads an image)
+    from deepdream.imageio import ImageInfo
 
 EXIT_USAGE = 2
 
@@ -295,10 +298,8 @@ def run_dream(args: argparse.Namespace) -> int:
     refuse_overwriting_inputs(args.output, args.input, args.mask, args.guide)
     if args.daemon is not None and args.models_file:
         registry.available(args.models_file)  # a missing or broken file fails before any work
-    image, info = imageio.read_image(args.input)
+    image, info = read_input(args)
     imageio.check_output(args.output, image.shape[2])  # a bad output fails before the dream
-    if info.note and not args.quiet:
-        print(f"deepdream: note: {info.note}", file=sys.stderr)
     mask = None
     if args.mask:
         mask = read_mask(args.mask, image.shape[:2])
@@ -344,6 +345,17 @@ def refuse_overwriting_inputs(output: str, *inputs: str | None) -> None:
         if same:
             raise CliError(f"{output} is the input file {source}; give another output name "
                            "so the original is kept")
+
+
+def read_input(args: argparse.Namespace) -> tuple[np.ndarray, ImageInfo]:
+    """``args.input`` read for ``dream`` or ``zoom``, telling (unless ``--quiet``) how an
+    unusual image was read: deep TIFF samples scaled, only an animation's first frame."""
+    from deepdream import imageio
+
+    image, info = imageio.read_image(args.input)
+    if info.note and not args.quiet:
+        print(f"deepdream: note: {info.note}", file=sys.stderr)
+    return image, info
 
 
 def read_mask(path: str, shape: tuple[int, int]) -> np.ndarray:

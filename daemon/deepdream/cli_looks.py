@@ -121,8 +121,7 @@ def run_classes(args: argparse.Namespace) -> int:
 def run_zoom(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from deepdream import imageio
-    from deepdream.cli import dream_settings
+    from deepdream.cli import dream_settings, read_input
     from deepdream.devices import pick_device
     from deepdream.engine import DreamSettings, dream
     from deepdream.models import registry
@@ -131,9 +130,7 @@ def run_zoom(args: argparse.Namespace) -> int:
     check_options(args.frames, args.zoom, args.rotate)
     settings = DreamSettings.from_dict(dream_settings(args))
     check_folder(args.output)
-    image, info = imageio.read_image(args.input)
-    if info.note and not args.quiet:
-        print(f"deepdream: note: {info.note}", file=sys.stderr)
+    image, info = read_input(args)
     model = registry.load(settings.model, pick_device(settings.device), args.models_file)
 
     def dream_frame(img: Any, index: int) -> Any:
