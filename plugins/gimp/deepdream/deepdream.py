@@ -42,10 +42,16 @@ class DreamFailed(Exception):
     """A one-line message for the user; the image has not been changed."""
 
 
+def argument(setting: str) -> str:
+    """The PDB argument (and config property) of a shared setting: GIMP names them with
+    dashes where the settings table has underscores."""
+    return setting.replace("_", "-")
+
+
 def add_arguments(procedure: Gimp.Procedure) -> None:
-    """PDB arguments generated from the shared settings table (dashes for underscores)."""
+    """PDB arguments generated from the shared settings table (``argument`` names them)."""
     for s in SETTINGS:
-        name, label = s.name.replace("_", "-"), "_" + s.label  # "_": the dialog's mnemonic
+        name, label = argument(s.name), "_" + s.label  # "_": the dialog's mnemonic
         blurb = s.help
         if s.name == "preset":
             blurb = (f"a named look: {', '.join(PRESETS)}; in the dialog it fills in the "
@@ -211,7 +217,7 @@ def follow_preset(config: Gimp.ProcedureConfig) -> int:
             return
         shown[0] = preset.name
         for name, value in preset_fill(preset.name).items():
-            config.set_property(name.replace("_", "-"), value)
+            config.set_property(argument(name), value)
 
     return config.connect("notify::preset", fill)
 
@@ -221,14 +227,14 @@ def config_values(config: Gimp.ProcedureConfig, run_mode: Gimp.RunMode) -> dict:
     ran) they are sent as they are.  A script's PDB call gives every argument and cannot
     say which it set, so there a setting left at its default takes the named preset's
     value; the settings used are written back into ``config`` (GIMP's last values)."""
-    values = {s.name: config.get_property(s.name.replace("_", "-")) for s in SETTINGS}
+    values = {s.name: config.get_property(argument(s.name)) for s in SETTINGS}
     # GIMP hands an empty string argument back as None.
     values.update({s.name: values[s.name] or "" for s in SETTINGS if s.kind is str})
     if run_mode == Gimp.RunMode.NONINTERACTIVE:
         resolved = unset_from_preset(values)
         for name, value in resolved.items():
             if value != values[name]:
-                config.set_property(name.replace("_", "-"), value)
+                config.set_property(argument(name), value)
         values = resolved
     return values
 
@@ -239,7 +245,7 @@ def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool
     GimpUi.init(PROCEDURE)
     following = follow_preset(config)
     dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
-    names = [s.name.replace("_", "-") for s in SETTINGS]
+    names = [argument(s.name) for s in SETTINGS]
     shown = [n for n in names if n in EVERYDAY]
     more = [n for n in names if n not in EVERYDAY]
     if more:
