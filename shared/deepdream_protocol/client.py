@@ -508,7 +508,9 @@ class Client:
             if should_cancel is not None and cancel_sent is None and should_cancel():
                 self.cancel(job)
                 cancel_sent = now
-            self.watch(job)
+            self.watch(job)  # (handles what arrived: the result may be in by now)
+            if job.finished:
+                break  # a daemon that exits after sending it must not fail it by closing
             if cancel_sent is not None and now - cancel_sent > self.timeout:
                 self._forget(job)
                 break
