@@ -208,7 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _quiet_after_closed_stdout()
         raise
     with contextlib.suppress(PrecisionError):  # (apply_precision says why, in one line)
-        if getattr(args, "compile", None) or compile_setting():
+        mode = compile_setting(getattr(args, "compile", None))  # (auto: serve's default)
+        if mode in ("now", "ahead") or (mode == "auto" and args.command == "serve"):
             keep_compiled_steps()  # (before torch loads: its compiler fixes the folder then)
     try:
         if hasattr(args, "precision") and args.command != "serve":  # serve logs its own

@@ -27,17 +27,20 @@ def precision_setting(precision: str | None = None) -> str:
 
 
 #: DEEPDREAM_COMPILE's values: "now" (also 1) compiles each new size before it dreams,
-#: "ahead" in a background process; 0 or empty: off
-COMPILE_MODES = {"": None, "0": None, "1": "now", "now": "now", "ahead": "ahead"}
+#: "ahead" in a background process, "auto" (empty too) is ahead in a daemon on an NVIDIA GPU
+#: with torch.compile's compiler (serve decides) and off elsewhere; 0 or off: off
+COMPILE_MODES = {"": "auto", "auto": "auto", "0": None, "off": None, "1": "now", "now": "now",
+                 "ahead": "ahead"}
 
 
 def compile_setting(mode: str | None = None) -> str | None:
-    """``mode`` (``serve --compile``'s), else DEEPDREAM_COMPILE: "now", "ahead" or None."""
+    """``mode`` (``serve --compile``'s), else DEEPDREAM_COMPILE: "now", "ahead", "auto" or
+    None (off)."""
     raw = mode if mode is not None else os.environ.get("DEEPDREAM_COMPILE", "")
     name = raw.strip().lower()
     if name not in COMPILE_MODES:
-        raise PrecisionError(f"unknown compile mode {raw!r} (DEEPDREAM_COMPILE); use 0, 1 "
-                             "(or now) or ahead")
+        raise PrecisionError(f"unknown compile mode {raw!r} (DEEPDREAM_COMPILE); use auto, "
+                             "ahead, 1 (or now) or 0 (or off)")
     return COMPILE_MODES[name]
 
 

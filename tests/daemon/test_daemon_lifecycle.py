@@ -169,9 +169,10 @@ def test_dream_through_an_absent_daemon_is_a_one_line_error(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(("args", "says"), [
     (("--compile",), "compiled steps on (--compile)"),
-    (("--compile", "ahead"), "compiled steps ahead on (--compile ahead)")])
+    (("--compile", "ahead"), "compiled steps ahead on (--compile ahead)"),
+    (("--compile", "off"), None)])
 def test_serve_compile_says_so_and_still_dreams_where_it_does_not_apply(
-        args: tuple[str, ...], says: str, tmp_path: Path) -> None:
+        args: tuple[str, ...], says: str | None, tmp_path: Path) -> None:
     # --compile applies to CUDA graphs only (none here): the daemon logs that it is on and
     # dreams as always; the compiled step itself is checked on a GPU (bench/gpu_check.sh).
     # The command line wins over the environment's other mode.  The compiled steps go to
@@ -185,6 +186,9 @@ def test_serve_compile_says_so_and_still_dreams_where_it_does_not_apply(
                                host_pixels(fmt, W, H), W, H, fmt)
         log = daemon.log.read_text()
     assert len(out) == W * H * 4 and out != host_pixels(fmt, W, H)
+    if says is None:  # off, over the environment's DEEPDREAM_COMPILE=1
+        assert "compiled steps" not in log
+        return
     assert says in log
     if sys.platform.startswith("linux"):
         assert f"compiled steps are kept in {tmp_path / 'deepdream' / 'torchinductor'}" in log

@@ -146,8 +146,9 @@ def test_serve_with_a_bad_speed_setting_says_why_in_its_log(
     assert f"ERROR cannot start: {says}" in log.read_text()
 
 
-@pytest.mark.parametrize(("value", "mode"), [("", None), ("0", None), ("1", "now"),
-                                              ("NOW", "now"), (" ahead ", "ahead")])
+@pytest.mark.parametrize(("value", "mode"), [("", "auto"), ("Auto", "auto"), ("0", None),
+                                              ("off", None), ("1", "now"), ("NOW", "now"),
+                                              (" ahead ", "ahead")])
 def test_compile_setting_takes_what_serve_compile_takes(
         monkeypatch: pytest.MonkeyPatch, value: str, mode: str | None) -> None:
     from deepdream.precision import compile_setting
@@ -169,3 +170,27 @@ def test_a_dream_with_a_mistyped_compile_setting_is_one_line(
     err = capsys.readouterr().err
     assert "unknown compile mode 'ahaed'" in err and err.count("\n") == 1
     assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize(("gpu", "triton", "mode"), [
+    (True, True, "ahead"), (True, False, None), (False, True, None)])
+def test_a_daemon_compiles_ahead_by_default_only_on_an_nvidia_gpu_with_triton(
+        monkeypatch: pytest.MonkeyPatch, gpu: bool, triton: bool, mode: str | None) -> None:
+    # No CUDA GPU here: its presence (and Triton's) is mocked; what compiling ahead does on
+    # one is checked by bench/gpu_check.sh (AHEAD=1) on a lent GPU.
+    import importlib.util
+
+    import torch
+    from deepdream.server import compile_mode
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: (find_spec("os") if triton else None)
+                        if name == "triton" else find_spec(name, *a))
+    monkeypatch.delenv("DEEPDREAM_COMPILE", raising=False)
+    assert compile_mode(None)[0] == mode
+    assert compile_mode("off") == (None, "--compile off")  # the artist's word wins
+    monkeypatch.setenv("DEEPDREAM_COMPILE", "0")
+    assert compile_mode(None)[0] is None
+    assert compile_mode("now") == ("now", "--compile now")

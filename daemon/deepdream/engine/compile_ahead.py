@@ -106,6 +106,15 @@ def fingerprint(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+def supported() -> bool:
+    """Whether compiling ahead can help here: a CUDA GPU (the compiled steps run as CUDA
+    graphs) and Triton, torch.compile's GPU compiler (Linux wheels of torch bring it; a
+    child that still fails, e.g. without a C compiler, is logged and turns it off)."""
+    import importlib.util
+
+    return torch.cuda.is_available() and importlib.util.find_spec("triton") is not None
+
+
 def wish(key: Hashable, model: torch.nn.Module, octave: Octave) -> None:
     """Ask for the compiled graph ``key`` (``fastpath.graph_key`` of ``octave``, compiled)."""
     with _lock:

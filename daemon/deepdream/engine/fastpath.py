@@ -19,10 +19,11 @@ tiled octave, whose graph would grow with steps x tiles, replays a one-step grap
 DEEPDREAM_COMPILE=1 captures the step of a torch.compile'd (inductor) copy of the model,
 its weights in the compute dtype (one-tile octaves; tiled ones stay uncompiled).  On an
 H100 that made GoogLeNet's steps 1.45x (full size) to 1.9x (small octaves) faster, but each
-new octave size first compiles for ~35 s, so it is off by default: for zoom videos and long
-sessions at one image size.  DEEPDREAM_COMPILE=ahead compiles each new size in a separate
-process instead (compile_ahead.py): its jobs replay the plain graphs until the compiled one
-is captured between jobs.
+new octave size first compiles for ~35 s: for zoom videos and long sessions at one image
+size.  DEEPDREAM_COMPILE=ahead compiles each new size in a separate process instead
+(compile_ahead.py): its jobs replay the plain graphs until the compiled one is captured
+between jobs.  A daemon on an NVIDIA GPU does that by default ("auto", resolved by serve);
+a one-off dream in its own process (auto there) gains nothing from it and stays plain.
 """
 
 from __future__ import annotations
