@@ -181,6 +181,18 @@ def write_config(prefix: Path, manifest: Manifest) -> Path:
     return cfg
 
 
+def leave_previous(previous: Path, created: bool) -> None:
+    """An install moved to another --prefix: the old venv's daemon (started by install.py or
+    by a plug-in with the old config) would go on serving the old code at the same endpoint,
+    so it is stopped; the old venv is no longer tracked, so the user hears where it is."""
+    result = daemon_ctl.stop_daemon(Manifest.pid_file(), [previous])
+    if result.stopped:
+        print(f"stopped the daemon of the previous install in {previous}")
+    if created and Path(previous, "pyvenv.cfg").exists():
+        print(f"note: the virtual environment {previous} that the previous install made is "
+              "no longer used; delete it when you like (--uninstall removes only the new one)")
+
+
 def start_daemon(prefix: Path) -> None:
     pid_file = Manifest.pid_file()
     if daemon_ctl.stop(pid_file, prefixes=[prefix]):
@@ -218,6 +230,8 @@ def install(args: argparse.Namespace) -> int:
         fresh = not python_in(prefix).exists()
         py = prepare(prefix, args.torch, [])
         if manifest.prefix != str(prefix):
+            if manifest.prefix:
+                leave_previous(Path(manifest.prefix), manifest.created_venv)
             manifest.prefix, manifest.created_venv = str(prefix), fresh
     manifest.save()
     errors, hosts = ([], []) if args.no_plugins else install_plugins(py, m, args, manifest)

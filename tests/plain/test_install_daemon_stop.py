@@ -165,3 +165,20 @@ def test_a_recorded_pid_now_used_by_another_program_is_not_killed(tmp_path: Path
     finally:
         other.kill()
         other.wait()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to see what a process runs")
+def test_moving_the_install_stops_the_old_venvs_daemon_and_names_the_old_venv(
+        home: Path, tmp_path: Path, start_daemon):
+    # install.py --prefix NEW after an install in this venv: the daemon a plug-in started
+    # from the old venv would keep serving the old code at the endpoint, so it goes.  (The
+    # whole move would build a venv with PyTorch; this runs the step that handles the old one.)
+    proc = start_daemon(sys.executable)
+    code = ("import sys; from pathlib import Path; from installer.full_install import "
+            "leave_previous; leave_previous(Path(sys.argv[1]), True)")
+    r = subprocess.run([sys.executable, "-c", code, sys.prefix], env=_env(home), cwd=REPO,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"stopped the daemon of the previous install in {sys.prefix}" in r.stdout
+    assert proc.wait(timeout=30) is not None
+    assert f"the virtual environment {sys.prefix} that the previous install made" in r.stdout
