@@ -52,8 +52,11 @@ def test_quick_bench_times_the_warm_daemon_end_to_end(
     e2e = modes["e2e"]
     assert e2e["seconds"] > 0 and e2e["speedup_vs_reference"] > 0
     assert e2e["note"].startswith("client submit -> result")
+    assert e2e["note"].endswith("DEEPDREAM_COMPILE=0")  # the uncompiled figure, on a GPU too
     for mode in ("e2e_first_try", "e2e_first_after_restart"):
         assert modes[mode]["seconds"] > 0 and modes[mode]["size"] == "96x64"
+        # timed once the daemon logged its preload (a restarted one: its own log lines)
+        assert [line for line in modes[mode]["warm_up_log"] if "preloaded" in line]
     table = capsys.readouterr().out.splitlines()
     assert any(line.split()[1:2] == ["e2e_first_after_restart"] for line in table)
 
@@ -117,4 +120,5 @@ def test_the_ahead_row_waits_for_the_daemons_compiled_graphs(
     bench_dream.wait_compiled_ahead(log, 2, 60, {"case": "googlenet/inception4c"})
     row = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert row["mode"] == "e2e_ahead_wait" and 1.0 < row["seconds"] < 30
-    assert len(row["log"]) == 4 and "captured in 3.1 s" in row["log"][-1]
+    assert len(row["log"]) == 5 and "captured in 3.1 s" in row["log"][-1]
+    assert row["log"][0].startswith("compiled steps ahead on")  # which mode the daemon ran
