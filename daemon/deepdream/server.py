@@ -55,8 +55,6 @@ CAPTURE_AFTER_S = 10.0
 MAX_PIXELS_LIMIT = 10**12
 #: the most bytes one pixel takes on the wire: 4 channels of f32.
 _MAX_PIXEL_BYTES = max(len(layout) for layout in LAYOUTS) * max(DTYPES.values())
-#: frames up to this size are always read, so a small --max-pixels still answers too_large.
-_MIN_FRAME_LIMIT = 64 * 2**20
 #: an error text longer than this (quoting some other client text) is cut.
 _MAX_MESSAGE_CHARS = 500
 
@@ -588,7 +586,7 @@ def max_frame_bytes(max_pixels: int) -> int:
     bigger frame): twice the largest frame an image of ``max_pixels`` makes, and at least
     64 MiB, so that an image somewhat over the limit still arrives and is answered too_large."""
     largest = max_pixels * _MAX_PIXEL_BYTES
-    return min(max(2 * largest, _MIN_FRAME_LIMIT), 2**63 - 1)
+    return min(max(2 * largest, m.MIN_FRAME_LIMIT), 2**63 - 1)
 
 
 def _check_models_files(models_file: str | None) -> None:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from . import messages as m
-from .pixels import MASK_DTYPES, PixelFormat
+from .pixels import DTYPES, MASK_DTYPES, PixelFormat
 from .transport import (
     ConnectionDropped,
     CurveKeys,
@@ -219,12 +219,15 @@ class Client:
                 raise BadEndpoint(str(exc)) from None
         return self._sock
 
-    def _send(self, header: dict[str, Any], *frames: Any) -> None:
+    def _forget_a_gone_daemon(self) -> None:
+        """Idle, and the daemon it knew has gone (perhaps restarted since, with another
+        limit): nothing of ours was lost, so start afresh rather than blame the next request
+        on it."""
         if self._sock is not None and not self._jobs and self._sock.dropped():
-            # idle, and the daemon it knew has gone (perhaps restarted since): nothing of
-            # ours was lost, so start afresh rather than blame the next request on it
-            self._sock.close()
-            self._sock = None
+            self._disconnect()
+
+    def _send(self, header: dict[str, Any], *frames: Any) -> None:
+        self._forget_a_gone_daemon()
         try:
             self._transport().send([m.encode_header(header), *frames], self.timeout)
         except TransportClosed as exc:
@@ -245,10 +248,16 @@ class Client:
 
     def close(self) -> None:
         """Drop the connection at once (linger 0); unfinished jobs get no more callbacks."""
+        self._disconnect()
+        self._jobs.clear()
+
+    def _disconnect(self) -> None:
+        """Close the socket; the next request connects afresh, perhaps to a daemon started
+        since with another limit, so the limit is asked again before a large frame."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        self._jobs.clear()
+        self.max_pixels = None
 
     def __enter__(self) -> Client:
         return self
@@ -276,7 +285,9 @@ class Client:
     def hello(self) -> dict[str, Any]:
         """Check the daemon is there and speaks our protocol version; returns its details.
 
-        Its ``max_pixels`` is kept: a later ``submit`` of a larger image is refused at once.
+        Its ``max_pixels`` is kept while connected: a later ``submit`` of a larger image is
+        refused at once (``submit`` asks itself before sending a frame over
+        ``MIN_FRAME_LIMIT``, which libzmq would otherwise drop with the connection).
         """
         reply = self._request(m.HELLO, client="deepdream_protocol")
         if reply.get("version") != m.PROTOCOL_VERSION:
@@ -313,10 +324,18 @@ class Client:
         version 1 daemon ignores it and sends no previews.
         """
         fmt = fmt if isinstance(fmt, PixelFormat) else PixelFormat.from_wire(dict(fmt))
-        size = memoryview(pixels).nbytes
-        if size != fmt.frame_size(width, height):
-            raise ValueError(f"pixel data is {size} bytes; {width}x{height} {fmt} needs "
-                             f"{fmt.frame_size(width, height)}")
+        size = _checked_size("pixel", pixels, fmt.frame_size(width, height),
+                             f"{width}x{height} {fmt}")
+        if mask is not None:
+            if mask_dtype not in MASK_DTYPES:
+                raise ValueError(f"mask sample type must be one of {MASK_DTYPES}")
+            size = max(size, _checked_size("mask", mask, width * height * DTYPES[mask_dtype],
+                                           f"{width}x{height} {mask_dtype}"))
+        self._forget_a_gone_daemon()  # (and its limit)
+        if self.max_pixels is None and size > m.MIN_FRAME_LIMIT:
+            # a frame over the daemon's limit would cost the connection, unanswered (libzmq
+            # drops it): learn the limit first; no frame of an image within it exceeds it
+            self.hello()
         if self.max_pixels is not None and width * height > self.max_pixels:
             # the daemon would refuse it after the whole frame had crossed the wire
             raise DaemonError(m.too_large_message(width, height, self.max_pixels),
@@ -326,8 +345,6 @@ class Client:
                                   "width": width, "height": height}
         frames: list[Any] = [pixels]
         if mask is not None:
-            if mask_dtype not in MASK_DTYPES:
-                raise ValueError(f"mask sample type must be one of {MASK_DTYPES}")
             header["mask"] = mask_dtype
             frames.append(mask)
         if preview:
@@ -382,9 +399,7 @@ class Client:
         what it had of ours is gone even if a new daemon answers on the same port by now
         (pyzmq would reconnect to it), so the jobs fail at once rather than after the
         liveness pings."""
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        self._disconnect()
         if isinstance(exc, ConnectionDropped):
             error = DaemonUnavailable(stopped_message(self.endpoint, bool(self._jobs)))
         else:
@@ -523,6 +538,15 @@ class Client:
                 should_cancel is None or not should_cancel()):
             raise DaemonError(f"the dream did not finish within {timeout:g} s", "timeout")
         raise JobCancelled()
+
+
+def _checked_size(what: str, data: bytes | bytearray | memoryview, needed: int,
+                  image: str) -> int:
+    """The byte length of ``data``; ValueError unless it is the ``needed`` of ``image``."""
+    size = memoryview(data).nbytes
+    if size != needed:
+        raise ValueError(f"{what} data is {size} bytes; {image} needs {needed}")
+    return size
 
 
 def _call(callback: Callback, *args: Any) -> None:

@@ -19,6 +19,10 @@ PROTOCOL_VERSION = 1
 
 #: a header is a handful of fields; anything bigger is an attack or a bug.
 MAX_HEADER_BYTES = 64 * 1024
+#: every daemon reads a data frame this big (its limit grows with --max-pixels); libzmq drops,
+#: unanswered, the connection of a client that sends a frame over the limit, so a client
+#: learns ``max_pixels`` from ``hello`` before sending a bigger one.
+MIN_FRAME_LIMIT = 64 * 2**20
 
 # Operations a client sends.
 HELLO, PING, CATALOG, SUBMIT, CANCEL = "hello", "ping", "catalog", "submit", "cancel"
@@ -162,6 +166,12 @@ def first_line(exc: BaseException) -> str:
     its type's name when it says nothing (torch's and PIL's messages run to pages)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def number(x: float) -> str:
+    """A number for a message: 2147483647 as such (not 2.14748e+09), 0.5 as 0.5, 1e+20 (not
+    21 digits)."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 def shown(text: str, limit: int = 40) -> str:

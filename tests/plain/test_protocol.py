@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import msgpack
@@ -15,7 +16,13 @@ import pytest
 import zmq
 from deepdream_protocol import launcher
 from deepdream_protocol import messages as m
-from deepdream_protocol.client import BadEndpoint, Client, DaemonIncompatible, DaemonUnavailable
+from deepdream_protocol.client import (
+    BadEndpoint,
+    Client,
+    DaemonError,
+    DaemonIncompatible,
+    DaemonUnavailable,
+)
 from deepdream_protocol.transport import choose
 from deepdream_protocol.zmtp import TransportClosed, ZmtpTransport
 
@@ -179,6 +186,48 @@ def test_daemon_of_another_protocol_version_is_refused(router: zmq.Socket) -> No
             c.hello()
     thread.join()
 
+
+
+
+def test_client_checks_the_mask_size_before_sending() -> None:
+    fmt = {"layout": "G", "dtype": "u8", "transfer": "srgb"}
+    with Client(f"tcp://127.0.0.1:{free_port()}") as c:  # nothing listens: nothing is sent
+        with pytest.raises(ValueError, match="^mask data is 3 bytes; 2x2 f32 needs 16$"):
+            c.submit({}, bytes(4), 2, 2, fmt, mask=bytes(3), mask_dtype="f32")
+
+
+@pytest.mark.parametrize("transport", ["zmq", "stdlib"])
+def test_a_daemon_started_again_is_not_held_to_the_old_ones_limit(router: zmq.Socket,
+                                                                   transport: str) -> None:
+    endpoint = router.last_endpoint.decode()
+
+    def fake_daemon() -> None:
+        peer, header = router.recv_multipart()
+        req = msgpack.unpackb(header)["req"]
+        router.send_multipart([peer, msgpack.packb({"v": 1, "op": "hello", "version": 1,
+                                                    "max_pixels": 10, "req": req})])
+
+    thread = threading.Thread(target=fake_daemon)
+    thread.start()
+    fmt = {"layout": "G", "dtype": "u8", "transfer": "srgb"}
+    with Client(endpoint, transport=transport, timeout=5) as c:
+        c.hello()
+        thread.join()
+        with pytest.raises(DaemonError, match="this daemon takes at most 10 "):
+            c.submit({}, bytes(16), 4, 4, fmt)
+        router.close()  # the daemon stops; another one, with a larger limit, starts
+        again = zmq.Context.instance().socket(zmq.ROUTER)
+        again.linger, again.rcvtimeo = 0, 5000
+        again.bind(endpoint)
+        try:
+            for _ in range(100):  # until the client can see the old connection closed
+                if c._sock.dropped():
+                    break
+                time.sleep(0.05)
+            c.submit({}, bytes(16), 4, 4, fmt)  # small: sent without asking the limit again
+            assert msgpack.unpackb(again.recv_multipart()[1])["op"] == m.SUBMIT
+        finally:
+            again.close()
 
 
 
