@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import numpy as np
+from deepdream_protocol.messages import number
 from deepdream_protocol.settings import BY_NAME
 
 from deepdream.precision import (
@@ -52,13 +53,8 @@ def _help(name: str) -> str:
     s = BY_NAME[name]
     bounds = ""
     if s.minimum is not None:
-        bounds = f", {_number(s.minimum)} to {_number(s.maximum)}"
+        bounds = f", {number(s.minimum)} to {number(s.maximum)}"
     return f"{s.help} (default {s.default}{bounds})"
-
-
-def _number(x: float) -> str:
-    """2147483647 as such (not 2.14748e+09), 0.5 as 0.5."""
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 class Parser(argparse.ArgumentParser):
@@ -297,8 +293,9 @@ def run_dream(args: argparse.Namespace) -> int:
     settings = DreamSettings.from_dict(wanted)  # a bad option fails before any work
     imageio.output_format(args.output)  # a bad extension fails before any work
     refuse_overwriting_inputs(args.output, args.input, args.mask, args.guide)
+    specs = None  # (read once: check_daemon_models is given them)
     if args.daemon is not None and args.models_file:
-        registry.available(args.models_file)  # a missing or broken file fails before any work
+        specs = registry.available(args.models_file)  # a missing or broken file fails first
     image, info = read_input(args)
     imageio.check_output(args.output, image.shape[2])  # a bad output fails before the dream
     mask = None
@@ -311,7 +308,7 @@ def run_dream(args: argparse.Namespace) -> int:
         from deepdream.cli_daemon import dream_via_daemon
 
         out = dream_via_daemon(args.daemon, with_absolute_paths(wanted), image, mask, bar,
-                               args.models_file)
+                               args.models_file, specs)
     else:
         model = registry.load(settings.model, pick_device(settings.device), args.models_file)
         out = dream(image, model, settings, mask=mask, progress=bar)
@@ -431,7 +428,7 @@ def run_models(args: argparse.Namespace) -> int:
 
     specs = registry.available(args.models_file)
     if args.name is not None:
-        specs = {args.name: registry.get_spec(args.name, args.models_file)}
+        specs = {args.name: registry.get_spec(args.name, specs=specs)}
     for spec in specs.values():
         weights = spec.weights if spec.weights in ("torchvision", "random") else "file"
         print(f"{spec.name}  ({spec.arch}, weights: {weights}, preprocess: "

@@ -66,13 +66,15 @@ def run_keygen(args: argparse.Namespace) -> int:
 
 def dream_via_daemon(endpoint: str, settings: dict[str, Any], image: np.ndarray,
                      mask: np.ndarray | None, progress: Any = None,
-                     models_file: str | None = None) -> np.ndarray:
+                     models_file: str | None = None,
+                     specs: dict[str, Any] | None = None) -> np.ndarray:
     """Dream ``image`` (the engine's float sRGB array) in a running daemon.
 
     The pixels travel as float32 sRGB, exactly what the engine would get in-process, so the
     same seed gives the same result.  Daemon errors become one-line CLI errors.
     ``models_file`` (--models-file): when the dream's model is one it declares, the daemon
-    must read that model from the same file (``check_daemon_models``).
+    must read that model from the same file (``check_daemon_models``; ``specs``: the
+    file's models, when the caller has read them).
     """
     from deepdream_protocol.client import Client, DaemonError
     from deepdream_protocol.pixels import PixelFormat
@@ -93,7 +95,8 @@ def dream_via_daemon(endpoint: str, settings: dict[str, Any], image: np.ndarray,
         with Client(endpoint or None) as client:
             client.hello()
             if models_file:
-                check_daemon_models(client.catalog(), client.endpoint, settings, models_file)
+                check_daemon_models(client.catalog(), client.endpoint, settings, models_file,
+                                    specs)
             data = client.dream(settings, pixels, width, height, fmt, mask=mask_bytes,
                                 mask_dtype="f32", on_progress=on_progress)
     except DaemonError as exc:
@@ -102,7 +105,7 @@ def dream_via_daemon(endpoint: str, settings: dict[str, Any], image: np.ndarray,
 
 
 def check_daemon_models(catalog: dict[str, Any], endpoint: str, settings: dict[str, Any],
-                        models_file: str) -> None:
+                        models_file: str, specs: dict[str, Any] | None = None) -> None:
     """CliError unless a daemon with ``catalog`` dreams ``settings``' model as the models
     file the user named (--models-file) declares it: a daemon reads its own models files
     (deepdream serve --models-file), and the file cannot travel to it.  A model the file
@@ -112,7 +115,7 @@ def check_daemon_models(catalog: dict[str, Any], endpoint: str, settings: dict[s
     from deepdream.models import registry
 
     name = DreamSettings.from_dict(settings).model
-    ours = registry.available(models_file).get(name)
+    ours = (registry.available(models_file) if specs is None else specs).get(name)
     named = Path(models_file).expanduser()
     if ours is None or ours.source != str(named):
         return

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from deepdream_protocol.messages import first_line
+from deepdream_protocol.messages import first_line, number
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from . import png16, tiff
@@ -68,6 +68,7 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
             endian, tags = found
             _check_size(path, tags.get(256, (0,))[0], tags.get(257, (0,))[0])
             raw, declared = tiff.read_deep(path, endian, tags)
+            frames = tiff.pages(path, endian)  # (Pillow's n_frames tells the others)
             image, bits, note = _to_unit(raw, path, declared)
             if tags.get(262, (2,))[0] == 0:  # WhiteIsZero
                 image[..., :1] = 1.0 - image[..., :1]
@@ -154,10 +155,6 @@ def _join(first: str | None, second: str) -> str:
 # Every guess but the plain 0-1 float is told in ``ImageInfo.note``.
 
 
-def _number(x: float) -> str:
-    return str(int(x)) if x == int(x) and abs(x) < 1e15 else f"{x:.6g}"
-
-
 def _to_unit(raw: np.ndarray, path: Path, declared: bool) -> tuple[np.ndarray, int, str | None]:
     """Samples of any numeric type as float32 in [0, 1], the depth to save the dream in,
     and a note on how they were read. ``declared``: the type says where white is
@@ -173,19 +170,19 @@ def _to_unit(raw: np.ndarray, path: Path, declared: bool) -> tuple[np.ndarray, i
     high, low = float(finite.max()), float(finite.min())
     if high <= 0 < -low:
         raise ImageIOError(f"{path}: every {kind} sample is zero or negative (lowest "
-                           f"{_number(low)}); the picture would be black")
+                           f"{number(low)}); the picture would be black")
     if floating and high <= 2.0:
         return clamp_unit(raw.astype(np.float32)), 16, None
     levels = ((255.0, "0-255 (8-bit levels)"), (65535.0, "0-65535 (16-bit levels)"),
-              (high, f"0-{_number(high)} (the brightest sample is white)"))
+              (high, f"0-{number(high)} (the brightest sample is white)"))
     top, what = next((top, what) for top, what in levels if high <= top)
     with np.errstate(invalid="ignore", over="ignore"):  # (NaN and inf: clamp_unit's)
         scaled = raw.astype(np.float64) / top if raw.dtype.itemsize > 4 else (
             raw.astype(np.float32) / np.float32(top))
         image = clamp_unit(scaled.astype(np.float32, copy=False))
-    note = f"{path}: {kind} samples up to {_number(high)} read as {what}"
+    note = f"{path}: {kind} samples up to {number(high)} read as {what}"
     if low < 0:
-        note += f"; those below zero (down to {_number(low)}) as black"
+        note += f"; those below zero (down to {number(low)}) as black"
     bits = 8 if top == 255.0 and not floating else 16
     return image, bits, note
 

@@ -51,6 +51,27 @@ def tags(path: Path) -> tuple[str, dict[int, tuple[int, ...]]] | None:
     return e, tags
 
 
+def pages(path: Path, endian: str) -> int:
+    """How many images (IFDs) a classic TIFF chains: ``read_deep`` reads the first only.
+    A loop or an offset past the end stops the count (the first page may still read)."""
+    seen: set[int] = set()
+    with open(path, "rb") as f:
+        f.seek(4)
+        (offset,) = struct.unpack(endian + "I", f.read(4))
+        while offset and offset not in seen:
+            f.seek(offset)
+            head = f.read(2)
+            if len(head) < 2:
+                break
+            f.seek(offset + 2 + 12 * struct.unpack(endian + "H", head)[0])
+            link = f.read(4)
+            if len(link) < 4:
+                break
+            seen.add(offset)
+            (offset,) = struct.unpack(endian + "I", link)
+    return max(1, len(seen))
+
+
 #: BitsPerSample read here (Pillow reads 8 bits, and 32 for gray only)
 DEEP_BITS = (16, 32, 64)
 #: (SampleFormat, BitsPerSample) -> numpy type; SampleFormat 1 unsigned, 2 signed, 3 float

@@ -121,6 +121,16 @@ def test_models_lists_models_and_layers_with_channels(run) -> None:
     assert code == 0 and out.startswith("tiny") and "vgg16" not in out
 
 
+def test_models_name_reads_the_models_files_once(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deepdream.models import registry
+
+    reads, available = [], registry.available
+    monkeypatch.setattr(registry, "available", lambda *a: reads.append(a) or available(*a))
+    assert run("models", "tiny")[0] == 0 and len(reads) == 1
+    code, _, err = run("models", "nothing")
+    assert code == 2 and "unknown model 'nothing'" in err and err.count("\n") == 1
+
+
 def test_help_explains_every_dream_option(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["dream", "--help"])

@@ -5,6 +5,7 @@ transparent layer; `dream --daemon --models-file`; what --help promises."""
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,38 @@ def test_a_deep_tiff_dreams_into_a_picture_not_a_white_or_black_one(
     assert code == 0 and err == ""  # --quiet: no note either
 
 
+def _gray_16_bit_tiff(pages: list[np.ndarray]) -> bytes:
+    """A little-endian TIFF of 16-bit gray pages, one uncompressed strip each, their IFDs
+    chained: what a scanner or ImageJ saves as a stack (``tiff.encode`` writes one page)."""
+    out = bytearray(b"II*\0\0\0\0\0")
+    link = 4  # where the next IFD's offset goes
+    for page in pages:
+        (h, w), data_at = page.shape, len(out)
+        out += page.astype("<u2").tobytes()
+        struct.pack_into("<I", out, link, len(out))
+        entries = [(256, 4, w), (257, 4, h), (258, 3, 16), (259, 3, 1), (262, 3, 1),
+                   (273, 4, data_at), (277, 3, 1), (278, 4, h), (279, 4, 2 * h * w)]
+        out += struct.pack("<H", len(entries))
+        for code, kind, value in entries:  # (a SHORT packed as "<I" is left-justified)
+            out += struct.pack("<HHII", code, kind, 1, value)
+        link = len(out)
+        out += b"\0\0\0\0"
+    return bytes(out)
+
+
+def test_a_multi_page_deep_tiff_dreams_its_first_page_with_a_note(
+        tmp_path: Path, run, dreams: list) -> None:
+    first = np.linspace(0, 40000, 40 * 48).reshape(40, 48).astype(np.uint16)
+    source = tmp_path / "stack.tif"
+    source.write_bytes(_gray_16_bit_tiff([first, np.full_like(first, 65535)]))
+    code, _, err = run("dream", str(source), "-o", str(tmp_path / "out.tif"), *QUICK)
+    assert code == 0, err
+    assert err == f"deepdream: note: {source}: only the first of its 2 frames is used\n"
+    out, info = read_image(tmp_path / "out.tif")
+    assert info.bits == 16 and info.note is None  # the dream is one page
+    assert np.allclose(out[..., 0], first / 65535 + 0.1, atol=1 / 65535)  # (a little brighter)
+
+
 def test_a_mask_painted_on_a_transparent_layer_leaves_the_clear_part(
         tmp_path: Path, run, photo: Path, dreams: list) -> None:
     mask = np.ones((40, 48, 4), np.float32)  # white everywhere...
@@ -222,6 +255,21 @@ def test_daemon_models_file_is_checked_not_ignored(
         assert code == 2 and err.count("\n") == 1 and "--models-file" in err
         assert "deepdream serve --models-file" in err and "tcp://127.0.0.1:9" in err
         assert fake_daemon.dreamed == [] and not output.exists()
+
+
+def test_daemon_models_file_is_read_once(tmp_path: Path, run, photo: Path,
+                                        tiny_models_file: Path, fake_daemon,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from deepdream.models import registry
+
+    reads, available = [], registry.available
+    monkeypatch.setattr(registry, "available", lambda *a: reads.append(a) or available(*a))
+    monkeypatch.setattr(fake_daemon, "catalog_models",
+                        {"tiny": {"source": str(tiny_models_file)}})
+    code, _, err = run("dream", str(photo), "-o", str(tmp_path / "out.png"), "--quiet",
+                       *QUICK, "--daemon", "tcp://127.0.0.1:9")
+    assert code == 0, err
+    assert len(reads) == 1 and fake_daemon.dreamed
 
 
 def test_daemon_models_file_that_is_missing_fails_before_any_work(

@@ -381,6 +381,19 @@ def test_an_animation_is_read_as_its_first_frame_with_a_note(tmp_path: Path) -> 
     assert info.note is not None and "first of its 3 frames" in info.note
 
 
+@pytest.mark.parametrize("next_ifd", ["itself", "past the end"])
+def test_a_deep_tiff_whose_ifd_chain_is_damaged_still_reads_as_one_page(
+        tmp_path: Path, next_ifd: str) -> None:
+    data = bytearray(_tiff(tmp_path / "d.tif", _RAMP.astype(np.uint16)).read_bytes())
+    (ifd_at,) = struct.unpack_from("<I", data, 4)
+    (count,) = struct.unpack_from("<H", data, ifd_at)
+    struct.pack_into("<I", data, ifd_at + 2 + 12 * count,
+                     ifd_at if next_ifd == "itself" else len(data) + 100)
+    (tmp_path / "d.tif").write_bytes(data)
+    image, info = read_image(tmp_path / "d.tif")
+    assert image.shape == (6, 8, 3) and info.note is None  # no note of other frames
+
+
 # --- writing: through symbolic links, never over a write-protected file ------------------
 
 

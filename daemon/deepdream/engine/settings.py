@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from deepdream_protocol import messages as m
 from deepdream_protocol.settings import BY_NAME, DEFAULTS
 
 
@@ -112,13 +113,14 @@ def _coerce(key: str, value: Any) -> Any:
         if number != int(number):
             raise SettingsError(f"{key} must be a whole number, not {value!r}")
         number = int(number)
-    if (lo is not None and number < lo) or (hi is not None and number > hi):
-        raise SettingsError(f"{key} must be between {_num(lo)} and {_num(hi)}, not {value!r}")
+    if lo is not None and hi is not None and not lo <= number <= hi:
+        raise SettingsError(f"{key} must be between {m.number(lo)} and {m.number(hi)}, not "
+                            f"{value!r}")
+    if lo is not None and number < lo:
+        raise SettingsError(f"{key} must be at least {m.number(lo)}, not {value!r}")
+    if hi is not None and number > hi:
+        raise SettingsError(f"{key} must be at most {m.number(hi)}, not {value!r}")
     return number
-
-
-def _num(x: float | None) -> str:
-    return str(int(x)) if x is not None and float(x).is_integer() else str(x)
 
 
 #: a layer weight mixes layers (and the priors); far bigger ones overflow float32 (from

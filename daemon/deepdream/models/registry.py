@@ -63,8 +63,10 @@ def available(models_file: str | os.PathLike[str] | None = None) -> dict[str, Mo
     return specs
 
 
-def get_spec(name: str, models_file: str | os.PathLike[str] | None = None) -> ModelSpec:
-    specs = available(models_file)
+def get_spec(name: str, models_file: str | os.PathLike[str] | None = None, *,
+             specs: dict[str, ModelSpec] | None = None) -> ModelSpec:
+    """``specs``: what ``available`` answered, when the caller has it (not read again)."""
+    specs = available(models_file) if specs is None else specs
     if name not in specs:
         raise ModelError(
             f"unknown model {name!r}; choose one of {', '.join(specs)} "
