@@ -4,29 +4,17 @@ limit is refused before it is sent, and a daemon restarted under a running job i
 from __future__ import annotations
 
 import re
-import subprocess
-import threading
 import time
 from pathlib import Path
 
-import msgpack
 import pytest
-import zmq
 from deepdream_protocol import client as client_module
 from deepdream_protocol.client import Client, DaemonError, DaemonUnavailable, stopped_message
 from deepdream_protocol.pixels import PixelFormat
 
-from tests.support.daemon import (
-    REPO,
-    START_TIMEOUT,
-    Daemon,
-    answers_hello,
-    daemon_env,
-    serve_command,
-    start_daemon,
-    stop_daemon,
-)
-from tests.support.jobs import MAX_PIXELS, H, W, host_pixels, wait_until
+from tests.support.daemon import REPO, Daemon, replace_daemon, start_daemon, stop_daemon
+from tests.support.jobs import MAX_PIXELS, H, W, host_pixels
+from tests.support.stand_in import StandIn
 
 pytestmark = pytest.mark.daemon
 
@@ -77,7 +65,7 @@ def test_gimp_link_refuses_an_image_over_the_limit_before_sending(
 
 
 # -- a daemon restarted under a running job ---------------------------------------------------
-class FakeDaemon(threading.Thread):
+class FakeDaemon(StandIn):
     """A ROUTER that accepts a job and then only answers pings, as a daemon that never heard
     of the job does; ``job_known`` None answers like a daemon from before that field.
 
@@ -86,46 +74,25 @@ class FakeDaemon(threading.Thread):
     ways of waiting, is tested below."""
 
     def __init__(self, job_known: bool | None, result_after_pongs: int = 0) -> None:
-        super().__init__(daemon=True)
-        self.router = zmq.Context.instance().socket(zmq.ROUTER)
-        self.router.linger = 0
-        self.endpoint = f"tcp://127.0.0.1:{self.router.bind_to_random_port('tcp://127.0.0.1')}"
+        super().__init__()
         self.job_known, self.result_after_pongs = job_known, result_after_pongs
         self.pings: list[dict] = []
-        self.stop = threading.Event()
+        self.pixels, self.job = b"", ""
 
-    def run(self) -> None:
-        pixels, job = b"", ""
-        while not self.stop.is_set():
-            if not self.router.poll(50):
-                continue
-            peer, head, *data = self.router.recv_multipart()
-            header = msgpack.unpackb(head)
-            reply = {"v": 1, **{k: header[k] for k in ("req", "job") if k in header}}
-            if header["op"] == "submit":
-                pixels, job = data[0], header["job"]
-                self.send(peer, {**reply, "op": "accepted", "position": 0})
-                self.send(peer, {**reply, "op": "progress", "fraction": 0.0})
-            elif header["op"] == "ping":
-                self.pings.append(header)
-                pong = {**reply, "op": "pong", "state": "idle", "current": None}
-                if self.job_known is not None:
-                    pong["job_known"] = self.job_known
-                self.send(peer, pong)
-                if len(self.pings) == self.result_after_pongs:
-                    self.send(peer, {"v": 1, "op": "result", "job": job}, pixels)
-
-    def send(self, peer: bytes, header: dict, *frames: bytes) -> None:
-        self.router.send_multipart([peer, msgpack.packb(header), *frames])
-
-    def __enter__(self) -> FakeDaemon:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.join()
-        self.router.close()
+    def answer(self, peer: bytes, header: dict, data: list[bytes]) -> None:
+        reply = {"v": 1, **{k: header[k] for k in ("req", "job") if k in header}}
+        if header["op"] == "submit":
+            self.pixels, self.job = data[0], header["job"]
+            self.send(peer, {**reply, "op": "accepted", "position": 0})
+            self.send(peer, {**reply, "op": "progress", "fraction": 0.0})
+        elif header["op"] == "ping":
+            self.pings.append(header)
+            pong = {**reply, "op": "pong", "state": "idle", "current": None}
+            if self.job_known is not None:
+                pong["job_known"] = self.job_known
+            self.send(peer, pong)
+            if len(self.pings) == self.result_after_pongs:
+                self.send(peer, {"v": 1, "op": "result", "job": self.job}, self.pixels)
 
 
 @pytest.fixture
@@ -204,21 +171,13 @@ def test_a_daemon_restarted_under_a_running_job_is_reported(
     own event loop calling ``process_events`` and ``watch`` (Krita's docker)."""
     monkeypatch.setattr(client_module, "SILENCE_BEFORE_PING", 0.5)
     (tmp_path / "first").mkdir()
-    (tmp_path / "second").mkdir()
     first = start_daemon(tmp_path / "first")
-    port = int(first.endpoint.rpartition(":")[2])
-    second: list[subprocess.Popen[bytes]] = []
+    second: list[Daemon] = []
 
     def restart_daemon(_job: object, _info: object) -> None:
         """Once the job runs: kill the daemon and start a new one on the same port."""
-        if second:
-            return
-        first.proc.kill()
-        first.proc.wait()
-        second.append(subprocess.Popen(
-            serve_command(port, tmp_path / "second" / "daemon.log"), stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, env=daemon_env({"XDG_STATE_HOME": str(tmp_path)})))
-        wait_until(lambda: answers_hello(first.endpoint), START_TIMEOUT, "the new daemon")
+        if not second:
+            second.append(replace_daemon(first, tmp_path / "second"))
 
     try:
         with Client(first.endpoint, transport=transport, timeout=2) as c:
@@ -236,8 +195,8 @@ def test_a_daemon_restarted_under_a_running_job_is_reported(
                 assert isinstance(failure, DaemonUnavailable)
     finally:
         stop_daemon(first.proc)
-        for proc in second:
-            stop_daemon(proc)
+        for daemon in second:
+            stop_daemon(daemon.proc)
     assert second, "the job never ran"
     # both transports see the old connection close (pyzmq through its socket monitor, though
     # it reconnects to the new daemon at once): the job went with the old daemon

@@ -7,30 +7,18 @@ daemon exits still arrives, and an idle client whose daemon restarted carries on
 
 from __future__ import annotations
 
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import msgpack
 import pytest
-import zmq
 from deepdream_protocol.client import Client, DaemonUnavailable, Job, stopped_message
 from deepdream_protocol.pixels import PixelFormat
 
-from tests.support.daemon import (
-    REPO,
-    START_TIMEOUT,
-    Daemon,
-    answers_hello,
-    daemon_env,
-    serve_command,
-    start_daemon,
-    stop_daemon,
-)
-from tests.support.jobs import H, W, host_pixels, wait_until
+from tests.support.daemon import REPO, Daemon, replace_daemon, start_daemon, stop_daemon
+from tests.support.jobs import H, W, host_pixels
+from tests.support.stand_in import StandIn
 
 pytestmark = pytest.mark.daemon
 
@@ -135,74 +123,48 @@ def test_an_idle_client_carries_on_with_a_daemon_restarted_on_its_port(
     goes to the new daemon, with neither transport blaming it on the old connection."""
     (tmp_path / "first").mkdir()
     first = start_daemon(tmp_path / "first")
-    port = int(first.endpoint.rpartition(":")[2])
-    second: subprocess.Popen[bytes] | None = None
+    second: Daemon | None = None
     clients = {t: Client(first.endpoint, transport=t, timeout=30) for t in ("zmq", "stdlib")}
     try:
         for c in clients.values():
             c.hello()
-        first.proc.kill()
-        first.proc.wait()
-        second = subprocess.Popen(
-            serve_command(port, tmp_path / "second.log"), stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, env=daemon_env({"XDG_STATE_HOME": str(tmp_path)}))
-        wait_until(lambda: answers_hello(first.endpoint), START_TIMEOUT, "the new daemon")
+        second = replace_daemon(first, tmp_path / "second")
         pixels = host_pixels(FMT, 8, 8)
         for c in clients.values():
-            assert c.hello()["pid"] == second.pid
+            assert c.hello()["pid"] == second.proc.pid
             assert c.dream(ZERO, pixels, 8, 8, FMT) == pixels
     finally:
         for c in clients.values():
             c.close()
         stop_daemon(first.proc)
         if second is not None:
-            stop_daemon(second)
+            stop_daemon(second.proc)
 
 
 # -- a stand-in daemon: exact timing of its replies and of its end --------------------------
-class ScriptedDaemon(threading.Thread):
+class ScriptedDaemon(StandIn):
     """A ROUTER that accepts one job, stays silent ``silent_for`` seconds (as a daemon
     loading a model or compiling, with no progress to report), sends the result and, with
     ``exit_after_result``, closes at once, as a daemon stopped right after the job would."""
 
     def __init__(self, silent_for: float, exit_after_result: bool) -> None:
-        super().__init__(daemon=True)
-        self.router = zmq.Context.instance().socket(zmq.ROUTER)
-        self.router.linger = 0
-        self.endpoint = f"tcp://127.0.0.1:{self.router.bind_to_random_port('tcp://127.0.0.1')}"
+        super().__init__()
         self.silent_for, self.exit_after_result = silent_for, exit_after_result
-        self.stop = threading.Event()
 
-    def run(self) -> None:
-        while not self.stop.is_set():
-            if not self.router.poll(50):
-                continue
-            peer, head, *data = self.router.recv_multipart()
-            header = msgpack.unpackb(head)
-            reply: dict[str, Any] = {"v": 1, "job": header.get("job"), "req": header.get("req")}
-            if header["op"] == "ping":
-                self.send(peer, {**reply, "op": "pong", "state": "busy", "current": None,
-                                 "job_known": True})
-            elif header["op"] == "submit":
-                self.send(peer, {**reply, "op": "accepted", "position": 0})
-                if self.stop.wait(self.silent_for):
-                    return
-                self.send(peer, {**reply, "op": "result"}, data[0])
-                if self.exit_after_result:
-                    self.router.close(linger=5000)  # the result goes out, then the close
-                    return
-
-    def send(self, peer: bytes, header: dict[str, Any], *frames: bytes) -> None:
-        self.router.send_multipart([peer, msgpack.packb(header), *frames])
-
-    def __enter__(self) -> ScriptedDaemon:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.join()
-        self.router.close(linger=0)
+    def answer(self, peer: bytes, header: dict[str, Any], data: list[bytes]) -> bool:
+        reply: dict[str, Any] = {"v": 1, "job": header.get("job"), "req": header.get("req")}
+        if header["op"] == "ping":
+            self.send(peer, {**reply, "op": "pong", "state": "busy", "current": None,
+                             "job_known": True})
+        elif header["op"] == "submit":
+            self.send(peer, {**reply, "op": "accepted", "position": 0})
+            if self.stop.wait(self.silent_for):
+                return True
+            self.send(peer, {**reply, "op": "result"}, data[0])
+            if self.exit_after_result:
+                self.router.close(linger=5000)  # the result goes out, then the close
+                return True
+        return False
 
 
 @pytest.mark.parametrize("transport", ["zmq", "stdlib"])

@@ -104,14 +104,14 @@ def accepts_tcp(port: int) -> bool:
 
 def start_daemon(folder: Path, models_file: ModelsFile = None, extra_args: Sequence[str] = (),
                  env: Mapping[str, str] | None = None,
-                 timeout: float = START_TIMEOUT) -> Daemon:
+                 timeout: float = START_TIMEOUT, port: int | None = None) -> Daemon:
     """Start a daemon that keeps its state, log (daemon.log) and stderr (stderr.log) in
-    ``folder``, and return it once it is ready.
+    ``folder``, on ``port`` (default: a free one), and return it once it is ready.
 
     Raises RuntimeError with the daemon's own stderr (and stops it) if it exits or is not
     ready within ``timeout`` seconds.  Stopping it afterwards is the caller's part.
     """
-    port = free_port()
+    port = port or free_port()
     log, stderr = folder / "daemon.log", folder / "stderr.log"
     cmd = serve_command(port, log, models_file, extra_args)
     with open(stderr, "wb") as err:
@@ -127,6 +127,15 @@ def start_daemon(folder: Path, models_file: ModelsFile = None, extra_args: Seque
                                + stderr.read_text(errors="replace")[-4000:])
         time.sleep(0.05)  # a refused TCP connect returns at once: don't spin a core
     return daemon
+
+
+def replace_daemon(old: Daemon, folder: Path) -> Daemon:
+    """Kill ``old`` (as a crash would) and start another daemon on its port, keeping its
+    state, log and stderr in ``folder``; returned once it answers."""
+    old.proc.kill()
+    old.proc.wait()
+    folder.mkdir(parents=True, exist_ok=True)
+    return start_daemon(folder, port=int(old.endpoint.rpartition(":")[2]))
 
 
 def stop_daemon(proc: subprocess.Popen[bytes]) -> None:
