@@ -203,6 +203,50 @@ def test_a_failure_copying_the_effects_leaves_the_image_as_it_was(
     assert fact["new_items"] == []
 
 
+@pytest.mark.parametrize("how", ["append", "settings"])
+def test_an_effect_gimp_cannot_copy_is_left_off_and_the_dream_is_kept(
+        gimp: HostHome, endpoint: str, how: str) -> None:
+    # Simulated: refused_effect/sitecustomize.py makes GIMP, in the plug-in's process, refuse
+    # to copy the blur of the layer's two effects: its append is ignored, as GIMP 3.0.4 does
+    # for an effect with an auxiliary input (which a script cannot make to test with), or
+    # setting the copy's opacity raises.
+    env = dream_env(endpoint, ["effects"], DD_REFUSED_EFFECT="gegl:gaussian-blur",
+                    DD_REFUSED_HOW=how, PYTHONPATH=f"{gimp.inside}/scripts/refused_effect")
+    run = gimp.run_gimp("effects_left.py", env)
+    found = facts(run)
+    fact = found["effects"]
+    assert_new_layer_right(fact)  # the dream is kept
+    looks = fact["looks"]
+    assert [e["operation"] for e in looks["effects"]] == ["gegl:dropshadow"]
+    assert looks["effects"] == fact["original_looks"]["effects"][:1]  # copied, settings too
+    assert looks["mask"] == fact["original_looks"]["mask"]
+    assert fact["original_looks_kept"]
+    # GIMP's console shows the plug-in's message as "DeepDream-Warning: ...": one line
+    messages = [line for line in f"{run.stdout}\n{run.stderr}".splitlines()
+                if "could not copy" in line]
+    assert messages == ["DeepDream-Warning: The dream was added, but GIMP could not copy "
+                        "these layer effects onto it: Gaussian Blur"]
+    # Nothing half-made: once the image is deleted no effect lives on (an unappended copy
+    # would, until GIMP quits).
+    assert found["left"]["effects"] == []
+
+
+def test_preset_is_a_drop_down_and_a_script_names_one(gimp: HostHome, endpoint: str) -> None:
+    env = {**dream_env(endpoint, ["rgb_u8"]),
+           "DD_SETTINGS": json.dumps({**DREAM, "preset": "subtle"})}
+    found = facts(gimp.run_gimp("preset_choice.py", env))
+    argument = found["argument"]
+    assert argument["type"] == "GimpParamChoice"
+    assert argument["default"] == "none"
+    assert argument["choices"] == {
+        "none": "None", "classic": "Classic", "shallow-textures": "Shallow textures",
+        "deep-objects": "Deep objects", "animal": "Animal", "subtle": "Subtle",
+        "painterly": "Painterly", "tileable-texture": "Tileable texture"}
+    fact = found["rgb_u8"]
+    assert fact["status"] == "success", fact["error"]
+    assert fact["new_name"] == "DeepDream (preset subtle, seed 3)"
+
+
 #: what a user does to the image while the daemon dreams -> what the plug-in then says
 #: (None: the dream is added)
 MEANWHILE = {
@@ -394,7 +438,7 @@ def test_a_preset_fills_the_dialogs_fields_and_what_they_show_is_sent(gimp: Host
     assert set_back["sent"] == {"octaves": 4, "layer": "inception4e", "iterations": 15,
                                 "strength": 1.0, "seed": 9}
     assert set_back["repeat"] == set_back["sent"]  # Filters › Repeat runs the same
-    assert steps["typo"]["shown"]["octaves"] == 4
+    assert steps["again"]["shown"]["octaves"] == 4
     other = steps["other"]["shown"]
     assert other["octaves"] == 3 and other["strength"] == 0.5 and not other["transform"]
     assert steps["after"]["shown"]["octaves"] == 3  # only while the dialog follows it

@@ -32,6 +32,8 @@ from gi.repository import Gimp, GimpUi, GLib, GObject  # noqa: E402
 
 PROCEDURE = "plug-in-deepdream"
 USE_SELECTION = "use-selection"
+#: the preset choice that names no preset (the settings table's empty name)
+NO_PRESET = "none"
 _RW = GObject.ParamFlags.READWRITE
 #: shown at once in the dialog; any other setting goes under "More settings".
 EVERYDAY = ("preset", "model", "layer", "iterations", "octaves", "octave-scale", "step",
@@ -48,16 +50,32 @@ def argument(setting: str) -> str:
     return setting.replace("_", "-")
 
 
+def preset_choice() -> Gimp.Choice:
+    """The presets' drop-down: "none", then each preset under the name a script gives."""
+    choice = Gimp.Choice.new()
+    choice.add(NO_PRESET, 0, "None", "the settings as they are")
+    for number, preset in enumerate(PRESETS.values(), 1):
+        choice.add(preset.name, number, preset.name.replace("-", " ").capitalize(),
+                   preset.description)
+    return choice
+
+
 def add_arguments(procedure: Gimp.Procedure) -> None:
     """PDB arguments generated from the shared settings table (``argument`` names them)."""
     for s in SETTINGS:
         name, label = argument(s.name), "_" + s.label  # "_": the dialog's mnemonic
         blurb = s.help
         if s.name == "preset":
-            blurb = (f"a named look: {', '.join(PRESETS)}; in the dialog it fills in the "
-                     "settings below, which then run as shown; in a script a setting left "
-                     "at its default takes the preset's value; empty for none")
-        if s.kind is bool:
+            # GIMP's ProcedureConfig cannot say which arguments a script set, hence the
+            # rule for defaults (``config_values``) and its way round.
+            procedure.add_choice_argument(
+                name, label,
+                "a named look; in the dialog it fills in the settings below, which then "
+                "run as shown; in a script a setting left at its default takes the preset's "
+                f"value (to keep one at its default, give {NO_PRESET} and every setting of "
+                "the look)",
+                preset_choice(), NO_PRESET, _RW)
+        elif s.kind is bool:
             procedure.add_boolean_argument(name, label, blurb, s.default, _RW)
         elif s.kind is int:
             procedure.add_int_argument(name, label, blurb, int(s.minimum), int(s.maximum),
@@ -102,7 +120,9 @@ def dreamable_layer(image: Gimp.Image, drawables: list) -> Gimp.Layer:
 
 
 def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
-                         use_selection: bool) -> Gimp.Layer:
+                         use_selection: bool) -> list[str]:
+    """Adds the dream as a new layer above the active one; returns the names of the
+    layer's effects GIMP could not copy onto it (the dream keeps the others)."""
     active = dreamable_layer(image, drawables)
     size = (active.get_width(), active.get_height())
     try:
@@ -138,14 +158,14 @@ def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
         layer.delete()
         raise DreamFailed(f"could not write the result layer: {one_line(e)}") from None
     image.undo_group_start()
-    inserted = False
+    inserted, skipped = False, []
     try:
         inserted = image.insert_layer(layer, active.get_parent(),
                                       image.get_item_position(active))
         if not inserted:
             raise RuntimeError("GIMP refused to insert it")
         if not layer.get_filters():  # a plain copy: its effects join it in the image
-            pixel_io.copy_filters(active, layer)
+            skipped = pixel_io.copy_filters(active, layer)
     except Exception as e:  # whatever failed, the image ends as it was
         if inserted:
             image.remove_layer(layer)
@@ -154,7 +174,7 @@ def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
         raise DreamFailed(f"could not add the result layer: {one_line(e)}") from None
     finally:
         image.undo_group_end()
-    return layer
+    return skipped
 
 
 def still_dreamable(image: Gimp.Image, active: Gimp.Layer, size: tuple[int, int]) -> None:
@@ -203,21 +223,18 @@ def result_layer(image: Gimp.Image, active: Gimp.Layer, name: str) -> Gimp.Layer
 def follow_preset(config: Gimp.ProcedureConfig) -> int:
     """Make naming a preset in ``config`` fill its other settings with the preset's look
     (every one but the seed, as GIMP's own filter presets fill a dialog), so the dialog
-    shows what will run.  Only a newly named preset fills: a typo put right in the name
-    keeps the changes made since; emptying the name and naming it again fills anew.
+    shows what will run.  Only another preset fills: a notification of the same one again
+    keeps the changes made since; choosing none and the preset again fills anew.
     Returns the handler id, for ``config.disconnect``."""
     shown = [getattr(find_preset(config.get_property("preset")), "name", "")]
 
     def fill(config: Gimp.ProcedureConfig, _pspec: object) -> None:
-        text = config.get_property("preset") or ""
-        preset = find_preset(text)
-        if not text.strip():
-            shown[0] = ""
-        if preset is None or preset.name == shown[0]:
+        name = getattr(find_preset(config.get_property("preset")), "name", "")
+        if name == shown[0]:
             return
-        shown[0] = preset.name
-        for name, value in preset_fill(preset.name).items():
-            config.set_property(argument(name), value)
+        shown[0] = name
+        for setting, value in preset_fill(name).items():  # none: nothing
+            config.set_property(argument(setting), value)
 
     return config.connect("notify::preset", fill)
 
@@ -230,6 +247,8 @@ def config_values(config: Gimp.ProcedureConfig, run_mode: Gimp.RunMode) -> dict:
     values = {s.name: config.get_property(argument(s.name)) for s in SETTINGS}
     # GIMP hands an empty string argument back as None.
     values.update({s.name: values[s.name] or "" for s in SETTINGS if s.kind is str})
+    if values["preset"] == NO_PRESET:
+        values["preset"] = ""
     if run_mode == Gimp.RunMode.NONINTERACTIVE:
         resolved = unset_from_preset(values)
         for name, value in resolved.items():
@@ -268,13 +287,17 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config):
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         values = config_values(config, run_mode)
-        dream_into_new_layer(image, drawables, values, config.get_property(USE_SELECTION))
+        skipped = dream_into_new_layer(image, drawables, values,
+                                       config.get_property(USE_SELECTION))
     except DreamFailed as e:
         return failed(procedure, str(e))
     except Exception as e:  # a bug or a broken setup: still one line, not a crashed plug-in
         traceback.print_exc()  # the details, for a bug report, on GIMP's terminal
         return failed(procedure, f"unexpected error: {type(e).__name__}: {one_line(e)}")
     Gimp.displays_flush()
+    if skipped:  # GIMP drops a message returned with a success; its domain names us
+        Gimp.message("The dream was added, but GIMP could not copy these layer effects onto "
+                     f"it: {', '.join(skipped)}")
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 

@@ -168,15 +168,19 @@ def _copy_buffer(source: Gimp.Drawable, target: Gimp.Drawable) -> None:
     _set(target, rect, babl, _get(source, rect, babl))
 
 
-def copy_filters(source: Gimp.Drawable, target: Gimp.Drawable) -> None:
+def copy_filters(source: Gimp.Drawable, target: Gimp.Drawable) -> list[str]:
     """``source``'s non-destructive effects, in order, onto ``target``, which must be in an
     image already (see ``plain_copy``).  GIMP 3.0 can read neither an effect's auxiliary
     inputs nor its clipping or compositing options, so those are the operation's defaults on
-    the copy."""
+    the copy.  An effect GIMP will not copy is skipped whole, so the dream it decorates is
+    not lost; returns the names of those skipped."""
+    skipped = []
     # get_filters() lists the top effect first; append_filter() puts each new one on top.
     for effect in reversed(source.get_filters()):
-        twin = Gimp.DrawableFilter.new(target, effect.get_operation_name(), effect.get_name())
+        twin = None
         try:
+            twin = Gimp.DrawableFilter.new(target, effect.get_operation_name(),
+                                           effect.get_name())
             settings, twin_settings = effect.get_config(), twin.get_config()
             for spec in settings.list_properties():
                 if spec.flags & GObject.ParamFlags.WRITABLE and not (
@@ -185,7 +189,13 @@ def copy_filters(source: Gimp.Drawable, target: Gimp.Drawable) -> None:
             twin.set_opacity(effect.get_opacity())
             twin.set_blend_mode(effect.get_blend_mode())
             twin.set_visible(effect.get_visible())
+            target.append_filter(twin)
+            if twin.get_id() not in [f.get_id() for f in target.get_filters()]:
+                raise RuntimeError("not appended")  # a refused append raises nothing
         except Exception:
-            twin.delete()  # an effect never appended keeps its layer alive (GIMP 3.0.4)
-            raise
-        target.append_filter(twin)
+            if twin is not None:
+                # Never appended, it would keep its layer alive (GIMP 3.0.4); appended,
+                # deleting takes it off again: no half-copied effect stays.
+                twin.delete()
+            skipped.append(effect.get_name())
+    return skipped

@@ -45,13 +45,12 @@ fact(step="chosen", shown=shown(config))
 config.set_property("octaves", 4)  # back to the default after choosing the preset
 fact(step="set_back", shown=shown(config), sent=sent(config, Gimp.RunMode.INTERACTIVE),
      repeat=sent(config, Gimp.RunMode.WITH_LAST_VALS))
-config.set_property("preset", "deep-object")  # a typo put right keeps the change
-config.set_property("preset", "deep-objects")
-fact(step="typo", shown=shown(config))
+config.set_property("preset", "deep-objects")  # the same one again keeps the change
+fact(step="again", shown=shown(config))
 config.set_property("preset", "subtle")
 fact(step="other", shown=shown(config))
-config.set_property("preset", "")
-config.set_property("preset", "subtle")  # named anew: filled anew
+config.set_property("preset", "none")
+config.set_property("preset", "subtle")  # chosen anew: filled anew
 config.disconnect(handler)
 config.set_property("preset", "classic")  # not followed any more
 fact(step="after", shown=shown(config))
