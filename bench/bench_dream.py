@@ -284,6 +284,14 @@ def run_model_case(arch: str, device: torch.device, size: tuple[int, int], args:
                 run()
         if "e2e_ahead" in daemons:  # its first job wished for its sizes' compiled graphs
             wait_compiled_ahead(daemons["e2e_ahead"][2], len(sizes), args.ahead, common)
+            # Idle that long, each daemon handed its kept memory back (RELEASE_AFTER_S): its
+            # next try, timed here as such, warms up again before the warm tries
+            for mode in daemons:
+                t0 = time.perf_counter()
+                runs[mode]()
+                emit({**common, "mode": f"{mode}_after_idle",
+                      "seconds": round(time.perf_counter() - t0, 4),
+                      "note": "the first try after the wait for the compiled graphs"})
         # round robin, so a machine whose load drifts (shared CPUs) hits every mode alike
         got: dict[str, list[dict[str, Any]]] = {mode: [] for mode in runs}
         for _ in range(args.repeats):

@@ -40,10 +40,10 @@ if [ -n "${AHEAD:-}" ]; then
     grep -A3 "^fast-path checks" "$OUT/check_ahead.log" || tail -n 15 "$OUT/check_ahead.log"
     grep -o '"child_s".*' "$OUT/check_ahead.log"
     echo "== compile ahead: benchmark"
-    timeout 330 "$PY" bench/bench_dream.py --cases googlenet --ahead 220 --repeats 3 \
+    timeout 330 "$PY" bench/bench_dream.py --cases googlenet --ahead 220 --repeats 5 \
         --out "$OUT/bench_ahead.jsonl" >"$OUT/bench_ahead.log" 2>&1
     echo "bench exit status $?"
-    grep '"error"\|e2e_ahead_wait' "$OUT/bench_ahead.log" | cut -c1-600
+    grep '"error"\|e2e_ahead_wait\|_after_idle' "$OUT/bench_ahead.log" | cut -c1-600
     sed -n '/^$/,$p' "$OUT/bench_ahead.log" | tail -n 10
     cat "$OUT/gpu.txt"
     exit 0
