@@ -27,6 +27,7 @@ from deepdream_protocol.transport import choose
 from deepdream_protocol.zmtp import TransportClosed, ZmtpTransport
 
 from tests.support.daemon import free_port
+from tests.support.jobs import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -218,7 +219,7 @@ def test_a_daemon_started_again_is_not_held_to_the_old_ones_limit(router: zmq.So
         router.close()  # the daemon stops; another one, with a larger limit, starts
         again = zmq.Context.instance().socket(zmq.ROUTER)
         again.linger, again.rcvtimeo = 0, 5000
-        again.bind(endpoint)
+        wait_until(lambda: _bound(again, endpoint), 10, "the old socket's port to be free")
         try:
             for _ in range(100):  # until the client can see the old connection closed
                 if c._sock.dropped():
@@ -229,6 +230,17 @@ def test_a_daemon_started_again_is_not_held_to_the_old_ones_limit(router: zmq.So
         finally:
             again.close()
 
+
+def _bound(sock: zmq.Socket, endpoint: str) -> bool:
+    """Bind ``sock``; False while the port is still held (libzmq closes sockets behind the
+    caller's back, in its own thread)."""
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        if exc.errno != zmq.EADDRINUSE:
+            raise
+        return False
+    return True
 
 
 # -- the client config file -----------------------------------------------------------------
