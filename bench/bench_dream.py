@@ -408,7 +408,8 @@ def run_first_tries(models_file: str, device: torch.device, base: dict[str, Any]
         log = log_dir / "daemon.log"
         since = log.stat().st_size if log.exists() else 0
         t0 = time.monotonic()
-        proc, endpoint, log = start_daemon(models_file, device, str(log_dir))
+        proc, endpoint, log = start_daemon(models_file, device, str(log_dir),
+                                           {"DEEPDREAM_COMPILE": "auto"})  # the default's
         try:
             warm_up = wait_for_log(log, lambda text, r=ready: any(x in text for x in r), 120,
                                    since)

@@ -181,13 +181,16 @@ def write_config(prefix: Path, manifest: Manifest) -> Path:
     return cfg
 
 
-def leave_previous(previous: Path, created: bool) -> None:
-    """An install moved to another --prefix: the old venv's daemon (started by install.py or
-    by a plug-in with the old config) would go on serving the old code at the same endpoint,
-    so it is stopped; the old venv is no longer tracked, so the user hears where it is."""
-    result = daemon_ctl.stop_daemon(Manifest.pid_file(), [previous])
+def leave_previous(previous: Path, prefix: Path, created: bool) -> None:
+    """An install moved from ``previous`` to another --prefix: the old venv's daemon
+    (started by install.py or by a plug-in with the old config) would go on serving the old
+    code at the same endpoint, so it is stopped; the old venv is no longer tracked, so the
+    user hears where it is.  (``prefix``'s Python asks the endpoint if the old one is gone.)"""
+    result = daemon_ctl.stop_daemon(Manifest.pid_file(), [previous, prefix])
     if result.stopped:
         print(f"stopped the daemon of the previous install in {previous}")
+    elif result.answered:  # one install.py leaves alone, or cannot stop: say why
+        print(result.message)
     if created and Path(previous, "pyvenv.cfg").exists():
         print(f"note: the virtual environment {previous} that the previous install made is "
               "no longer used; delete it when you like (--uninstall removes only the new one)")
@@ -231,7 +234,7 @@ def install(args: argparse.Namespace) -> int:
         py = prepare(prefix, args.torch, [])
         if manifest.prefix != str(prefix):
             if manifest.prefix:
-                leave_previous(Path(manifest.prefix), manifest.created_venv)
+                leave_previous(Path(manifest.prefix), prefix, manifest.created_venv)
             manifest.prefix, manifest.created_venv = str(prefix), fresh
     manifest.save()
     errors, hosts = ([], []) if args.no_plugins else install_plugins(py, m, args, manifest)

@@ -120,7 +120,8 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ImageIOError(f"{path}: the image has zero width or height")
     if frames > 1:
-        note = _join(note, f"{path}: only the first of its {frames} frames is used")
+        many = f"more than {tiff.PAGES_COUNTED}" if frames > tiff.PAGES_COUNTED else frames
+        note = _join(note, f"{path}: only the first of its {many} frames is used")
     return image, ImageInfo(bits=bits, format=fmt, icc_profile=profile, note=note)
 
 

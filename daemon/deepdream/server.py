@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -681,17 +681,18 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         "compiles for a minute or more; 'off' (DEEPDREAM_COMPILE=0)")
 
 
-def compile_mode(option: str | None) -> tuple[str | None, str]:
-    """The daemon's compile mode ("now", "ahead" or None) from ``--compile``, else
-    DEEPDREAM_COMPILE, and why, for the log.  "auto" (neither given) compiles ahead where it
-    can help: on an NVIDIA GPU it took GoogLeNet's warm tries from 73 to 60 ms (H100)."""
+def compile_mode(option: str | None, devices: Sequence[Any]) -> tuple[str | None, str]:
+    """The compile mode ("now", "ahead" or None) of a daemon dreaming on ``devices``, from
+    ``--compile``, else DEEPDREAM_COMPILE, and why, for the log.  "auto" (neither given)
+    compiles ahead where it can help: on an NVIDIA GPU it took GoogLeNet's warm tries from 73
+    to 60 ms (H100)."""
     from .engine import compile_ahead
     from .precision import compile_setting
 
     mode = compile_setting(option)
     if mode != "auto":
         return mode, f"--compile {option}" if option else "DEEPDREAM_COMPILE"
-    return ("ahead" if compile_ahead.supported() else None,
+    return ("ahead" if compile_ahead.supported(devices) else None,
             "the default on an NVIDIA GPU; --compile off turns it off")
 
 
@@ -723,7 +724,7 @@ def serve_main(args: argparse.Namespace) -> int:
     setup_logging(log_file)
     from .engine import fastpath
 
-    mode, why = compile_mode(args.compile)
+    mode, why = compile_mode(args.compile, server.devices)
     fastpath.COMPILE, fastpath.COMPILE_AHEAD = mode == "now", mode == "ahead"
     if fastpath.COMPILE:
         log.info("compiled steps on (--compile): on a CUDA GPU each new image size is "

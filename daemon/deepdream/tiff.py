@@ -51,14 +51,19 @@ def tags(path: Path) -> tuple[str, dict[int, tuple[int, ...]]] | None:
     return e, tags
 
 
+#: ``pages`` counts no further (a crafted chain of tiny pages would cost time and memory)
+PAGES_COUNTED = 1000
+
+
 def pages(path: Path, endian: str) -> int:
-    """How many images (IFDs) a classic TIFF chains: ``read_deep`` reads the first only.
-    A loop or an offset past the end stops the count (the first page may still read)."""
+    """How many images (IFDs) a classic TIFF chains, up to PAGES_COUNTED + 1: ``read_deep``
+    reads the first only.  A loop or an offset past the end stops the count (the first page
+    may still read)."""
     seen: set[int] = set()
     with open(path, "rb") as f:
         f.seek(4)
         (offset,) = struct.unpack(endian + "I", f.read(4))
-        while offset and offset not in seen:
+        while offset and offset not in seen and len(seen) <= PAGES_COUNTED:
             f.seek(offset)
             head = f.read(2)
             if len(head) < 2:

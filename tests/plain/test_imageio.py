@@ -394,6 +394,26 @@ def test_a_deep_tiff_whose_ifd_chain_is_damaged_still_reads_as_one_page(
     assert image.shape == (6, 8, 3) and info.note is None  # no note of other frames
 
 
+def test_a_deep_tiff_with_a_long_chain_of_pages_is_counted_only_so_far(tmp_path: Path) -> None:
+    """A crafted file of many tiny pages would otherwise cost time and memory to count."""
+    from deepdream import tiff
+
+    data = bytearray(_tiff(tmp_path / "d.tif", _RAMP.astype(np.uint16)).read_bytes())
+    (ifd_at,) = struct.unpack_from("<I", data, 4)
+    (count,) = struct.unpack_from("<H", data, ifd_at)
+    link = ifd_at + 2 + 12 * count
+    for _ in range(3 * tiff.PAGES_COUNTED):  # empty pages, each naming the next
+        data += b"\0" * (len(data) % 2)  # (a TIFF's offsets are even)
+        struct.pack_into("<I", data, link, len(data))
+        data += struct.pack("<HI", 0, 0)
+        link = len(data) - 4
+    (tmp_path / "d.tif").write_bytes(data)
+    image, info = read_image(tmp_path / "d.tif")
+    assert image.shape == (6, 8, 3)
+    assert info.note is not None
+    assert f"first of its more than {tiff.PAGES_COUNTED} frames" in info.note
+
+
 # --- writing: through symbolic links, never over a write-protected file ------------------
 
 

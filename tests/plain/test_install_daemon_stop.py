@@ -175,10 +175,26 @@ def test_moving_the_install_stops_the_old_venvs_daemon_and_names_the_old_venv(
     # whole move would build a venv with PyTorch; this runs the step that handles the old one.)
     proc = start_daemon(sys.executable)
     code = ("import sys; from pathlib import Path; from installer.full_install import "
-            "leave_previous; leave_previous(Path(sys.argv[1]), True)")
-    r = subprocess.run([sys.executable, "-c", code, sys.prefix], env=_env(home), cwd=REPO,
-                       capture_output=True, text=True, timeout=120)
+            "leave_previous; leave_previous(Path(sys.argv[1]), Path(sys.argv[2]), True)")
+    r = subprocess.run([sys.executable, "-c", code, sys.prefix, str(tmp_path / "new")],
+                       env=_env(home), cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"stopped the daemon of the previous install in {sys.prefix}" in r.stdout
     assert proc.wait(timeout=30) is not None
     assert f"the virtual environment {sys.prefix} that the previous install made" in r.stdout
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to see what a process runs")
+def test_moving_the_install_leaves_another_daemon_running_and_says_so(
+        home: Path, tmp_path: Path, start_daemon):
+    # the previous venv is gone (deleted by hand): the new one's Python asks the endpoint,
+    # and a daemon that runs from neither venv is left alone, in so many words
+    proc = start_daemon(os.path.realpath(sys.executable))  # outside any venv
+    code = ("import sys; from pathlib import Path; from installer.full_install import "
+            "leave_previous; leave_previous(Path(sys.argv[1]), Path(sys.argv[2]), True)")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "gone"), sys.prefix],
+                       env=_env(home), cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"(pid {proc.pid}) does not run from {tmp_path / 'gone'} or {sys.prefix}" in r.stdout
+    assert proc.poll() is None
+    assert "virtual environment" not in r.stdout  # nothing of it left to delete

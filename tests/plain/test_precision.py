@@ -172,25 +172,34 @@ def test_a_dream_with_a_mistyped_compile_setting_is_one_line(
     assert not (tmp_path / "out.png").exists()
 
 
-@pytest.mark.parametrize(("gpu", "triton", "mode"), [
-    (True, True, "ahead"), (True, False, None), (False, True, None)])
+@pytest.mark.parametrize(("devices", "capability", "triton", "mode"), [
+    (["cuda:0"], (9, 0), True, "ahead"), (["cuda:0"], (9, 0), False, None),
+    (["cuda:0"], (6, 1), True, None), (["cpu"], (9, 0), True, None),
+    (["cpu", "cuda:0"], (8, 6), True, "ahead")])
 def test_a_daemon_compiles_ahead_by_default_only_on_an_nvidia_gpu_with_triton(
-        monkeypatch: pytest.MonkeyPatch, gpu: bool, triton: bool, mode: str | None) -> None:
-    # No CUDA GPU here: its presence (and Triton's) is mocked; what compiling ahead does on
-    # one is checked by bench/gpu_check.sh (AHEAD=1) on a lent GPU.
+        monkeypatch: pytest.MonkeyPatch, devices: list[str], capability: tuple[int, int],
+        triton: bool, mode: str | None) -> None:
+    # No CUDA GPU here: its capability (and Triton's presence) is mocked; what compiling
+    # ahead does on one is checked by bench/gpu_check.sh (AHEAD=1) on a lent GPU.  A daemon
+    # told --device cpu on a machine with a GPU does not compile (nothing would use it).
     import importlib.util
 
     import torch
     from deepdream.server import compile_mode
 
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda _device: capability)
+    monkeypatch.setattr(torch.version, "hip", None)
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: (find_spec("os") if triton else None)
                         if name == "triton" else find_spec(name, *a))
     monkeypatch.delenv("DEEPDREAM_COMPILE", raising=False)
-    assert compile_mode(None)[0] == mode
-    assert compile_mode("off") == (None, "--compile off")  # the artist's word wins
+    chosen = [torch.device(d) for d in devices]
+    assert compile_mode(None, chosen)[0] == mode
+    assert compile_mode("off", chosen) == (None, "--compile off")  # the artist's word wins
+    monkeypatch.setattr(torch.version, "hip", "6.2")  # ROCm: untried, so not by default
+    assert compile_mode(None, chosen)[0] is None
     monkeypatch.setenv("DEEPDREAM_COMPILE", "0")
-    assert compile_mode(None)[0] is None
-    assert compile_mode("now") == ("now", "--compile now")
+    assert compile_mode(None, chosen)[0] is None
+    monkeypatch.setenv("DEEPDREAM_COMPILE", "now")
+    assert compile_mode(None, chosen) == ("now", "DEEPDREAM_COMPILE")

@@ -65,6 +65,8 @@ def daemon_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
         paths.append(base["PYTHONPATH"])
     base["PYTHONPATH"] = os.pathsep.join(paths)
     base.pop("DEEPDREAM_ENDPOINT", None)
+    # on a GPU host a daemon would compile ahead by default: child processes under tests
+    base.setdefault("DEEPDREAM_COMPILE", "0")
     base.update(env or {})
     return base
 

@@ -33,7 +33,7 @@ import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, NamedTuple
 
@@ -106,13 +106,18 @@ def fingerprint(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def supported() -> bool:
-    """Whether compiling ahead can help here: a CUDA GPU (the compiled steps run as CUDA
-    graphs) and Triton, torch.compile's GPU compiler (Linux wheels of torch bring it; a
-    child that still fails, e.g. without a C compiler, is logged and turns it off)."""
+def supported(devices: Iterable[torch.device]) -> bool:
+    """Whether compiling ahead can help a daemon dreaming on ``devices``: an NVIDIA GPU among
+    them (the compiled steps run as CUDA graphs; ROCm's are untried here), new enough for
+    Triton (compute capability 7.0), and Triton, torch.compile's GPU compiler (Linux wheels
+    of torch bring it; a child that still fails, e.g. without a C compiler, is logged and
+    turns it off)."""
     import importlib.util
 
-    return torch.cuda.is_available() and importlib.util.find_spec("triton") is not None
+    gpus = [d for d in devices if d.type == "cuda"]
+    return (bool(gpus) and torch.version.hip is None
+            and importlib.util.find_spec("triton") is not None
+            and all(torch.cuda.get_device_capability(d) >= (7, 0) for d in gpus))
 
 
 def wish(key: Hashable, model: torch.nn.Module, octave: Octave) -> None:
