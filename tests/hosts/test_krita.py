@@ -491,6 +491,8 @@ WORKED_ON_MID_DREAM = [
      **FEATHERED, "rotate_image": math.pi},
     {"name": "async_square_image_turned", "model": "RGBA", "depth": "U16", "size": [48, 48],
      "offset": [-7, 6], "rotate_image": math.pi / 2},
+    {"name": "async_oblong_image_turned", "model": "RGBA", "depth": "U8", "offset": [9, 5],
+     **FEATHERED, "rotate_image": -math.pi / 2},  # its sides swap: no longer "resized"
     {"name": "async_layer_rotated", "model": "RGBA", "depth": "U8", "offset": [9, 5],
      "rotate_layer": math.pi},
     {"name": "async_image_rotated_and_painted", "model": "RGBA", "depth": "U8",

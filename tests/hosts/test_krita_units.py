@@ -287,6 +287,20 @@ def test_a_square_image_turned_a_quarter_is_found_too():
     assert (found.turn, found.rect, found.changed) == (turn, Rect(3, 1, 3, 5), False)
 
 
+@pytest.mark.parametrize("name", ["rotate_90", "rotate_270"])
+def test_an_oblong_image_turned_a_quarter_is_found_on_its_swapped_canvas(name):
+    # the 12x8 image is 8x12 once turned: the turn is found about the canvas as it was read
+    turn = next(t for t in changes.TURNS if t.name == name)
+    image = _image(12, 8, 4)
+    turned = changes.turn_pixels(image, 12, 8, turn)
+    places = changes.candidates(_PART, _PART, Rect(0, 0, 8, 12), None, None, _CANVAS)
+    found = changes.find(_Layer(turned, 8, 12, 4).read, _crop(image, 12, 4, _PART), _PART,
+                         None, places)
+    assert (found.turn, found.changed) == (turn, False)
+    assert found.rect == changes.turn_rect(_PART, _CANVAS, turn, (0, 0))
+    assert found.rect == (Rect(3, 2, 4, 5) if name == "rotate_90" else Rect(1, 5, 4, 5))
+
+
 def _painted(image: bytes, width: int, bpp: int, rect: Rect) -> bytes:
     out = bytearray(image)
     for y in range(rect.y, rect.y + rect.height):

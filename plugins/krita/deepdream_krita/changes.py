@@ -115,16 +115,18 @@ def turn_rect(rect: Rect, frame: Rect, turn: Turn, to: tuple[int, int]) -> Rect:
 
 
 def candidates(rect: Rect, moved: Rect, canvas: Rect, was: Rect | None,
-               now: Rect | None) -> Iterator[tuple[Turn, Rect]]:
+               now: Rect | None, read_canvas: Rect | None = None) -> Iterator[tuple[Turn, Rect]]:
     """Where the pixels read over ``rect`` may be now, most likely first: unturned where
-    the layer's move put them (``moved``), then each turn of the image (about ``canvas``,
-    when the turn keeps its size) and of the layer (its bounds ``was`` turned into its
+    the layer's move put them (``moved``), then each turn of the image (the canvas as it
+    was read, ``read_canvas``, turned into ``canvas`` as it is: a quarter turn of an
+    oblong image swaps its sides) and of the layer (its bounds ``was`` turned into its
     bounds ``now``, or in place)."""
+    read_canvas = read_canvas or canvas
     seen: set[tuple[Turn, Rect]] = set()
     for turn in TURNS:
         places = [moved, rect] if turn == IDENTITY else []
-        if turn.size(canvas.width, canvas.height) == (canvas.width, canvas.height):
-            places.append(turn_rect(rect, canvas, turn, (canvas.x, canvas.y)))
+        if turn.size(read_canvas.width, read_canvas.height) == (canvas.width, canvas.height):
+            places.append(turn_rect(rect, read_canvas, turn, (canvas.x, canvas.y)))
         if was is not None and not was.empty:
             size = turn.size(was.width, was.height)
             if now is not None and size == (now.width, now.height):

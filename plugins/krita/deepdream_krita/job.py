@@ -84,7 +84,8 @@ class PreparedDream:
         """
         if self.document.rootNode() is None:  # closed while the daemon dreamed
             raise DreamError(DOCUMENT_CLOSED)
-        if self.canvas not in (None, (self.document.width(), self.document.height())):
+        size = (self.document.width(), self.document.height())
+        if self.canvas not in (None, size, size[::-1]):  # (a quarter turn swaps the sides)
             raise DreamError(IMAGE_RESIZED)  # scaled or cropped: the dream fits no more
         if self.frame is not None and self.document.currentTime() != self.frame:
             # The user moved on while the daemon dreamed.  A layer's pixels are those of the
@@ -139,8 +140,9 @@ class PreparedDream:
         if original is None:  # nothing to compare with: where the move put it, unchanged
             return changes.Found(changes.IDENTITY, moved, False, None)
         canvas = Rect(0, 0, self.document.width(), self.document.height())
+        read_canvas = Rect(0, 0, *self.canvas) if self.canvas else canvas
         places = changes.candidates(self.rect, moved, canvas, self.bounds,
-                                    Rect.of(self.node.bounds()))
+                                    Rect.of(self.node.bounds()), read_canvas)
         return changes.find(lambda rect: pixels.read(self.node, rect), original, self.rect,
                             self.mask, places)
 
