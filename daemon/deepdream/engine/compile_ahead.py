@@ -247,8 +247,8 @@ def _collect() -> None:
             _failures += not said  # (a different model is not the machine's failure)
             why = ("its model differs from the daemon's" if said
                    else (err.strip().splitlines() or [f"exit {child.proc.returncode}"])[-1])
-            log.warning("compiling ahead failed (%s); those sizes keep their plain graphs",
-                        why[:300])
+            log.warning("compiling ahead failed (%s); those sizes keep their plain graphs "
+                        "(deepdream serve --compile off stops trying)", why[:300])
             if _failures >= MAX_FAILURES:
                 log.warning("compiling ahead is off: %d compiles failed in a row",
                             _failures)
