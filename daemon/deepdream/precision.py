@@ -60,12 +60,13 @@ def threads_setting() -> int:
     return threads
 
 
-def apply_speed_settings(precision: str | None = None) -> None:
+def apply_speed_settings(precision: str | None = None, compile_mode: str | None = None) -> None:
     """For a command that dreams here: ``--precision`` into the environment accel.prepare
     reads, and every speed setting checked (a bad DEEPDREAM_PRECISION, DEEPDREAM_COMPILE or
-    DEEPDREAM_THREADS is one line up front, not a surprise later)."""
+    DEEPDREAM_THREADS is one line up front, not a surprise later).  An option given
+    (``--precision``, serve's ``--compile``) stands for its variable, which is then not read."""
     if precision:
         os.environ["DEEPDREAM_PRECISION"] = precision
     precision_setting()
-    compile_setting()
+    compile_setting(compile_mode)
     threads_setting()

@@ -710,7 +710,7 @@ def serve_main(args: argparse.Namespace) -> int:
         recent_jobs=state_dir() / "recent-jobs.json")
     log_file = opts.log_file
     try:
-        apply_speed_settings(args.precision)
+        apply_speed_settings(args.precision, args.compile)
         keep_step_memory()  # process-wide: set before any thread starts allocating
         server = Server(opts)
     except (ServeError, PrecisionError) as exc:

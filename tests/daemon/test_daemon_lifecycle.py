@@ -167,6 +167,15 @@ def test_dream_through_an_absent_daemon_is_a_one_line_error(tmp_path: Path) -> N
     assert not dst.exists()
 
 
+def test_serve_compile_stands_for_a_mistyped_deepdream_compile(tmp_path: Path) -> None:
+    # as --precision does for DEEPDREAM_PRECISION: the option given, the variable is not read
+    with daemon_process(extra_args=("--compile", "off"),
+                        env={"DEEPDREAM_COMPILE": "ahaed"}) as daemon:
+        with Client(daemon.endpoint, timeout=30) as client:
+            assert client.hello()["pid"] == daemon.proc.pid
+        assert "unknown compile mode" not in daemon.log.read_text()
+
+
 @pytest.mark.parametrize(("args", "says"), [
     (("--compile",), "compiled steps on (--compile)"),
     (("--compile", "ahead"), "compiled steps ahead on (--compile ahead)"),
