@@ -13,6 +13,9 @@ from .torch_choice import PROBE
 from .venv import describe_device, python_in
 from .venv_probes import WEIGHTS, run_probe
 
+#: what mends every problem --check finds (each one's line says what is wrong): said once
+RERUN = "run: python install.py"
+
 
 class Report:
     def __init__(self) -> None:
@@ -21,7 +24,7 @@ class Report:
     def line(self, label: str, value: str) -> None:
         print(f"{label:<14} {value}")
 
-    def problem(self, label: str, value: str, fix: str) -> None:
+    def problem(self, label: str, value: str, fix: str = RERUN) -> None:
         self.line(label, f"PROBLEM: {value}")
         self.problems.append(fix)
 
@@ -29,18 +32,17 @@ class Report:
 def _venv(r: Report, prefix: Path) -> bool:
     py = python_in(prefix)
     if not py.exists():
-        r.problem("venv", f"none at {prefix}", "run: python install.py")
+        r.problem("venv", f"none at {prefix}")
         return False
     r.line("venv", str(prefix))
     info = run_probe(py, PROBE)
     if "error" in info or not info.get("version"):
-        r.problem("torch", info.get("error", "does not import"),
-                  "run python install.py again to reinstall PyTorch")
+        r.problem("torch", info.get("error", "does not import"))
         return False
     r.line("torch", describe_device(info))
     weights = run_probe(py, WEIGHTS)
     if "error" in weights:
-        r.problem("package", weights["error"], "run python install.py again")
+        r.problem("package", weights["error"])
         return False
     if weights.get("present"):
         r.line("weights", f"{weights['model']}: {weights['path']}")
@@ -55,10 +57,10 @@ def _daemon(r: Report, prefix: Path, venv_ok: bool) -> None:
     try:
         cfg = launcher.read_config()
     except ValueError as e:
-        r.problem("config", str(e), "run python install.py to rewrite it")
+        r.problem("config", str(e))
         return
     if not cfg:
-        r.problem("config", f"missing ({launcher.config_path()})", "run: python install.py")
+        r.problem("config", f"missing ({launcher.config_path()})")
     else:
         r.line("config", f"{launcher.config_path()}: endpoint {cfg.get('endpoint')}")
     if not venv_ok:
@@ -81,10 +83,10 @@ def _hosts(r: Report, hosts: list[HostTarget], manifest: Manifest) -> None:
         label = f"{t.host} ({t.variant})"
         installed = plugin_files.read_manifest(folder)
         if installed is None:
-            r.problem(label, f"plug-in not installed in {folder}", "run: python install.py")
+            r.problem(label, f"plug-in not installed in {folder}")
         elif installed.get("version") != version:
             r.problem(label, f"plug-in {installed.get('version')} in {folder} is older than "
-                             f"{version}", "run: python install.py")
+                             f"{version}")
         else:
             r.line(label, f"plug-in {version} in {folder}; {installed.get('transport')}")
     if not hosts:
@@ -92,7 +94,7 @@ def _hosts(r: Report, hosts: list[HostTarget], manifest: Manifest) -> None:
     covered = {plugin_files.plugin_folder(t.host, t.folder) for t in hosts}
     for folder in manifest.plugins:
         if Path(folder) not in covered and not plugin_files.read_manifest(Path(folder)):
-            r.problem("plug-in", f"{folder} was installed but is gone", "run: python install.py")
+            r.problem("plug-in", f"{folder} was installed but is gone")
 
 
 def run(prefix: Path, manifest: Manifest, hosts: list[HostTarget]) -> int:

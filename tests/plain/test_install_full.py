@@ -90,6 +90,9 @@ def test_check_says_what_is_broken(home: Path, tmp_path: Path):
     assert r.returncode == 1
     assert "plug-in not installed" in r.stdout
     assert "config" in r.stdout and "run: python install.py" in r.stdout
+    # several problems, one mend: said once (it used to be said in two wordings)
+    assert r.stdout.count("PROBLEM") >= 2
+    assert r.stdout.split("broken; to fix:")[1].split() == ["-", "run:", "python", "install.py"]
 
 
 def test_bad_host_python_is_one_clear_error(home: Path, tmp_path: Path):
