@@ -4,7 +4,6 @@ install.py started, or one a plug-in started from this venv)."""
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import platform
 import signal
@@ -14,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .manifest import launcher, settings
+from .manifest import launcher, settings, zmtp
 from .plugin_files import InstallError
 from .venv import bin_dir, python_in, script_in
 from .venv_probes import DAEMON_HELLO, LOG_FILE, run_probe
@@ -119,12 +118,7 @@ def stop(pid_file: Path, wait: float = 15.0, prefixes: Sequence[Path] = ()) -> b
 def _local(endpoint: str) -> bool:
     """Whether the endpoint is on this computer (a remote daemon's pid means nothing here)."""
     host = endpoint.removeprefix("tcp://").rpartition(":")[0].strip("[]")
-    if endpoint.startswith(("ipc://", "inproc://")) or host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return endpoint.startswith(("ipc://", "inproc://")) or zmtp.is_loopback(host)
 
 
 @dataclass

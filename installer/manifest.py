@@ -14,9 +14,9 @@ from .kritarc import missing_dirs
 from .plugin_files import REPO, InstallError
 
 # the plug-ins' shared package, by path (standard library only): launcher says where the
-# config lives, settings which model the daemon preloads
+# config lives, settings which model the daemon preloads, zmtp what is loopback
 sys.path.insert(0, str(REPO / "shared"))
-from deepdream_protocol import launcher, settings  # noqa: E402,F401
+from deepdream_protocol import launcher, settings, zmtp  # noqa: E402,F401
 
 NAME = "install-manifest.json"
 

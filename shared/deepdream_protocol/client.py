@@ -44,7 +44,7 @@ from .transport import (
     choose,
     open_transport,
 )
-from .zmtp import parse_tcp_endpoint
+from .zmtp import is_loopback, parse_tcp_endpoint
 
 #: the daemon is polled with a ping when a running job has been silent this long (a closed
 #: connection needs no ping: it fails the job at once).
@@ -246,6 +246,19 @@ class Client:
         """
         return self._sock is not None and self._sock.pending()
 
+    def _silence_hint(self) -> str:
+        """What to look at when the daemon does not answer.  A daemon on another computer
+        takes CurveZMQ keys (serve refuses other addresses without), and it cannot tell a
+        client without them: it stays silent."""
+        try:
+            remote = not is_loopback(parse_tcp_endpoint(self.endpoint)[0])
+        except ValueError:  # (ipc:// and the like: this computer)
+            remote = False
+        if remote and self._curve is None:
+            return ("is it running, and does this computer have its keys? (DEEPDREAM_CURVE_DIR; "
+                    "see 'deepdream keygen --help')")
+        return "is it running? (start it with 'deepdream serve')"
+
     def close(self) -> None:
         """Drop the connection at once (linger 0); unfinished jobs get no more callbacks."""
         self._disconnect()
@@ -275,7 +288,7 @@ class Client:
             if left <= 0:
                 raise DaemonUnavailable(
                     f"no answer from the deepdream daemon at {self.endpoint} within "
-                    f"{self.timeout:g} s; is it running? (start it with 'deepdream serve')")
+                    f"{self.timeout:g} s; {self._silence_hint()}")
             self._wait(left)
         reply = self._replies.pop(req)
         if reply["op"] == m.ERROR:
@@ -482,8 +495,7 @@ class Client:
         quiet = now - self._heard
         if job.state == "sent" and quiet > self.timeout:
             self._give_up(job, f"the deepdream daemon at {self.endpoint} did not accept the "
-                               f"job within {self.timeout:g} s; is it running? (start it with "
-                               "'deepdream serve')")
+                               f"job within {self.timeout:g} s; {self._silence_hint()}")
         if quiet > max(SILENCE_BEFORE_PING, self.timeout):
             if job.ping_sent is None or job.ping_sent < self._heard:
                 job.ping_req = next(self._req)  # with the job: the pong says if it knows it

@@ -76,6 +76,21 @@ def test_a_well_formed_endpoint_with_no_daemon_is_unavailable_not_bad(transport:
             client.hello()
     assert not isinstance(caught.value, BadEndpoint) and endpoint in str(caught.value)
 
+    assert "start it with 'deepdream serve'" in str(caught.value)  # on this computer
+
+
+def test_a_silent_daemon_on_another_computer_points_at_its_keys(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a --curve daemon (the only kind another computer can reach) does not answer a client
+    # without its keys: silence, which the message should not blame on the daemon alone.
+    # (192.0.2.1 is reserved for documentation: nothing answers there.)
+    monkeypatch.delenv("DEEPDREAM_CURVE_DIR", raising=False)
+    monkeypatch.setenv("DEEPDREAM_CONFIG", str(tmp_path / "client.json"))  # (no curve_dir)
+    with Client("tcp://192.0.2.1:5599", transport="zmq", timeout=0.3) as client:
+        with pytest.raises(DaemonUnavailable, match="does this computer have its keys") as c:
+            client.hello()
+    assert "DEEPDREAM_CURVE_DIR" in str(c.value) and "\n" not in str(c.value)
+
 
 def test_cli_dream_with_a_bogus_daemon_endpoint_is_one_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], make_image) -> None:
