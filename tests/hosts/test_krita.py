@@ -45,6 +45,9 @@ DREAM_CASES = [
     {"name": "cmyka_u8_selection", "model": "CMYKA", "depth": "U8", **FEATHERED},
     {"name": "cmyka_u16", "model": "CMYKA", "depth": "U16"},
     {"name": "laba_u16_selection", "model": "LABA", "depth": "U16", **FEATHERED},
+    {"name": "graya_f32_selection", "model": "GRAYA", "depth": "F32", **FEATHERED},
+    {"name": "cmyka_f32", "model": "CMYKA", "depth": "F32"},
+    {"name": "laba_f32", "model": "LABA", "depth": "F32"},
     # narrower than the dreamed layer needs (only its bounds are sent): dreamed all the same
     {"name": "rgba_u8_small_selection", "model": "RGBA", "depth": "U8",
      "selection": [30, 4, 4, 40]},
@@ -59,7 +62,7 @@ LOOK_CASES = [
     {"name": "masks", "model": "RGBA", "depth": "U8", "masks": ["transparency", "filter"]},
 ]
 # Layers whose pixelData is not their look (empty, a selection, rendered from shapes).
-OTHER_LAYERS = ["group", "clone", "fill", "vector"]
+OTHER_LAYERS = ["group", "clone", "fill", "vector", "filter", "file"]
 ERROR_CASES = [
     *({"name": f"{kind}_layer", "model": "RGBA", "depth": "U8", "target": kind}
       for kind in OTHER_LAYERS),
@@ -259,6 +262,8 @@ def test_docker_refuses_a_layer_over_the_daemons_limit_before_sending_it(krita):
         log = daemon.log.read_text()
     fact = _fact(facts, "async_too_large")
     assert "64x48 is 3,072 pixels; this daemon takes at most 1,000" in fact.get("error", ""), fact
+    # and what to do about it (before, only the daemon's option was named)
+    assert fact["error"].endswith("; select a smaller part of the layer to dream"), fact
     assert "\n" not in fact["error"]
     assert fact["layers_after"] == fact["layers_before"]
     assert fact["original_unchanged"] and not fact["busy_at_end"]
@@ -436,6 +441,12 @@ CHANGED_MID_DREAM = [
     {"name": "async_u16_to_gray_u8", "model": "RGBA", "depth": "U16", **FEATHERED,
      "convert_to": ["GRAYA", "U8", "Gray-D50-elle-V2-srgbtrc.icc"]},
     {"name": "async_moved", "model": "RGBA", "depth": "U8", "move_to": [10, 8], **FEATHERED},
+    # the canvas made larger, or smaller (Resize Canvas keeps the pixels beyond it): Krita
+    # moves the layer, the dream follows (before: "the image was resized", nothing added)
+    {"name": "async_canvas_grown", "model": "RGBA", "depth": "U8", **FEATHERED,
+     "resize_canvas": [-10, -8, 84, 64]},
+    {"name": "async_canvas_shrunk", "model": "RGBA", "depth": "U8",
+     "resize_canvas": [4, 2, 50, 40]},
 ]
 
 
@@ -450,8 +461,9 @@ def changed_mid_dream(krita: KritaHome, endpoint: str) -> dict[str, dict[str, An
 
 @pytest.mark.parametrize("case", CHANGED_MID_DREAM, ids=lambda c: c["name"])
 def test_docker_result_follows_a_layer_converted_or_moved_mid_dream(changed_mid_dream, case):
+    # (moved by the user, or by Krita as the canvas was resized)
     fact = _fact(changed_mid_dream, case["name"])
-    assert "converted_at" in fact or "moved_at" in fact, fact
+    assert {"converted_at", "moved_at", "resized_at"} & set(fact), fact
     assert "error" not in fact, fact
     assert fact["layers_after"][2] == "paint (DeepDream)" and not fact["busy_at_end"]
     assert fact["space"] == fact["layer_space"]
@@ -495,8 +507,24 @@ WORKED_ON_MID_DREAM = [
      **FEATHERED, "rotate_image": -math.pi / 2},  # its sides swap: no longer "resized"
     {"name": "async_layer_rotated", "model": "RGBA", "depth": "U8", "offset": [9, 5],
      "rotate_layer": math.pi},
+    # an oblong layer turned a quarter (about its centre, rounding a half pixel) and painted
+    # beyond its new bounds: they grew, so they no longer tell where it turned (before, the
+    # dream was added unturned, and the status line spoke of changes to the dreamed pixels)
+    {"name": "async_layer_turned_and_painted_beside", "model": "RGBA", "depth": "U8",
+     "size": [63, 48], "offset": [9, 5], "rotate_layer": math.pi / 2,
+     "paint_rect": [0, 0, 6, 6], "note": False},
     {"name": "async_image_rotated_and_painted", "model": "RGBA", "depth": "U8",
      "rotate_image": math.pi, "paint_rect": [20, 15, 8, 6], "note": True},
+    # line art in the bottom right quarter, turned to the top left and mostly painted over:
+    # the old place, empty now, is as like the mostly empty line art as what is left of it
+    # (before, the dream was added there, unturned, and said nothing of the paint)
+    {"name": "async_line_art_rotated_and_painted_over", "model": "RGBA", "depth": "U8",
+     "sparse": True, "offset": [32, 24], "rotate_image": math.pi,
+     "paint_rect": [0, 0, 32, 16], "note": True},
+    # line art, not turned, all painted over: empty places beside it, alike only in their
+    # emptiness, no longer win (before, the dream was added mirrored, beside its place)
+    {"name": "async_line_art_all_painted_over", "model": "RGBA", "depth": "U8",
+     "sparse": True, "offset": [24, 0], "paint_rect": [24, 0, 40, 48], "note": True},
 ]
 _WHEN = {"paint_rect": "painted_at", "filter": "filtered_at", "rotate_image": "rotated_at",
          "rotate_layer": "rotated_at"}
@@ -528,6 +556,34 @@ def test_docker_result_after_the_layer_was_painted_on_filtered_or_turned_mid_dre
         assert fact["stroke_covered" if case["note"] else "stroke_kept"] == width * height, fact
 
 
+def test_docker_after_the_layer_was_deleted_grouped_or_the_document_saved_mid_dream(
+        krita, endpoint):
+    settings = {**DREAM, "iterations": 20, "octaves": 3}
+    cases = [{"name": "async_deleted", "remove_layer": True},
+             {"name": "async_grouped", "into_group": True, "reference": True},
+             {"name": "async_saved", "save_as": f"{krita.inside}/saved.kra"}]
+    facts = krita.run_cases([{**case, "model": "RGBA", "depth": "U8", "settings": settings}
+                             for case in cases],
+                            {"DEEPDREAM_ENDPOINT": endpoint}, script="krita_async")
+    deleted = _fact(facts, "async_deleted")
+    assert "removed_at" in deleted and not deleted["busy_at_end"], deleted
+    # before, "the layer is no longer in the document": was anything added?
+    assert deleted.get("error") == ("'paint' was deleted or merged while it was dreamed; "
+                                    "nothing was added"), deleted
+    assert deleted["layers_after"] == ["Background", "on top"]
+    # put into a group: the dream goes above it there, as if added before
+    grouped = _fact(facts, "async_grouped")
+    assert "grouped_at" in grouped and "error" not in grouped, grouped
+    assert grouped["layers_after"] == ["Background", "group", "on top"]
+    assert grouped["siblings"] == ["paint", "paint (DeepDream)"], grouped
+    assert grouped["message"] == "added layer 'paint (DeepDream)'"
+    assert grouped["unlike_reference"] == 0 and grouped["original_unchanged"], grouped
+    saved = _fact(facts, "async_saved")
+    assert saved.get("saved") and "error" not in saved, saved
+    assert saved["layers_after"] == ["Background", "paint", "paint (DeepDream)", "on top"]
+    assert saved["original_unchanged"] and not saved["busy_at_end"]
+
+
 def test_docker_reports_a_broken_config_file_in_one_line(krita):
     # a hand-edited client.json that is not JSON: the helper thread looking for the daemon
     # died with a ValueError, and the docker said "connecting…" for ever
@@ -542,3 +598,6 @@ def test_docker_reports_a_broken_config_file_in_one_line(krita):
     # the scripting entry point says it with a DreamError too, not a ValueError
     fact = _fact(krita.run_cases([{**case, "name": "broken_config"}], env), "broken_config")
     assert "broken.json is not valid JSON" in fact.get("error", ""), fact
+
+
+

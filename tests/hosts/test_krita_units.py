@@ -378,6 +378,58 @@ def test_a_sparse_layer_flipped_is_found_though_the_sampled_rows_miss_its_pixels
     assert (found.turn, found.rect, found.changed) == (mirror, canvas, False)
 
 
+def _line_art(width: int, height: int, bpp: int, part: Rect) -> bytearray:
+    """Transparent but for thin diagonal lines over ``part`` (to the image's edges)."""
+    image = bytearray(width * height * bpp)
+    for y in range(part.y, height):
+        for x in range(part.x, width):
+            if (x * 37 + y * 23) % 97 < 8:
+                image[(y * width + x) * bpp:(y * width + x + 1) * bpp] = bytes([x, y, 90, 255])
+    return image
+
+
+def test_line_art_turned_and_mostly_painted_over_is_found_turned():
+    # thin lines in the bottom right quarter, the image turned by 180 degrees (the lines go
+    # to the top left) and two thirds of them painted over: the empty old place used to win,
+    # as alike to the mostly empty lines as what is left of them
+    width, height, bpp = 64, 48, 4
+    part = Rect(32, 24, 32, 24)
+    image = _line_art(width, height, bpp, part)
+    canvas = Rect(0, 0, width, height)
+    half_turn = next(t for t in changes.TURNS if t.name == "rotate_180")
+    turned = changes.turn_pixels(bytes(image), width, height, half_turn)
+    painted = _painted(turned, width, bpp, Rect(0, 0, 32, 16))
+    places = changes.candidates(part, part, canvas, part, Rect(0, 0, 32, 24))
+    found = changes.find(_Layer(painted, width, height, bpp).read,
+                         _crop(bytes(image), width, bpp, part), part, None, places)
+    assert (found.turn, found.rect, found.changed) == (half_turn, Rect(0, 0, 32, 24), True)
+
+
+def test_line_art_all_painted_over_keeps_its_place():
+    # nothing turned; every line painted over: empty places elsewhere, alike only in their
+    # emptiness, used to win (the dream was added mirrored, beside its place)
+    width, height, bpp = 64, 48, 4
+    part = Rect(24, 0, 40, 48)
+    image = _line_art(width, height, bpp, part)
+    painted = _painted(bytes(image), width, bpp, part)
+    canvas = Rect(0, 0, width, height)
+    places = changes.candidates(part, part, canvas, part, part)
+    found = changes.find(_Layer(painted, width, height, bpp).read,
+                         _crop(bytes(image), width, bpp, part), part, None, places)
+    assert (found.turn, found.rect, found.changed) == (changes.IDENTITY, part, True)
+
+
+@pytest.mark.parametrize("name, to", [("rotate_90", (17, -2)), ("rotate_270", (16, -2))])
+def test_a_layer_turned_a_quarter_is_a_candidate_though_painted_beyond_it(name, to):
+    # measured in Krita 5.2.9: a 63x48 layer at (9, 5) turned by +-90 degrees is 48x63 at
+    # these corners; painted beyond them its bounds grow (here to the canvas' left edge)
+    turn = next(t for t in changes.TURNS if t.name == name)
+    was, part = Rect(9, 5, 63, 48), Rect(9, 5, 55, 43)
+    grown = Rect(0, -2, to[0] + 48, 63)
+    places = set(changes.candidates(part, part, Rect(0, 0, 64, 48), was, grown))
+    assert (turn, changes.turn_rect(part, was, turn, to)) in places
+
+
 class _Document:
     """Krita 5.2's Document as job.idle sees it: a barrier lock it may or may not get."""
 

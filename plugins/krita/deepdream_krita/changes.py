@@ -120,7 +120,7 @@ def candidates(rect: Rect, moved: Rect, canvas: Rect, was: Rect | None,
     the layer's move put them (``moved``), then each turn of the image (the canvas as it
     was read, ``read_canvas``, turned into ``canvas`` as it is: a quarter turn of an
     oblong image swaps its sides) and of the layer (its bounds ``was`` turned into its
-    bounds ``now``, or in place)."""
+    bounds ``now``, or about their centre)."""
     read_canvas = read_canvas or canvas
     seen: set[tuple[Turn, Rect]] = set()
     for turn in TURNS:
@@ -131,12 +131,22 @@ def candidates(rect: Rect, moved: Rect, canvas: Rect, was: Rect | None,
             size = turn.size(was.width, was.height)
             if now is not None and size == (now.width, now.height):
                 places.append(turn_rect(rect, was, turn, (now.x, now.y)))
-            if size == (was.width, was.height):
-                places.append(turn_rect(rect, was, turn, (was.x, was.y)))
+            # turned about its centre, in place: found so even once painted beyond
+            # its new bounds (which then no longer have the turned size)
+            places += [turn_rect(rect, was, turn, to) for to in _centred(was, size)]
         for place in places:
             if (turn, place) not in seen:
                 seen.add((turn, place))
                 yield turn, place
+
+
+def _centred(frame: Rect, size: tuple[int, int]) -> list[tuple[int, int]]:
+    """The top-left corners of a ``size`` rectangle centred on ``frame``: two where a half
+    pixel is rounded (Krita 5.2 rounds it up or down, as the turn goes)."""
+    dx, dy = frame.width - size[0], frame.height - size[1]
+    xs = sorted({frame.x + dx // 2, frame.x - (-dx // 2)})
+    ys = sorted({frame.y + dy // 2, frame.y - (-dy // 2)})
+    return [(x, y) for x in xs for y in ys]
 
 
 def turned_row(data: bytes, width: int, height: int, turn: Turn, row: int) -> bytes:
@@ -160,18 +170,26 @@ def turned_row(data: bytes, width: int, height: int, turn: Turn, row: int) -> by
 
 
 def _likeness(read: Callable[[Rect], bytes], original: bytes, rect: Rect, turn: Turn,
-              place: Rect) -> int:
-    """How much of a few rows of ``place`` now is ``original`` turned: the number of equal
-    sixteenths of up to ``_ROWS`` rows spread over it (a quick measure, to try the most
-    likely places first)."""
-    height = turn.size(rect.width, rect.height)[1]
-    score = 0
+              place: Rect) -> tuple[int, int]:
+    """How much of a few rows of ``place`` now is ``original`` turned (a quick measure, to
+    try the most likely places first): of up to ``_ROWS`` rows spread over it, each cut in
+    sixteenths (of two pixels at least), the number of equal pieces of more than one
+    colour, then of all equal pieces.  Pieces of one colour (empty or flat areas) are alike
+    in many places, so they only break ties: else an empty place would look as much like
+    mostly empty line art as the line art's own place, turned and painted over."""
+    width, height = turn.size(rect.width, rect.height)
+    bpp = len(original) // (rect.width * rect.height)
+    size = bpp * max(2, -(-width // 16))  # (one pixel is always of one colour)
+    distinct = equal = 0
     for row in sorted({k * height // _ROWS for k in range(_ROWS)}):
         now = read(Rect(place.x, place.y + row, place.width, 1))
         was = turned_row(original, rect.width, rect.height, turn, row)
-        size = max(1, -(-len(was) // 16))
-        score += sum(now[i:i + size] == was[i:i + size] for i in range(0, len(was), size))
-    return score
+        for i in range(0, len(was), size):
+            piece = was[i:i + size]
+            if now[i:i + size] == piece:
+                equal += 1
+                distinct += piece != piece[:bpp] * (len(piece) // bpp)
+    return distinct, equal
 
 
 def changed_where_selected(before: bytes, after: bytes, mask: bytes | None) -> bool:
@@ -194,17 +212,20 @@ def find(read: Callable[[Rect], bytes], original: bytes, rect: Rect, mask: bytes
          places: Iterable[tuple[Turn, Rect]]) -> Found:
     """The place of ``places`` that holds ``original`` (read over ``rect``; ``read`` reads the
     layer now) turned; when none holds it exactly (the layer was painted on or filtered as
-    well), the one most like it, or else the first, unturned place.  The first place is
-    tried first and alone when it holds it, so the common case costs one read."""
+    well), the one most like it, or else (nothing alike but areas of one colour) the first,
+    unturned place.  The first place is tried first and alone when it holds it, so the
+    common case costs one read."""
     places = list(places)
     turn, place = places[0]
     first = read(place)
     expected = turn_pixels(original, rect.width, rect.height, turn)
     if first == expected:
         return Found(turn, place, False, None)
+    unturned = (turn, place, first, expected)
     # Rank them on a few rows; check the best (and those as good) in full.
     scores = [_likeness(read, original, rect, t, p) for t, p in places]
-    order = sorted(range(len(places)), key=lambda i: -scores[i])  # stable: ties keep order
+    # (a stable sort: ties keep their order, the unturned place first)
+    order = sorted(range(len(places)), key=lambda i: (-scores[i][0], -scores[i][1]))
     best: tuple[Turn, Rect, bytes, bytes] | None = None
     expected_turn = turn
     for i in order[:_FULL_CHECKS]:
@@ -219,7 +240,10 @@ def find(read: Callable[[Rect], bytes], original: bytes, rect: Rect, mask: bytes
             return Found(turn, place, False, None)
         if best is None:
             best = (turn, place, current, expected)
-    assert best is not None
+    if best is None or scores[order[0]][0] == 0:
+        # nothing of more than one colour is alike anywhere (line art all painted over,
+        # or filtered): no sign of a turn, whatever empty places are alike
+        best = unturned
     turn, place, current, expected = best
     turned_mask = None if mask is None else turn_pixels(mask, rect.width, rect.height, turn)
     return Found(turn, place, changed_where_selected(expected, current, turned_mask), current)

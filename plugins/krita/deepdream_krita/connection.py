@@ -9,7 +9,7 @@ from typing import Any
 
 from deepdream_protocol.client import Client, DaemonError, JobCancelled
 from deepdream_protocol.launcher import ensure_daemon
-from deepdream_protocol.messages import first_line
+from deepdream_protocol.messages import E_TOO_LARGE, first_line
 
 from .job import PreparedDream
 from .pixels import DreamError
@@ -18,7 +18,12 @@ from .pixels import DreamError
 def daemon_message(exc: Exception) -> str:
     """The client's error as one line that says it came from the daemon."""
     text = first_line(exc)
-    return text if "daemon" in text.lower() else f"DeepDream daemon: {text}"
+    text = text if "daemon" in text.lower() else f"DeepDream daemon: {text}"
+    if getattr(exc, "code", None) == E_TOO_LARGE and "smaller" not in text:
+        # over the daemon's --max-pixels: say what the artist can do about it (its
+        # out-of-memory message says so already)
+        text += "; select a smaller part of the layer to dream"
+    return text
 
 
 @contextlib.contextmanager

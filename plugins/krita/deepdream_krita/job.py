@@ -85,8 +85,7 @@ class PreparedDream:
         if self.document.rootNode() is None:  # closed while the daemon dreamed
             raise DreamError(DOCUMENT_CLOSED)
         size = (self.document.width(), self.document.height())
-        if self.canvas not in (None, size, size[::-1]):  # (a quarter turn swaps the sides)
-            raise DreamError(IMAGE_RESIZED)  # scaled or cropped: the dream fits no more
+        resized = self.canvas not in (None, size, size[::-1])  # (a quarter turn swaps them)
         if self.frame is not None and self.document.currentTime() != self.frame:
             # The user moved on while the daemon dreamed.  A layer's pixels are those of the
             # current frame's keyframe, so go back, or the dream would land on another drawing.
@@ -94,8 +93,13 @@ class PreparedDream:
             self.document.waitForDone()
         parent = self.node.parentNode()
         if parent is None:
-            raise DreamError("the layer is no longer in the document")
+            raise DreamError(f"{self.node.name()!r} was deleted or merged while it was "
+                             "dreamed; nothing was added")
         found = self._find_pixels()
+        if resized and found.current is not None:
+            # scaled, or cropped into the dreamed pixels: the dream fits them no more (a
+            # canvas made larger or cropped around them only moved them: it goes there)
+            raise DreamError(IMAGE_RESIZED)
         rect, turn = found.rect, found.turn
         self.changed = found.changed
         dreamed = changes.turn_pixels(dreamed, self.rect.width, self.rect.height, turn)

@@ -5,9 +5,11 @@ killed then (the chroot shares the host's processes) or with the document closed
 Input: $DD_CASES (cases as for krita_cases.py, plus "cancel": true, "kill_pid": PID,
 "close_document": true or "switch_time": FRAME, a user moving to another frame; or a user
 changing the layer: "convert_to": [MODEL, DEPTH, PROFILE], "move_to": [X, Y],
-"rotate_layer": RADIANS, painting on it: "paint_rect": [X, Y, W, H] (opaque white) or
+"rotate_layer": RADIANS, "remove_layer": true, "into_group": true (a new group where it
+was), "save_as": PATH, painting on it: "paint_rect": [X, Y, W, H] (opaque white) or
 filtering it: "filter": NAME (over the whole layer), or the image: "scale_to": [W, H],
-"rotate_image": RADIANS; or "start_again": true, the action pressed again).  With
+"rotate_image": RADIANS, "resize_canvas": [X, Y, W, H] (Krita's Resize Canvas); or
+"start_again": true, the action pressed again).  With
 "reference": true the same dream is first done blocking, before any change, and the result is
 compared with it changed the way the user changed the layer (a reference to be turned stays
 in the document, hidden: Krita turns only the layers of a document).
@@ -78,6 +80,14 @@ def stroke_facts(layer: Any, result: Any, reference: Any, area: list[int]) -> di
             "stroke_covered": sum(got[p] == dream[p] for p in pixels)}
 
 
+def into_group(doc: Any, layer: Any) -> None:
+    """A user putting the layer into a new group (where it was)."""
+    group = doc.createGroupLayer("group")
+    layer.parentNode().addChildNode(group, layer)
+    layer.remove()
+    group.addChildNode(layer, None)
+
+
 def everything(doc: Any, layer: Any) -> bytes:
     """The layer's pixels over the canvas and a margin around it."""
     return bytes(layer.pixelData(-64, -64, doc.width() + 128, doc.height() + 128))
@@ -117,8 +127,14 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
                ("paint_rect", "painted_at", lambda: paint(layer, case["paint_rect"])),
                ("filter", "filtered_at",
                 lambda: Krita.instance().filter(case["filter"]).apply(layer, *rect(layer))),
+               ("resize_canvas", "resized_at",
+                lambda: doc.resizeImage(*case["resize_canvas"])),
                ("scale_to", "scaled_at",
                 lambda: doc.scaleImage(*case["scale_to"], 72, 72, "Bicubic")),
+               ("remove_layer", "removed_at", lambda: layer.remove()),
+               ("into_group", "grouped_at", lambda: into_group(doc, layer)),
+               ("save_as", "saved_at",
+                lambda: out.__setitem__("saved", doc.saveAs(case["save_as"]))),
                ("start_again", "started_again_at",  # the action pressed again meanwhile
                 lambda: out.__setitem__("started_again",
                                         runner.start(doc, layer, case["settings"]))))
@@ -177,6 +193,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     if results:
         result = results[0]
         out["space"] = [result.colorModel(), result.colorDepth(), result.colorProfile()]
+        out["siblings"] = [c.name() for c in result.parentNode().childNodes()]
         out["layer_space"] = [layer.colorModel(), layer.colorDepth(), layer.colorProfile()]
         if reference is not None:
             out["pixels"] = rect(result)[2] * rect(result)[3]

@@ -14,7 +14,10 @@ import traceback
 from typing import Any
 
 import deepdream_krita
+from deepdream_krita.qt import QtGui
 from krita import InfoObject, Krita, Selection
+
+QImage = QtGui.QImage
 
 CHANNELS = {"RGBA": 4, "GRAYA": 2, "CMYKA": 5, "LABA": 4}
 # The layer properties a case may set ("props"), with Node's setter of each.
@@ -23,13 +26,17 @@ SETTERS = {"opacity": "setOpacity", "blend": "setBlendingMode", "inherit_alpha":
 SAMPLES = {"U8": ("B", 255), "U16": ("H", 65535), "F16": ("e", 0), "F32": ("f", 0)}
 
 
-def pattern(width: int, height: int, model: str, depth: str) -> bytes:
-    """A deterministic texture in the node's own layout; the last channel (alpha) opaque."""
+def pattern(width: int, height: int, model: str, depth: str, sparse: bool = False) -> bytes:
+    """A deterministic texture in the node's own layout; the last channel (alpha) opaque.
+    ``sparse``: like line art, transparent (all samples 0) but for thin diagonal lines."""
     code, top = SAMPLES[depth]
     colours = CHANNELS[model] - 1
     values = []
     for y in range(height):
         for x in range(width):
+            if sparse and (x * 37 + y * 23) % 97 >= 8:
+                values += [0.0] * (colours + 1)
+                continue
             values += [0.1 + 0.8 * ((x * 37 + y * 23 + c * 71) % 97) / 96 for c in range(colours)]
             values.append(1.0)
     if top:
@@ -70,7 +77,8 @@ def build(case: dict[str, Any]) -> tuple[Any, Any]:
         root = doc.rootNode()
         background = root.childNodes()[0]
         layer = doc.createNode("paint", "paintlayer")
-        layer.setPixelData(pattern(width, height, model, depth), 0, 0, width, height)
+        layer.setPixelData(pattern(width, height, model, depth, case.get("sparse", False)),
+                           0, 0, width, height)
         root.addChildNode(layer, background)
     root.addChildNode(doc.createNode("on top", "paintlayer"), layer)
     if case.get("offset"):
@@ -143,6 +151,17 @@ def make_target(doc: Any, layer: Any, kind: str) -> Any:
         everywhere = Selection()
         everywhere.select(0, 0, doc.width(), doc.height(), 255)
         target, child = doc.createFillLayer("fill", "color", colour, everywhere), None
+    elif kind == "filter":
+        everywhere = Selection()
+        everywhere.select(0, 0, doc.width(), doc.height(), 255)
+        target = doc.createFilterLayer("filter", Krita.instance().filter("invert"), everywhere)
+        child = None
+    elif kind == "file":  # showing a PNG written for it
+        path = os.path.join(os.environ["HOME"], "file_layer.png")
+        image = QImage(doc.width(), doc.height(), QImage.Format_ARGB32)
+        image.fill(0xFF3366AA)
+        image.save(path)
+        target, child = doc.createFileLayer("file", path, "None"), None
     else:
         target, child = doc.createVectorLayer("vector"), None
     layer.parentNode().addChildNode(target, layer)
