@@ -11,7 +11,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from .manifest import launcher, settings, zmtp
 from .plugin_files import InstallError
@@ -71,7 +71,12 @@ def runs_from(pid: int, prefixes: Sequence[Path], system: str | None = None,
             args.append(os.readlink(proc / str(pid) / "exe"))
         return any(_inside(a, prefixes) for a in args)
     if system == "Windows":
-        return None  # its command line is not readable without extra tools: be careful
+        command = _windows_command_line(pid)
+        if not command:
+            return None if command is None else False  # "": no such process (or not ours)
+        line = command.lower()  # (paths there are not case-sensitive)
+        return any(f"{PureWindowsPath(prefix, 'Scripts')}\\".lower() in line
+                   for prefix in prefixes)
     try:  # macOS, the BSDs: ps prints the command line (paths with spaces stay ambiguous)
         r = subprocess.run(["ps", "-ww", "-o", "command=", "-p", str(pid)],
                            capture_output=True, text=True, timeout=10)
@@ -83,6 +88,20 @@ def runs_from(pid: int, prefixes: Sequence[Path], system: str | None = None,
     folders = {str(bin_dir(p)) + os.sep for prefix in prefixes
                for p in (prefix, Path(os.path.realpath(prefix)))}
     return any(command.startswith(f) or f" {f}" in command for f in folders)
+
+
+def _windows_command_line(pid: int) -> str | None:
+    """Process ``pid``'s command line, read through PowerShell's CIM (in every Windows 10 and
+    11); "" when there is no such process or it is another user's, None when it cannot be
+    asked.  A venv's python there starts the base interpreter, which keeps the command line:
+    the venv's Scripts folder is in it."""
+    query = f"(Get-CimInstance Win32_Process -Filter 'ProcessId={int(pid)}').CommandLine"
+    try:
+        r = subprocess.run(["powershell", "-NoProfile", "-NonInteractive", "-Command", query],
+                           capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
 
 
 def _terminate(pid: int, wait: float) -> bool:

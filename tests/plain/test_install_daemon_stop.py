@@ -137,7 +137,33 @@ def test_runs_from_reads_the_command_line_and_is_careful_where_it_cannot(tmp_pat
     assert daemon_ctl.runs_from(41, [venv], "Linux", proc) is True
     assert daemon_ctl.runs_from(42, [venv], "Linux", proc) is False
     assert daemon_ctl.runs_from(43, [venv], "Linux", proc) is False  # gone
-    assert daemon_ctl.runs_from(os.getpid(), [venv], "Windows") is None
+
+
+def test_runs_from_asks_windows_for_the_command_line(monkeypatch: pytest.MonkeyPatch):
+    # Windows cannot run here: PowerShell's answer is mocked, as a venv's daemon started by
+    # a plug-in has it (the venv's python runs the base interpreter with this command line)
+    venv = r"C:\Users\Ann Lee\DeepDream\.venv"
+    lines = {41: rf'"{venv}\Scripts\python.exe" "{venv}\Scripts\deepdream.exe" serve',
+             42: r'"C:\Python312\python.exe" C:\other\deepdream.exe serve', 43: ""}
+    asked: list[list[str]] = []
+
+    def powershell(cmd: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        asked.append(cmd)
+        if cmd[0] != "powershell":
+            raise FileNotFoundError(cmd[0])
+        pid = int(cmd[-1].split("ProcessId=")[1].split("'")[0])
+        return subprocess.CompletedProcess(cmd, 0, lines[pid] + "\r\n", "")
+
+    monkeypatch.setattr(daemon_ctl.subprocess, "run", powershell)
+    runs_from = daemon_ctl.runs_from
+    assert runs_from(41, [Path(venv.lower())], "Windows") is True  # (any case)
+    assert runs_from(42, [Path(venv)], "Windows") is False
+    assert runs_from(41, [Path(venv + "2")], "Windows") is False  # not a look-alike
+    assert runs_from(43, [Path(venv)], "Windows") is False  # gone
+    assert "Get-CimInstance Win32_Process -Filter 'ProcessId=41'" in asked[0][-1]
+    monkeypatch.setattr(daemon_ctl.subprocess, "run",
+                        lambda *a, **k: (_ for _ in ()).throw(FileNotFoundError("powershell")))
+    assert runs_from(41, [Path(venv)], "Windows") is None  # cannot ask: careful
 
 
 @pytest.mark.skipif(shutil.which("ps") is None or not sys.executable.startswith(sys.prefix),
