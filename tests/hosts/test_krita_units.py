@@ -454,3 +454,30 @@ def test_the_dream_waits_until_krita_has_done_what_the_user_set_going():
     assert not job.idle(busy)
     assert job.idle(free) and free.locks == 0  # the lock it took is given back
     assert job.idle(closed)  # finish then says the document was closed
+
+
+@pytest.mark.parametrize(("part", "name"), [(Rect(2, 3, 7, 1), "rotate_90"),
+                                            (Rect(4, 1, 1, 6), "mirror_y")])
+def test_a_one_pixel_strip_turned_and_painted_on_is_found_turned(part, name):
+    # a one-pixel row of a strip is always of one colour: no reason to fall back unturned
+    turn = next(t for t in changes.TURNS if t.name == name)
+    image = _image(12, 8, 4)
+    turned = changes.turn_pixels(image, 12, 8, turn)
+    tw, th = turn.size(12, 8)
+    truth = changes.turn_rect(part, _CANVAS, turn, (0, 0))
+    painted = _painted(turned, tw, 4, Rect(truth.x, truth.y, 1, 2))
+    places = changes.candidates(part, part, Rect(0, 0, tw, th), None, None, _CANVAS)
+    found = changes.find(_Layer(painted, tw, th, 4).read, _crop(image, 12, 4, part), part,
+                         None, places)
+    assert (found.turn, found.rect, found.changed) == (turn, truth, True)
+
+
+def test_an_image_over_the_daemons_limit_says_what_the_artist_can_do():
+    from deepdream_krita.connection import daemon_message
+    from deepdream_protocol import messages as m
+    from deepdream_protocol.client import DaemonError
+
+    text = daemon_message(DaemonError(m.too_large_message(400, 300, 1000), m.E_TOO_LARGE))
+    assert text.startswith("400x300 is 120,000 pixels") and "\n" not in text
+    assert text.endswith("select a smaller part of the layer and dream with Use selection on")
+    assert "Use selection" not in daemon_message(DaemonError("out of memory", "oom"))

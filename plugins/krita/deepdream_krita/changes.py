@@ -188,8 +188,13 @@ def _likeness(read: Callable[[Rect], bytes], original: bytes, rect: Rect, turn: 
             piece = was[i:i + size]
             if now[i:i + size] == piece:
                 equal += 1
-                distinct += piece != piece[:bpp] * (len(piece) // bpp)
+                distinct += not one_colour(piece, bpp)
     return distinct, equal
+
+
+def one_colour(data: bytes, bpp: int) -> bool:
+    """Whether every pixel of ``data`` (``bpp`` bytes each) is the same."""
+    return data == data[:bpp] * (len(data) // bpp)
 
 
 def changed_where_selected(before: bytes, after: bytes, mask: bytes | None) -> bool:
@@ -240,9 +245,10 @@ def find(read: Callable[[Rect], bytes], original: bytes, rect: Rect, mask: bytes
             return Found(turn, place, False, None)
         if best is None:
             best = (turn, place, current, expected)
-    if best is None or scores[order[0]][0] == 0:
+    if best is None or (scores[order[0]][0] == 0 and min(rect.width, rect.height) > 1):
         # nothing of more than one colour is alike anywhere (line art all painted over,
-        # or filtered): no sign of a turn, whatever empty places are alike
+        # or filtered): no sign of a turn, whatever empty places are alike.  (A row of a
+        # one-pixel strip, turned, is one pixel: of one colour, and no sign either way.)
         best = unturned
     turn, place, current, expected = best
     turned_mask = None if mask is None else turn_pixels(mask, rect.width, rect.height, turn)

@@ -22,7 +22,7 @@ def daemon_message(exc: Exception) -> str:
     if getattr(exc, "code", None) == E_TOO_LARGE and "smaller" not in text:
         # over the daemon's --max-pixels: say what the artist can do about it (its
         # out-of-memory message says so already)
-        text += "; select a smaller part of the layer to dream"
+        text += "; select a smaller part of the layer and dream with Use selection on"
     return text
 
 

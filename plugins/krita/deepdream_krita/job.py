@@ -96,7 +96,7 @@ class PreparedDream:
             raise DreamError(f"{self.node.name()!r} was deleted or merged while it was "
                              "dreamed; nothing was added")
         found = self._find_pixels()
-        if resized and found.current is not None:
+        if resized and (found.current is not None or self._proves_nothing()):
             # scaled, or cropped into the dreamed pixels: the dream fits them no more (a
             # canvas made larger or cropped around them only moved them: it goes there)
             raise DreamError(IMAGE_RESIZED)
@@ -128,6 +128,14 @@ class PreparedDream:
             text += (f"; {name!r} changed while it was dreamed: the dream shows it as it was "
                      f"and covers the changes, which stay on {name!r}")
         return text
+
+    def _proves_nothing(self) -> bool:
+        """Whether finding the read pixels again says nothing of where they went: none kept,
+        or all of one colour (a flat fill or an empty part is alike wherever it is, so even
+        a scaled image holds it at the old place)."""
+        original = self.original
+        area = self.rect.width * self.rect.height
+        return original is None or changes.one_colour(original, len(original) // area)
 
     def _find_pixels(self) -> changes.Found:
         """Where the pixels that were read are now, and whether the dreamed ones changed."""

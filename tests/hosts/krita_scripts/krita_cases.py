@@ -26,9 +26,11 @@ SETTERS = {"opacity": "setOpacity", "blend": "setBlendingMode", "inherit_alpha":
 SAMPLES = {"U8": ("B", 255), "U16": ("H", 65535), "F16": ("e", 0), "F32": ("f", 0)}
 
 
-def pattern(width: int, height: int, model: str, depth: str, sparse: bool = False) -> bytes:
+def pattern(width: int, height: int, model: str, depth: str, sparse: bool = False,
+            flat: bool = False) -> bytes:
     """A deterministic texture in the node's own layout; the last channel (alpha) opaque.
-    ``sparse``: like line art, transparent (all samples 0) but for thin diagonal lines."""
+    ``sparse``: like line art, transparent (all samples 0) but for thin diagonal lines;
+    ``flat``: one colour all over."""
     code, top = SAMPLES[depth]
     colours = CHANNELS[model] - 1
     values = []
@@ -37,7 +39,8 @@ def pattern(width: int, height: int, model: str, depth: str, sparse: bool = Fals
             if sparse and (x * 37 + y * 23) % 97 >= 8:
                 values += [0.0] * (colours + 1)
                 continue
-            values += [0.1 + 0.8 * ((x * 37 + y * 23 + c * 71) % 97) / 96 for c in range(colours)]
+            at = 0 if flat else x * 37 + y * 23
+            values += [0.1 + 0.8 * ((at + c * 71) % 97) / 96 for c in range(colours)]
             values.append(1.0)
     if top:
         return struct.pack(f"<{len(values)}{code}", *(round(v * top) for v in values))
@@ -77,8 +80,8 @@ def build(case: dict[str, Any]) -> tuple[Any, Any]:
         root = doc.rootNode()
         background = root.childNodes()[0]
         layer = doc.createNode("paint", "paintlayer")
-        layer.setPixelData(pattern(width, height, model, depth, case.get("sparse", False)),
-                           0, 0, width, height)
+        layer.setPixelData(pattern(width, height, model, depth, case.get("sparse", False),
+                                   case.get("flat", False)), 0, 0, width, height)
         root.addChildNode(layer, background)
     root.addChildNode(doc.createNode("on top", "paintlayer"), layer)
     if case.get("offset"):
