@@ -134,12 +134,6 @@ def stop(pid_file: Path, wait: float = 15.0, prefixes: Sequence[Path] = ()) -> b
     return _terminate(pid, wait)
 
 
-def _local(endpoint: str) -> bool:
-    """Whether the endpoint is on this computer (a remote daemon's pid means nothing here)."""
-    host = endpoint.removeprefix("tcp://").rpartition(":")[0].strip("[]")
-    return endpoint.startswith(("ipc://", "inproc://")) or zmtp.is_loopback(host)
-
-
 @dataclass
 class Stopped:
     """What stop_daemon did: whether it stopped one, whether any answered, what to say."""
@@ -170,7 +164,7 @@ def stop_daemon(pid_file: Path, prefixes: Sequence[Path], wait: float = 15.0) ->
                                         f"({error.partition(': ')[2]}); stop it yourself")
         return Stopped(False, False, f"no daemon runs (none answers at {endpoint})")
     pid = (answer.get("hello") or {}).get("pid")
-    if not _local(endpoint):
+    if not zmtp.on_this_computer(endpoint):  # (a remote daemon's pid means nothing here)
         return Stopped(False, True, f"the daemon at {endpoint} runs on another computer; "
                                     "stop it there")
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:

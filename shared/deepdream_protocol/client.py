@@ -44,7 +44,7 @@ from .transport import (
     choose,
     open_transport,
 )
-from .zmtp import is_loopback, parse_tcp_endpoint
+from .zmtp import on_this_computer, parse_tcp_endpoint
 
 #: the daemon is polled with a ping when a running job has been silent this long (a closed
 #: connection needs no ping: it fails the job at once).
@@ -250,11 +250,7 @@ class Client:
         """What to look at when the daemon does not answer.  A daemon on another computer
         takes CurveZMQ keys (serve refuses other addresses without), and it cannot tell a
         client without them: it stays silent."""
-        try:
-            remote = not is_loopback(parse_tcp_endpoint(self.endpoint)[0])
-        except ValueError:  # (ipc:// and the like: this computer)
-            remote = False
-        if remote and self._curve is None:
+        if self._curve is None and not on_this_computer(self.endpoint):
             return ("is it running, and does this computer have its keys? (DEEPDREAM_CURVE_DIR; "
                     "see 'deepdream keygen --help')")
         return "is it running? (start it with 'deepdream serve')"

@@ -53,6 +53,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def on_this_computer(endpoint: str) -> bool:
+    """Whether a daemon at ``endpoint`` runs on this computer: ipc:// and inproc://, or tcp://
+    to a loopback address (a malformed endpoint is not)."""
+    if endpoint.startswith(("ipc://", "inproc://")):
+        return True
+    try:
+        return is_loopback(parse_tcp_endpoint(endpoint)[0])
+    except ValueError:
+        return False
+
+
 def _frame_header(flags: int, size: int) -> bytes:
     if size > 255:
         return struct.pack(">BQ", flags | _LONG, size)
