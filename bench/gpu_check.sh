@@ -29,22 +29,54 @@ export PYTHONPATH="$PWD/daemon:$PWD/shared:$PWD${PYTHONPATH:+:$PYTHONPATH}"
       --format=csv; "$PY" -c "import torch; print('torch', torch.__version__)"; } \
     >"$OUT/gpu.txt" 2>&1 || true
 
+if [ -n "${STEMS:-}" ]; then
+    # STEMS=1 (with AHEAD=1: about 9 minutes, timeout_s 590): first conv layers reading
+    # a multiple of 8 channels (probe_gpu_step.py --stems), the checks the stem's new form
+    # must pass, then AHEAD's benchmark (its check skipped), then the compiled step with the
+    # plain stem and with the space-to-depth one.
+    echo "== stems: step times"
+    timeout 120 "$PY" bench/probe_gpu_step.py --stems --no-compile --out "$OUT/stems.jsonl" \
+        >"$OUT/stems.log" 2>&1
+    echo "stems exit status $?"
+    grep -o '"part": "[^"]*"[^{]*"graph_ms_per_step": [0-9.]*' "$OUT/stems.log" \
+        | sed 's/"prepare": "[^"]*", //'
+    grep -o '"error": "[^"]*"' "$OUT/stems.log"
+    echo "== stems: checks"
+    timeout 100 "$PY" bench/check_fastpath_cuda.py --only graph1,engine,rewrites \
+        --out "$OUT/check.jsonl" >"$OUT/check.log" 2>&1
+    echo "checks exit status $?"
+    grep -A8 "^fast-path checks" "$OUT/check.log" || tail -n 15 "$OUT/check.log"
+fi
+
 if [ -n "${AHEAD:-}" ]; then
     # AHEAD=1 (about 7 minutes, timeout_s 540): DEEPDREAM_COMPILE=ahead only.  Its check (a
-    # child process compiles two octave sizes) and GoogLeNet's benchmark with an e2e_ahead
-    # row, timed once that daemon's child has compiled and it has captured its four sizes.
-    echo "== compile ahead: check"
-    timeout 200 "$PY" bench/check_fastpath_cuda.py --only ahead --out "$OUT/check_ahead.jsonl" \
-        >"$OUT/check_ahead.log" 2>&1
-    echo "check exit status $?"
-    grep -A3 "^fast-path checks" "$OUT/check_ahead.log" || tail -n 15 "$OUT/check_ahead.log"
-    grep -o '"child_s".*' "$OUT/check_ahead.log"
+    # child process compiles two octave sizes; not with STEMS) and GoogLeNet's benchmark with
+    # an e2e_ahead row, timed once that daemon's child has compiled and it has captured its
+    # four sizes.
+    if [ -z "${STEMS:-}" ]; then
+        echo "== compile ahead: check"
+        timeout 200 "$PY" bench/check_fastpath_cuda.py --only ahead \
+            --out "$OUT/check_ahead.jsonl" >"$OUT/check_ahead.log" 2>&1
+        echo "check exit status $?"
+        grep -A3 "^fast-path checks" "$OUT/check_ahead.log" || tail -n 15 "$OUT/check_ahead.log"
+        grep -o '"child_s".*' "$OUT/check_ahead.log"
+    fi
     echo "== compile ahead: benchmark"
     timeout 330 "$PY" bench/bench_dream.py --cases googlenet --ahead 220 --repeats 5 \
         --out "$OUT/bench_ahead.jsonl" >"$OUT/bench_ahead.log" 2>&1
     echo "bench exit status $?"
     grep '"error"\|e2e_ahead_wait\|_after_idle' "$OUT/bench_ahead.log" | cut -c1-600
     sed -n '/^$/,$p' "$OUT/bench_ahead.log" | tail -n 10
+    if [ -n "${STEMS:-}" ]; then
+        echo "== stems: compiled step, space-to-depth stem (now) and plain stem (before)"
+        left=$((${LIMIT_S:-575} - SECONDS))  # (the call's own limit: what is left of it goes here)
+        timeout "$((left > 140 ? 140 : (left < 20 ? 20 : left)))" "$PY" bench/probe_gpu_step.py --stems --compile-only \
+            --out "$OUT/stems_compiled.jsonl" >"$OUT/stems_compiled.log" 2>&1
+        echo "compiled stems exit status $?"
+        grep -o '"part": "[^"]*"[^{]*"graph_ms_per_step": [0-9.]*' "$OUT/stems_compiled.log" \
+            | sed 's/"prepare": "[^"]*", //'
+        grep -o '"error": "[^"]*"' "$OUT/stems_compiled.log"
+    fi
     cat "$OUT/gpu.txt"
     exit 0
 fi

@@ -47,9 +47,11 @@ from deepdream.engine import fastpath  # noqa: E402
 from deepdream.engine.objectives import layers_l2  # noqa: E402
 from deepdream.models import registry  # noqa: E402
 from deepdream.rewrites import (  # noqa: E402
+    SpaceToDepthConv,
     concurrent_inceptions,
     fast_forms,
     fuse_conv_relu,
+    hold_weights,
     space_to_depth_stems,
 )
 
@@ -128,14 +130,16 @@ def variant_step(arch: str, device: torch.device, models_file: str, kind: str
     """The step of one variant (see the module's text) and what accel.prepare did."""
     model = registry.load(f"bench_{arch}", device, models_file, accelerate=False)
     report = accel.prepare(model, channels_last=kind != "nchw", precision="bfloat16",
-                           rewrites=kind == "engine")
+                           rewrites=kind.startswith("engine") or kind == "compile_engine")
     dtype: torch.dtype | None = torch.bfloat16
     input_dtype = None
-    if kind in ("weights", "fp16", "compile"):
+    if kind in ("weights", "fp16", "compile", "compile_engine"):
         input_dtype = torch.float16 if kind == "fp16" else torch.bfloat16
         model = copy.deepcopy(model).to(input_dtype)
         dtype = None
-    if kind == "compile":
+    if kind == "compile_engine":  # as fastpath.compiled_model: the stem's fast form traced
+        hold_weights(model, None)
+    if kind in ("compile", "compile_engine"):
         model = torch.compile(model, dynamic=False)
     if kind == "compile_dynamic":  # one compile for every octave size (height, width symbolic)
         model = copy.deepcopy(model).to(torch.bfloat16)
@@ -148,7 +152,41 @@ def variant_step(arch: str, device: torch.device, models_file: str, kind: str
     if kind == "s2d":
         space_to_depth_stems(model)
         model.to(memory_format=torch.channels_last)  # its new weight, as prepare does
+    if kind == "engine_s2d12":  # the stem as before session 11: 12 channels, not 16
+        for m in model.modules():
+            if isinstance(m, SpaceToDepthConv) and m.extra_channels:
+                m.weight = torch.nn.Parameter(m.weight[:, :-4 * m.extra_channels].contiguous(
+                    memory_format=torch.channels_last), requires_grad=False)
+                m.extra_channels = 0
+    if kind in ("engine_pad4", "engine_pad8"):  # VGG16's conv1_1 on 4 or 8 channels
+        pad_first_conv(model, int(kind[-1]))
     return step_fn(model, CASES[arch], dtype, input_dtype), report
+
+
+class _ZeroChannels(torch.nn.Module):
+    def __init__(self, extra: int) -> None:
+        super().__init__()
+        self.extra = extra
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.pad(x, (0, 0, 0, 0, 0, self.extra))
+
+
+def pad_first_conv(model: torch.nn.Module, channels: int) -> None:
+    """The model's first stage (a fused conv on RGB) reading ``channels`` channels, the
+    image padded with zero ones: what cuDNN's kernels make of an RGB input's gradient."""
+    first = model.stages[0]
+    conv = first.conv
+    wider = torch.nn.Conv2d(channels, conv.out_channels, conv.kernel_size, conv.stride,
+                            conv.padding).to(conv.weight.device)
+    with torch.no_grad():
+        wider.weight.zero_()
+        wider.weight[:, :conv.in_channels] = conv.weight
+        wider.bias.copy_(conv.bias)
+    wider.requires_grad_(False).to(memory_format=torch.channels_last)
+    fused = type(first)(wider)
+    fused.hold(torch.bfloat16)
+    model.stages[0] = torch.nn.Sequential(_ZeroChannels(channels - conv.in_channels), fused)
 
 
 def fused_error(arch: str, device: torch.device, models_file: str,
@@ -277,6 +315,10 @@ def main() -> int:
     p.add_argument("--no-compile", action="store_true")
     p.add_argument("--short", action="store_true",
                    help="the engine's own step at each octave size, pools, compile")
+    p.add_argument("--stems", action="store_true",
+                   help="only the input-channel padding: GoogLeNet's stem, VGG16's conv1_1")
+    p.add_argument("--compile-only", action="store_true",
+                   help="with --stems: only GoogLeNet's compiled step, both stems")
     p.add_argument("--compile-dynamic", action="store_true",
                    help="only the dynamic-shape compile across the octave sizes")
     args = p.parse_args()
@@ -292,6 +334,8 @@ def main() -> int:
     models = f.name
     if args.compile_dynamic:
         return compile_dynamic(device, models, (h, w))
+    if args.stems:
+        return stems(device, models, (h, w), not args.no_compile, not args.compile_only)
     if args.short:
         return short(device, models, (h, w), not args.no_compile)
     guarded("profile googlenet autocast", lambda: profile_step("googlenet", device, models,
@@ -329,6 +373,38 @@ def compile_dynamic(device: torch.device, models: str, size: tuple[int, int]) ->
         guarded(f"octave googlenet compile_dynamic {sz}",
                 lambda sz=sz: {"size": f"{sz[1]}x{sz[0]}",
                                **graph_ms_per_step(step, (1, 3, *sz), device)})
+    return 0
+
+
+def stems(device: torch.device, models: str, size: tuple[int, int], compile_: bool,
+          uncompiled: bool = True) -> int:
+    """Session 11's question: does a first conv reading a multiple of 8 channels (zeros
+    added) step faster?  GoogLeNet's space-to-depth stem on 16 channels (the engine now)
+    against 12 (before), per octave size, with the kernel profile at full size; VGG16's
+    conv1_1 on 3 (the engine), 4 and 8 channels; then (compile_) GoogLeNet's compiled step
+    with the plain stem (before) and with the space-to-depth one (now)."""
+    h, w = size
+    sizes = [(round(h * 1.4 ** -k), round(w * 1.4 ** -k)) for k in (3, 2, 1, 0)]
+    for sz in sizes if uncompiled else ():
+        for kind in ("engine", "engine_s2d12"):
+            guarded(f"octave googlenet {kind} {sz}",
+                    lambda k=kind, sz=sz: variant("googlenet", device, models, k, False, sz))
+    for kind in ("engine", "engine_s2d12") if uncompiled else ():
+        guarded(f"profile googlenet {kind}", lambda k=kind: profile_step(
+            "googlenet", device, models, k, size, top=8))
+    for kind in ("engine", "engine_pad4", "engine_pad8") if uncompiled else ():
+        guarded(f"variant vgg16 {kind}", lambda k=kind: variant("vgg16", device, models, k,
+                                                                False, size))
+    if uncompiled:
+        guarded("profile vgg16 engine", lambda: profile_step("vgg16", device, models,
+                                                             "engine", size, top=10))
+    if compile_:  # (compile_engine's kernels may be in the cache: the daemon's, if one ran)
+        guarded("variant googlenet compile_engine", lambda: variant(
+            "googlenet", device, models, "compile_engine", False, size))
+        guarded("profile googlenet compile_engine", lambda: profile_step(
+            "googlenet", device, models, "compile_engine", size, top=12))
+        guarded("variant googlenet compile", lambda: variant(
+            "googlenet", device, models, "compile", False, size))
     return 0
 
 

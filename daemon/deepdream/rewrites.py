@@ -11,13 +11,19 @@ rewrites, each measured there before it came here (together: GoogLeNet's 1024x76
 - ``ConcurrentInception``: torchvision's inception branches on side streams, so a captured
   step holds them as parallel graph branches.  GoogLeNet's smallest octave 1.44 -> 1.09 ms.
 - ``SpaceToDepthConv``: a stride-2 stem conv on an RGB image as pixel_unshuffle + a stride-1
-  conv, whose input gradient is a plain one instead of cuDNN's slow strided kernel.
+  conv, whose input gradient is a plain one instead of cuDNN's slow strided kernel.  The
+  image gets a zero fourth channel first, so the stride-1 conv reads 16 channels, not 12:
+  cuDNN's tensor-core kernels want channels in multiples of 8 (with 12 it ran a generic
+  kernel, 13 % of a GoogLeNet step on an H100).  It is the one fast form ``torch.compile``
+  traces too (plain torch ops; the plain stem's strided input gradient was 0.6 ms of a
+  2.9 ms step there).
 
 The fast forms run only inside ``fast_forms()``, which the fast path holds while it warms
 up and captures a CUDA graph: launched one by one, their extra host work made eager steps
 slower (H100: GoogLeNet's eager dream 0.25 -> 0.39 s), while in a graph it costs nothing.
 Everywhere else (eager steps, the CPU, MPS, ``torch.compile``, which fuses by itself and
-traces neither the cuDNN call nor the streams) the modules compute their plain form.
+traces neither the cuDNN call nor the streams) the modules compute their plain form, but for
+the space-to-depth stem under ``torch.compile``.
 ``accel.prepare`` applies the rewrites on CUDA and keeps them only where the model's outputs
 and input gradient stay within float32 re-ordering of the plain model's.
 DEEPDREAM_REWRITES=0 turns them off (benchmarks, debugging).
@@ -163,15 +169,18 @@ class ConcurrentInception(nn.Module):
 
 class SpaceToDepthConv(nn.Module):
     """A zero-padded stride-2 ``conv`` as pixel_unshuffle(2) and a stride-1 conv: the same
-    sums (the kernel zero-padded to even size and split by pixel parity)."""
+    sums (the kernel zero-padded to even size and split by pixel parity, and to an even
+    number of input channels, so that the unshuffled image has a multiple of 8)."""
 
     def __init__(self, conv: nn.Conv2d) -> None:
         super().__init__()
         if not _stem(conv):
             raise ValueError("only plain zero-padded stride-2 convolutions on few channels")
         out_c, in_c, kh, kw = conv.weight.shape
+        self.extra_channels = in_c % 2  # zero channels the image gets: RGB -> RGB0
+        in_c += self.extra_channels
         eh, ew = kh + kh % 2, kw + kw % 2  # even kernel, zeros in the new row / column
-        w = F.pad(conv.weight.detach(), (0, ew - kw, 0, eh - kh))
+        w = F.pad(conv.weight.detach(), (0, ew - kw, 0, eh - kh, 0, self.extra_channels))
         # w2[o, c*4 + r*2 + s, a, b] = w[o, c, 2a + r, 2b + s]: pixel_unshuffle's channel order
         w2 = w.view(out_c, in_c, eh // 2, 2, ew // 2, 2).permute(0, 1, 3, 5, 2, 4)
         self.weight = nn.Parameter(w2.reshape(out_c, in_c * 4, eh // 2, ew // 2).contiguous(),
@@ -179,7 +188,8 @@ class SpaceToDepthConv(nn.Module):
         self.conv = conv  # the plain form; its size, padding and bias serve the fast one too
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.unshuffled(x) if _fast_here(x) else self.conv(x)
+        fast = _fast_here(x) or torch.compiler.is_compiling()
+        return self.unshuffled(x) if fast else self.conv(x)
 
     def unshuffled(self, x: torch.Tensor) -> torch.Tensor:
         """The fast form (any device)."""
@@ -187,8 +197,10 @@ class SpaceToDepthConv(nn.Module):
         h, w = x.shape[-2:]
         oh, ow = (h + 2 * ph - kh) // 2 + 1, (w + 2 * pw - kw) // 2 + 1
         kh2, kw2 = self.weight.shape[-2:]
-        # padded so that the unshuffled image holds exactly the rows / columns the conv reads
-        x = F.pad(x, (pw, 2 * (ow + kw2 - 1) - w - pw, ph, 2 * (oh + kh2 - 1) - h - ph))
+        # padded so that the unshuffled image holds exactly the rows / columns the conv
+        # reads, and its zero channels (one op for both)
+        x = F.pad(x, (pw, 2 * (ow + kw2 - 1) - w - pw, ph, 2 * (oh + kh2 - 1) - h - ph,
+                      0, self.extra_channels))
         return F.conv2d(F.pixel_unshuffle(x, 2), self.weight, self.conv.bias)
 
 

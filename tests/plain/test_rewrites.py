@@ -226,21 +226,48 @@ def test_a_copy_of_a_model_with_stream_branches_makes_its_own_streams(models_fil
     assert clone._streams == {} and inception._streams
 
 
-@pytest.mark.parametrize(("kernel", "padding", "size"),
-                         [(7, 3, (96, 128)), (7, 3, (41, 53)), (3, 0, (45, 45)), (4, 1, (32, 32))])
-def test_space_to_depth_stem_is_the_same_convolution(kernel, padding, size) -> None:
+@pytest.mark.parametrize(("channels", "kernel", "padding", "size"),
+                         [(3, 7, 3, (96, 128)), (3, 7, 3, (41, 53)), (3, 3, 0, (45, 45)),
+                          (3, 4, 1, (32, 32)), (1, 7, 3, (40, 48)), (4, 5, 2, (33, 30))])
+def test_space_to_depth_stem_is_the_same_convolution(channels, kernel, padding, size) -> None:
     """The rewritten stem's fast form computes the stride-2 conv it replaces (odd sizes
-    included), and the same input gradient."""
+    included), and the same input gradient; it reads a multiple of 8 channels (zeros
+    added), what cuDNN's tensor-core kernels take."""
     torch.manual_seed(0)
-    conv = torch.nn.Conv2d(3, 16, kernel, 2, padding).requires_grad_(False)
-    x = torch.rand(1, 3, *size, requires_grad=True)
+    conv = torch.nn.Conv2d(channels, 16, kernel, 2, padding).requires_grad_(False)
+    stem = rewrites.SpaceToDepthConv(conv)
+    assert stem.weight.shape[1] % 8 == 0
+    x = torch.rand(1, channels, *size, requires_grad=True)
     grads = []
-    for module in (conv, rewrites.SpaceToDepthConv(conv).unshuffled):
+    for module in (conv, stem.unshuffled):
         y = module(x)
         grads.append((y, *torch.autograd.grad(y.square().sum(), x)))
     (y0, g0), (y1, g1) = grads
-    assert y0.shape == y1.shape
+    assert y0.shape == y1.shape and g1.shape == x.shape
     assert torch.allclose(y0, y1, atol=1e-5) and torch.allclose(g0, g1, rtol=1e-4, atol=1e-5)
+
+
+def test_torch_compile_traces_the_space_to_depth_stem() -> None:
+    """The compiled step (DEEPDREAM_COMPILE) gets the stem's fast form, plain torch ops
+    that inductor compiles, outside fast_forms() too (where the compiled copy is traced);
+    uncompiled and outside fast_forms(), the plain form."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 7, 2, 3), torch.nn.ReLU(),
+                                torch.nn.Conv2d(8, 8, 3, 1, 1)).eval()
+    model.requires_grad_(False)
+    plain = copy.deepcopy(model)
+    assert rewrites.rewrite(model) == ["1 space-to-depth stem"]
+    traced: list[str] = []
+
+    def backend(gm: torch.fx.GraphModule, _inputs: list) -> object:
+        traced.extend(str(n.target) for n in gm.graph.nodes)
+        return gm.forward
+
+    x = torch.rand(1, 3, 30, 34)
+    y = torch.compile(model, backend=backend)(x)
+    assert any("pixel_unshuffle" in t for t in traced)
+    assert torch.allclose(y, plain(x), atol=1e-5)
+    assert torch.equal(model(x), plain(x))  # uncompiled, outside fast_forms: the plain forms
 
 
 def test_fast_forms_are_on_only_inside_the_context_and_only_in_its_thread() -> None:
