@@ -301,7 +301,7 @@ def _dream_rgb(
             tile = _smaller_tile(model, settings, tile, (h, w))
             continue
         if not (graphs and fast_forms and _fast_forms_failed(out, rgb, model)):
-            return out
+            return out.to(rgb.device)
 
 
 def _too_small(size: tuple[int, int], octave: int, objective: Objective) -> DreamError:
@@ -377,8 +377,9 @@ def _octaves(
     cancel: Callable[[], bool] | None,
     min_side: int = MIN_OCTAVE_SIDE,
 ) -> tuple[torch.Tensor, bool]:
-    """dream_rgb's one try at ``tile``: the dreamed (H, W, 3) image, and whether any
-    octave ran as CUDA graphs."""
+    """dream_rgb's one try at ``tile``: the dreamed (H, W, 3) image on the model's device
+    (the caller checks it there, then moves it), and whether any octave ran as CUDA
+    graphs."""
     h, w = rgb.shape[:2]
     # On the CPU (and for a frame decoded on the device) this is a view of the caller's
     # pixels: no full-size copy of the input.
@@ -446,7 +447,7 @@ def _octaves(
         # planar one is ~1.5x slower to blend).  On the CPU no copy is forced: x mostly lies
         # interleaved already (a clone of the permuted input) and dream() takes any layout.
         rgb_out = rgb_out.contiguous()
-    return rgb_out.to(rgb.device), graphs
+    return rgb_out, graphs
 
 
 def _from_noise(
