@@ -9,7 +9,9 @@
 # QUICK=1 (about 3.5 minutes, timeout_s 270, for a nearly spent device budget): the checks
 # without compile, GoogLeNet and VGG16 without the compiled pass and the 4096x4096 case, and
 # the first try at 1024x768 in a fresh and in a restarted daemon (its warm-up for recent jobs).
-# AHEAD=1: DEEPDREAM_COMPILE=ahead's check and benchmark only (below).
+# AHEAD=1: DEEPDREAM_COMPILE=ahead's check and benchmark only (below); STEMS=1 and POOLS=1
+# put session 11's probes (the stem's channels; planar max pools and VGG16's compiled step)
+# before AHEAD's benchmark.  Next GPU session: POOLS=1 AHEAD=1, timeout_s 560.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/deepdream-gpu-out}
@@ -29,14 +31,25 @@ export PYTHONPATH="$PWD/daemon:$PWD/shared:$PWD${PYTHONPATH:+:$PYTHONPATH}"
       --format=csv; "$PY" -c "import torch; print('torch', torch.__version__)"; } \
     >"$OUT/gpu.txt" 2>&1 || true
 
+if [ -n "${POOLS:-}" ]; then
+    # POOLS=1 (about 3 minutes; with AHEAD=1 about 7.5 on an H100, timeout_s 560): max pools
+    # on planar memory in the uncompiled graphs, VGG16's compiled step (plain, planar pools,
+    # coordinate-descent tuning) and its kernel profile: probe_gpu_step.py --pools.
+    echo "== pools"
+    timeout 240 "$PY" bench/probe_gpu_step.py --pools >"$OUT/pools.log" 2>&1
+    echo "pools exit status $?"
+    grep -o '"part": "[^"]*"[^{]*"graph_ms_per_step": [0-9.]*' "$OUT/pools.log" \
+        | sed 's/"prepare": "[^"]*", //'
+    grep -o '"error": "[^"]*"' "$OUT/pools.log"
+fi
+
 if [ -n "${STEMS:-}" ]; then
     # STEMS=1 (with AHEAD=1: about 9 minutes, timeout_s 590): first conv layers reading
     # a multiple of 8 channels (probe_gpu_step.py --stems), the checks the stem's new form
     # must pass, then AHEAD's benchmark (its check skipped), then the compiled step with the
     # plain stem and with the space-to-depth one.
     echo "== stems: step times"
-    timeout 120 "$PY" bench/probe_gpu_step.py --stems --no-compile --out "$OUT/stems.jsonl" \
-        >"$OUT/stems.log" 2>&1
+    timeout 120 "$PY" bench/probe_gpu_step.py --stems --no-compile >"$OUT/stems.log" 2>&1
     echo "stems exit status $?"
     grep -o '"part": "[^"]*"[^{]*"graph_ms_per_step": [0-9.]*' "$OUT/stems.log" \
         | sed 's/"prepare": "[^"]*", //'
@@ -50,10 +63,11 @@ fi
 
 if [ -n "${AHEAD:-}" ]; then
     # AHEAD=1 (about 7 minutes, timeout_s 540): DEEPDREAM_COMPILE=ahead only.  Its check (a
-    # child process compiles two octave sizes; not with STEMS) and GoogLeNet's benchmark with
+    # child process compiles two octave sizes; not with STEMS or POOLS) and GoogLeNet's
+    # benchmark with
     # an e2e_ahead row, timed once that daemon's child has compiled and it has captured its
     # four sizes.
-    if [ -z "${STEMS:-}" ]; then
+    if [ -z "${STEMS:-}${POOLS:-}" ]; then
         echo "== compile ahead: check"
         timeout 200 "$PY" bench/check_fastpath_cuda.py --only ahead \
             --out "$OUT/check_ahead.jsonl" >"$OUT/check_ahead.log" 2>&1
@@ -70,8 +84,8 @@ if [ -n "${AHEAD:-}" ]; then
     if [ -n "${STEMS:-}" ]; then
         echo "== stems: compiled step, space-to-depth stem (now) and plain stem (before)"
         left=$((${LIMIT_S:-575} - SECONDS))  # (the call's own limit: what is left of it goes here)
-        timeout "$((left > 140 ? 140 : (left < 20 ? 20 : left)))" "$PY" bench/probe_gpu_step.py --stems --compile-only \
-            --out "$OUT/stems_compiled.jsonl" >"$OUT/stems_compiled.log" 2>&1
+        timeout "$((left > 140 ? 140 : (left < 20 ? 20 : left)))" "$PY" bench/probe_gpu_step.py \
+            --stems --compile-only >"$OUT/stems_compiled.log" 2>&1
         echo "compiled stems exit status $?"
         grep -o '"part": "[^"]*"[^{]*"graph_ms_per_step": [0-9.]*' "$OUT/stems_compiled.log" \
             | sed 's/"prepare": "[^"]*", //'

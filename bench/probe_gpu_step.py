@@ -27,6 +27,7 @@ JSON lines on stdout (and --out); every part guarded so one failure loses nothin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import statistics
 import sys
@@ -127,10 +128,16 @@ def graph_ms_per_step(step: Callable, shape: tuple[int, ...], device: torch.devi
 
 def variant_step(arch: str, device: torch.device, models_file: str, kind: str
                  ) -> tuple[Callable[[torch.Tensor, torch.Tensor], None], accel.AccelReport]:
-    """The step of one variant (see the module's text) and what accel.prepare did."""
+    """The step of one variant (see the module's text) and what accel.prepare did.
+    ``kind`` may end in modifiers: ``+pools`` (max pools in planar memory, ``PlanarMaxPool``)
+    and, for a compiled kind, ``+cdt`` (inductor's coordinate-descent tuning: ``variant``
+    holds the config while it compiles)."""
+    kind, *mods = kind.split("+")
     model = registry.load(f"bench_{arch}", device, models_file, accelerate=False)
     report = accel.prepare(model, channels_last=kind != "nchw", precision="bfloat16",
                            rewrites=kind.startswith("engine") or kind == "compile_engine")
+    if "pools" in mods:
+        planar_pools(model)
     dtype: torch.dtype | None = torch.bfloat16
     input_dtype = None
     if kind in ("weights", "fp16", "compile", "compile_engine"):
@@ -161,6 +168,32 @@ def variant_step(arch: str, device: torch.device, models_file: str, kind: str
     if kind in ("engine_pad4", "engine_pad8"):  # VGG16's conv1_1 on 4 or 8 channels
         pad_first_conv(model, int(kind[-1]))
     return step_fn(model, CASES[arch], dtype, input_dtype), report
+
+
+class PlanarMaxPool(torch.nn.Module):
+    """A max pool run on planar (NCHW) memory inside a channels-last model: PyTorch's
+    channels-last max-pool kernels took 0.9 ms of GoogLeNet's 2.2 ms step on an H200
+    (session 11), and its all-planar step was faster than its channels-last one before the
+    rewrites (session 6).  The experiment: do the two layout copies cost less than that?"""
+
+    def __init__(self, pool: torch.nn.Module) -> None:
+        super().__init__()
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.pool(x.contiguous())
+        return y.contiguous(memory_format=torch.channels_last)
+
+
+def planar_pools(model: torch.nn.Module) -> int:
+    """Every MaxPool2d of ``model`` as a PlanarMaxPool; how many."""
+    count = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is torch.nn.MaxPool2d:
+                setattr(parent, name, PlanarMaxPool(child))
+                count += 1
+    return count
 
 
 class _ZeroChannels(torch.nn.Module):
@@ -219,8 +252,11 @@ def variant(arch: str, device: torch.device, models_file: str, kind: str, autotu
             size: tuple[int, int]) -> dict[str, Any]:
     step, report = variant_step(arch, device, models_file, kind)
     torch.backends.cudnn.benchmark = autotune
+    tuning = (torch._inductor.config.patch(coordinate_descent_tuning=True)
+              if kind.endswith("+cdt") else contextlib.nullcontext())
     try:
-        got = graph_ms_per_step(step, (1, 3, *size), device)
+        with tuning:  # (the compile happens at the step's first call)
+            got = graph_ms_per_step(step, (1, 3, *size), device)
     finally:
         torch.backends.cudnn.benchmark = False
     return {"arch": arch, "variant": kind, "autotune": autotune, "size": f"{size[1]}x{size[0]}",
@@ -319,6 +355,8 @@ def main() -> int:
                    help="only the input-channel padding: GoogLeNet's stem, VGG16's conv1_1")
     p.add_argument("--compile-only", action="store_true",
                    help="with --stems: only GoogLeNet's compiled step, both stems")
+    p.add_argument("--pools", action="store_true",
+                   help="only max pools on planar memory, and VGG16's compiled step")
     p.add_argument("--compile-dynamic", action="store_true",
                    help="only the dynamic-shape compile across the octave sizes")
     args = p.parse_args()
@@ -334,6 +372,8 @@ def main() -> int:
     models = f.name
     if args.compile_dynamic:
         return compile_dynamic(device, models, (h, w))
+    if args.pools:
+        return pools(device, models, (h, w))
     if args.stems:
         return stems(device, models, (h, w), not args.no_compile, not args.compile_only)
     if args.short:
@@ -405,6 +445,29 @@ def stems(device: torch.device, models: str, size: tuple[int, int], compile_: bo
             "googlenet", device, models, "compile_engine", size, top=12))
         guarded("variant googlenet compile", lambda: variant(
             "googlenet", device, models, "compile", False, size))
+    return 0
+
+
+def pools(device: torch.device, models: str, size: tuple[int, int]) -> int:
+    """For the next GPU session (prepared in session 11, when the device time had run out):
+    max pools on planar memory (``+pools``) in the engine's uncompiled graphs, GoogLeNet per
+    octave size and VGG16 at full size; VGG16's compiled step plain, with planar pools and
+    with inductor's coordinate-descent tuning, and its kernel profile (what VGG16's 35 %
+    target has left to win)."""
+    h, w = size
+    sizes = [(round(h * 1.4 ** -k), round(w * 1.4 ** -k)) for k in (3, 2, 1, 0)]
+    for sz in sizes:
+        for kind in ("engine", "engine+pools"):
+            guarded(f"octave googlenet {kind} {sz}",
+                    lambda k=kind, sz=sz: variant("googlenet", device, models, k, False, sz))
+    guarded("profile googlenet engine+pools", lambda: profile_step(
+        "googlenet", device, models, "engine+pools", size, top=8))
+    for kind in ("engine", "engine+pools", "compile_engine", "compile_engine+pools",
+                 "compile_engine+cdt"):
+        guarded(f"variant vgg16 {kind}", lambda k=kind: variant("vgg16", device, models, k,
+                                                                False, size))
+    guarded("profile vgg16 compile_engine", lambda: profile_step(
+        "vgg16", device, models, "compile_engine", size, top=14))
     return 0
 
 
