@@ -11,7 +11,7 @@
 # the first try at 1024x768 in a fresh and in a restarted daemon (its warm-up for recent jobs).
 # AHEAD=1: DEEPDREAM_COMPILE=ahead's check and benchmark only (below); STEMS=1 and POOLS=1
 # put session 11's probes (the stem's channels; planar max pools and VGG16's compiled step)
-# before AHEAD's benchmark.  Next GPU session: POOLS=1 AHEAD=1, timeout_s 560.
+# before AHEAD's benchmark.  Next GPU session: POOLS=1 AHEAD=1, timeout_s 590.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/deepdream-gpu-out}
@@ -32,11 +32,12 @@ export PYTHONPATH="$PWD/daemon:$PWD/shared:$PWD${PYTHONPATH:+:$PYTHONPATH}"
     >"$OUT/gpu.txt" 2>&1 || true
 
 if [ -n "${POOLS:-}" ]; then
-    # POOLS=1 (about 3 minutes; with AHEAD=1 about 7.5 on an H100, timeout_s 560): max pools
-    # on planar memory in the uncompiled graphs, VGG16's compiled step (plain, planar pools,
-    # coordinate-descent tuning) and its kernel profile: probe_gpu_step.py --pools.
+    # POOLS=1 (about 4 minutes; with AHEAD=1 about 9 on an H100, timeout_s 590): max pools
+    # on planar memory in the uncompiled graphs; the compiled step with its own ops compiled
+    # (the engine since session 11) and eager; VGG16's compiled step with planar pools and
+    # with coordinate-descent tuning, and its kernel profile: probe_gpu_step.py --pools.
     echo "== pools"
-    timeout 240 "$PY" bench/probe_gpu_step.py --pools >"$OUT/pools.log" 2>&1
+    timeout 270 "$PY" bench/probe_gpu_step.py --pools >"$OUT/pools.log" 2>&1
     echo "pools exit status $?"
     grep -o '"part": "[^"]*"[^{]*"graph_ms_per_step": [0-9.]*' "$OUT/pools.log" \
         | sed 's/"prepare": "[^"]*", //'

@@ -73,12 +73,15 @@ def guarded(name: str, fn: Callable[[], dict[str, Any] | None]) -> None:
 
 
 def step_fn(model: torch.nn.Module, layer: str, dtype: torch.dtype | None,
-            input_dtype: torch.dtype | None) -> Callable[[torch.Tensor, torch.Tensor], None]:
+            input_dtype: torch.dtype | None, compiled_ops: bool = False
+            ) -> Callable[[torch.Tensor, torch.Tensor], None]:
     """The fast path's classic step in place on x (float32): autocast ``dtype`` when the
-    weights are float32, or the input cast to ``input_dtype`` when the model is reduced."""
+    weights are float32, or the input cast to ``input_dtype`` when the model is reduced;
+    ``compiled_ops``: the step's roll and normalisation compiled too (as a compiled model's
+    step runs them since session 11)."""
     objective = layers_l2(((layer, 1.0),))
     return lambda x, offset: fastpath.dream_step(x, offset, model, objective, 1.5 / 255, dtype,
-                                                 input_dtype)
+                                                 input_dtype, compiled_ops=compiled_ops)
 
 
 def replay_ms(fn: Callable[[int], None], calls: int, device: torch.device, warmup: int,
@@ -131,7 +134,8 @@ def variant_step(arch: str, device: torch.device, models_file: str, kind: str
     """The step of one variant (see the module's text) and what accel.prepare did.
     ``kind`` may end in modifiers: ``+pools`` (max pools in planar memory, ``PlanarMaxPool``)
     and, for a compiled kind, ``+cdt`` (inductor's coordinate-descent tuning: ``variant``
-    holds the config while it compiles)."""
+    holds the config while it compiles) and ``+eagerops`` (the step's own ops uncompiled, as
+    before session 11)."""
     kind, *mods = kind.split("+")
     model = registry.load(f"bench_{arch}", device, models_file, accelerate=False)
     report = accel.prepare(model, channels_last=kind != "nchw", precision="bfloat16",
@@ -167,7 +171,8 @@ def variant_step(arch: str, device: torch.device, models_file: str, kind: str
                 m.extra_channels = 0
     if kind in ("engine_pad4", "engine_pad8"):  # VGG16's conv1_1 on 4 or 8 channels
         pad_first_conv(model, int(kind[-1]))
-    return step_fn(model, CASES[arch], dtype, input_dtype), report
+    compiled_ops = kind.startswith("compile") and "eagerops" not in mods
+    return step_fn(model, CASES[arch], dtype, input_dtype, compiled_ops), report
 
 
 class PlanarMaxPool(torch.nn.Module):
@@ -451,9 +456,10 @@ def stems(device: torch.device, models: str, size: tuple[int, int], compile_: bo
 def pools(device: torch.device, models: str, size: tuple[int, int]) -> int:
     """For the next GPU session (prepared in session 11, when the device time had run out):
     max pools on planar memory (``+pools``) in the engine's uncompiled graphs, GoogLeNet per
-    octave size and VGG16 at full size; VGG16's compiled step plain, with planar pools and
-    with inductor's coordinate-descent tuning, and its kernel profile (what VGG16's 35 %
-    target has left to win)."""
+    octave size and VGG16 at full size; VGG16's compiled step as the engine runs it (its
+    own ops compiled too, session 11), with them eager (before), with planar pools and with
+    inductor's coordinate-descent tuning, and its kernel profile (what VGG16's 35 % target
+    has left to win); GoogLeNet's compiled step with its ops compiled and eager."""
     h, w = size
     sizes = [(round(h * 1.4 ** -k), round(w * 1.4 ** -k)) for k in (3, 2, 1, 0)]
     for sz in sizes:
@@ -462,12 +468,15 @@ def pools(device: torch.device, models: str, size: tuple[int, int]) -> int:
                     lambda k=kind, sz=sz: variant("googlenet", device, models, k, False, sz))
     guarded("profile googlenet engine+pools", lambda: profile_step(
         "googlenet", device, models, "engine+pools", size, top=8))
-    for kind in ("engine", "engine+pools", "compile_engine", "compile_engine+pools",
-                 "compile_engine+cdt"):
+    for kind in ("engine", "engine+pools", "compile_engine", "compile_engine+eagerops",
+                 "compile_engine+pools", "compile_engine+cdt"):
         guarded(f"variant vgg16 {kind}", lambda k=kind: variant("vgg16", device, models, k,
                                                                 False, size))
     guarded("profile vgg16 compile_engine", lambda: profile_step(
         "vgg16", device, models, "compile_engine", size, top=14))
+    for kind in ("compile_engine", "compile_engine+eagerops"):
+        guarded(f"variant googlenet {kind}", lambda k=kind: variant(
+            "googlenet", device, models, k, False, size))
     return 0
 
 

@@ -55,7 +55,8 @@ def _settle(device: torch.device, deadline_s: float = 600) -> None:
 def test_a_child_fills_the_cache_so_this_process_compiles_the_step_from_it(
         model: torch.nn.Module, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The child loads the same model (same fingerprint) and compiles; this process's own
-    compile of the same step then finds every kernel in the cache (no inductor misses)."""
+    compile of the same step (the model, and the step's own compiled ops around it) then
+    finds every kernel in the cache (no inductor misses), and steps as the plain step does."""
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
     octave = _octave(model, torch.float32)
     compile_ahead.wish("k", model, octave)
@@ -74,7 +75,7 @@ def test_a_child_fills_the_cache_so_this_process_compiles_the_step_from_it(
     x = torch.rand(1, 3, *SIZE)
     before = x.clone()
     fastpath.dream_step(x, torch.tensor([3, -2]), compiled, octave.objective, 0.05, None,
-                        torch.float32)
+                        torch.float32, compiled_ops=True)  # (as OctaveGraph steps it)
     assert compile_ahead._inductor_count("fxgraph_cache_miss") == misses
     assert compile_ahead._inductor_count("fxgraph_cache_hit") > hits
     # and the loaded step is the model's step

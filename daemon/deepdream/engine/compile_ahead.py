@@ -370,7 +370,8 @@ def compile_sizes(spec: dict) -> dict:
         objective = layers_l2(tuple((layer, 1.0) for layer in layers))
         x = torch.rand(shape, device=device)
         offset = torch.zeros(2, dtype=torch.int64, device=device)
-        fastpath.dream_step(x, offset, compiled, objective, 1.0 / 255, None, dtype)
+        fastpath.dream_step(x, offset, compiled, objective, 1.0 / 255, None, dtype,
+                            compiled_ops=True)
     return {"fingerprint": fingerprint(model), "hits": _inductor_count("fxgraph_cache_hit"),
             "misses": _inductor_count("fxgraph_cache_miss")}
 

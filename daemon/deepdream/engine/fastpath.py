@@ -17,7 +17,8 @@ A one-tile octave is one replay of all its steps (progress and cancel between oc
 tiled octave, whose graph would grow with steps x tiles, replays a one-step graph per step.
 
 DEEPDREAM_COMPILE=1 captures the step of a torch.compile'd (inductor) copy of the model,
-its weights in the compute dtype (one-tile octaves; tiled ones stay uncompiled).  On an
+its weights in the compute dtype, and the step's own roll and normalisation compiled too
+(one-tile octaves; tiled ones stay uncompiled).  On an
 H100 that made GoogLeNet's steps 1.45x (full size) to 1.9x (small octaves) faster, but each
 new octave size first compiles for ~35 s: for zoom videos and long sessions at one image
 size.  DEEPDREAM_COMPILE=ahead compiles each new size in a separate process instead
@@ -92,21 +93,49 @@ def roll_gather(x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor) -> torch.Te
 
 def dream_step(x: torch.Tensor, offset: torch.Tensor, model: torch.nn.Module,
                objective: Objective, step_size: float, dtype: torch.dtype | None,
-               input_dtype: torch.dtype | None = None, tile: int | None = None) -> None:
+               input_dtype: torch.dtype | None = None, tile: int | None = None,
+               compiled_ops: bool = False) -> None:
     """One DeepDream step on ``x`` in place; ``offset`` is a (2,) int64 device tensor.
     ``dtype``: autocast; ``input_dtype``: the model's own (reduced) dtype, x cast to it;
-    ``tile``: an image larger than it steps tile by tile (the model's own compute dtype)."""
+    ``tile``: an image larger than it steps tile by tile (the model's own compute dtype);
+    ``compiled_ops`` (a compiled model's one-tile step): the roll and cast before the model,
+    and the unroll and normalisation after it, as torch.compile'd kernels too."""
     if tile is not None and not fits_one_tile(tuple(x.shape[-2:]), tile):
         g = gradient(x, model, objective, tile, offset, cache_enabled=False)  # type: ignore[arg-type]
+        g = normalize_gradient(g)
+    elif compiled_ops:
+        xin = _compiled_op(_rolled_in)(x, offset, input_dtype or x.dtype)
+        g = objective_gradient(xin, model, objective, dtype, cache_enabled=False)
+        g = _compiled_op(_unrolled_direction)(g, offset)
     else:
         oy, ox = offset[0], offset[1]
         xin = roll_gather(x, oy, ox)
         if input_dtype is not None:
             xin = xin.to(input_dtype)
         g = objective_gradient(xin, model, objective, dtype, cache_enabled=False)
-        g = roll_gather(g.float(), -oy, -ox)  # back to the image's own coordinates
-    x.add_(normalize_gradient(g), alpha=step_size)
+        g = normalize_gradient(roll_gather(g.float(), -oy, -ox))  # (the image's coordinates)
+    x.add_(g, alpha=step_size)
     keep_in_range(x)
+
+
+def _rolled_in(x: torch.Tensor, offset: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The model's input: ``x`` rolled by ``offset``, in ``dtype``."""
+    return roll_gather(x, offset[0], offset[1]).to(dtype)
+
+
+def _unrolled_direction(g: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """The step's direction: the input gradient ``g`` rolled back, float32, mean |g| = 1."""
+    return normalize_gradient(roll_gather(g.float(), -offset[0], -offset[1]))
+
+
+def _compiled_op(fn: Callable) -> Callable:
+    """``fn`` torch.compile'd, once per process.  Around the compiled model's step these
+    two are ~20 small kernels a step (index arithmetic, gathers, a cast, a norm, a divide),
+    which a CUDA graph still runs one by one: compiled, they are a few."""
+    with _lock:
+        if fn not in _compiled_ops:
+            _compiled_ops[fn] = torch.compile(fn, dynamic=False)
+        return _compiled_ops[fn]
 
 
 def run_octave_eager(x: torch.Tensor, model: torch.nn.Module, objective: Objective,
@@ -130,9 +159,9 @@ class OctaveGraph:
                  steps: int, step_size: float, dtype: torch.dtype | None,
                  compiled: bool = False, tile: int | None = None) -> None:
         device = next(model.parameters()).device
-        owner, input_dtype = model, None
+        owner, input_dtype, ops = model, None, False
         if steps_compiled(compiled, dtype, tile):  # its weights are in dtype
-            model, input_dtype, dtype = compiled_model(model, dtype), dtype, None
+            model, input_dtype, dtype, ops = compiled_model(model, dtype), dtype, None, True
         self.x = torch.empty(shape, device=device)
         self.offsets = torch.zeros(steps, 2, dtype=torch.int64, device=device)
         self.host_offsets = torch.zeros(steps, 2, dtype=torch.int64).pin_memory()
@@ -145,13 +174,13 @@ class OctaveGraph:
             with torch.cuda.stream(side):
                 for s in range(_WARMUP_STEPS):  # (a compiled model compiles here)
                     dream_step(self.x, self.offsets[s % steps], model, objective, step_size,
-                               dtype, input_dtype, tile)
+                               dtype, input_dtype, tile, ops)
             torch.cuda.current_stream(device).wait_stream(side)
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph, pool=_pool(owner)):
                 for s in range(steps):
                     dream_step(self.x, self.offsets[s], model, objective, step_size, dtype,
-                               input_dtype, tile)
+                               input_dtype, tile, ops)
 
     def run(self, x: torch.Tensor, offsets: Sequence[tuple[int, int]]) -> torch.Tensor:
         """Steps ``x`` in place: copy in, replay, copy out; nothing waits on the host."""
@@ -172,6 +201,7 @@ def steps_compiled(compiled: bool, dtype: torch.dtype | None, tile: int | None) 
 
 _graphs: OrderedDict[tuple, OctaveGraph | None] = OrderedDict()
 _compiled: dict[tuple[int, torch.dtype], torch.nn.Module] = {}
+_compiled_ops: dict[Callable, Callable] = {}  # dream_step's own ops (``_compiled_op``)
 # One memory pool for all of a model's graphs: each graph's activations are freed by the end
 # of its capture, and the graphs replay one at a time on one stream, so they can share the
 # blocks (the image and offset buffers live outside the pool).  Without it every cached
