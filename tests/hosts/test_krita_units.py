@@ -481,3 +481,31 @@ def test_an_image_over_the_daemons_limit_says_what_the_artist_can_do():
     assert text.startswith("400x300 is 120,000 pixels") and "\n" not in text
     assert text.endswith("select a smaller part of the layer and dream with Use selection on")
     assert "Use selection" not in daemon_message(DaemonError("out of memory", "oom"))
+
+
+def test_tied_places_are_checked_in_strips_that_stop_where_they_differ(monkeypatch):
+    """A flat layer painted on: every place looks alike on the sampled rows, so find checks
+    several whole; each check stops at its first strip that differs, where reading whole
+    places read far more, and the answer is the same."""
+    width, height, bpp = 64, 48, 4
+    part = Rect(8, 4, 48, 40)
+    flat = bytearray(b"\x10\x20\x30\xff" * (width * height))
+    painted = bytearray(flat)
+    for y in (5, 6):  # a stroke across the top of the dreamed part
+        painted[(y * width + 8) * bpp:(y * width + 56) * bpp] = b"\x90\x10\x10\xff" * 48
+    canvas = Rect(0, 0, width, height)
+    original = _crop(bytes(flat), width, bpp, part)
+    found = {}
+    for strip in (1 << 30, 2 * 48 * bpp):  # whole places (as before), two-row strips
+        monkeypatch.setattr(changes, "_STRIP_BYTES", strip)
+        layer = _Layer(bytes(painted), width, height, bpp)
+        places = changes.candidates(part, part, canvas, part, part)
+        # (the one-row reads rank the places: the same either way)
+        found[strip] = (changes.find(layer.read, original, part, None, places),
+                        sum(r.width * r.height for r in layer.reads if r.height > 1))
+    (whole, whole_read), (strips, strips_read) = found.values()
+    assert strips == whole and (strips.turn, strips.rect, strips.changed) == (
+        changes.IDENTITY, part, True)
+    assert whole_read >= 4 * part.width * part.height  # several places read whole before
+    assert strips_read < whole_read // 2
+

@@ -24,6 +24,10 @@ from .pixels import Rect, splice_unmasked
 # best (and equally well) ``find`` compares in full.
 _ROWS = 256
 _FULL_CHECKS = 8
+# ``find`` reads a place it only checks in strips of about this many bytes, and stops at
+# the first that differs (a large flat layer painted on: places tie, and each full read of
+# a big layer is slow in Krita).
+_STRIP_BYTES = 1 << 20
 # array type codes, widest first ('L' is 8 bytes on some systems, 'I' 4 on all of them).
 _TYPECODES = ("Q", "I", "H", "B")
 
@@ -192,6 +196,19 @@ def _likeness(read: Callable[[Rect], bytes], original: bytes, rect: Rect, turn: 
     return distinct, equal
 
 
+def _holds(read: Callable[[Rect], bytes], place: Rect, expected: bytes) -> bool:
+    """Whether ``place`` holds ``expected`` now, read in strips of rows (``_STRIP_BYTES``)
+    up to the first that differs."""
+    row = len(expected) // place.height
+    rows = max(1, _STRIP_BYTES // max(1, row))
+    for top in range(0, place.height, rows):
+        n = min(rows, place.height - top)
+        if read(Rect(place.x, place.y + top, place.width, n)) != \
+                expected[top * row:(top + n) * row]:
+            return False
+    return True
+
+
 def one_colour(data: bytes, bpp: int) -> bool:
     """Whether every pixel of ``data`` (``bpp`` bytes each) is the same."""
     return data == data[:bpp] * (len(data) // bpp)
@@ -227,11 +244,11 @@ def find(read: Callable[[Rect], bytes], original: bytes, rect: Rect, mask: bytes
     if first == expected:
         return Found(turn, place, False, None)
     unturned = (turn, place, first, expected)
-    # Rank them on a few rows; check the best (and those as good) in full.
+    # Rank them on a few rows; check the best (and those as good) whole, strip by strip.
     scores = [_likeness(read, original, rect, t, p) for t, p in places]
     # (a stable sort: ties keep their order, the unturned place first)
     order = sorted(range(len(places)), key=lambda i: (-scores[i][0], -scores[i][1]))
-    best: tuple[Turn, Rect, bytes, bytes] | None = None
+    best: tuple[Turn, Rect, bytes | None, bytes] | None = None
     expected_turn = turn
     for i in order[:_FULL_CHECKS]:
         if best is not None and scores[i] < scores[order[0]]:
@@ -240,16 +257,17 @@ def find(read: Callable[[Rect], bytes], original: bytes, rect: Rect, mask: bytes
         if turn != expected_turn:
             expected = turn_pixels(original, rect.width, rect.height, turn)
             expected_turn = turn
-        current = first if i == 0 else read(place)
-        if current == expected:
+        if (first == expected) if i == 0 else _holds(read, place, expected):
             return Found(turn, place, False, None)
         if best is None:
-            best = (turn, place, current, expected)
+            best = (turn, place, first if i == 0 else None, expected)
     if best is None or (scores[order[0]][0] == 0 and min(rect.width, rect.height) > 1):
         # nothing of more than one colour is alike anywhere (line art all painted over,
         # or filtered): no sign of a turn, whatever empty places are alike.  (A row of a
         # one-pixel strip, turned, is one pixel: of one colour, and no sign either way.)
         best = unturned
     turn, place, current, expected = best
+    if current is None:  # (only checked in strips so far)
+        current = read(place)
     turned_mask = None if mask is None else turn_pixels(mask, rect.width, rect.height, turn)
     return Found(turn, place, changed_where_selected(expected, current, turned_mask), current)
