@@ -62,12 +62,17 @@ if [ -n "${STEMS:-}" ]; then
     grep -A8 "^fast-path checks" "$OUT/check.log" || tail -n 15 "$OUT/check.log"
 fi
 
+if [ -z "${AHEAD:-}" ] && [ -n "${STEMS:-}${POOLS:-}" ]; then
+    cat "$OUT/gpu.txt"
+    exit 0  # (a probe alone: not the full run after it)
+fi
+
 if [ -n "${AHEAD:-}" ]; then
     # AHEAD=1 (about 7 minutes, timeout_s 540): DEEPDREAM_COMPILE=ahead only.  Its check (a
     # child process compiles two octave sizes; not with STEMS or POOLS) and GoogLeNet's
-    # benchmark with
-    # an e2e_ahead row, timed once that daemon's child has compiled and it has captured its
-    # four sizes.
+    # benchmark with an e2e_ahead row, timed once that daemon's child has compiled and it
+    # has captured its four sizes.  After a probe, the benchmark gets what is left of the
+    # call's LIMIT_S (default 575 s).
     if [ -z "${STEMS:-}${POOLS:-}" ]; then
         echo "== compile ahead: check"
         timeout 200 "$PY" bench/check_fastpath_cuda.py --only ahead \
@@ -77,15 +82,17 @@ if [ -n "${AHEAD:-}" ]; then
         grep -o '"child_s".*' "$OUT/check_ahead.log"
     fi
     echo "== compile ahead: benchmark"
-    timeout 330 "$PY" bench/bench_dream.py --cases googlenet --ahead 220 --repeats 5 \
+    left=$((${LIMIT_S:-575} - SECONDS))
+    timeout "$((left > 330 ? 330 : left))" "$PY" bench/bench_dream.py --cases googlenet \
+        --ahead 220 --repeats 5 \
         --out "$OUT/bench_ahead.jsonl" >"$OUT/bench_ahead.log" 2>&1
     echo "bench exit status $?"
     grep '"error"\|e2e_ahead_wait\|_after_idle' "$OUT/bench_ahead.log" | cut -c1-600
     sed -n '/^$/,$p' "$OUT/bench_ahead.log" | tail -n 10
-    if [ -n "${STEMS:-}" ]; then
+    left=$((${LIMIT_S:-575} - SECONDS))  # (the call's own limit: what is left of it goes here)
+    if [ -n "${STEMS:-}" ] && [ "$left" -ge 30 ]; then
         echo "== stems: compiled step, space-to-depth stem (now) and plain stem (before)"
-        left=$((${LIMIT_S:-575} - SECONDS))  # (the call's own limit: what is left of it goes here)
-        timeout "$((left > 140 ? 140 : (left < 20 ? 20 : left)))" "$PY" bench/probe_gpu_step.py \
+        timeout "$((left > 140 ? 140 : left))" "$PY" bench/probe_gpu_step.py \
             --stems --compile-only >"$OUT/stems_compiled.log" 2>&1
         echo "compiled stems exit status $?"
         grep -o '"part": "[^"]*"[^{]*"graph_ms_per_step": [0-9.]*' "$OUT/stems_compiled.log" \

@@ -302,6 +302,7 @@ def _dream_rgb(
             continue
         if not (graphs and fast_forms and _fast_forms_failed(out, rgb, model)):
             return out.to(rgb.device)
+        del out  # (not held on the device through the next try)
 
 
 def _too_small(size: tuple[int, int], octave: int, objective: Objective) -> DreamError:

@@ -195,7 +195,8 @@ class OctaveGraph:
 
 def steps_compiled(compiled: bool, dtype: torch.dtype | None, tile: int | None) -> bool:
     """Whether an OctaveGraph asked for ``compiled`` steps the compiled copy: one tile in a
-    reduced precision (a compiled step runs none of rewrites.py's fast forms)."""
+    reduced precision (a compiled step runs none of rewrites.py's fast forms but the
+    space-to-depth stem's, which compile traces as plain torch ops)."""
     return compiled and dtype is not None and tile is None
 
 
