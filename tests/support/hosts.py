@@ -31,8 +31,8 @@ KRITARC = ".config/kritarc"
 # Each run starts its search for a free X display at a new number (xvfb-run -a alone takes
 # :99 again right after the last run's Xvfb was killed).
 _displays = itertools.count(100 + os.getpid() % 2000 * 16)
-# What Qt and GTK say when Xvfb was not there for them: on a loaded machine, about one GUI
-# start in ten (the socket was in place when checked by hand: the cause is not pinned down).
+# What Qt and GTK say when Xvfb was not there for them: with the CPU saturated, 6 of 33 GUI
+# starts here (the socket was in place when checked by hand: the cause is not pinned down).
 NO_DISPLAY = ("could not connect to display", "cannot open display")
 
 
