@@ -43,7 +43,7 @@ for _p in (REPO / "daemon", REPO / "shared", REPO):
         sys.path.insert(0, str(_p))
 
 import torch  # noqa: E402
-from deepdream import accel  # noqa: E402
+from deepdream import accel, rewrites  # noqa: E402
 from deepdream.engine import fastpath  # noqa: E402
 from deepdream.engine.objectives import layers_l2  # noqa: E402
 from deepdream.models import registry  # noqa: E402
@@ -192,13 +192,7 @@ class PlanarMaxPool(torch.nn.Module):
 
 def planar_pools(model: torch.nn.Module) -> int:
     """Every MaxPool2d of ``model`` as a PlanarMaxPool; how many."""
-    count = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if type(child) is torch.nn.MaxPool2d:
-                setattr(parent, name, PlanarMaxPool(child))
-                count += 1
-    return count
+    return rewrites._replace(model, lambda m: type(m) is torch.nn.MaxPool2d, PlanarMaxPool)
 
 
 class _ZeroChannels(torch.nn.Module):

@@ -103,17 +103,12 @@ def dream_step(x: torch.Tensor, offset: torch.Tensor, model: torch.nn.Module,
     if tile is not None and not fits_one_tile(tuple(x.shape[-2:]), tile):
         g = gradient(x, model, objective, tile, offset, cache_enabled=False)  # type: ignore[arg-type]
         g = normalize_gradient(g)
-    elif compiled_ops:
-        xin = _compiled_op(_rolled_in)(x, offset, input_dtype or x.dtype)
-        g = objective_gradient(xin, model, objective, dtype, cache_enabled=False)
-        g = _compiled_op(_unrolled_direction)(g, offset)
     else:
-        oy, ox = offset[0], offset[1]
-        xin = roll_gather(x, oy, ox)
-        if input_dtype is not None:
-            xin = xin.to(input_dtype)
-        g = objective_gradient(xin, model, objective, dtype, cache_enabled=False)
-        g = normalize_gradient(roll_gather(g.float(), -oy, -ox))  # (the image's coordinates)
+        rolled_in, unrolled = ((_compiled_op(_rolled_in), _compiled_op(_unrolled_direction))
+                               if compiled_ops else (_rolled_in, _unrolled_direction))
+        xin = rolled_in(x, offset, input_dtype or x.dtype)
+        g = unrolled(objective_gradient(xin, model, objective, dtype, cache_enabled=False),
+                     offset)
     x.add_(g, alpha=step_size)
     keep_in_range(x)
 
