@@ -22,7 +22,8 @@ from pathlib import Path
 
 PACKAGES = (
     "gimp python3-gi gir1.2-gimp-3.0 python3-zmq python3-msgpack python3-numpy "
-    "krita python3-pyqt5 xvfb xauth xdotool x11-apps imagemagick fonts-dejavu-core procps"
+    "krita python3-pyqt5 python3-pyqt6 "  # (PyQt6: the plug-in's Qt side as Krita 6 runs it)
+    "xvfb xauth xdotool x11-apps imagemagick fonts-dejavu-core procps"
 ).split()
 HOST_PACKAGES = ("debootstrap", "xvfb")
 ROOT = Path(os.environ.get("DEEPDREAM_HOST_ROOT", "/var/cache/deepdream-tests/trixie"))
