@@ -27,7 +27,9 @@ def test_tiled_gradient_equals_untiled(tiny_model, make_image, layer: str) -> No
     objective = layers_l2([(layer, 1.0)])
     whole = tiling.gradient(x, tiny_model, objective, tile=4096, offset=(5, 7))
     tiled = tiling.gradient(x, tiny_model, objective, tile=64, offset=(5, 7), halo=64)
-    assert torch.allclose(tiled, whole, rtol=1e-3, atol=1e-4 * whole.abs().max().item())
+    # float32 rounding: oneDNN picks its kernels by shape, so a tile's sums may round apart
+    # (up to 1.8e-4 of the largest value on an AMD EPYC); a halo short by 16 px is 1e-2 off
+    assert torch.allclose(tiled, whole, rtol=1e-3, atol=1e-3 * whole.abs().max().item())
 
 
 def test_deep_layer_tiled_gradient_is_close_with_the_default_halo(tiny_model, make_image) -> None:
