@@ -256,7 +256,7 @@ class Worker(threading.Thread):
             if not accel.out_of_memory(exc):
                 log.exception("job %s failed", job.id)
                 send({"op": m.ERROR, "code": m.E_INTERNAL,
-                      "message": f"the dream failed: {type(exc).__name__}: {exc}"})
+                      "message": f"the dream failed: {type(exc).__name__}: {m.first_line(exc)}"})
                 return
             # out of memory outside the dream (the frame's conversion, the model's loading)
             out_of_memory = True

@@ -90,7 +90,8 @@ class JobCancelled(DaemonError):
 
 def error_from_reply(header: Mapping[str, Any]) -> DaemonError:
     code = str(header.get("code", m.E_INTERNAL))
-    message = str(header.get("message", "the daemon reported an error"))
+    # one line whatever the daemon sent: the plug-ins show it in a status line or a message
+    message = " ".join(str(header.get("message", "")).split()) or "the daemon reported an error"
     if code == m.E_VERSION:
         return DaemonIncompatible(message, code)
     if code == m.E_BUSY:

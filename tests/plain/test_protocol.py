@@ -188,6 +188,25 @@ def test_daemon_of_another_protocol_version_is_refused(router: zmq.Socket) -> No
     thread.join()
 
 
+def test_a_daemons_error_reaches_the_plugin_as_one_line(router: zmq.Socket) -> None:
+    # a status line or a GIMP message shows it: a daemon (of this or another version) may
+    # send a message of several lines, e.g. from a torch error it passed on
+    def fake_daemon() -> None:
+        peer, header = router.recv_multipart()
+        req = msgpack.unpackb(header)["req"]
+        router.send_multipart([peer, msgpack.packb({
+            "v": 1, "op": "error", "code": "internal", "req": req,
+            "message": "the dream failed: RuntimeError: CUDA error: device-side assert\n"
+                       "CUDA kernel errors might be reported asynchronously\n\n  at"})])
+
+    thread = threading.Thread(target=fake_daemon)
+    thread.start()
+    with Client(router.last_endpoint.decode(), timeout=5) as c:
+        with pytest.raises(DaemonError) as caught:
+            c.hello()
+    thread.join()
+    assert str(caught.value) == ("the dream failed: RuntimeError: CUDA error: device-side "
+                                 "assert CUDA kernel errors might be reported asynchronously at")
 
 
 def test_client_checks_the_mask_size_before_sending() -> None:
