@@ -164,6 +164,7 @@ class Job:
     # Client.watch's liveness ping: its request number and when it went out
     ping_req: int = 0
     ping_sent: float | None = None
+    cancel_asked: bool = False
 
     @property
     def finished(self) -> bool:
@@ -371,6 +372,7 @@ class Client:
         """Ask the daemon to stop a job; ``on_cancelled`` fires when it has."""
         job_id = job if isinstance(job, str) else job.id
         if job_id in self._jobs:
+            self._jobs[job_id].cancel_asked = True
             self._send({"op": m.CANCEL, "job": job_id})
 
     def process_events(self) -> int:
@@ -444,6 +446,10 @@ class Client:
         elif op == m.RESULT:
             self._result(job, header, frames)
         elif op == m.ERROR:
+            if job.cancel_asked and header.get("code") == m.E_UNKNOWN_JOB:
+                # the cancel crossed the job's end: the daemon forgets a job as its last
+                # word (result, error) goes out, and that word is still on its way
+                return
             self._finish(job, "error", error=error_from_reply(header))
         elif op == m.CANCELLED:
             self._finish(job, "cancelled")
