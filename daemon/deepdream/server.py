@@ -57,6 +57,8 @@ MAX_PIXELS_LIMIT = 10**12
 _MAX_PIXEL_BYTES = max(len(layout) for layout in LAYOUTS) * max(DTYPES.values())
 #: an error text longer than this (quoting some other client text) is cut.
 _MAX_MESSAGE_CHARS = 500
+#: what the jobs that a shutdown stops are told
+SHUTTING_DOWN = "the daemon is shutting down"
 
 
 class ServeError(RuntimeError):
@@ -243,8 +245,12 @@ class Worker(threading.Thread):
                   "format": job.format.to_wire()}, data)
             log.info("job %s done in %.2f s", job.id, time.monotonic() - started)
         except Cancelled:
-            send({"op": m.CANCELLED})
-            log.info("job %s cancelled", job.id)
+            if self.server.queue.closed:  # stopped by the daemon's shutdown, not the user
+                send({"op": m.ERROR, "code": m.E_SHUTDOWN, "message": SHUTTING_DOWN})
+                log.info("job %s stopped: the daemon is shutting down", job.id)
+            else:
+                send({"op": m.CANCELLED})
+                log.info("job %s cancelled", job.id)
         except OutOfMemory as exc:  # (the engine tried smaller tiles first)
             log.warning("job %s: %s", job.id, exc)
             send({"op": m.ERROR, "code": m.E_TOO_LARGE, "message": str(exc)})
@@ -370,7 +376,7 @@ class Server:
         compile_ahead.stop()
         for job in self.queue.close():
             self._reply(job.peer, {"job": job.id}, m.ERROR, code=m.E_SHUTDOWN,
-                        message="the daemon is shutting down")
+                        message=SHUTTING_DOWN)
         deadline = time.monotonic() + 10
         for worker in self.workers:  # the running job was cancelled: let it say so
             while worker.is_alive() and time.monotonic() < deadline:

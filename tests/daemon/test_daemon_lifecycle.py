@@ -46,7 +46,7 @@ def test_ensure_daemon_starts_one_when_none_answers(tmp_path: Path,
         os.kill(hello["pid"], signal.SIGTERM)
 
 
-def test_preloaded_model_is_warm_and_sigterm_cancels_the_running_job() -> None:
+def test_preloaded_model_is_warm_and_sigterm_ends_its_jobs_saying_it_stopped() -> None:
     with daemon_process(extra_args=("--preload", "tiny", "--precision", "float32")) as daemon:
         proc = daemon.proc
         with Client(daemon.endpoint, timeout=2) as c:
@@ -63,8 +63,10 @@ def test_preloaded_model_is_warm_and_sigterm_cancels_the_running_job() -> None:
             proc.send_signal(signal.SIGTERM)
             pump_until(lambda: running.finished and queued.finished, c,
                        what="both jobs to end")
-        assert running.state == "cancelled"
-        assert queued.state == "error" and queued.error.code == "shutdown"
+        # the running job too: it used to end as "cancelled", which the artist had not asked
+        for job in (running, queued):
+            assert job.state == "error" and job.error.code == "shutdown"
+            assert str(job.error) == "the daemon is shutting down"
         assert proc.wait(timeout=60) == 0
         text = daemon.log_text()
         assert "stopped" in text
