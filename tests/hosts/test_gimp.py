@@ -441,6 +441,13 @@ def test_a_preset_fills_the_dialogs_fields_and_what_they_show_is_sent(gimp: Host
     assert steps["again"]["shown"]["octaves"] == 4
     other = steps["other"]["shown"]
     assert other["octaves"] == 3 and other["strength"] == 0.5 and not other["transform"]
+    # Reset and Load Saved Settings set the preset with the rest: the rest stays as set
+    # (it used to be overwritten by the preset's look: octaves 3, 5 and 4 here)
+    assert steps["reset"]["shown"] == {**other, "octaves": 2}
+    assert steps["held"]["shown"] == {**other, "preset": "deep-objects", "octaves": 4}
+    assert steps["held_reversed"]["shown"] == {**other, "preset": "classic", "octaves": 4,
+                                                "iterations": 7}
+    assert steps["chosen_after"]["shown"]["layer"] == "inception4b"  # painterly's
     assert steps["after"]["shown"]["octaves"] == 3  # only while the dialog follows it
     script = steps["script"]
     # a PDB call: what it left at the default takes the preset's value; its own value wins

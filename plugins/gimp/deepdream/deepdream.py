@@ -224,19 +224,40 @@ def follow_preset(config: Gimp.ProcedureConfig) -> int:
     """Make naming a preset in ``config`` fill its other settings with the preset's look
     (every one but the seed, as GIMP's own filter presets fill a dialog), so the dialog
     shows what will run.  Only another preset fills: a notification of the same one again
-    keeps the changes made since; choosing none and the preset again fills anew.
+    keeps the changes made since; choosing none and the preset again fills anew.  A preset
+    set together with other settings (the dialog's Reset and Load Saved Settings set them
+    all, notifications held until the end, in no set order) keeps the values it came with.
     Returns the handler id, for ``config.disconnect``."""
-    shown = [getattr(find_preset(config.get_property("preset")), "name", "")]
+    names = [argument(s.name) for s in SETTINGS]
 
-    def fill(config: Gimp.ProcedureConfig, _pspec: object) -> None:
-        name = getattr(find_preset(config.get_property("preset")), "name", "")
-        if name == shown[0]:
+    def now() -> dict:
+        return {name: config.get_property(name) for name in names}
+
+    seen = {"values": now(), "together": False, "filling": False,
+            "shown": getattr(find_preset(config.get_property("preset")), "name", "")}
+
+    def notified(config: Gimp.ProcedureConfig, pspec: GObject.ParamSpec) -> None:
+        if seen["filling"]:
             return
-        shown[0] = name
-        for setting, value in preset_fill(name).items():  # none: nothing
-            config.set_property(argument(setting), value)
+        values, before = now(), seen["values"]
+        if pspec.name != "preset":
+            # the preset changed as well, its notification still to come: set together
+            seen["together"] |= values["preset"] != before["preset"]
+            seen["values"] = {**values, "preset": before["preset"]}
+            return
+        together = seen["together"] or any(values[n] != before[n] for n in names
+                                           if n != "preset")
+        name = getattr(find_preset(values["preset"]), "name", "")
+        if name != seen["shown"] and not together:
+            seen["filling"] = True
+            try:
+                for setting, value in preset_fill(name).items():  # none: nothing
+                    config.set_property(argument(setting), value)
+            finally:
+                seen["filling"] = False
+        seen.update(values=now(), together=False, shown=name)
 
-    return config.connect("notify::preset", fill)
+    return config.connect("notify", notified)
 
 
 def config_values(config: Gimp.ProcedureConfig, run_mode: Gimp.RunMode) -> dict:

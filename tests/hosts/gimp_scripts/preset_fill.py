@@ -49,6 +49,26 @@ config.set_property("preset", "deep-objects")  # the same one again keeps the ch
 fact(step="again", shown=shown(config))
 config.set_property("preset", "subtle")
 fact(step="other", shown=shown(config))
+# Reset › Reset to Initial Values: GIMP's gimp_config_sync (what the dialog's copy of its
+# initial values runs) sets what differs with the notifications held; the values come
+# back as they were, not as the preset's look
+config.set_property("octaves", 2)  # subtle's look, changed: what the dialog opened with
+initial = new_config()
+Gimp.config_sync(config, initial, 0)
+config.set_property("preset", "painterly")
+config.set_property("octaves", 6)
+Gimp.config_sync(initial, config, 0)
+fact(step="reset", shown=shown(config))
+# the same by hand, in both orders: GLib gives no order for held notifications
+for step, pairs in (("held", (("preset", "deep-objects"), ("octaves", 4))),
+                    ("held_reversed", (("iterations", 7), ("preset", "classic")))):
+    config.freeze_notify()
+    for name, value in pairs:
+        config.set_property(name, value)
+    config.thaw_notify()
+    fact(step=step, shown=shown(config))
+config.set_property("preset", "painterly")  # and then a preset chosen fills again
+fact(step="chosen_after", shown=shown(config))
 config.set_property("preset", "none")
 config.set_property("preset", "subtle")  # chosen anew: filled anew
 config.disconnect(handler)
