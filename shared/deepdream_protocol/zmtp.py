@@ -64,6 +64,15 @@ def on_this_computer(endpoint: str) -> bool:
         return False
 
 
+def send_steadily(sock: socket.socket, data: bytes | bytearray | memoryview) -> None:
+    """All of ``data``, the socket's timeout bounding each wait for the peer to take more
+    rather than the whole send (``sendall``'s): a large frame may take longer in all, over
+    a busy loopback, than a stalled daemon should be waited for."""
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[sock.send(view):]
+
+
 def _frame_header(flags: int, size: int) -> bytes:
     if size > 255:
         return struct.pack(">BQ", flags | _LONG, size)
@@ -145,7 +154,8 @@ class ZmtpTransport:
     # -- sending -----------------------------------------------------------------------------
     def send(self, frames: Sequence[bytes | bytearray | memoryview],
              timeout: float | None = None) -> None:
-        """Send one multi-frame message; blocks at most ``timeout`` seconds (None: forever)."""
+        """Send one multi-frame message; fails when the daemon takes nothing more for
+        ``timeout`` seconds (None: waits for ever)."""
         self._sock.settimeout(timeout)
         try:
             pending = bytearray()
@@ -155,11 +165,11 @@ class ZmtpTransport:
                 if size <= _DIRECT:
                     pending += frame
                 else:  # large pixel frames go out without being copied
-                    self._sock.sendall(pending)
+                    send_steadily(self._sock, pending)
                     pending = bytearray()
-                    self._sock.sendall(frame)
+                    send_steadily(self._sock, frame)
             if pending:
-                self._sock.sendall(pending)
+                send_steadily(self._sock, pending)
         except TimeoutError:  # alive, perhaps, but not reading: not a dropped connection
             raise TransportClosed("the daemon did not take the message in time") from None
         except OSError as exc:  # EPIPE, ECONNRESET: the daemon's end is closed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -24,7 +25,7 @@ from deepdream_protocol.client import (
     DaemonUnavailable,
 )
 from deepdream_protocol.transport import choose
-from deepdream_protocol.zmtp import TransportClosed, ZmtpTransport
+from deepdream_protocol.zmtp import TransportClosed, ZmtpTransport, send_steadily
 
 from tests.support.daemon import free_port
 from tests.support.jobs import wait_until
@@ -110,6 +111,35 @@ def test_zmtp_client_exchanges_multipart_messages_with_libzmq(router: zmq.Socket
         assert t.recv(0.0) is None
     finally:
         t.close()
+
+
+def test_zmtp_send_waits_for_a_slow_reader_as_long_as_it_keeps_reading() -> None:
+    # a large frame over a busy loopback may take longer in all than the client's timeout:
+    # that bounds each wait for the daemon to read more (it bounded the whole send, and a
+    # 1.6 GB frame failed with "the daemon did not take the message in time")
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+    ours.settimeout(0.3)
+    data = os.urandom(4 << 20)
+    got = bytearray()
+
+    def slow_reader() -> None:
+        while len(got) < len(data):
+            got.extend(theirs.recv(256 * 1024))
+            time.sleep(0.05)  # ~5 MB/s: the whole send takes about a second
+
+    reader = threading.Thread(target=slow_reader)
+    reader.start()
+    started = time.monotonic()
+    try:
+        send_steadily(ours, data)
+        reader.join()
+        assert got == data and time.monotonic() - started > 0.3
+        with pytest.raises(TimeoutError):  # a reader that stopped still times out
+            send_steadily(ours, data)
+    finally:
+        ours.close()
+        theirs.close()
 
 
 def test_zmtp_client_reports_a_closed_connection(router: zmq.Socket) -> None:
