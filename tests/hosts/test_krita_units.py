@@ -17,10 +17,11 @@ from deepdream_krita import changes, job, preferences  # noqa: E402
 from deepdream_krita.pixels import (  # noqa: E402
     DreamError,
     Rect,
-    splice_unmasked,
     wire_format,
     working_space,
 )
+from deepdream_protocol import layer_changes  # noqa: E402
+from deepdream_protocol.layer_changes import splice_unmasked  # noqa: E402
 from deepdream_protocol.pixels import PixelFormat  # noqa: E402
 from deepdream_protocol.presets import preset_fill  # noqa: E402
 from deepdream_protocol.settings import wire_settings  # noqa: E402
@@ -497,7 +498,7 @@ def test_tied_places_are_checked_in_strips_that_stop_where_they_differ(monkeypat
     original = _crop(bytes(flat), width, bpp, part)
     found = {}
     for strip in (1 << 30, 2 * 48 * bpp):  # whole places (as before), two-row strips
-        monkeypatch.setattr(changes, "_STRIP_BYTES", strip)
+        monkeypatch.setattr(layer_changes, "_STRIP_BYTES", strip)
         layer = _Layer(bytes(painted), width, height, bpp)
         places = changes.candidates(part, part, canvas, part, part)
         # (the one-row reads rank the places: the same either way)

@@ -78,7 +78,7 @@ def test_client_library_imports_without_numpy_or_torch() -> None:
     code = ("import sys; sys.modules['numpy'] = None; sys.modules['torch'] = None\n"
             "import deepdream_protocol.client, deepdream_protocol.launcher, "
             "deepdream_protocol.zmtp, deepdream_protocol.settings, "
-            "deepdream_protocol.presets\nprint('ok')")
+            "deepdream_protocol.presets, deepdream_protocol.layer_changes\nprint('ok')")
     env = {**os.environ, "PYTHONPATH": str(REPO / "shared")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=60)

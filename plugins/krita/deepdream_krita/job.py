@@ -188,7 +188,7 @@ class PreparedDream:
         if mask is None or current is None:  # (current None: left as they were read)
             return dreamed
         bpp = len(current) // (rect.width * rect.height)
-        return pixels.splice_unmasked(current, dreamed, mask, bpp)
+        return changes.splice_unmasked(current, dreamed, mask, bpp)
 
 
 def idle(document: Any) -> bool:
