@@ -250,7 +250,8 @@ def test_preset_is_a_drop_down_and_a_script_names_one(gimp: HostHome, endpoint: 
 #: what a user does to the image while the daemon dreams -> what the plug-in then says
 #: (None: the dream is added)
 MEANWHILE = {
-    "move": None, "precision": None,
+    "move": None, "precision": None, "flip": None, "rotate": None, "image_flip": None,
+    "paint": None, "paint_unselected": None,
     "scale": "the layer was scaled, cropped or resized while dreaming",
     "crop": "the layer was scaled, cropped or resized while dreaming",
     "delete": "the layer was deleted while dreaming; nothing was added",
@@ -258,13 +259,23 @@ MEANWHILE = {
 }
 
 
+CHANGED = ("DeepDream-Warning: The dream was added, but the layer changed while it was "
+           "dreamed: the dream shows it as it was and covers the changes, which stay on the "
+           "layer.")
+
+
 @pytest.fixture(scope="module")
-def meanwhile(gimp: HostHome, endpoint: str) -> dict[str, dict]:
+def meanwhile_run(gimp: HostHome, endpoint: str) -> subprocess.CompletedProcess[str]:
     """Each action of MEANWHILE done by the plug-in's own process once the dream is back and
     before it is added, as the user may do while GIMP waits for the daemon."""
     env = dream_env(endpoint, [], DD_ACTIONS=",".join(MEANWHILE),
                     PYTHONPATH=f"{gimp.inside}/scripts/meanwhile")
-    return facts(gimp.run_gimp("meanwhile.py", env))
+    return gimp.run_gimp("meanwhile.py", env)
+
+
+@pytest.fixture(scope="module")
+def meanwhile(meanwhile_run: subprocess.CompletedProcess[str]) -> dict[str, dict]:
+    return facts(meanwhile_run)
 
 
 @pytest.mark.parametrize("action", MEANWHILE)
@@ -277,6 +288,14 @@ def test_changes_while_dreaming_get_the_dream_where_it_fits_or_a_message(
         new, target = fact["layers"][0], fact["layers"][1]
         assert new["name"].startswith("DeepDream (") and target["name"] == "target"
         assert new["offsets"] == target["offsets"] and new["size"] == target["size"]
+        # on the pixels it was dreamed from: a flipped or rotated layer gets it turned with
+        # it (it used to be added unturned); painted on, the dream covers the stroke
+        if action == "paint_unselected":
+            # painted where the round selection dreams nothing: the result shows the stroke
+            # (it used to cover it with the pixels as they were read)
+            assert fact["stroke_in_result"], fact
+        else:
+            assert fact["unlike_the_dream"] == 0, fact
         return
     # a scaled or cropped layer once got a piece of the dream at the wrong place, a deleted
     # one a dream at the top of the stack, a pasted selection was anchored
@@ -288,6 +307,15 @@ def test_changes_while_dreaming_get_the_dream_where_it_fits_or_a_message(
 
 def test_a_layer_moved_while_dreaming_gets_the_dream_where_it_now_is(meanwhile: dict) -> None:
     assert meanwhile["move"]["layers"][0]["offsets"] == [7, 5]
+
+
+def test_a_layer_painted_on_while_dreaming_is_said_once(
+        meanwhile_run: subprocess.CompletedProcess[str]) -> None:
+    # only "paint" changed the dreamed pixels; a turn or a move is no change (GIMP used
+    # to say nothing of a stroke the dream covers)
+    said = [line for line in f"{meanwhile_run.stdout}\n{meanwhile_run.stderr}".splitlines()
+            if "changed while it was dreamed" in line]
+    assert said == [CHANGED]
 
 
 def test_no_daemon_gives_an_error_and_leaves_the_image_alone(gimp: HostHome) -> None:

@@ -21,6 +21,7 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")
 import daemon_link  # noqa: E402
 import pixel_io  # noqa: E402
+from deepdream_protocol import layer_changes  # noqa: E402
 from deepdream_protocol.presets import (  # noqa: E402
     PRESETS,
     find_preset,
@@ -119,10 +120,16 @@ def dreamable_layer(image: Gimp.Image, drawables: list) -> Gimp.Layer:
     return drawables[0]
 
 
+#: said when the dreamed pixels changed while the daemon dreamed them
+CHANGED = ("The dream was added, but the layer changed while it was dreamed: the dream shows "
+           "it as it was and covers the changes, which stay on the layer.")
+
+
 def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
                          use_selection: bool) -> list[str]:
-    """Adds the dream as a new layer above the active one; returns the names of the
-    layer's effects GIMP could not copy onto it (the dream keeps the others)."""
+    """Adds the dream as a new layer above the active one; returns what to tell the user
+    besides: the layer's effects GIMP could not copy onto it (the dream keeps the others),
+    and whether the dreamed pixels changed meanwhile."""
     active = dreamable_layer(image, drawables)
     size = (active.get_width(), active.get_height())
     try:
@@ -146,6 +153,7 @@ def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
 
     # Only now, with the dream in hand, is the image changed (one undo group, below).
     still_dreamable(image, active, size)
+    region, dreamed, changed = place_dream(active, region, fmt, pixels, mask, dreamed)
     try:
         layer = result_layer(image, active, layer_name(values))
     except Exception as e:
@@ -174,7 +182,38 @@ def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
         raise DreamFailed(f"could not add the result layer: {one_line(e)}") from None
     finally:
         image.undo_group_end()
-    return skipped
+    notes = [CHANGED] if changed else []
+    if skipped:
+        notes.append("The dream was added, but GIMP could not copy these layer effects onto "
+                     f"it: {', '.join(skipped)}")
+    return notes
+
+
+def place_dream(active: Gimp.Layer, region: pixel_io.Region, fmt: pixel_io.HostFormat,
+                read: bytes, mask: bytes | None,
+                dreamed: bytes) -> tuple[pixel_io.Region, bytes, bool]:
+    """Where the dream goes on ``active`` as it is now, and the dream to write there.
+    GIMP stays usable while the daemon dreams: a layer (or the image) flipped or rotated
+    meanwhile gets the dream turned with it, on the pixels it was dreamed from; what the
+    selection left out is taken as the layer has it now; and the flag says whether the
+    selected pixels changed besides (painted on, filtered): the dream covers them."""
+    rect = layer_changes.Rect(region.x, region.y, region.width, region.height)
+
+    def now(place: layer_changes.Rect) -> bytes:
+        return pixel_io.read_pixels(active, pixel_io.Region(*place.args(), region.masked), fmt)
+
+    if now(rect) == read:  # as it was: the common case costs one read
+        return region, dreamed, False
+    selected = None if mask is None else pixel_io.selected(mask, fmt)
+    found = layer_changes.find(now, read, rect, selected, layer_changes.turned_in_place(
+        rect, active.get_width(), active.get_height()))
+    width, height = region.width, region.height
+    dreamed = layer_changes.turn_pixels(dreamed, width, height, found.turn)
+    if selected is not None and found.current is not None:
+        selected = layer_changes.turn_pixels(selected, width, height, found.turn)
+        dreamed = layer_changes.splice_unmasked(found.current, dreamed, selected,
+                                                len(dreamed) // (width * height))
+    return pixel_io.Region(*found.rect.args(), region.masked), dreamed, found.changed
 
 
 def still_dreamable(image: Gimp.Image, active: Gimp.Layer, size: tuple[int, int]) -> None:
@@ -308,17 +347,16 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         if run_mode == Gimp.RunMode.INTERACTIVE and not show_dialog(procedure, config):
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         values = config_values(config, run_mode)
-        skipped = dream_into_new_layer(image, drawables, values,
-                                       config.get_property(USE_SELECTION))
+        notes = dream_into_new_layer(image, drawables, values,
+                                     config.get_property(USE_SELECTION))
     except DreamFailed as e:
         return failed(procedure, str(e))
     except Exception as e:  # a bug or a broken setup: still one line, not a crashed plug-in
         traceback.print_exc()  # the details, for a bug report, on GIMP's terminal
         return failed(procedure, f"unexpected error: {type(e).__name__}: {one_line(e)}")
     Gimp.displays_flush()
-    if skipped:  # GIMP drops a message returned with a success; its domain names us
-        Gimp.message("The dream was added, but GIMP could not copy these layer effects onto "
-                     f"it: {', '.join(skipped)}")
+    if notes:  # GIMP drops a message returned with a success; its domain names us
+        Gimp.message(" ".join(notes))
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 

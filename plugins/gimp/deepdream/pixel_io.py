@@ -6,6 +6,7 @@ takes the daemon's answer back in the same format (conversion is the daemon's jo
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
 import gi
@@ -109,6 +110,13 @@ def read_mask(image: Gimp.Image, drawable: Gimp.Drawable, region: Region,
         # change nothing.
         raise PixelError("the selection does not overlap the active layer")
     return mask
+
+
+def selected(mask: bytes, fmt: HostFormat) -> bytes:
+    """``read_mask``'s mask as one byte a pixel, 0 where nothing is selected."""
+    if fmt.mask_dtype == "u8":
+        return mask
+    return bytes(map(bool, array("f", mask)))
 
 
 def write_pixels(drawable: Gimp.Drawable, region: Region, fmt: HostFormat, data: bytes) -> None:

@@ -1,12 +1,19 @@
 """On PYTHONPATH, Python imports this at start-up: once the daemon's dream is back, and before
 the plug-in adds it, the plug-in's process does to the image what a user may do meanwhile
 (GIMP stays usable while a plug-in runs).  What it does is read from $HOME/meanwhile, which
-meanwhile.py writes before each call (tests/hosts/test_gimp.py)."""
+meanwhile.py writes before each call (tests/hosts/test_gimp.py); the daemon's answer goes
+to $HOME/dreamed."""
 
 import builtins
 import os
 
 _import = builtins.__import__
+
+
+RED = b"\xff\x00\x00\xff"
+#: where each painting action paints (x, y, width, height): in the dreamed pixels, and in
+#: a corner of the dreamed box that the round selection meanwhile.py makes leaves out
+PAINTED = {"paint": (10, 8, 6, 4), "paint_unselected": (8, 8, 3, 3)}
 
 
 def _act(image, layer, action):
@@ -25,6 +32,19 @@ def _act(image, layer, action):
     elif action == "floating":
         Gimp.edit_copy([layer])
         Gimp.edit_paste(layer, False)
+    elif action == "flip":  # Layer › Transform › Flip Horizontally
+        layer.transform_flip_simple(Gimp.OrientationType.HORIZONTAL, True, 0.0)
+    elif action == "rotate":  # Layer › Transform › Rotate 180°
+        layer.transform_rotate_simple(Gimp.RotationType.DEGREES180, True, 0.0, 0.0)
+    elif action == "image_flip":  # Image › Transform › Flip Vertically
+        image.flip(Gimp.OrientationType.VERTICAL)
+    elif action in PAINTED:  # a stroke: an opaque red block
+        from gi.repository import Gegl
+
+        x, y, width, height = PAINTED[action]
+        layer.get_buffer().set(Gegl.Rectangle.new(x, y, width, height), "R'G'B'A u8",
+                               RED * (width * height))
+        layer.get_buffer().flush()
     else:
         raise ValueError(f"unknown action {action!r}")
 
@@ -37,6 +57,8 @@ def _hooked_import(name, *args, **kwargs):
             from gi.repository import Gimp
 
             result = real(*args, **kwargs)
+            with open(os.path.join(os.environ["HOME"], "dreamed"), "wb") as f:
+                f.write(result)  # what the daemon sent back, to compare the result with
             with open(os.path.join(os.environ["HOME"], "meanwhile")) as f:
                 action = f.read().strip()
             image = Gimp.get_images()[0]
