@@ -125,12 +125,18 @@ def run_in_root(
     timeout: float = 600,
     input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run argv inside the root (chroot) and capture its output as text."""
+    """Run argv inside the root (chroot) and capture its output as text.  A run that
+    outlasts ``timeout`` fails with the end of what it printed (where a host hung)."""
     base = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8",
             "HOME": "/root"}
     base.update(env or {})
-    return subprocess.run(["chroot", str(root), *argv], env=base, capture_output=True,
-                          text=True, timeout=timeout, input=input)
+    try:
+        return subprocess.run(["chroot", str(root), *argv], env=base, capture_output=True,
+                              text=True, timeout=timeout, input=input)
+    except subprocess.TimeoutExpired as exc:
+        said = [(out or b"").decode(errors="replace")[-3000:] for out in (exc.stdout, exc.stderr)]
+        raise AssertionError(f"{' '.join(argv)} ran past {timeout:g} s; its output last:\n"
+                             f"{said[0]}\n-- stderr --\n{said[1]}") from None
 
 
 @contextlib.contextmanager

@@ -93,7 +93,13 @@ def everything(doc: Any, layer: Any) -> bytes:
     return bytes(layer.pixelData(-64, -64, doc.width() + 128, doc.height() + 128))
 
 
+def step(case: dict[str, Any], what: str) -> None:
+    """Say what the script is doing (read back when Krita hangs: see run_in_root)."""
+    print(f"DD_STEP {case['name']}: {what}", flush=True)
+
+
 def run_case(case: dict[str, Any]) -> dict[str, Any]:
+    step(case, "start")
     doc, layer = build(case)
     root = doc.rootNode()
     names_before = [c.name() for c in root.childNodes()]
@@ -145,6 +151,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         for key, when, act in actions:
             if case.get(key) and percent > 0 and when not in out:
                 out[when] = out["ticks"]
+                step(case, key)
                 act()
                 acted = True
         if acted and "closed_at" not in out:  # the layer as the user left it
@@ -182,6 +189,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     for signal, slot in ((runner.progressed, on_progress), (runner.succeeded, on_done),
                          (runner.failed, on_failed), (runner.refused, on_refused)):
         signal.disconnect(slot)
+    step(case, "dream ended")
     out["busy_at_end"] = runner.busy
     out["layers_before"] = names_before
     if "closed_at" in out:  # nothing left to look at, nor to close
