@@ -378,7 +378,7 @@ class Server:
             self._reply(job.peer, {"job": job.id}, m.ERROR, code=m.E_SHUTDOWN,
                         message=SHUTTING_DOWN)
         deadline = time.monotonic() + 10
-        for worker in self.workers:  # the running job was cancelled: let it say so
+        for worker in self.workers:  # the running job was stopped: let it say why
             while worker.is_alive() and time.monotonic() < deadline:
                 worker.join(0.05)
                 self._forward()

@@ -159,13 +159,15 @@ def turn_rect(rect: Rect, frame: Rect, turn: Turn, to: tuple[int, int]) -> Rect:
     return Rect(to[0] + x, to[1] + y, w, h)
 
 
-def turned_in_place(rect: Rect, width: int, height: int) -> list[tuple[Turn, Rect]]:
-    """Where the pixels read over ``rect`` of a ``width`` x ``height`` layer are once the
-    layer is turned within its own frame (GIMP's Flip and Rotate keep a layer's offsets
-    and frame when its size stays): unturned first, then each turn that keeps the size."""
-    frame = Rect(0, 0, width, height)
+def turned_in_place(rect: Rect, was: tuple[int, int],
+                    now: tuple[int, int]) -> list[tuple[Turn, Rect]]:
+    """Where the pixels read over ``rect`` of a layer ``was`` (width, height) in size are
+    once the layer is turned within its own frame, now ``now`` in size (GIMP flips and
+    rotates a layer in its own frame; a quarter turn of an oblong one swaps its sides):
+    unturned first, then each turn that gives that size."""
+    frame = Rect(0, 0, *was)
     return [(turn, turn_rect(rect, frame, turn, (0, 0))) for turn in TURNS
-            if turn.size(width, height) == (width, height)]
+            if turn.size(*was) == now]
 
 
 def turned_row(data: bytes, width: int, height: int, turn: Turn, row: int) -> bytes:

@@ -251,6 +251,7 @@ def test_preset_is_a_drop_down_and_a_script_names_one(gimp: HostHome, endpoint: 
 #: (None: the dream is added)
 MEANWHILE = {
     "move": None, "precision": None, "flip": None, "rotate": None, "image_flip": None,
+    "rotate_90": None,
     "paint": None, "paint_unselected": None,
     "scale": "the layer was scaled, cropped or resized while dreaming",
     "crop": "the layer was scaled, cropped or resized while dreaming",

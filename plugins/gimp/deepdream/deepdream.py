@@ -120,6 +120,8 @@ def dreamable_layer(image: Gimp.Image, drawables: list) -> Gimp.Layer:
     return drawables[0]
 
 
+RESIZED = ("the layer was scaled, cropped or resized while dreaming, so the dream no longer "
+           "fits it; nothing was added")
 #: said when the dreamed pixels changed while the daemon dreamed them
 CHANGED = ("The dream was added, but the layer changed while it was dreamed: the dream shows "
            "it as it was and covers the changes, which stay on the layer.")
@@ -153,7 +155,7 @@ def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
 
     # Only now, with the dream in hand, is the image changed (one undo group, below).
     still_dreamable(image, active, size)
-    region, dreamed, changed = place_dream(active, region, fmt, pixels, mask, dreamed)
+    region, dreamed, changed = place_dream(active, size, region, fmt, pixels, mask, dreamed)
     try:
         layer = result_layer(image, active, layer_name(values))
     except Exception as e:
@@ -189,31 +191,40 @@ def dream_into_new_layer(image: Gimp.Image, drawables: list, values: dict,
     return notes
 
 
-def place_dream(active: Gimp.Layer, region: pixel_io.Region, fmt: pixel_io.HostFormat,
-                read: bytes, mask: bytes | None,
+def place_dream(active: Gimp.Layer, size: tuple[int, int], region: pixel_io.Region,
+                fmt: pixel_io.HostFormat, read: bytes, mask: bytes | None,
                 dreamed: bytes) -> tuple[pixel_io.Region, bytes, bool]:
-    """Where the dream goes on ``active`` as it is now, and the dream to write there.
-    GIMP stays usable while the daemon dreams: a layer (or the image) flipped or rotated
-    meanwhile gets the dream turned with it, on the pixels it was dreamed from; what the
-    selection left out is taken as the layer has it now; and the flag says whether the
-    selected pixels changed besides (painted on, filtered): the dream covers them."""
+    """Where the dream goes on ``active`` (``size`` when it was read) as it is now, and the
+    dream to write there.  GIMP stays usable while the daemon dreams: a layer (or the
+    image) flipped or rotated meanwhile gets the dream turned with it, on the pixels it was
+    dreamed from; what the selection left out is taken as the layer has it now; and the
+    flag says whether the selected pixels changed besides (painted on, filtered): the
+    dream covers them."""
     rect = layer_changes.Rect(region.x, region.y, region.width, region.height)
+    width, height = region.width, region.height
 
     def now(place: layer_changes.Rect) -> bytes:
         return pixel_io.read_pixels(active, pixel_io.Region(*place.args(), region.masked), fmt)
 
-    if now(rect) == read:  # as it was: the common case costs one read
-        return region, dreamed, False
-    selected = None if mask is None else pixel_io.selected(mask, fmt)
-    found = layer_changes.find(now, read, rect, selected, layer_changes.turned_in_place(
-        rect, active.get_width(), active.get_height()))
-    width, height = region.width, region.height
+    turned = (active.get_width(), active.get_height()) != size  # a quarter turn, if any
+    found = layer_changes.find(now, read, rect, None, layer_changes.turned_in_place(
+        rect, size, (active.get_width(), active.get_height())))
     dreamed = layer_changes.turn_pixels(dreamed, width, height, found.turn)
-    if selected is not None and found.current is not None:
-        selected = layer_changes.turn_pixels(selected, width, height, found.turn)
-        dreamed = layer_changes.splice_unmasked(found.current, dreamed, selected,
-                                                len(dreamed) // (width * height))
-    return pixel_io.Region(*found.rect.args(), region.masked), dreamed, found.changed
+    place = pixel_io.Region(*found.rect.args(), region.masked)
+    if found.current is None:  # the pixels as they were read (the common case: one read)
+        return place, dreamed, False
+    if turned:  # sides swapped and the pixels not found as read: scaled, as likely
+        raise DreamFailed(RESIZED)
+    if mask is None:
+        return place, dreamed, found.changed
+    # (the mask, one byte a pixel, only now: a float one takes a while to convert)
+    selected = layer_changes.turn_pixels(pixel_io.selected(mask, fmt), width, height,
+                                         found.turn)
+    expected = layer_changes.turn_pixels(read, width, height, found.turn)
+    changed = layer_changes.changed_where_selected(expected, found.current, selected)
+    dreamed = layer_changes.splice_unmasked(found.current, dreamed, selected,
+                                            len(dreamed) // (width * height))
+    return place, dreamed, changed
 
 
 def still_dreamable(image: Gimp.Image, active: Gimp.Layer, size: tuple[int, int]) -> None:
@@ -223,9 +234,8 @@ def still_dreamable(image: Gimp.Image, active: Gimp.Layer, size: tuple[int, int]
     (the pixels are written in the format they were read in, and babl converts)."""
     if not active.is_valid() or active.get_image().get_id() != image.get_id():
         raise DreamFailed("the layer was deleted while dreaming; nothing was added")
-    if (active.get_width(), active.get_height()) != size:
-        raise DreamFailed("the layer was scaled, cropped or resized while dreaming, so the "
-                          "dream no longer fits it; nothing was added")
+    if (active.get_width(), active.get_height()) not in (size, size[::-1]):
+        raise DreamFailed(RESIZED)  # (sides swapped: turned a quarter, see place_dream)
     try:
         dreamable_layer(image, [active])  # e.g. a paste left floating, adding would anchor
     except DreamFailed as e:

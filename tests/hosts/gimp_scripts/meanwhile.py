@@ -27,7 +27,8 @@ SELECTED = (8, 8, 40, 32)
 PAINTED = {"paint_unselected": (8, 8, 3, 3)}
 RED = b"\xff\x00\x00\xff"
 #: how each action turns the layer's pixels
-TURNED = {"flip": "mirror_x", "rotate": "rotate_180", "image_flip": "mirror_y"}
+TURNED = {"flip": "mirror_x", "rotate": "rotate_180", "image_flip": "mirror_y",
+          "rotate_90": "rotate_90"}
 
 
 def pixels(layer, area):
@@ -45,7 +46,7 @@ def unlike_the_dream(img, action):
     with open(os.path.join(os.environ["HOME"], "dreamed"), "rb") as f:
         dreamed = f.read()
     turn = next(t for t in TURNS if t.name == TURNED.get(action, "identity"))
-    wanted = turn_pixels(dreamed, width, height, turn)
+    wanted = turn_pixels(dreamed, *turn.size(width, height), turn)  # (as it was dreamed)
     return sum(got[i:i + 4] != wanted[i:i + 4] for i in range(0, len(got), 4))
 
 

@@ -36,6 +36,8 @@ def _act(image, layer, action):
         layer.transform_flip_simple(Gimp.OrientationType.HORIZONTAL, True, 0.0)
     elif action == "rotate":  # Layer › Transform › Rotate 180°
         layer.transform_rotate_simple(Gimp.RotationType.DEGREES180, True, 0.0, 0.0)
+    elif action == "rotate_90":  # ... Rotate 90° clockwise: its sides swap
+        layer.transform_rotate_simple(Gimp.RotationType.DEGREES90, True, 0.0, 0.0)
     elif action == "image_flip":  # Image › Transform › Flip Vertically
         image.flip(Gimp.OrientationType.VERTICAL)
     elif action in PAINTED:  # a stroke: an opaque red block
