@@ -344,6 +344,12 @@ def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
     assert facts["mirror_action"] and facts.get("mirrored"), facts
     assert facts["message_after_mirror"] == "added layer 'paint (DeepDream)'", facts
     assert facts["mirror_unlike_reference"] <= 0.01 * facts["mirror_pixels"], facts
+    # the image cropped into the dreamed pixels meanwhile (Image › Crop cuts the layer too):
+    # the dream fits them no more, so nothing is added, and the docker says why
+    assert facts["cropped"] and facts["size_after_crop"] == [100, 80], facts
+    assert facts["message_after_crop"] == ("the image was resized while dreaming; nothing "
+                                           "was added"), facts
+    assert facts["layers_after_crop"] == facts["layers_before_crop"]
     assert facts["busy_at_quit"] and facts["steps"][-1] == "quit"  # and Krita exited
     assert shot.exists() and shot.stat().st_size > 10_000
     # the docker's settings survive a restart: what the GUI wrote to kritarc reads back

@@ -5,8 +5,8 @@ main window, open a small document, show the docker, choose presets as a user wo
 fields fill; a field set back to its default is sent as shown), set tiny settings, press
 Dream, wait,
 save a screenshot ($DD_SHOT), undo the dream, dream again through the action, dream again
-and mirror the image meanwhile, start a long dream and quit Krita in the middle of it; the
-facts go to $DD_OUT.
+and mirror the image meanwhile, dream again and crop the image meanwhile, start a long dream
+and quit Krita in the middle of it; the facts go to $DD_OUT.
 """
 
 from __future__ import annotations
@@ -228,6 +228,39 @@ def wait_for_mirrored_dream() -> None:
     facts["mirror_pixels"] = len(got) // 4
     facts["mirror_unlike_reference"] = sum(got[i:i + 4] != wanted[i:i + 4]
                                            for i in range(0, len(got), 4))
+    _later(dream_and_crop)
+
+
+def dream_and_crop() -> None:
+    """Dream again, and crop the image into the dreamed pixels (Image › Crop, which cuts
+    the layer too; kritarunner hangs in it, the GUI does not) at the first progress."""
+    docker, document = state["docker"], state["document"]
+    document.setActiveNode(state["layer"])
+    facts["layers_before_crop"] = [c.name() for c in document.rootNode().childNodes()]
+
+    def on_progress(percent: int, _text: str) -> None:
+        if percent > 0 and "cropped" not in facts:
+            facts["cropped"] = True
+            document.crop(20, 10, 100, 80)
+
+    state["crop_slot"] = on_progress
+    controller.runner().progressed.connect(on_progress)
+    facts["steps"].append("crop")
+    docker.dream_button.click()
+    _later(wait_for_cropped_dream)
+
+
+def wait_for_cropped_dream() -> None:
+    docker, document = state["docker"], state["document"]
+    if not docker.dream_button.isEnabled():
+        if not _timed_out():
+            _later(wait_for_cropped_dream)
+        return
+    controller.runner().progressed.disconnect(state["crop_slot"])
+    document.waitForDone()
+    facts["message_after_crop"] = docker.message.text()
+    facts["size_after_crop"] = [document.width(), document.height()]
+    facts["layers_after_crop"] = [c.name() for c in document.rootNode().childNodes()]
     # a long dream, and Krita is closed in the middle of it
     docker.set_values({"iterations": 400, "octaves": 3})
     docker.dream_button.click()
