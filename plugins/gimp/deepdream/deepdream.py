@@ -248,14 +248,25 @@ def one_line(error: Exception) -> str:
     return " ".join(text.split()) or type(error).__name__
 
 
+def drawn_from_elsewhere(layer: Gimp.Layer) -> bool:
+    """Whether GIMP draws ``layer`` from something other than its pixels: its text, or (GIMP
+    3.2 and later) a path or a linked file."""
+    if isinstance(layer, Gimp.TextLayer):
+        return True
+    return any(getattr(layer, check, lambda: False)()
+               for check in ("is_text_layer", "is_vector_layer", "is_link_layer"))
+
+
 def result_layer(image: Gimp.Image, active: Gimp.Layer, name: str) -> Gimp.Layer:
     """A copy of ``active`` to dream into, not yet in the image and writable: "Lock pixels"
     and "Lock alpha" stay on the user's layer only.  A text layer's copy would still be a
     text layer, whose next edit with the Text tool renders the text again and throws the
-    dream away, so a text layer becomes a plain pixel layer.  A layer with effects becomes
-    one too, its effects added only once it is in the image (``pixel_io.plain_copy`` says
-    why): ``Layer.copy()`` would copy them onto a layer outside the image."""
-    if active.is_text_layer() or isinstance(active, Gimp.TextLayer) or active.get_filters():
+    dream away, so a text layer becomes a plain pixel layer (as do GIMP 3.2's vector and
+    link layers, drawn again from their path or file: not run here, where GIMP is 3.0).
+    A layer with effects becomes one too, its effects added only once it is in the image
+    (``pixel_io.plain_copy`` says why): ``Layer.copy()`` would copy them onto a layer
+    outside the image."""
+    if drawn_from_elsewhere(active) or active.get_filters():
         layer = pixel_io.plain_copy(image, active)
     else:
         layer = active.copy()
