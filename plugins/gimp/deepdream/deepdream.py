@@ -120,6 +120,7 @@ def dreamable_layer(image: Gimp.Image, drawables: list) -> Gimp.Layer:
     return drawables[0]
 
 
+#: said when the layer's size changed while the daemon dreamed it
 RESIZED = ("the layer was scaled, cropped or resized while dreaming, so the dream no longer "
            "fits it; nothing was added")
 #: said when the dreamed pixels changed while the daemon dreamed them
@@ -206,14 +207,14 @@ def place_dream(active: Gimp.Layer, size: tuple[int, int], region: pixel_io.Regi
     def now(place: layer_changes.Rect) -> bytes:
         return pixel_io.read_pixels(active, pixel_io.Region(*place.args(), region.masked), fmt)
 
-    turned = (active.get_width(), active.get_height()) != size  # a quarter turn, if any
-    found = layer_changes.find(now, read, rect, None, layer_changes.turned_in_place(
-        rect, size, (active.get_width(), active.get_height())))
+    size_now = (active.get_width(), active.get_height())
+    found = layer_changes.find(now, read, rect, None,
+                               layer_changes.turned_in_place(rect, size, size_now))
     dreamed = layer_changes.turn_pixels(dreamed, width, height, found.turn)
     place = pixel_io.Region(*found.rect.args(), region.masked)
     if found.current is None:  # the pixels as they were read (the common case: one read)
         return place, dreamed, False
-    if turned:  # sides swapped and the pixels not found as read: scaled, as likely
+    if size_now != size:  # sides swapped, the pixels not found as read: scaled, as likely
         raise DreamFailed(RESIZED)
     if mask is None:
         return place, dreamed, found.changed
