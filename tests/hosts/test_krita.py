@@ -20,7 +20,14 @@ import pytest
 
 from tests.hosts import trixie_root
 from tests.support.daemon import daemon_process, free_port
-from tests.support.hosts import KRITA_RESOURCES, KRITARC, HostHome, host_home, install_plugin
+from tests.support.hosts import (
+    GUI_DRIVER_STARTED,
+    KRITA_RESOURCES,
+    KRITARC,
+    HostHome,
+    host_home,
+    install_plugin,
+)
 
 pytestmark = pytest.mark.host
 
@@ -308,12 +315,14 @@ def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
         stale.unlink(missing_ok=True)
     proc = krita.run_krita_gui("1600x1000", {
         "PYTHONPATH": f"{krita.inside}/scripts", "DEEPDREAM_ENDPOINT": endpoint,
-        "DD_OUT": f"{krita.inside}/gui.json", "DD_SHOT": f"{krita.inside}/gui.png"})
+        "DD_OUT": f"{krita.inside}/gui.json", "DD_SHOT": f"{krita.inside}/gui.png"},
+        started=GUI_DRIVER_STARTED)
     if shot.exists():  # kept as a test artifact (artifacts/ is git-ignored)
         (REPO / "artifacts").mkdir(exist_ok=True)
         shutil.copy(shot, REPO / "artifacts" / "krita_gui.png")
     log = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert out.exists(), f"the GUI driver wrote nothing:\n{log}"
+    assert GUI_DRIVER_STARTED in proc.stdout  # (else a hang would be started again)
     facts = json.loads(out.read_text())
     assert "crash" not in facts, facts["crash"]
     assert "timeout" not in facts, facts

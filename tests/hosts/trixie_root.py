@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -130,13 +131,28 @@ def run_in_root(
     base = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8",
             "HOME": "/root"}
     base.update(env or {})
-    try:
-        return subprocess.run(["chroot", str(root), *argv], env=base, capture_output=True,
-                              text=True, timeout=timeout, input=input)
-    except subprocess.TimeoutExpired as exc:
-        said = [(out or b"").decode(errors="replace")[-3000:] for out in (exc.stdout, exc.stderr)]
-        raise AssertionError(f"{' '.join(argv)} ran past {timeout:g} s; its output last:\n"
-                             f"{said[0]}\n-- stderr --\n{said[1]}") from None
+    # its own process group, so that a timeout ends all of it (xvfb-run's Xvfb and the
+    # GUI program under it are grandchildren, left running by a kill of the child alone)
+    with subprocess.Popen(["chroot", str(root), *argv], env=base, text=True,
+                          stdin=None if input is None else subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            raise RanTooLong(argv, timeout, out, err) from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+class RanTooLong(AssertionError):
+    """A run in the root that outlasted its timeout (killed), with what it printed."""
+
+    def __init__(self, argv: Sequence[str], timeout: float, stdout: str, stderr: str) -> None:
+        super().__init__(f"{' '.join(argv)} ran past {timeout:g} s; its output last:\n"
+                         f"{stdout[-3000:]}\n-- stderr --\n{stderr[-3000:]}")
+        self.stdout, self.stderr = stdout, stderr
 
 
 @contextlib.contextmanager

@@ -70,6 +70,7 @@ def wait_for_window() -> None:
             _later(wait_for_window)
         return
     facts["steps"].append("window")
+    print("DD_STARTED", flush=True)  # (tests/support/hosts.py: Krita did start)
     from krita_cases import build
 
     document, layer = build({"name": "gui", "size": [160, 120], "model": "RGBA",
