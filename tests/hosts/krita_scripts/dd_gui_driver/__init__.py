@@ -55,6 +55,37 @@ def _later(step: Any) -> None:
     QTimer.singleShot(POLL_MS, _guarded(step))
 
 
+def _after_dream(step: Any) -> None:
+    """Run ``step`` once the docker's dream has ended (its Dream button is back)."""
+    def wait() -> None:
+        if not state["docker"].dream_button.isEnabled():
+            if not _timed_out():
+                _later(wait)
+            return
+        step()
+    _later(wait)
+
+
+def _dream_acting(fact: str, act: Any, then: Any) -> None:
+    """Press Dream and, at the dream's first progress, ``act`` as a user may meanwhile
+    (``fact`` notes it was done); once the dream has ended and Krita is idle, ``then``."""
+    runner = controller.runner()
+
+    def on_progress(percent: int, _text: str) -> None:
+        if percent > 0 and fact not in facts:
+            facts[fact] = True
+            act()
+
+    def ended() -> None:
+        runner.progressed.disconnect(on_progress)
+        state["document"].waitForDone()
+        then()
+
+    runner.progressed.connect(on_progress)
+    state["docker"].dream_button.click()
+    _after_dream(ended)
+
+
 def _timed_out() -> bool:
     if time.monotonic() - state["started"] > LIMIT_S:
         facts["timeout"] = facts["steps"][-1] if facts["steps"] else "start"
@@ -130,16 +161,11 @@ def press_dream() -> None:
     facts["steps"].append("dream")
     docker.dream_button.click()
     facts["busy_after_click"] = not docker.dream_button.isEnabled()
-    _later(wait_for_dream)
+    _after_dream(dreamed)
 
 
-def wait_for_dream() -> None:
-    docker = state["docker"]
-    if not docker.dream_button.isEnabled():
-        if not _timed_out():
-            _later(wait_for_dream)
-        return
-    document = state["document"]
+def dreamed() -> None:
+    docker, document = state["docker"], state["document"]
     facts["steps"].append("dreamed")
     facts["message"] = docker.message.text()
     model, layer = docker.fields["model"], docker.fields["layer"]
@@ -169,15 +195,11 @@ def after_undo() -> None:
         _write_and_quit()
         return
     action.trigger()  # the Tools › Scripts action, with the docker's settings
-    _later(wait_for_action)
+    _after_dream(action_dreamed)
 
 
-def wait_for_action() -> None:
+def action_dreamed() -> None:
     docker, document = state["docker"], state["document"]
-    if not docker.dream_button.isEnabled():
-        if not _timed_out():
-            _later(wait_for_action)
-        return
     facts["steps"].append("action")
     facts["layers_after_action"] = [c.name() for c in document.rootNode().childNodes()]
     facts["message_after_action"] = docker.message.text()
@@ -187,7 +209,7 @@ def wait_for_action() -> None:
 def dream_and_mirror() -> None:
     """Dream again, and mirror the image (Image › Mirror Image Horizontally, which Krita
     does in the background) as soon as the daemon reports progress."""
-    docker, document, layer = state["docker"], state["document"], state["layer"]
+    document, layer = state["document"], state["layer"]
     # the same dream, blocking, kept hidden in the document so that Krita mirrors it too
     reference = deepdream_krita.dream_layer(document, layer, SETTINGS)
     reference.setName("reference")
@@ -198,27 +220,13 @@ def dream_and_mirror() -> None:
     if mirror is None:
         _write_and_quit()
         return
-
-    def on_progress(percent: int, _text: str) -> None:
-        if percent > 0 and "mirrored" not in facts:
-            facts["mirrored"] = True
-            mirror.trigger()
-
-    state.update(reference=reference, mirror_slot=on_progress)
-    controller.runner().progressed.connect(on_progress)
+    state["reference"] = reference
     facts["steps"].append("mirror")
-    docker.dream_button.click()
-    _later(wait_for_mirrored_dream)
+    _dream_acting("mirrored", mirror.trigger, mirrored_dream_ended)
 
 
-def wait_for_mirrored_dream() -> None:
+def mirrored_dream_ended() -> None:
     docker, document, layer = state["docker"], state["document"], state["layer"]
-    if not docker.dream_button.isEnabled():
-        if not _timed_out():
-            _later(wait_for_mirrored_dream)
-        return
-    controller.runner().progressed.disconnect(state["mirror_slot"])
-    document.waitForDone()
     facts["message_after_mirror"] = docker.message.text()
     children = document.rootNode().childNodes()
     names = [c.name() for c in children]
@@ -235,30 +243,15 @@ def wait_for_mirrored_dream() -> None:
 def dream_and_crop() -> None:
     """Dream again, and crop the image into the dreamed pixels (Image › Crop, which cuts
     the layer too; kritarunner hangs in it, the GUI does not) at the first progress."""
-    docker, document = state["docker"], state["document"]
+    document = state["document"]
     document.setActiveNode(state["layer"])
     facts["layers_before_crop"] = [c.name() for c in document.rootNode().childNodes()]
-
-    def on_progress(percent: int, _text: str) -> None:
-        if percent > 0 and "cropped" not in facts:
-            facts["cropped"] = True
-            document.crop(20, 10, 100, 80)
-
-    state["crop_slot"] = on_progress
-    controller.runner().progressed.connect(on_progress)
     facts["steps"].append("crop")
-    docker.dream_button.click()
-    _later(wait_for_cropped_dream)
+    _dream_acting("cropped", lambda: document.crop(20, 10, 100, 80), cropped_dream_ended)
 
 
-def wait_for_cropped_dream() -> None:
+def cropped_dream_ended() -> None:
     docker, document = state["docker"], state["document"]
-    if not docker.dream_button.isEnabled():
-        if not _timed_out():
-            _later(wait_for_cropped_dream)
-        return
-    controller.runner().progressed.disconnect(state["crop_slot"])
-    document.waitForDone()
     facts["message_after_crop"] = docker.message.text()
     facts["size_after_crop"] = [document.width(), document.height()]
     facts["layers_after_crop"] = [c.name() for c in document.rootNode().childNodes()]
