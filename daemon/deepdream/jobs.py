@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 import threading
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +28,27 @@ class Job:
     mask: memoryview | None = None
     mask_dtype: str = "u8"
     preview: int = 0
+    guide: memoryview | None = None  # the guide image file the client sent, as stored
     cancel: threading.Event = field(default_factory=threading.Event)
 
     @property
     def key(self) -> tuple[bytes, str]:
         return (self.peer, self.id)
+
+    @contextlib.contextmanager
+    def guide_on_disk(self) -> Iterator[str | None]:
+        """The guide image the client sent, as a private temporary file (the image readers
+        read files), removed afterwards; None when none came with the job."""
+        if self.guide is None:
+            yield None
+            return
+        fd, path = tempfile.mkstemp(prefix="deepdream-guide-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(self.guide)
+            yield path
+        finally:
+            os.unlink(path)
 
 
 class JobQueue:

@@ -276,7 +276,7 @@ class Worker(threading.Thread):
     def _dreamed(self, job: Job, settings: DreamSettings,
                  progress: Callable[[Progress], None]) -> bytes:
         """The job's frame dreamed, as bytes in the format it came in."""
-        from .engine import Cancelled, dream
+        from .engine import Cancelled, SettingsError, dream
         from .pixelformat import decode_for, decode_mask, encode
 
         # 8-bit frames go to the GPU as bytes and come back as bytes (pixelformat)
@@ -286,8 +286,16 @@ class Worker(threading.Thread):
                 if job.mask is not None else None)
         if job.cancel.is_set():
             raise Cancelled()
-        # the engine returns a new array, so ``image`` still holds the input
-        result = dream(image, model, settings, mask, progress, job.cancel.is_set)
+        with job.guide_on_disk() as guide:
+            try:
+                # the engine returns a new array, so ``image`` still holds the input
+                result = dream(image, model, settings if guide is None else
+                               dataclasses.replace(settings, guide=guide), mask, progress,
+                               job.cancel.is_set)
+            except SettingsError as exc:  # named as the client named it, not as stored here
+                if guide is None:
+                    raise
+                raise SettingsError(str(exc).replace(guide, settings.guide)) from None
         self._remember(settings, job)
         return encode(result, job.format, job.pixels, job.width, job.height, decoded=image)
 
@@ -542,11 +550,12 @@ class Server:
         from .engine import DreamSettings
         from .models import ModelError, registry
 
-        mask_dtype = header.get("mask")
-        wanted = 1 if mask_dtype is None else 2
-        if len(data) != wanted:
-            raise m.ProtocolError(m.E_BAD_FRAME, f"submit needs {wanted} data frame(s) "
-                                  f"(pixels{', mask' if mask_dtype else ''}), got {len(data)}")
+        mask_dtype, guide_name = header.get("mask"), header.get("guide_file")
+        wanted = ["pixels", *["mask"] * (mask_dtype is not None),
+                  *["guide image"] * (guide_name is not None)]
+        if len(data) != len(wanted):
+            raise m.ProtocolError(m.E_BAD_FRAME, f"submit needs {len(wanted)} data frame(s) "
+                                  f"({', '.join(wanted)}), got {len(data)}")
         try:
             fmt = PixelFormat.from_wire(header["format"])
         except ValueError as exc:
@@ -571,12 +580,29 @@ class Server:
             if len(mask) != size:
                 raise m.ProtocolError(m.E_BAD_FRAME, f"mask frame is {len(mask)} bytes; "
                                       f"{width}x{height} {mask_dtype} needs {size}")
+        guide = None
+        if guide_name is not None:
+            guide = data[-1].buffer
+            if not guide_name:
+                raise m.ProtocolError(m.E_BAD_FIELD, "submit: field 'guide_file' is empty")
+            if len(guide) > m.MAX_GUIDE_BYTES:
+                raise m.ProtocolError(m.E_TOO_LARGE, f"guide image {m.shown(guide_name)} is "
+                                      f"{len(guide) / 2**20:.0f} MiB; a guide image may be at "
+                                      f"most {m.MAX_GUIDE_BYTES // 2**20} MiB")
         values = dict(header["settings"])
         values.pop("device", None)  # the daemon decides where jobs run
+        if guide_name is not None:
+            values["guide"] = guide_name  # (the file that came with it is what is read)
         try:
             settings = DreamSettings.from_dict(values)  # fills in a named preset
         except Exception as exc:  # any bad value is the client's mistake, told in one line
             raise m.ProtocolError(m.E_BAD_SETTINGS, str(exc)) from None
+        if settings.guide and guide is None and self.opts.curve_dir is not None:
+            # other computers' clients may not probe this one's files (nor would their
+            # paths mean anything here)
+            raise m.ProtocolError(m.E_BAD_SETTINGS, "this daemon serves other computers: a "
+                                  "guide image must come with the job, not as a path on "
+                                  "the daemon's disk (update the client)")
         try:
             registry.get_spec(settings.model, self.opts.models_file)
         except ModelError as exc:
@@ -584,7 +610,7 @@ class Server:
         if self.queue.known((peer, header["job"])):
             raise m.ProtocolError(m.E_DUPLICATE_JOB, f"job id {m.shown(header['job'])} is in use")
         return Job(peer, header["job"], settings, fmt, width, height, pixels, mask,
-                   mask_dtype or "u8", header.get("preview", 0))
+                   mask_dtype or "u8", header.get("preview", 0), guide)
 
 
 def max_frame_bytes(max_pixels: int) -> int:

@@ -351,13 +351,18 @@ class Client:
             # the daemon would refuse it after the whole frame had crossed the wire
             raise DaemonError(m.too_large_message(width, height, self.max_pixels),
                               m.E_TOO_LARGE)
+        settings = dict(settings)
+        guide = read_guide(settings.get("guide"))
         header: dict[str, Any] = {"op": m.SUBMIT, "job": uuid.uuid4().hex,
-                                  "settings": dict(settings), "format": fmt.to_wire(),
+                                  "settings": settings, "format": fmt.to_wire(),
                                   "width": width, "height": height}
         frames: list[Any] = [pixels]
         if mask is not None:
             header["mask"] = mask_dtype
             frames.append(mask)
+        if guide is not None:  # the daemon's disk may not have it: the file goes along
+            settings["guide"] = header["guide_file"] = guide[0]
+            frames.append(guide[1])
         if preview:
             header["preview"] = int(preview)
         job = Job(header["job"], width, height, fmt, on_progress=on_progress,
@@ -553,6 +558,27 @@ class Client:
                 should_cancel is None or not should_cancel()):
             raise DaemonError(f"the dream did not finish within {timeout:g} s", "timeout")
         raise JobCancelled()
+
+
+def read_guide(path: object) -> tuple[str, bytes] | None:
+    """The guide image file a job's settings name, as (its name, its bytes) to send along;
+    None when none is named.  DaemonError (``bad_settings``, one line) when it cannot be
+    read.  (Not a str: the daemon's settings check answers that.)"""
+    if not path or not isinstance(path, str):
+        return None
+    file = Path(path).expanduser()
+    try:
+        if not file.is_file():
+            raise DaemonError(f"guide image {path} does not exist", m.E_BAD_SETTINGS)
+        size = file.stat().st_size
+        if size > m.MAX_GUIDE_BYTES:
+            raise DaemonError(f"guide image {path} is {size / 2**20:.0f} MiB; a guide image "
+                              f"may be at most {m.MAX_GUIDE_BYTES // 2**20} MiB",
+                              m.E_BAD_SETTINGS)
+        return file.name, file.read_bytes()
+    except OSError as exc:
+        raise DaemonError(f"cannot read guide image {path}: {exc.strerror or exc}",
+                          m.E_BAD_SETTINGS) from None
 
 
 def _checked_size(what: str, data: bytes | bytearray | memoryview, needed: int,

@@ -23,6 +23,9 @@ MAX_HEADER_BYTES = 64 * 1024
 #: unanswered, the connection of a client that sends a frame over the limit, so a client
 #: learns ``max_pixels`` from ``hello`` before sending a bigger one.
 MIN_FRAME_LIMIT = 64 * 2**20
+#: a guide image file crosses whole, as one frame; this bound keeps it under every daemon's
+#: frame limit (it is downscaled for its features anyway).
+MAX_GUIDE_BYTES = MIN_FRAME_LIMIT
 
 # Operations a client sends.
 HELLO, PING, CATALOG, SUBMIT, CANCEL = "hello", "ping", "catalog", "submit", "cancel"
@@ -36,7 +39,7 @@ E_BAD_HEADER = "bad_header"  # not msgpack, not a map, too big
 E_VERSION = "incompatible_version"
 E_UNKNOWN_OP = "unknown_op"
 E_BAD_FIELD = "bad_field"  # missing field or wrong type
-E_BAD_FRAME = "bad_frame"  # pixel/mask frame missing or of the wrong length
+E_BAD_FRAME = "bad_frame"  # pixel/mask/guide frame missing or of the wrong length
 E_TOO_LARGE = "too_large"  # over the daemon's pixel limit, or out of memory for it
 E_BAD_SETTINGS = "bad_settings"
 E_MODEL = "model_error"
@@ -58,10 +61,11 @@ REQUIRED: dict[str, dict[str, tuple[type, ...]]] = {
     CANCEL: {"job": _STR},
 }
 # Optional fields: "req" (any op; echoed in the reply so a client can pair them),
-# "mask" (submit: the mask frame's sample type), "preview" (submit: reserved; the daemon
-# checks its type and otherwise ignores it: version 1 sends no previews).
+# "mask" (submit: the mask frame's sample type), "guide_file" (submit: the guide image file's
+# name; its bytes are the last frame), "preview" (submit: reserved; the daemon checks its
+# type and otherwise ignores it: version 1 sends no previews).
 OPTIONAL: dict[str, tuple[type, ...]] = {
-    "req": _INT, "mask": _STR, "preview": _INT, "client": _STR, "v": _INT}
+    "req": _INT, "mask": _STR, "guide_file": _STR, "preview": _INT, "client": _STR, "v": _INT}
 
 
 class ProtocolError(ValueError):

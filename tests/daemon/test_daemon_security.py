@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from deepdream_protocol.client import Client, DaemonUnavailable
+from deepdream_protocol import client as client_module
+from deepdream_protocol.client import Client, DaemonError, DaemonUnavailable
 from deepdream_protocol.transport import CurveKeys
 from PIL import Image
 
@@ -48,7 +49,8 @@ def test_second_daemon_on_the_same_port_exits_with_a_clear_message(daemon: Daemo
         assert c.ping()["op"] == "pong"
 
 
-def test_curve_admits_an_allowed_key_and_refuses_others(tmp_path: Path) -> None:
+def test_curve_admits_an_allowed_key_and_refuses_others(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     keys, strangers = tmp_path / "keys", tmp_path / "strangers"
     assert deepdream("keygen", "--dir", str(keys)).returncode == 0
     made = deepdream("keygen", "--dir", str(keys), "--client", "alice")
@@ -63,6 +65,7 @@ def test_curve_admits_an_allowed_key_and_refuses_others(tmp_path: Path) -> None:
             assert c.hello()["version"] == 1
             assert c.dream({"model": "tiny", "iterations": 0}, bytes(64), 4, 4,
                            {"layout": "RGBA", "dtype": "u8", "transfer": "srgb"}) == bytes(64)
+            check_guides_travel(c, tmp_path, monkeypatch)
         mallory = CurveKeys.from_files(str(keys / "server.key"),
                                        str(strangers / "mallory.key_secret"))
         for client in (Client(endpoint, timeout=2, curve=mallory),
@@ -70,6 +73,28 @@ def test_curve_admits_an_allowed_key_and_refuses_others(tmp_path: Path) -> None:
                        Client(endpoint, timeout=2, transport="stdlib")):
             with client, pytest.raises(DaemonUnavailable):
                 client.hello()
+
+
+def check_guides_travel(c: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daemon that serves other computers dreams a guide image sent with the job, and never
+    one named by a path on its disk: whether that file exists is not its clients' to learn."""
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(tmp_path / "guide.png")
+    rgba = {"layout": "RGBA", "dtype": "u8", "transfer": "srgb"}
+    guided = {"model": "tiny", "iterations": 1, "octaves": 1}
+    pixels = bytes(range(256)) * 4
+    assert len(c.dream({**guided, "guide": str(tmp_path / "guide.png")}, pixels, 16, 16,
+                       rgba)) == len(pixels)
+    # a client that names the file instead (as clients did before the file went along)
+    monkeypatch.setattr(client_module, "read_guide", lambda path: None)
+    answers = []
+    for path in (tmp_path / "guide.png", tmp_path / "missing.png"):
+        with pytest.raises(DaemonError) as refused:
+            c.dream({**guided, "guide": str(path)}, pixels, 16, 16, rgba)
+        assert refused.value.code == "bad_settings"
+        answers.append(str(refused.value))
+    assert answers[0] == answers[1]  # the same for a file there and one that is not
+    assert "a guide image must come with the job" in answers[0]
+    monkeypatch.undo()
 
 
 def test_clients_find_their_keys_in_the_folder_the_config_or_environment_names(

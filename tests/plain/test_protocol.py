@@ -246,6 +246,19 @@ def test_client_checks_the_mask_size_before_sending() -> None:
             c.submit({}, bytes(4), 2, 2, fmt, mask=bytes(3), mask_dtype="f32")
 
 
+def test_client_refuses_a_guide_file_over_the_limit_before_sending(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(m, "MAX_GUIDE_BYTES", 2**20)  # (a file over 64 MiB is slow to make)
+    (tmp_path / "big.png").write_bytes(bytes(3 * 2**20))
+    with Client(f"tcp://127.0.0.1:{free_port()}") as client, \
+            pytest.raises(DaemonError) as refused:  # nothing listens: nothing is sent
+        client.submit({"guide": str(tmp_path / "big.png")}, bytes(4), 1, 1,
+                      {"layout": "RGBA", "dtype": "u8", "transfer": "srgb"})
+    assert str(refused.value) == (f"guide image {tmp_path / 'big.png'} is 3 MiB; a guide "
+                                  "image may be at most 1 MiB")
+    assert refused.value.code == m.E_BAD_SETTINGS
+
+
 @pytest.mark.parametrize("transport", ["zmq", "stdlib"])
 def test_a_daemon_started_again_is_not_held_to_the_old_ones_limit(router: zmq.Socket,
                                                                    transport: str) -> None:
