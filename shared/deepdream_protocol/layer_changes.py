@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,19 +198,32 @@ def _likeness(read: Callable[[Rect], bytes], original: bytes, rect: Rect, turn: 
     colour, then of all equal pieces.  Pieces of one colour (empty or flat areas) are alike
     in many places, so they only break ties: else an empty place would look as much like
     mostly empty line art as the line art's own place, turned and painted over."""
-    width, height = turn.size(rect.width, rect.height)
-    bpp = len(original) // (rect.width * rect.height)
-    size = bpp * max(2, -(-width // 16))  # (one pixel is always of one colour)
     distinct = equal = 0
-    for row in sorted({k * height // _ROWS for k in range(_ROWS)}):
+    for row, pieces, bpp in _sampled_rows(original, rect, turn):
         now = read(Rect(place.x, place.y + row, place.width, 1))
-        was = turned_row(original, rect.width, rect.height, turn, row)
-        for i in range(0, len(was), size):
-            piece = was[i:i + size]
-            if now[i:i + size] == piece:
+        for i, piece in pieces:
+            if now[i:i + len(piece)] == piece:
                 equal += 1
                 distinct += not one_colour(piece, bpp)
     return distinct, equal
+
+
+def _has_detail(original: bytes, rect: Rect, turn: Turn) -> bool:
+    """Whether any piece ``_likeness`` compares for ``turn`` is of more than one colour."""
+    return any(not one_colour(piece, bpp) for _, pieces, bpp in
+               _sampled_rows(original, rect, turn) for _, piece in pieces)
+
+
+def _sampled_rows(original: bytes, rect: Rect, turn: Turn
+                  ) -> Iterator[tuple[int, list[tuple[int, bytes]], int]]:
+    """The rows ``_likeness`` compares of ``original`` turned: (row, its pieces as (offset,
+    bytes), bytes per pixel)."""
+    width, height = turn.size(rect.width, rect.height)
+    bpp = len(original) // (rect.width * rect.height)
+    size = bpp * max(2, -(-width // 16))  # (one pixel is always of one colour)
+    for row in sorted({k * height // _ROWS for k in range(_ROWS)}):
+        was = turned_row(original, rect.width, rect.height, turn, row)
+        yield row, [(i, was[i:i + size]) for i in range(0, len(was), size)], bpp
 
 
 def _holds(read: Callable[[Rect], bytes], place: Rect, expected: bytes) -> bool:
@@ -252,8 +265,9 @@ def find(read: Callable[[Rect], bytes], original: bytes, rect: Rect, mask: bytes
     """The place of ``places`` that holds ``original`` (read over ``rect``; ``read`` reads the
     layer now) turned; when none holds it exactly (the layer was painted on or filtered as
     well), the one most like it, or else (nothing alike but areas of one colour) the first,
-    unturned place.  The first place is tried first and alone when it holds it, so the
-    common case costs one read."""
+    unturned place; that place also wins, painted on, over a turned one that holds pixels
+    looking the same turned (a flat fill) when it is about as alike.  The first place is
+    tried first and alone when it holds it, so the common case costs one read."""
     places = list(places)
     turn, place = places[0]
     first = read(place)
@@ -266,22 +280,29 @@ def find(read: Callable[[Rect], bytes], original: bytes, rect: Rect, mask: bytes
     # (a stable sort: ties keep their order, the unturned place first)
     order = sorted(range(len(places)), key=lambda i: (-scores[i][0], -scores[i][1]))
     best: tuple[Turn, Rect, bytes | None, bytes] | None = None
-    expected_turn = turn
     for i in order[:_FULL_CHECKS]:
         if best is not None and scores[i] < scores[order[0]]:
             break
         turn, place = places[i]
-        if turn != expected_turn:
-            expected = turn_pixels(original, rect.width, rect.height, turn)
-            expected_turn = turn
-        if (first == expected) if i == 0 else _holds(read, place, expected):
+        expected = turn_pixels(original, rect.width, rect.height, turn)
+        if i == 0 or not _holds(read, place, expected):
+            best = best or (turn, place, first if i == 0 else None, expected)
+        elif expected != unturned[3] or 2 * scores[0][1] < scores[i][1]:
             return Found(turn, place, False, None)
-        if best is None:
-            best = (turn, place, first if i == 0 else None, expected)
-    if best is None or (scores[order[0]][0] == 0 and min(rect.width, rect.height) > 1):
-        # nothing of more than one colour is alike anywhere (line art all painted over,
-        # or filtered): no sign of a turn, whatever empty places are alike.  (A row of a
-        # one-pixel strip, turned, is one pixel: of one colour, and no sign either way.)
+        else:
+            # the dreamed pixels look the same turned (a flat fill, a symmetric shape) and
+            # their place holds them but for paint: the turned place's are no sign of a turn
+            best = unturned
+            break
+    if best is None or (scores[order[0]][0] == 0 and min(rect.width, rect.height) > 1
+                        and (_has_detail(original, rect, best[0])
+                             or 2 * scores[0][1] >= scores[order[0]][1])):
+        # nothing of more than one colour is alike anywhere: detail there was is gone (line
+        # art all painted over, or filtered), so whatever empty places are alike are no
+        # sign of a turn; or there was none (a flat fill, a sky's rows) and the unturned
+        # place is about as alike as any.  Only flat pixels found clearly elsewhere (a
+        # stroke on a flipped fill) tell a turn.  (A row of a one-pixel strip, turned, is
+        # one pixel: of one colour, and no sign either way.)
         best = unturned
     turn, place, current, expected = best
     if current is None:  # (only checked in strips so far)

@@ -62,3 +62,40 @@ def test_a_layer_turned_in_its_frame_is_found_turned(size, name) -> None:
                  turned_in_place(part, size, (now_width, now_height)))
     assert (found.turn, found.changed, found.current) == (turn, False, None)
     assert read(found.rect) == turn_pixels(_crop(image, width, part), 5, 4, turn)
+
+
+RED, BLUE, GREEN = b"\xff\0\0\xff", b"\0\0\xff\xff", b"\0\xff\0\xff"
+
+
+def _halves(width: int, height: int, left: bytes, right: bytes) -> bytearray:
+    return bytearray(b"".join(left if x < width // 2 else right
+                              for _ in range(height) for x in range(width)))
+
+
+def _paint(pixels: bytearray, width: int, spots: list[tuple[int, int]], colour: bytes) -> bytes:
+    for x, y in spots:
+        pixels[(y * width + x) * 4:(y * width + x + 1) * 4] = colour
+    return bytes(pixels)
+
+
+def test_a_flat_area_flipped_and_painted_on_is_found_where_it_went() -> None:
+    """No piece of more than one colour anywhere: where the flat pixels are found whole but
+    for the stroke tells the flip (the unturned place holds the other half's colour now)."""
+    part = Rect(0, 0, 8, 8)  # the red half of a red | blue layer, selected
+    layer = _halves(16, 8, RED, BLUE)
+    flipped = _paint(bytearray(turn_pixels(bytes(layer), 16, 8, BY_NAME["mirror_x"])), 16,
+                     [(10, 3), (11, 3), (12, 3)], GREEN)  # and a stroke on the red
+    found = find(lambda r: _crop(flipped, 16, r), _crop(bytes(layer), 16, part), part, None,
+                 turned_in_place(part, (16, 8), (16, 8)))
+    assert (found.turn.name, found.rect, found.changed) == ("mirror_x", Rect(8, 0, 8, 8), True)
+
+
+def test_a_flat_area_painted_on_stays_put_where_its_mirror_is_as_flat() -> None:
+    """Not turned, a stroke on it, and its mirror image flat the same colour: the unturned
+    place, about as alike, is kept (no sign of a turn)."""
+    part = Rect(1, 1, 6, 6)
+    layer = bytes(RED * (16 * 8))
+    painted = _paint(bytearray(layer), 16, [(2, 3), (3, 3), (4, 3), (2, 4)], GREEN)
+    found = find(lambda r: _crop(painted, 16, r), _crop(layer, 16, part), part, None,
+                 turned_in_place(part, (16, 8), (16, 8)))
+    assert (found.turn.name, found.rect, found.changed) == ("identity", part, True)
