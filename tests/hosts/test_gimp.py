@@ -252,7 +252,8 @@ def test_preset_is_a_drop_down_and_a_script_names_one(gimp: HostHome, endpoint: 
 MEANWHILE = {
     "move": None, "precision": None, "flip": None, "rotate": None, "image_flip": None,
     "rotate_90": None,
-    "paint": None, "paint_unselected": None,
+    "paint": None, "paint_unselected": None, "rotate_90_paint_unselected": None,
+    "rotate_90_paint": "the layer's sides were swapped and its selected pixels changed",
     "scale": "the layer was scaled, cropped or resized while dreaming",
     "crop": "the layer was scaled, cropped or resized while dreaming",
     "delete": "the layer was deleted while dreaming; nothing was added",
@@ -291,9 +292,10 @@ def test_changes_while_dreaming_get_the_dream_where_it_fits_or_a_message(
         assert new["offsets"] == target["offsets"] and new["size"] == target["size"]
         # on the pixels it was dreamed from: a flipped or rotated layer gets it turned with
         # it (it used to be added unturned); painted on, the dream covers the stroke
-        if action == "paint_unselected":
+        if action.endswith("paint_unselected"):
             # painted where the round selection dreams nothing: the result shows the stroke
-            # (it used to cover it with the pixels as they were read)
+            # (it used to cover it with the pixels as they were read; turned a quarter, it
+            # was refused as a scaled layer)
             assert fact["stroke_in_result"], fact
         else:
             assert fact["unlike_the_dream"] == 0, fact

@@ -123,6 +123,11 @@ def dreamable_layer(image: Gimp.Image, drawables: list) -> Gimp.Layer:
 #: said when the layer's size changed while the daemon dreamed it
 RESIZED = ("the layer was scaled, cropped or resized while dreaming, so the dream no longer "
            "fits it; nothing was added")
+#: a layer of swapped sides whose dreamed pixels are not there as read: turned a quarter and
+#: painted on can look like scaled, so the dream is not guessed onto it
+SWAPPED_AND_CHANGED = ("the layer's sides were swapped and its selected pixels changed "
+                       "while dreaming (turned a quarter and painted on, or scaled), so the "
+                       "dream no longer fits it; nothing was added")
 #: said when the dreamed pixels changed while the daemon dreamed them
 CHANGED = ("The dream was added, but the layer changed while it was dreamed: the dream shows "
            "it as it was and covers the changes, which stay on the layer.")
@@ -214,17 +219,20 @@ def place_dream(active: Gimp.Layer, size: tuple[int, int], region: pixel_io.Regi
     place = pixel_io.Region(*found.rect.args(), region.masked)
     if found.current is None:  # the pixels as they were read (the common case: one read)
         return place, dreamed, False
-    if size_now != size:  # sides swapped, the pixels not found as read: scaled, as likely
-        raise DreamFailed(RESIZED)
+    selected = changed = None
     if mask is None:
-        return place, dreamed, found.changed
-    # (the mask, one byte a pixel, only now: a float one takes a while to convert)
-    selected = layer_changes.turn_pixels(pixel_io.selected(mask, fmt), width, height,
-                                         found.turn)
-    expected = layer_changes.turn_pixels(read, width, height, found.turn)
-    changed = layer_changes.changed_where_selected(expected, found.current, selected)
-    dreamed = layer_changes.splice_unmasked(found.current, dreamed, selected,
-                                            len(dreamed) // (width * height))
+        changed = found.changed
+    else:  # (the mask, one byte a pixel, only now: a float one takes a while to convert)
+        selected = layer_changes.turn_pixels(pixel_io.selected(mask, fmt), width, height,
+                                             found.turn)
+        expected = layer_changes.turn_pixels(read, width, height, found.turn)
+        changed = layer_changes.changed_where_selected(expected, found.current, selected)
+    if changed and size_now != size:
+        # sides swapped and the selected pixels not found as read: scaled, as likely
+        raise DreamFailed(SWAPPED_AND_CHANGED)
+    if selected is not None:
+        dreamed = layer_changes.splice_unmasked(found.current, dreamed, selected,
+                                                len(dreamed) // (width * height))
     return place, dreamed, changed
 
 

@@ -24,7 +24,7 @@ from deepdream_protocol.layer_changes import TURNS, turn_pixels  # noqa: E402
 IT = Gimp.ImageType
 #: the round selection of "paint_unselected" (x, y, width, height), and where it paints
 SELECTED = (8, 8, 40, 32)
-PAINTED = {"paint_unselected": (8, 8, 3, 3)}
+PAINTED = {"paint_unselected": (8, 8, 3, 3), "rotate_90_paint_unselected": (37, 8, 3, 3)}
 RED = b"\xff\x00\x00\xff"
 #: how each action turns the layer's pixels
 TURNED = {"flip": "mirror_x", "rotate": "rotate_180", "image_flip": "mirror_y",
@@ -63,7 +63,7 @@ for action in os.environ["DD_ACTIONS"].split(","):
     add_layer(img, "below", IT.RGB_IMAGE)
     layer = add_layer(img, "target", IT.RGBA_IMAGE)
     first_new = layer.get_id() + 1
-    round_selection = action == "paint_unselected"
+    round_selection = action.endswith("paint_unselected")
     if round_selection:
         img.select_ellipse(Gimp.ChannelOps.REPLACE, *SELECTED)
     status, error = run_deepdream(img, layer, json.loads(os.environ["DD_SETTINGS"]))

@@ -11,9 +11,11 @@ _import = builtins.__import__
 
 
 RED = b"\xff\x00\x00\xff"
-#: where each painting action paints (x, y, width, height): in the dreamed pixels, and in
-#: a corner of the dreamed box that the round selection meanwhile.py makes leaves out
-PAINTED = {"paint": (10, 8, 6, 4), "paint_unselected": (8, 8, 3, 3)}
+#: where each painting action paints (x, y, width, height, in the layer as it is then): in
+#: the dreamed pixels, and in a corner of the dreamed box that the round selection
+#: meanwhile.py makes leaves out (turned a quarter: the 64 x 48 layer's (8, 8) is (37, 8))
+PAINTED = {"paint": (10, 8, 6, 4), "paint_unselected": (8, 8, 3, 3),
+           "rotate_90_paint": (10, 8, 6, 4), "rotate_90_paint_unselected": (37, 8, 3, 3)}
 
 
 def _act(image, layer, action):
@@ -36,19 +38,28 @@ def _act(image, layer, action):
         layer.transform_flip_simple(Gimp.OrientationType.HORIZONTAL, True, 0.0)
     elif action == "rotate":  # Layer › Transform › Rotate 180°
         layer.transform_rotate_simple(Gimp.RotationType.DEGREES180, True, 0.0, 0.0)
-    elif action == "rotate_90":  # ... Rotate 90° clockwise: its sides swap
+    elif action.startswith("rotate_90"):  # ... Rotate 90° clockwise: its sides swap
+        # (with a selection GIMP would turn only the selected pixels, floated: Select › None)
+        Gimp.Selection.none(image)
         layer.transform_rotate_simple(Gimp.RotationType.DEGREES90, True, 0.0, 0.0)
+        if action in PAINTED:  # and a stroke on it then
+            _paint(layer, PAINTED[action])
     elif action == "image_flip":  # Image › Transform › Flip Vertically
         image.flip(Gimp.OrientationType.VERTICAL)
-    elif action in PAINTED:  # a stroke: an opaque red block
-        from gi.repository import Gegl
-
-        x, y, width, height = PAINTED[action]
-        layer.get_buffer().set(Gegl.Rectangle.new(x, y, width, height), "R'G'B'A u8",
-                               RED * (width * height))
-        layer.get_buffer().flush()
+    elif action in PAINTED:
+        _paint(layer, PAINTED[action])
     else:
         raise ValueError(f"unknown action {action!r}")
+
+
+def _paint(layer, area):
+    """A stroke: an opaque red block."""
+    from gi.repository import Gegl
+
+    x, y, width, height = area
+    layer.get_buffer().set(Gegl.Rectangle.new(x, y, width, height), "R'G'B'A u8",
+                           RED * (width * height))
+    layer.get_buffer().flush()
 
 
 def _hooked_import(name, *args, **kwargs):
