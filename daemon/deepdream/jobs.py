@@ -130,6 +130,12 @@ class JobQueue:
     def closed(self) -> bool:
         return self._closed
 
+    def waiting(self) -> list[tuple[Job, int]]:
+        """The queued jobs, each with how many jobs are ahead of it (running ones included)."""
+        with self._cond:
+            ahead = len(self._running)
+            return [(job, ahead + i) for i, job in enumerate(self._queued)]
+
     def status(self) -> tuple[list[str], int]:
         """(ids of the running jobs, number queued)."""
         with self._cond:

@@ -44,6 +44,10 @@ log = logging.getLogger("deepdream.server")
 _OUTBOX = "inproc://deepdream-outbox"
 #: how long the main loop sleeps in poll before checking for a stop request.
 _TICK_MS = 200
+#: seconds between the reminders of their place that queued jobs get: a client that has
+#: gone is only seen when a message to it finds no connection, and its queued jobs would
+#: keep their places (the queue full for everyone) until the running job ended
+QUEUE_ROLL_CALL = 1.0
 #: a worker idle this long hands the last job's freed memory back to the system; sooner,
 #: the next try would first fault it all in again (~0.3 s of a 4 s CPU dream at 1024x768)
 RELEASE_AFTER_S = 30.0
@@ -361,7 +365,7 @@ class Server:
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(self.outbox, zmq.POLLIN)
-        last_sweep = time.monotonic()
+        last_sweep = last_roll_call = time.monotonic()
         try:
             while not self._stop.is_set():
                 events = dict(poller.poll(_TICK_MS))
@@ -369,6 +373,12 @@ class Server:
                     self._forward()
                 if self.router in events:
                     self._receive()
+                if time.monotonic() - last_roll_call > QUEUE_ROLL_CALL:
+                    last_roll_call = time.monotonic()
+                    for job, ahead in self.queue.waiting():
+                        if self.queue.known(job.key):  # (not dropped with a gone client's)
+                            self._reply(job.peer, {"job": job.id}, m.ACCEPTED,
+                                        position=ahead)
                 if time.monotonic() - last_sweep > 30:
                     last_sweep = time.monotonic()
                     for worker in self.workers:

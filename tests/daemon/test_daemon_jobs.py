@@ -213,6 +213,32 @@ def test_client_that_disconnects_mid_job_gets_its_job_cancelled(daemon: Daemon) 
         assert other.dream(ZERO, pixels, W, H, fmt) == pixels
 
 
+@pytest.mark.parametrize("transport", ["zmq", "stdlib"])
+def test_a_client_gone_with_only_queued_jobs_frees_their_places(daemon: Daemon,
+                                                                 transport: str) -> None:
+    """Another client's job runs on; the gone one's queued jobs used to fill the queue
+    (busy for everyone) until it ended: the daemon only learns a client has gone when a
+    message to it finds no connection, and a queued job was told nothing."""
+    seen: list[dict] = []
+    fmt = PixelFormat("RGBA", "u8")
+    with Client(daemon.endpoint, timeout=30) as runner:
+        running = submit_long(runner, seen)
+        pump_until(lambda: seen, runner, what="the long job's start")
+        with Client(daemon.endpoint, timeout=30, transport=transport) as leaver:
+            queued = [leaver.submit(ZERO, host_pixels(fmt), W, H, fmt) for _ in range(16)]
+            pump_until(lambda: all(j.state == "queued" for j in queued), leaver,
+                       what="the queued jobs accepted")
+        with Client(daemon.endpoint, timeout=30) as newcomer:
+            wait_until(lambda: newcomer.ping()["queued"] == 0, what="the places freed")
+            assert not running.finished  # freed before the running job ended
+            pixels = host_pixels(fmt, seed=4)
+            job = newcomer.submit(ZERO, pixels, W, H, fmt)  # no longer busy
+            pump_until(lambda: job.state == "queued", newcomer, runner, what="accepted")
+        assert "16 queued dropped" in daemon.log_text()
+        runner.cancel(running)
+        pump_until(lambda: running.finished, runner, what="the cancel")
+
+
 def test_full_queue_refuses_more_jobs_as_busy(daemon: Daemon) -> None:
     seen: list[dict] = []
     fmt = PixelFormat("RGBA", "u8")
