@@ -59,7 +59,10 @@ class PixelFormat:
             raise ValueError("pixel format must be a map with layout, dtype and transfer")
         unknown = set(obj) - {"layout", "dtype", "transfer"}
         if unknown:
-            raise ValueError(f"unknown pixel format keys: {sorted(unknown)}")
+            # (keys of any type and length: msgpack maps need not have text keys)
+            keys = sorted(repr(k) if len(repr(k)) <= 40 else repr(k)[:40] + "..."
+                          for k in unknown)
+            raise ValueError(f"unknown pixel format keys: {', '.join(keys)}")
         values = {k: obj[k] for k in ("layout", "dtype", "transfer") if k in obj}
         if not all(isinstance(v, str) for v in values.values()):
             raise ValueError("pixel format fields must be strings")

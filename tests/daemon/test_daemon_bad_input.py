@@ -64,6 +64,9 @@ GOOD = bytes(32)  # 4 x 2 RGBA u8
     ([msgpack.packb(submit_header(job=None)), GOOD], m.E_BAD_FIELD, "missing field 'job'"),
     ([msgpack.packb(submit_header(format={"layout": "CMYK"})), GOOD], m.E_BAD_FIELD,
      "unknown pixel layout"),
+    # keys of text and bytes together could not be sorted for the message: "internal"
+    ([msgpack.packb(submit_header(format={**FMT, b"x": "1", "y" * 99: "2"})), GOOD],
+     m.E_BAD_FIELD, f"unknown pixel format keys: '{'y' * 39}..., b'x'"),
     ([msgpack.packb(submit_header(width=0)), b""], m.E_BAD_FIELD, "not positive"),
     ([msgpack.packb(submit_header())], m.E_BAD_FRAME, "needs 1 data frame"),
     ([msgpack.packb(submit_header()), GOOD[:-1]], m.E_BAD_FRAME, "pixel frame is 31 bytes"),
