@@ -22,6 +22,8 @@ _MORE, _LONG, _COMMAND = 0x01, 0x02, 0x04
 _DIRECT = 256 * 1024
 #: refuse a frame larger than this from the peer (a corrupt length would exhaust memory).
 MAX_FRAME = 1 << 34
+#: a handshake's READY command is a few properties; a longer one is no daemon's
+MAX_READY = 64 * 1024
 
 
 class TransportClosed(ConnectionError):
@@ -137,6 +139,8 @@ class ZmtpTransport:
         self._sock.sendall(_command(b"READY", _property(b"Socket-Type", b"DEALER")
                                     + _property(b"Identity", b"")))
         flags, size = self._read_frame_header(deadline)
+        if not 0 < size <= MAX_READY:
+            raise TransportClosed("the peer does not speak ZMTP 3 (is it a deepdream daemon?)")
         body = self._read_exact(size, deadline)
         name = body[1:1 + body[0]]
         if not flags & _COMMAND or name != b"READY":
@@ -237,7 +241,11 @@ class ZmtpTransport:
                 self._frame(flags, body)
                 continue
             if size > _DIRECT:
-                self._body = bytearray(size)
+                try:
+                    self._body = bytearray(size)
+                except MemoryError:
+                    raise TransportClosed(f"the daemon sent a frame of {size} bytes, more "
+                                          "than this computer has room for") from None
                 self._filled = len(buf) - start
                 self._body[:self._filled] = buf[start:]
                 self._body_flags = flags
@@ -246,6 +254,8 @@ class ZmtpTransport:
 
     def _frame(self, flags: int, body: bytes | bytearray) -> None:
         if flags & _COMMAND:
+            if not body:
+                raise TransportClosed("the daemon sent a command with no name")
             name = bytes(body[1:1 + body[0]])
             if name == b"PING":  # heartbeat: answer with the context the peer sent
                 self._sock.sendall(_command(b"PONG", bytes(body[1 + body[0] + 2:])))

@@ -152,6 +152,38 @@ def test_zmtp_client_reports_a_closed_connection(router: zmq.Socket) -> None:
     t.close()
 
 
+_GREETING = b"\xff" + bytes(8) + b"\x7f\x03\x01" + b"NULL".ljust(20, b"\x00") + bytes(32)
+_READY = b"\x04\x1c\x05READY\x0bSocket-Type\x00\x00\x00\x06ROUTER"
+
+
+@pytest.mark.parametrize("after_greeting", [
+    b"\x06" + (2**62).to_bytes(8, "big"),  # a READY of 4 EiB: it used to be allocated
+    b"\x04\x00",  # a command with no name: an IndexError escaped
+    _READY + b"\x04\x00",  # the same after a good handshake
+], ids=["huge-ready", "empty-ready", "empty-command"])
+def test_zmtp_client_takes_a_malformed_peer_for_no_daemon(after_greeting: bytes) -> None:
+    """Something on the port that sends a ZMTP greeting and then nonsense: the plug-in gets
+    the one-line "no daemon" error, not a traceback or a memory error."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(_GREETING + after_greeting)
+            conn.recv(4096)
+            time.sleep(2)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        endpoint = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        with Client(endpoint, transport="stdlib", timeout=1) as c, \
+                pytest.raises(DaemonUnavailable) as failed:
+            c.hello()
+        assert "\n" not in str(failed.value)
+    finally:
+        server.close()
+
+
 def test_zmtp_client_refuses_a_remote_daemon() -> None:
     with pytest.raises(ValueError, match="only to a daemon on this computer"):
         ZmtpTransport("tcp://192.0.2.1:5599")
