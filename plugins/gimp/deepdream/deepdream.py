@@ -209,8 +209,10 @@ def place_dream(active: Gimp.Layer, size: tuple[int, int], region: pixel_io.Regi
     rect = layer_changes.Rect(region.x, region.y, region.width, region.height)
     width, height = region.width, region.height
 
+    read_now = pixel_io.reader(active, fmt)
+
     def now(place: layer_changes.Rect) -> bytes:
-        return pixel_io.read_pixels(active, pixel_io.Region(*place.args(), region.masked), fmt)
+        return read_now(*place.args())
 
     size_now = (active.get_width(), active.get_height())
     found = layer_changes.find(now, read, rect, None,

@@ -7,6 +7,7 @@ takes the daemon's answer back in the same format (conversion is the daemon's jo
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gi
@@ -97,6 +98,18 @@ def _set(drawable: Gimp.Drawable, rect: Gegl.Rectangle, babl: str, data: bytes) 
 
 def read_pixels(drawable: Gimp.Drawable, region: Region, fmt: HostFormat) -> bytes:
     return _get(drawable, _rect(region), fmt.babl)
+
+
+def reader(drawable: Gimp.Drawable, fmt: HostFormat) -> Callable[[int, int, int, int], bytes]:
+    """Reads of the drawable's pixels at (x, y, width, height), one buffer for them all: a
+    buffer keeps the tiles it fetched from GIMP, and the search for moved pixels reads the
+    same ones row by row."""
+    buffer = drawable.get_buffer()
+
+    def read(x: int, y: int, width: int, height: int) -> bytes:
+        return bytes(buffer.get(Gegl.Rectangle.new(x, y, width, height), 1.0, fmt.babl,
+                                Gegl.AbyssPolicy.NONE))
+    return read
 
 
 def read_mask(image: Gimp.Image, drawable: Gimp.Drawable, region: Region,
