@@ -320,7 +320,7 @@ class Server:
 
         self.opts = opts
         self._stop = threading.Event()
-        _check_models_files(opts.models_file)
+        _check_models_files(opts.models_file, opts.preload)
         self.ctx = zmq.Context()
         self.auth = None
         try:
@@ -631,15 +631,19 @@ def max_frame_bytes(max_pixels: int) -> int:
     return min(max(2 * largest, m.MIN_FRAME_LIMIT), 2**63 - 1)
 
 
-def _check_models_files(models_file: str | None) -> None:
+def _check_models_files(models_file: str | None, preload: Sequence[str] = ()) -> None:
     """Raise ServeError unless every models file the daemon would read exists and parses
-    (otherwise every request would fail with the same complaint)."""
+    (otherwise every request would fail with the same complaint), and declares each model
+    to ``preload``."""
     from .models import ModelError, registry
 
     try:
-        registry.available(models_file)
+        specs = registry.available(models_file)
+        for name in preload:
+            registry.get_spec(name, specs=specs)
     except ModelError as exc:
-        raise ServeError(str(exc)) from None
+        raise ServeError(f"--preload: {exc}" if "unknown model" in str(exc) else str(exc)
+                         ) from None
 
 
 def _cut(message: str) -> str:

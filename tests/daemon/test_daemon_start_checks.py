@@ -77,3 +77,13 @@ def test_models_file_that_does_not_parse_refuses_to_start(tmp_path: Path, text: 
     assert out.returncode == 1
     assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr
     assert "listening" not in out.stderr
+
+
+def test_an_unknown_model_to_preload_refuses_to_start(tmp_path: Path) -> None:
+    """It used to start, log the unknown name, and serve without it."""
+    port = free_port()
+    out = serve(tmp_path, "--preload", "tiny", "--preload", "nope", port=port)
+    assert out.returncode == 1
+    assert out.stderr.startswith("deepdream serve: --preload: unknown model 'nope'; choose one")
+    assert len(out.stderr.strip().splitlines()) == 1 and "tiny" in out.stderr
+    assert not accepts_tcp(port)
