@@ -292,7 +292,8 @@ def run_dream(args: argparse.Namespace) -> int:
     wanted = dream_settings(args)
     settings = DreamSettings.from_dict(wanted)  # a bad option fails before any work
     imageio.output_format(args.output)  # a bad extension fails before any work
-    refuse_overwriting_inputs(args.output, args.input, args.mask, args.guide)
+    refuse_overwriting_inputs(args.output, **{"input": args.input, "mask": args.mask,
+                                              "guide image": args.guide})
     specs = None  # (read once: check_daemon_models is given them)
     if args.daemon is not None and args.models_file:
         specs = registry.available(args.models_file)  # a missing or broken file fails first
@@ -307,7 +308,7 @@ def run_dream(args: argparse.Namespace) -> int:
     if args.daemon is not None:
         from deepdream.cli_daemon import dream_via_daemon
 
-        out = dream_via_daemon(args.daemon, with_absolute_paths(wanted), image, mask, bar,
+        out = dream_via_daemon(args.daemon, wanted, image, mask, bar,
                                args.models_file, specs)
     else:
         model = registry.load(settings.model, pick_device(settings.device), args.models_file)
@@ -318,22 +319,10 @@ def run_dream(args: argparse.Namespace) -> int:
     return 0
 
 
-#: settings that name a file: a daemon runs in another folder, so they travel absolute
-PATH_SETTINGS = ("guide",)
-
-
-def with_absolute_paths(settings: dict[str, Any]) -> dict[str, Any]:
-    """``settings`` with the file paths made absolute against this process's folder."""
-    out = dict(settings)
-    for name in PATH_SETTINGS:
-        if out.get(name):
-            out[name] = os.path.abspath(out[name])
-    return out
-
-
-def refuse_overwriting_inputs(output: str, *inputs: str | None) -> None:
-    """CliError if ``output`` is one of the input files (the same file by any name)."""
-    for source in inputs:
+def refuse_overwriting_inputs(output: str, **inputs: str | None) -> None:
+    """CliError if ``output`` is one of the ``inputs`` (what each is -> its file; the same
+    file by any name)."""
+    for what, source in inputs.items():
         if source is None:
             continue
         try:
@@ -341,7 +330,7 @@ def refuse_overwriting_inputs(output: str, *inputs: str | None) -> None:
         except OSError:  # one of them does not exist (yet): it cannot be the other
             same = False
         if same:
-            raise CliError(f"{output} is the input file {source}; give another output name "
+            raise CliError(f"{output} is the {what} file {source}; give another output name "
                            "so the original is kept")
 
 
@@ -361,7 +350,10 @@ def read_mask(path: str, shape: tuple[int, int]) -> np.ndarray:
     alpha where it has one."""
     from deepdream import imageio
 
-    mask, _ = imageio.read_image(path)
+    try:
+        mask, _ = imageio.read_image(path)
+    except imageio.ImageIOError as exc:
+        raise CliError(f"mask {exc}") from None
     if mask.shape[:2] != shape:
         raise CliError(
             f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but the image is "

@@ -112,9 +112,13 @@ def run_classes(args: argparse.Namespace) -> int:
     from deepdream.engine.objectives_extra import imagenet_categories
 
     needle = (args.search or "").lower()
-    for i, name in enumerate(imagenet_categories()):
-        if needle in name.lower():
-            print(f"{i:4d}  {name}")
+    found = [(i, name) for i, name in enumerate(imagenet_categories())
+             if needle in name.lower()]
+    for i, name in found:
+        print(f"{i:4d}  {name}")
+    if not found:  # (as grep: nothing found is exit status 1)
+        print(f"deepdream: no ImageNet class name contains {args.search!r}", file=sys.stderr)
+        return 1
     return 0
 
 

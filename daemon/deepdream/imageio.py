@@ -311,8 +311,14 @@ def check_output(path: str | os.PathLike[str], channels: int) -> str:
     if st is not None and _write_protected(st, target):
         raise ImageIOError(f"{shown}: the file is write-protected; make it writable or give "
                            "another name")
-    if st is None and not os.access(folder, os.W_OK | os.X_OK):
-        raise ImageIOError(f"{shown}: cannot write into the folder {folder}")
+    if st is None:  # a new file: try one (permissions alone do not tell: /sys, as root)
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".deepdream-", dir=folder)
+        except OSError as exc:
+            raise ImageIOError(f"{shown}: cannot write into the folder {folder} "
+                               f"({exc.strerror or exc})") from None
+        os.close(fd)
+        os.unlink(probe)
     if fmt == "JPEG" and channels in (2, 4):
         raise ImageIOError(f"{path}: JPEG cannot keep the alpha channel; write .png or .tif")
     return fmt

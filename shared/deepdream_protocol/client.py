@@ -36,6 +36,7 @@ from typing import Any
 
 from . import messages as m
 from .pixels import DTYPES, MASK_DTYPES, PixelFormat
+from .settings import missing_guide
 from .transport import (
     ConnectionDropped,
     CurveKeys,
@@ -569,7 +570,7 @@ def read_guide(path: object) -> tuple[str, bytes] | None:
     file = Path(path).expanduser()
     try:
         if not file.is_file():
-            raise DaemonError(f"guide image {path} does not exist", m.E_BAD_SETTINGS)
+            raise DaemonError(missing_guide(path), m.E_BAD_SETTINGS)
         size = file.stat().st_size
         if size > m.MAX_GUIDE_BYTES:
             raise DaemonError(f"guide image {path} is {size / 2**20:.0f} MiB; a guide image "

@@ -7,6 +7,7 @@ arguments and Krita's docker, so the four never disagree.  Pure Python.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -68,6 +69,13 @@ SETTINGS: tuple[Setting, ...] = (
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+
+
+def missing_guide(path: str) -> str:
+    """Why the guide image ``path``, which is no file, cannot be read (one line)."""
+    what = "is a folder, not an image file" if Path(path).expanduser().is_dir() else \
+        "does not exist"
+    return f"guide image {path} {what}"
 
 
 def wire_settings(values: dict[str, Any]) -> dict[str, Any]:

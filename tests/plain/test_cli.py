@@ -209,14 +209,32 @@ def test_output_that_is_the_input_is_refused(
     assert no_dream == [] and source.read_bytes() == before
 
 
-@pytest.mark.parametrize("problem", ["no folder", "folder", "alpha to jpeg"])
+@pytest.mark.parametrize("what", ["mask", "guide image"])
+def test_output_that_is_the_mask_or_guide_is_refused_naming_it(
+    tmp_path: Path, run, make_image, no_dream: list[tuple[str, dict]], what: str,
+) -> None:
+    write_image(tmp_path / "in.png", make_image(40, 40))
+    write_image(tmp_path / "other.png", make_image(40, 40, seed=3))
+    before = (tmp_path / "other.png").read_bytes()
+    option = "--mask" if what == "mask" else "--guide"
+    code, _, err = run("dream", str(tmp_path / "in.png"), "-o", str(tmp_path / "other.png"),
+                       option, str(tmp_path / "other.png"), *QUICK)
+    assert code == 2 and err.count("\n") == 1
+    assert f"is the {what} file" in err  # (it said "the input file")
+    assert no_dream == [] and (tmp_path / "other.png").read_bytes() == before
+
+
+@pytest.mark.parametrize("problem", ["no folder", "folder", "alpha to jpeg", "no new files"])
 def test_output_problems_are_found_before_the_dream(
     tmp_path: Path, run, make_image, no_dream: list[tuple[str, dict]], problem: str,
 ) -> None:
+    """(A folder that takes no new files, though its permissions would let root write, was
+    found only after the dream, in words naming a temporary file.)"""
     source = tmp_path / "in.png"
     write_image(source, make_image(40, 40, 4 if problem == "alpha to jpeg" else 3))
     output = {"no folder": tmp_path / "missing" / "out.png", "folder": tmp_path / "dir.png",
-              "alpha to jpeg": tmp_path / "out.jpg"}[problem]
+              "alpha to jpeg": tmp_path / "out.jpg",
+              "no new files": Path("/sys/deepdream-out.png")}[problem]
     if problem == "folder":
         output.mkdir()
     code, _, err = run("dream", str(source), "-o", str(output), *QUICK)

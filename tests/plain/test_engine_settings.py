@@ -72,3 +72,24 @@ def test_bad_values_are_one_line_errors(bad: dict, words: str) -> None:
 def test_numbers_given_as_text_are_accepted() -> None:
     s = DreamSettings.from_dict({"iterations": "12", "step": "2.5", "keep_colors": 1})
     assert (s.iterations, s.step, s.keep_colors) == (12, 2.5, True)
+
+
+@pytest.mark.parametrize("preset, layer, says_preset", [
+    ("painterly", "inception4b", True),  # the preset's own layer: say where it came from
+    ("painterly", "conv9", False),  # the user's layer, under a preset
+    ("", "inception4b", False),
+])
+def test_a_layer_the_model_lacks_is_named_with_the_preset_it_came_from(
+        preset: str, layer: str, says_preset: bool) -> None:
+    """A preset names GoogLeNet's layers; on another model the user never typed the layer."""
+    from types import SimpleNamespace
+
+    from deepdream.engine.looks import check_layer
+
+    vgg = SimpleNamespace(name="vgg16", spec=SimpleNamespace(layers={"relu4_3": 512}))
+    with pytest.raises(SettingsError) as refused:
+        check_layer(vgg, layer, preset)
+    assert str(refused.value) == (
+        f"model 'vgg16' has no layer {layer!r}"
+        + (f", which preset {preset!r} names" if says_preset else "")
+        + "; choose one of relu4_3")

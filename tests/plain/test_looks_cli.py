@@ -52,6 +52,8 @@ def test_presets_and_classes_commands_list_what_users_pick_from(capsys) -> None:
     assert main(["classes", "retriever"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert " 207  golden retriever" in lines and all("retriever" in x for x in lines)
+    assert main(["classes", "zzzzqqq"]) == 1  # (it printed nothing, with success)
+    assert capsys.readouterr() == ("", "deepdream: no ImageNet class name contains 'zzzzqqq'\n")
 
 
 def test_dream_with_looks_writes_the_result(picture: Path, tmp_path: Path) -> None:
@@ -69,6 +71,8 @@ def test_dream_with_looks_writes_the_result(picture: Path, tmp_path: Path) -> No
     (["--tv", "-2"], "tv must be between 0 and 10"),
     (["--neuron", "inception3a:999"], "out of range"),
     (["--guide", "missing.png"], "guide image missing.png does not exist"),
+    (["--guide", "."], "guide image . is a folder, not an image file"),  # (was "does not exist")
+    (["--mask", "nope.png"], "mask nope.png: no such file"),  # (it did not say "mask")
     (["--rank", "3", "--channels", "1"], "either channels or rank"),
 ])
 def test_bad_look_options_are_one_line_errors_and_write_nothing(picture: Path, tmp_path: Path,

@@ -90,7 +90,7 @@ def build_objective(model: DreamModel, settings: DreamSettings) -> Objective:
     """The layer-L2 objective the settings ask for, checked against the model."""
     layers = settings.layers or ((model.spec.default_layer, 1.0),)
     for name, _ in layers:
-        looks.check_layer(model, name)
+        looks.check_layer(model, name, settings.preset)
     if settings.channels:
         for name, _ in layers:
             n = model.spec.layers[name]

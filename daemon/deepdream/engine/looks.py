@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from deepdream_protocol.settings import missing_guide
 from torch import Tensor
 
 from ..models.network import DreamModel
@@ -56,11 +57,18 @@ def uses_extra_objective(settings: DreamSettings) -> bool:
     return bool(settings.neuron or settings.classes or settings.guide or settings.rank)
 
 
-def check_layer(model: DreamModel, layer: str) -> None:
-    """A SettingsError naming the model's layers unless it has ``layer``."""
+def check_layer(model: DreamModel, layer: str, preset: str = "") -> None:
+    """A SettingsError naming the model's layers unless it has ``layer`` (and the
+    ``preset`` when the layer is its own: presets name GoogLeNet's layers)."""
     if layer not in model.spec.layers:
-        raise SettingsError(f"model {model.name!r} has no layer {layer!r}; choose one of "
-                            f"{', '.join(model.spec.layers)}")
+        from .presets import PRESETS
+        from .settings import parse_layers
+
+        named = PRESETS[preset].settings.get("layer") if preset in PRESETS else None
+        source = (f", which preset {preset!r} names" if named is not None and
+                  layer in dict(parse_layers(named)) else "")
+        raise SettingsError(f"model {model.name!r} has no layer {layer!r}{source}; choose one "
+                            f"of {', '.join(model.spec.layers)}")
 
 
 def class_names(model: DreamModel) -> tuple[str, ...]:
@@ -128,7 +136,7 @@ def guide_vectors(model: DreamModel, path: str, layer: str,
         def read_image(p: str) -> object:
             return read_file(p)[0]
     if not Path(path).is_file():
-        raise SettingsError(f"guide image {path} does not exist")
+        raise SettingsError(missing_guide(path))
     try:
         image = read_image(path)
     except ValueError as exc:
