@@ -20,8 +20,9 @@ from installer import full_install, plugin_cli, test_cmd  # noqa: E402
 def _venv_options(p: argparse.ArgumentParser, suppress: bool) -> None:
     # a subcommand repeats these with SUPPRESS so `install.py --prefix X test` keeps X
     default = argparse.SUPPRESS if suppress else None
-    p.add_argument("--prefix", type=Path, default=argparse.SUPPRESS if suppress else HERE / ".venv",
-                   help="the daemon's virtual environment (default: .venv beside install.py)")
+    p.add_argument("--prefix", type=Path, default=argparse.SUPPRESS if suppress else None,
+                   help="the daemon's virtual environment (default: the one the last install "
+                        "used, else .venv beside install.py; `test`: .venv)")
     p.add_argument("--torch", choices=["cpu", "cuda"], default=default,
                    help="PyTorch build to install instead of the one picked for this machine")
 

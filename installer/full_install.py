@@ -174,10 +174,15 @@ def write_config(prefix: Path, manifest: Manifest) -> Path:
     path = launcher.config_path()
     if not manifest.config:
         manifest.created_config = not path.exists()
-    cfg = launcher.write_config(launcher.DEFAULT_ENDPOINT, daemon_ctl.serve_command(prefix), path)
+    try:  # (the endpoint there is the user's: a daemon on another computer, another port)
+        cfg = launcher.write_config(None, daemon_ctl.serve_command(prefix), path)
+        endpoint = launcher.read_config(cfg)["endpoint"]
+    except ValueError as e:  # a config that does not parse: say so in one line
+        raise InstallError(str(e)) from None
     manifest.config = str(cfg)
     manifest.save()
-    print(f"wrote the plug-in config {cfg}")
+    kept = "" if endpoint == launcher.DEFAULT_ENDPOINT else f" (keeping its endpoint {endpoint})"
+    print(f"wrote the plug-in config {cfg}{kept}")
     return cfg
 
 
@@ -222,20 +227,31 @@ def start_daemon(prefix: Path) -> None:
               f"save it as {weights['path']}")
 
 
+def chosen_prefix(given: Path | None, manifest: Manifest) -> Path:
+    """--prefix, else the venv the last install used (its commands go on with it rather than
+    making another), else .venv beside install.py."""
+    if given is None:
+        given = Path(manifest.prefix) if manifest.prefix else REPO / ".venv"
+    return given.expanduser().resolve()
+
+
 def install(args: argparse.Namespace) -> int:
     m = this_machine()
     manifest = Manifest.load()
-    prefix = args.prefix.expanduser().resolve()
+    prefix = chosen_prefix(args.prefix, manifest)
     if args.plugins_only:
         # pip (for the hosts' wheels) from the venv, else from the Python running us
         py = python_in(prefix) if python_in(prefix).exists() else Path(sys.executable)
     else:
-        fresh = not python_in(prefix).exists()
-        py = prepare(prefix, args.torch, [])
         if manifest.prefix != str(prefix):
             if manifest.prefix:
                 leave_previous(Path(manifest.prefix), prefix, manifest.created_venv)
-            manifest.prefix, manifest.created_venv = str(prefix), fresh
+            # recorded before the venv is made: a run that fails midway (a download cut
+            # short) leaves a venv that --uninstall must still know it made
+            manifest.prefix = str(prefix)
+            manifest.created_venv = not python_in(prefix).exists()
+            manifest.save()
+        py = prepare(prefix, args.torch, [])
     manifest.save()
     errors, hosts = ([], []) if args.no_plugins else install_plugins(py, m, args, manifest)
     write_config(prefix, manifest)
@@ -306,12 +322,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.host_python and not re.fullmatch(r"3\.\d+", args.host_python):
             raise InstallError(f"--host-python {args.host_python}: give a version like 3.13")
-        prefix = args.prefix.expanduser().resolve()
+        manifest = Manifest.load()
+        prefix = chosen_prefix(args.prefix, manifest)
         if args.check:
-            manifest = Manifest.load()
             return check.run(prefix, manifest, targets(args, this_machine(), manifest))
         if args.stop:
-            manifest = Manifest.load()
             venvs = [Path(manifest.prefix)] if manifest.prefix else []
             print(daemon_ctl.stop_daemon(Manifest.pid_file(), [prefix, *venvs]).message)
             return 0

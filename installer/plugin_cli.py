@@ -32,13 +32,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     target = args.dir.expanduser().resolve()
     folder = plugin_folder(args.host, target)
-    if args.uninstall:
-        if uninstall_folder(folder):
-            print(f"removed the {args.host} plug-in from {target}")
-        else:
-            print(f"no plug-in installed by install.py in {folder}; nothing removed")
-        return 0
     try:
+        if args.uninstall:
+            if uninstall_folder(folder):
+                print(f"removed the {args.host} plug-in from {target}")
+            else:
+                print(f"no plug-in installed by install.py in {folder}; nothing removed")
+            return 0
         if args.host == "gimp":
             done = install_gimp(target)
         else:

@@ -54,7 +54,18 @@ def read_manifest(folder: Path) -> dict | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
-        raise InstallError(f"cannot read {folder / MANIFEST}: {e}") from e
+        raise InstallError(f"cannot read {folder / MANIFEST} ({e}); delete the folder "
+                           f"{folder} and run install.py again") from e
+
+
+def _ours_or_none(folder: Path) -> dict:
+    """The record of the plug-in install.py put in ``folder`` ({} when there is none yet);
+    InstallError when something else is there, which an install would delete."""
+    old = read_manifest(folder)
+    if old is None and (folder.exists() or folder.is_symlink()):
+        raise InstallError(f"{folder} is there and was not put there by install.py; move it "
+                           "away (or delete it), then run install.py again")
+    return old or {}
 
 
 def _check_source(src: Path) -> None:
@@ -81,7 +92,9 @@ def _vendor(folder: Path, fill: VendorFill | None, repo: Path) -> None:
 
 
 def _write_manifest(folder: Path, data: dict) -> None:
-    (folder / MANIFEST).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp = folder / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(folder / MANIFEST)  # (never half written: it is what uninstall goes by)
 
 
 def _make_executable(path: Path) -> None:
@@ -96,7 +109,7 @@ def install_gimp(plugins_dir: Path, fill: VendorFill | None = None,
     src = repo / "plugins" / "gimp" / GIMP_NAME
     _check_source(src)
     folder = plugin_folder("gimp", plugins_dir)
-    old = read_manifest(folder) or {}
+    old = _ours_or_none(folder)
     created = old.get("created_dirs") or kconf.missing_dirs(plugins_dir)
     plugins_dir.mkdir(parents=True, exist_ok=True)
     _copy_tree(src, folder)
@@ -119,14 +132,25 @@ def install_krita(resource_dir: Path, kritarc: Path, fill: VendorFill | None = N
     folder = plugin_folder("krita", resource_dir)
     pykrita = folder.parent
     desktop = pykrita / f"{KRITA_NAME}.desktop"
-    old = read_manifest(folder) or {}
+    old = _ours_or_none(folder)
     created = old.get("created_dirs") or kconf.missing_dirs(pykrita)
     pykrita.mkdir(parents=True, exist_ok=True)
     _copy_tree(src_pkg, folder)
     if src_desktop.exists():
         shutil.copyfile(src_desktop, desktop)
     _vendor(folder, fill, repo)
-    edit = kconf.enable(kritarc, KRITA_GROUP, KRITA_KEY)
+    try:
+        edit = kconf.enable(kritarc, KRITA_GROUP, KRITA_KEY)
+    except (OSError, UnicodeDecodeError) as e:  # no record would tell uninstall of the copy
+        if old:  # an upgrade: the old record still says what is there
+            _write_manifest(folder, old)
+        else:
+            shutil.rmtree(folder)
+            desktop.unlink(missing_ok=True)
+            kconf.remove_empty_dirs(map(Path, created))
+        raise InstallError(f"cannot enable the plug-in in {kritarc} "
+                           f"({getattr(e, 'strerror', None) or e})"
+                           + ("" if old else "; nothing was installed")) from None
     if old.get("kritarc") and Path(old["kritarc"]["file"]) == kritarc:
         edit = kconf.KeyEdit.from_json(old["kritarc"])  # keep the state from before us
     version = project_version(repo)

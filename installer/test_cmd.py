@@ -27,7 +27,8 @@ def prepare(prefix: Path, torch_override: str | None, extras: list[str]) -> Path
 
 def run(args: argparse.Namespace) -> int:
     try:
-        py = prepare(args.prefix, args.torch, ["test"])
+        prefix = (args.prefix or REPO / ".venv").expanduser().resolve()  # (pytest runs in REPO)
+        py = prepare(prefix, args.torch, ["test"])
     except (InstallError, TorchChoiceError, OSError) as e:
         print(f"install.py: error: {e}")
         return 1

@@ -65,12 +65,14 @@ def read_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     return data
 
 
-def write_config(endpoint: str, daemon_cmd: str | Sequence[str],
+def write_config(endpoint: str | None, daemon_cmd: str | Sequence[str],
                  path: str | os.PathLike[str] | None = None) -> Path:
-    """Store the endpoint and the daemon command (other keys are kept); returns the path."""
+    """Store the endpoint (None: keep the one there, else the default) and the daemon
+    command (other keys are kept); returns the path."""
     path = Path(path) if path is not None else config_path()
     data = read_config(path)
-    data["endpoint"] = endpoint
+    if endpoint is not None or not data.get("endpoint"):
+        data["endpoint"] = endpoint or DEFAULT_ENDPOINT
     data["daemon_cmd"] = daemon_cmd if isinstance(daemon_cmd, str) else list(daemon_cmd)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -157,3 +157,51 @@ def test_kritarc_in_new_folders_is_removed_with_them(tmp_path):
     assert edit.created_dirs == [str(tmp_path / "home/.config")]
     kritarc.restore(edit)
     assert snapshot(tmp_path / "home") == {}
+
+
+@pytest.mark.parametrize("host", ["gimp", "krita"])
+def test_a_folder_install_py_did_not_make_is_never_replaced(tmp_path, host):
+    """Another plug-in of the same name (or a developer's copy): it used to be deleted."""
+    folder = plugin_files.plugin_folder(host, tmp_path / "dir")
+    folder.mkdir(parents=True)
+    (folder / "my-notes.txt").write_text("mine\n")
+    before = snapshot(tmp_path)
+    r = run_install("plugin", host, str(tmp_path / "dir"), "--kritarc", str(tmp_path / "rc"))
+    assert r.returncode == 1
+    assert r.stdout == (f"install.py: error: {folder} is there and was not put there by "
+                        "install.py; move it away (or delete it), then run install.py again\n")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_kritarc_that_cannot_be_written_installs_nothing(tmp_path):
+    """The files used to stay, with no record: uninstall could not find them."""
+    (tmp_path / "rc").mkdir()  # a kritarc that is a folder
+    r = run_install("plugin", "krita", str(tmp_path / "k"), "--kritarc", str(tmp_path / "rc"))
+    assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr
+    assert r.stdout.startswith(f"install.py: error: cannot enable the plug-in in {tmp_path / 'rc'}")
+    assert r.stdout.rstrip().endswith("nothing was installed")
+    assert not (tmp_path / "k").exists()
+
+
+def test_an_upgrade_that_cannot_enable_the_plugin_keeps_its_record(tmp_path):
+    repo = fake_repo(tmp_path)
+    rc = tmp_path / "rc"
+    done = plugin_files.install_krita(tmp_path / "k", rc, repo=repo)
+    rc.unlink()
+    rc.mkdir()  # now unwritable as a file
+    with pytest.raises(plugin_files.InstallError, match="cannot enable the plug-in"):
+        plugin_files.install_krita(tmp_path / "k", rc, repo=repo)
+    rc.rmdir()
+    assert plugin_files.uninstall(done.folder)  # the record still tells what is there
+    assert not done.folder.exists()
+
+
+def test_an_unreadable_record_is_one_line_on_uninstall(tmp_path):
+    r = run_install("plugin", "gimp", str(tmp_path / "g"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    record = tmp_path / "g/deepdream" / plugin_files.MANIFEST
+    record.write_text('{"host": ')  # cut short
+    r = run_install("plugin", "gimp", str(tmp_path / "g"), "--uninstall")
+    assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr
+    assert r.stdout.startswith(f"install.py: error: cannot read {record}")
+    assert "delete the folder" in r.stdout

@@ -28,13 +28,14 @@ def home(tmp_path: Path) -> Path:
     return home
 
 
-def install_py(home: Path, *args: str, prefix: str = sys.prefix
+def install_py(home: Path, *args: str, prefix: str | None = sys.prefix
                ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "DEEPDREAM_"))}
     env.update(HOME=str(home), DEEPDREAM_CONFIG=str(home / "cfg/deepdream/client.json"),
                PATH=str(home / "empty-path"),  # no krita, no gimp on PATH
                PYTHONPATH=os.pathsep.join([str(REPO / "daemon"), str(REPO / "shared")]))
-    return subprocess.run([sys.executable, str(REPO / "install.py"), "--prefix", prefix, *args],
+    given = [] if prefix is None else ["--prefix", prefix]
+    return subprocess.run([sys.executable, str(REPO / "install.py"), *given, *args],
                           env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -114,3 +115,73 @@ def test_plain_check_and_rerun_cover_the_plugins_in_named_folders(home: Path, tm
     # the closing lines: the hosts it installed into (then the CLI's path, when it has one)
     closing = [line for line in r.stdout.splitlines() if line.startswith("done")]
     assert closing and closing[-1].startswith("done: dream in GIMP"), r.stdout
+
+
+def test_a_rerun_keeps_the_endpoint_the_user_set(home: Path):
+    """The README's remote-daemon steps put another endpoint in the config; an upgrade used
+    to set it back to this computer's, keeping curve_dir (keys for the other computer)."""
+    config = home / "cfg/deepdream/client.json"
+    config.parent.mkdir(parents=True)
+    config.write_text(json.dumps({"endpoint": "tcp://10.0.0.5:5599", "curve_dir": "/keys"}))
+    r = install_py(home, "--plugins-only", "--no-plugins", "--no-start")
+    assert r.returncode == 0, r.stdout + r.stderr
+    data = json.loads(config.read_text())
+    assert data["endpoint"] == "tcp://10.0.0.5:5599" and data["curve_dir"] == "/keys"
+    assert data["daemon_cmd"]  # (the daemon command is the install's)
+    assert f"wrote the plug-in config {config} (keeping its endpoint tcp://10.0.0.5:5599)" \
+        in r.stdout
+
+
+def test_a_config_that_does_not_parse_is_one_line(home: Path):
+    config = home / "cfg/deepdream/client.json"
+    config.parent.mkdir(parents=True)
+    config.write_text('{"endpoint": ')  # cut short
+    r = install_py(home, "--plugins-only", "--no-plugins", "--no-start")
+    assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr
+    assert f"install.py: error: {config} is not valid JSON" in r.stdout
+    assert r.stdout.rstrip().endswith("fix or delete it")
+    assert config.read_text() == '{"endpoint": '  # left for the user to mend
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX venv layout")
+def test_commands_without_prefix_go_on_with_the_venv_the_install_used(home: Path,
+                                                                       tmp_path: Path):
+    """They used .venv beside install.py: --check called the install broken, --plugins-only
+    pointed the plug-ins at a daemon command that does not exist."""
+    venv = fake_venv(tmp_path)
+    record = home / "cfg/deepdream/install-manifest.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"prefix": str(venv), "created_venv": True}))
+    r = install_py(home, "--plugins-only", "--no-plugins", "--no-start", prefix=None)
+    assert r.returncode == 0, r.stdout + r.stderr
+    config = json.loads((home / "cfg/deepdream/client.json").read_text())
+    assert config["daemon_cmd"][0] == str(venv / "bin/deepdream")
+    r = install_py(home, "--check", prefix=None)
+    assert f"none at {venv}" in r.stdout and ".venv" not in r.stdout  # (no python in it)
+
+
+def test_a_first_install_cut_short_is_still_known_to_have_made_its_venv(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A download cut short after the venv was made, then a run that succeeds: --uninstall
+    used to leave the venv (gigabytes) behind, recorded as the user's own."""
+    import install
+
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("DEEPDREAM_CONFIG", str(home / "cfg/deepdream/client.json"))
+    venv = tmp_path / "venv"
+
+    def prepare(prefix: Path, *_: object) -> Path:
+        (prefix / "bin").mkdir(parents=True, exist_ok=True)
+        (prefix / "bin/python").write_text("")
+        (prefix / "pyvenv.cfg").write_text("")
+        if attempts.pop(0) == "fails":
+            raise plugin_files.InstallError("could not reach the package index")
+        return prefix / "bin/python"
+
+    attempts = ["fails", "works"]
+    monkeypatch.setattr(full_install, "prepare", prepare)
+    argv = ["--prefix", str(venv), "--no-plugins", "--no-start"]
+    assert install.main(argv) == 1
+    assert install.main(argv) == 0
+    assert install.main(["--uninstall"]) == 0
+    assert not venv.exists()
