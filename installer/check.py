@@ -81,6 +81,9 @@ def _hosts(r: Report, hosts: list[HostTarget], manifest: Manifest) -> None:
     for t in hosts:
         folder = plugin_files.plugin_folder(t.host, t.folder)
         label = f"{t.host} ({t.variant})"
+        if t.unstarted:
+            r.problem(label, t.UNSTARTED, "start GIMP 3 once, then run install.py again")
+            continue
         installed = plugin_files.read_manifest(folder)
         if installed is None:
             r.problem(label, f"plug-in not installed in {folder}")

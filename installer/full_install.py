@@ -144,6 +144,9 @@ def install_plugins(py: Path, m: Machine, args: argparse.Namespace,
     if not hosts:
         print("no Krita or GIMP 3 found; use --krita-dir/--gimp-dir if they live elsewhere")
     for t in hosts:
+        if t.unstarted:  # (a folder made now would keep GIMP from bringing over settings)
+            print(f"note: {t.describe()}")
+            continue
         try:
             with tempfile.TemporaryDirectory(prefix="deepdream-wheels-") as tmp:
                 got = wheels.fetch(py, t, m.system, m.arch, Path(tmp))

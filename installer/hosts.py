@@ -34,6 +34,12 @@ class HostTarget:
     transport: str  # "wheels": vendored pyzmq+msgpack; "system": the distro's; "stdlib"
     pythons: tuple[str, ...] = ()  # host Python versions to fetch wheels for
     kritarc: Path | None = None
+    unstarted: bool = False  # GIMP found but never started: folder is its config folder
+
+    #: said of a GIMP that never ran: its first start makes the series folder
+    UNSTARTED = ("has not been started yet: start it once (its first start brings over your "
+                 "GIMP 2.10 settings, and makes the folder plug-ins go in), quit it, and run "
+                 "install.py again")
 
     def transport_text(self) -> str:
         if self.transport == "wheels":
@@ -43,6 +49,8 @@ class HostTarget:
         return "standard-library ZeroMQ client (no compiled modules)"
 
     def describe(self) -> str:
+        if self.unstarted:
+            return f"{self.host} ({self.variant}) {self.UNSTARTED}"
         return f"{self.host} ({self.variant}) in {self.folder}: {self.transport_text()}"
 
 
@@ -169,46 +177,49 @@ def _krita_flatpak(p: Probe) -> list[HostTarget]:
     return [HostTarget("krita", "flatpak", folder, "wheels", pythons, rc)]
 
 
+def _gimp(p: Probe, variant: str, found: bool, transport: str,
+          pythons: tuple[str, ...] = ()) -> list[HostTarget]:
+    """One target per GIMP 3 series folder of ``variant`` (3.0, 3.2, ...: GIMP names its
+    folder by series); a GIMP ``found`` that never ran gets one that says so instead."""
+    config = paths.gimp_config_dir(p.system, p.env, p.home, variant)
+    folders = paths.gimp_plugin_dirs(config)
+    if folders:
+        return [HostTarget("gimp", variant, f, transport, pythons) for f in folders]
+    return [HostTarget("gimp", variant, config, transport, pythons, unstarted=True)] if found \
+        else []
+
+
 def _gimp_native(p: Probe) -> list[HostTarget]:
-    folder = paths.gimp_plugin_dir(p.system, p.env, p.home)
-    config_seen = folder.parent.is_dir()
     if p.system == "Windows":
         pf = Path(p.env.get("ProgramFiles", "C:/Program Files"))
-        if any(pf.glob("GIMP 3*")) or config_seen:
-            # GIMP's MSYS2 Python cannot load PyPI's compiled wheels
-            return [HostTarget("gimp", "native", folder, "stdlib")]
-        return []
+        # GIMP's MSYS2 Python cannot load PyPI's compiled wheels
+        return _gimp(p, "native", any(pf.glob("GIMP 3*")), "stdlib")
     if p.system == "Darwin":
         apps = [p.sys_path("/Applications/GIMP.app"), p.home / "Applications/GIMP.app"]
-        if any(a.is_dir() for a in apps) or config_seen:
-            return [HostTarget("gimp", "native", folder, "wheels", (GIMP_MACOS_PYTHON,))]
-        return []
-    gimp3 = p.which("gimp-3.0") or p.which("gimp-3")
-    if not gimp3:
-        gimp3 = p.which("gimp") if any(p.sys_path("/usr/lib").glob("*gimp/3.0")) or any(
-            p.sys_path("/usr/lib").glob("*/gimp/3.0")) else None
-    if not (gimp3 or config_seen):
-        return []
+        return _gimp(p, "native", any(a.is_dir() for a in apps), "wheels",
+                     (GIMP_MACOS_PYTHON,))
+    gimp3 = any(p.which(name) for name in ("gimp-3.0", "gimp-3.2", "gimp-3.4", "gimp-3"))
+    if not gimp3:  # (plug-ins of every GIMP 3 series live in a 3.0 library folder)
+        gimp3 = bool(p.which("gimp")) and (any(p.sys_path("/usr/lib").glob("*gimp/3.0")) or any(
+            p.sys_path("/usr/lib").glob("*/gimp/3.0")))
     transport, pythons = _system_transport(p)
-    return [HostTarget("gimp", "native", folder, transport, pythons)]
+    return _gimp(p, "native", gimp3, transport, pythons)
 
 
 def _gimp_flatpak(p: Probe) -> list[HostTarget]:
     data = p.home / ".var/app" / paths.GIMP_FLATPAK
     if p.system != "Linux" or not (p.flatpak_app(paths.GIMP_FLATPAK) or data.is_dir()):
         return []
-    folder = paths.gimp_plugin_dir(p.system, p.env, p.home, "flatpak")
     pythons = _flatpak_pythons(p, paths.GIMP_FLATPAK, "org.gnome.Platform",
                                GIMP_FLATPAK_PYTHONS)
-    return [HostTarget("gimp", "flatpak", folder, "wheels", pythons)]
+    return _gimp(p, "flatpak", True, "wheels", pythons)
 
 
 def _gimp_snap(p: Probe) -> list[HostTarget]:
     if p.system != "Linux" or not (p.sys_path("/snap/gimp").is_dir()
                                    or (p.home / "snap/gimp").is_dir()):
         return []
-    folder = paths.gimp_plugin_dir(p.system, p.env, p.home, "snap")
-    return [HostTarget("gimp", "snap", folder, "wheels", GIMP_SNAP_PYTHONS)]
+    return _gimp(p, "snap", True, "wheels", GIMP_SNAP_PYTHONS)
 
 
 def detect(p: Probe) -> list[HostTarget]:

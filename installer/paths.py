@@ -11,7 +11,6 @@ from pathlib import Path, PurePath
 
 KRITA_FLATPAK = "org.kde.krita"
 GIMP_FLATPAK = "org.gimp.GIMP"
-GIMP_SERIES = "3.0"
 
 
 def _xdg(env: Mapping[str, str], name: str, home: Path, default: str) -> Path:
@@ -53,9 +52,9 @@ def kritarc_for(resource_dir: PurePath, system: str, env: Mapping[str, str],
     return _xdg(env, "XDG_CONFIG_HOME", home, ".config") / "kritarc"
 
 
-def gimp_plugin_dir(system: str, env: Mapping[str, str], home: Path,
+def gimp_config_dir(system: str, env: Mapping[str, str], home: Path,
                     variant: str = "native") -> Path:
-    """GIMP 3's per-user plug-ins folder."""
+    """GIMP's per-user folder, which holds one folder per series (3.0, 3.2, ...)."""
     if variant == "flatpak":
         base = home / ".var" / "app" / GIMP_FLATPAK / "config" / "GIMP"
     elif variant == "snap":
@@ -66,4 +65,16 @@ def gimp_plugin_dir(system: str, env: Mapping[str, str], home: Path,
         base = home / "Library" / "Application Support" / "GIMP"
     else:
         base = _xdg(env, "XDG_CONFIG_HOME", home, ".config") / "GIMP"
-    return base / GIMP_SERIES / "plug-ins"
+    return base
+
+
+def gimp_plugin_dirs(config_dir: Path) -> list[Path]:
+    """The plug-ins folders of the GIMP 3 series that have run here, oldest first.  Each
+    series makes its own folder on its first start (bringing over the last one's settings,
+    2.10's included, only if the folder is not there yet), so none is made here."""
+    series = []
+    for folder in config_dir.glob("3.*") if config_dir.is_dir() else ():
+        minor = folder.name[2:]
+        if minor.isdigit() and folder.is_dir():
+            series.append((int(minor), folder / "plug-ins"))
+    return [plugins for _, plugins in sorted(series)]

@@ -41,6 +41,7 @@ def test_debian_gimp_and_krita_use_python3_zmq_when_installed(tmp_path):
     p = probe(tmp_path, which=("gimp-3.0", "krita"))
     mk(p.root / "usr/lib/python3/dist-packages/zmq")
     mk(p.root / "usr/lib/python3/dist-packages/msgpack")
+    mk(p.home / ".config/GIMP/3.0")  # (GIMP has run: see the series tests below)
     found = by_host(detect(p))
     gimp, krita = found["gimp", "native"], found["krita", "native"]
     assert gimp.folder == p.home / ".config/GIMP/3.0/plug-ins"
@@ -60,6 +61,7 @@ def test_debian_gimp_without_python3_zmq_gets_wheels_for_system_python(tmp_path)
 def test_xdg_variables_move_the_linux_folders(tmp_path):
     env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_DATA_HOME": str(tmp_path / "data")}
     p = probe(tmp_path, which=("gimp-3.0", "krita"), env=env)
+    mk(tmp_path / "cfg/GIMP/3.0")
     found = by_host(detect(p))
     assert found["gimp", "native"].folder == tmp_path / "cfg/GIMP/3.0/plug-ins"
     assert found["krita", "native"].folder == tmp_path / "data/krita"
@@ -92,6 +94,7 @@ def test_flatpaks_use_their_own_folders_and_runtime_python(tmp_path):
     mk(p.root / "var/lib/flatpak/app/org.kde.krita/current/active/files/lib/python3.10")
     mk(p.root / "var/lib/flatpak/app/org.gimp.GIMP")
     mk(p.root / "var/lib/flatpak/runtime/org.gnome.Platform/x86_64/48/active/files/lib/python3.12")
+    mk(p.home / ".var/app/org.gimp.GIMP/config/GIMP/3.0")
     found = by_host(detect(p))
     krita, gimp = found["krita", "flatpak"], found["gimp", "flatpak"]
     assert krita.folder == p.home / ".var/app/org.kde.krita/data/krita"
@@ -111,6 +114,7 @@ def test_user_flatpak_with_unknown_runtime_covers_both_gimp_pythons(tmp_path):
 def test_snap_gimp(tmp_path):
     p = probe(tmp_path)
     mk(p.root / "snap/gimp")
+    mk(p.home / "snap/gimp/current/.config/GIMP/3.0")
     (gimp,) = detect(p)
     assert gimp.variant == "snap"
     assert gimp.folder == p.home / "snap/gimp/current/.config/GIMP/3.0/plug-ins"
@@ -124,6 +128,7 @@ def test_windows_gimp_uses_stdlib_client_and_krita_gets_wheels(tmp_path):
     p = probe(tmp_path, "Windows", env=env)
     mk(p.root / "Program Files/GIMP 3")
     mk(p.root / "Program Files/Krita (x64)")
+    mk(appdata / "GIMP/3.0")
     found = by_host(detect(p))
     gimp, krita = found["gimp", "native"], found["krita", "native"]
     assert gimp.folder == appdata / "GIMP/3.0/plug-ins"
@@ -137,6 +142,7 @@ def test_macos_apps(tmp_path):
     p = probe(tmp_path, "Darwin")
     mk(p.root / "Applications/GIMP.app")
     mk(p.home / "Applications/krita.app")
+    mk(p.home / "Library/Application Support/GIMP/3.0")
     found = by_host(detect(p))
     gimp, krita = found["gimp", "native"], found["krita", "native"]
     assert gimp.folder == p.home / "Library/Application Support/GIMP/3.0/plug-ins"
@@ -168,3 +174,27 @@ def test_named_folders_force_wheels_with_host_python(tmp_path):
 ])
 def test_krita_python_by_version(version, python):
     assert krita_python_for_version(version) == python
+
+
+def test_each_gimp_series_that_ran_gets_the_plugin(tmp_path):
+    """GIMP names its folder by series: 3.2 reads GIMP/3.2, not 3.0 (the plug-in used to go
+    into 3.0 alone, so GIMP 3.2 showed no menu entry); 3.0 stays for a GIMP 3.0 still used."""
+    p = probe(tmp_path, which=("gimp-3.2",))
+    for series in ("3.2", "3.0", "3.10", "2.10", "3.x"):
+        mk(p.home / ".config/GIMP" / series)
+    assert [t.folder for t in detect(p)] == [
+        p.home / ".config/GIMP" / series / "plug-ins" for series in ("3.0", "3.2", "3.10")]
+
+
+@pytest.mark.parametrize("system", ["Linux", "Windows", "Darwin"])
+def test_a_gimp_never_started_gets_no_folder_made_but_a_note(tmp_path, system):
+    """Its first start brings over GIMP 2.10's settings only if its folder is not there yet:
+    making it for the plug-in would lose them."""
+    env = {"APPDATA": str(tmp_path / "home/AppData/Roaming"),
+           "ProgramFiles": str(tmp_path / "root/Program Files")}
+    p = probe(tmp_path, system, which=("gimp-3.0",), env=env)
+    mk(p.root / "Program Files/GIMP 3")
+    mk(p.root / "Applications/GIMP.app")
+    (gimp,) = detect(p)
+    assert gimp.unstarted and "has not been started yet: start it once" in gimp.describe()
+    assert gimp.folder.name == "GIMP" and not gimp.folder.exists()

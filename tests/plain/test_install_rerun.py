@@ -185,3 +185,22 @@ def test_a_first_install_cut_short_is_still_known_to_have_made_its_venv(
     assert install.main(argv) == 0
     assert install.main(["--uninstall"]) == 0
     assert not venv.exists()
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a POSIX stand-in for GIMP")
+def test_a_gimp_never_started_is_told_to_start_once_and_gets_no_folder(home: Path):
+    gimp = home / "empty-path/gimp-3.0"  # found on PATH, never run: no ~/.config/GIMP
+    gimp.write_text("#!/bin/sh\n")
+    gimp.chmod(0o755)
+    r = install_py(home, "--plugins-only", "--no-start")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "note: gimp (native) has not been started yet: start it once" in r.stdout
+    assert not (home / ".config/GIMP").exists()
+    assert "GIMP" not in r.stdout.strip().splitlines()[-2]  # (the end names no GIMP)
+    r = install_py(home, "--check")
+    assert r.returncode == 1 and "start GIMP 3 once, then run install.py again" in r.stdout
+    (home / ".config/GIMP/3.2").mkdir(parents=True)  # GIMP 3.2 started once
+    r = install_py(home, "--plugins-only", "--no-start")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (home / ".config/GIMP/3.2/plug-ins/deepdream/deepdream.py").is_file()
+    assert "done: dream in GIMP" in r.stdout
