@@ -84,3 +84,11 @@ def test_cancel_and_refusals_leave_the_document_as_it_was(seen):
     assert group["message"] == "group layers cannot be dreamed; select a paint layer"
     assert group["layers"] == ["paint"] and group["original_unchanged"]
     assert seen["no_document"] == "no document is open"
+
+
+def test_the_guide_image_is_picked_in_a_file_dialog_and_dreamed_with(seen):
+    assert seen["guide_field"][0] == ""  # the dialog cancelled: the field kept its text
+    assert seen["guide_field"][1].endswith("/guide.png")
+    guided = seen["guided"]
+    assert guided["ended"] and guided["message"] == ADDED, guided
+    assert guided["layers"] == ["paint", "paint (DeepDream)"] and guided["original_unchanged"]

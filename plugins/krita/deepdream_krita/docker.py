@@ -14,6 +14,7 @@ from .qt import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -31,6 +32,8 @@ DOCKER_ID = "deepdream_krita_docker"
 PREVIEW_SIZE = 160
 # Text fields offered as editable drop-downs; the catalog fills them once a daemon answered.
 _CHOICES = {"preset": ["", *PRESETS], "model": ["googlenet"], "layer": [""]}  # "": none
+#: what the guide image's file dialog offers (the daemon reads what Pillow reads)
+IMAGE_FILES = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp *.gif);;All files (*)"
 
 
 def _widget_for(setting: Setting) -> QWidget:
@@ -103,7 +106,8 @@ class DeepDreamDocker(DockWidget):
             widget = _widget_for(setting)
             widget.setToolTip(setting.help)
             self.fields[setting.name] = widget
-            form.addRow(setting.label, widget)
+            form.addRow(setting.label, self._with_browse(widget) if setting.name == "guide"
+                        else widget)
         self.dream_button = QPushButton("Dream")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -155,6 +159,25 @@ class DeepDreamDocker(DockWidget):
         self.fetcher.fetched.connect(self._on_catalog)
         self.fields["model"].currentTextChanged.connect(self._offer_layers)
         self.fetcher.fetch()
+
+    def _with_browse(self, field: QComboBox) -> QWidget:
+        """``field`` with a button that picks its file (the guide image) in a dialog."""
+        self.browse_button = QPushButton("…")
+        self.browse_button.setToolTip("choose the guide image file")
+        self.browse_button.clicked.connect(lambda *_: self._choose_file(field))
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(field, 1)
+        row.addWidget(self.browse_button)
+        box = QWidget()
+        box.setLayout(row)
+        return box
+
+    def _choose_file(self, field: QComboBox) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Guide image", field.currentText().strip(),
+                                              IMAGE_FILES)
+        if path:  # (cancelled: the field keeps what it had)
+            field.setCurrentText(path)
 
     def canvasChanged(self, canvas: Any) -> None:  # noqa: N802 - Krita's virtual
         pass  # the dream always targets the active document when Dream is pressed

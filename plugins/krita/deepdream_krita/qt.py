@@ -48,6 +48,7 @@ QPushButton = QtWidgets.QPushButton
 QProgressBar = QtWidgets.QProgressBar
 QLabel = QtWidgets.QLabel
 QMessageBox = QtWidgets.QMessageBox
+QFileDialog = QtWidgets.QFileDialog
 QScrollArea = QtWidgets.QScrollArea
 
 READ = QSocketNotifier.Type.Read

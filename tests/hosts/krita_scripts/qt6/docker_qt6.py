@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PyQt6 import QtWidgets
+from PyQt6 import QtGui, QtWidgets
 
 APP = QtWidgets.QApplication(sys.argv[:1])
 
@@ -100,6 +101,20 @@ def main() -> dict[str, Any]:
 
     fact["dream"] = dream(again=True)
     fact["group"] = dream(node_kind="grouplayer")
+    # the guide image, picked with the field's button (the file dialog answered here)
+    guide = os.path.join(tempfile.mkdtemp(), "guide.png")
+    stripes = QtGui.QImage(32, 32, QtGui.QImage.Format.Format_RGB32)
+    for y in range(32):
+        for x in range(32):
+            stripes.setPixelColor(x, y, QtGui.QColor(250, 40, 10) if y % 4 else
+                                  QtGui.QColor(10, 40, 250))
+    stripes.save(guide)
+    for answer in (("", ""), (guide, "Images")):  # cancelled, then a file chosen
+        qt.QFileDialog.getOpenFileName = staticmethod(lambda *_, answer=answer: answer)
+        docker.browse_button.click()
+        fact.setdefault("guide_field", []).append(docker.fields["guide"].currentText())
+    fact["guided"] = dream()
+    docker.set_values({"guide": ""})
     docker.set_values({"iterations": 200, "octaves": 1})
     fact["cancelled"] = dream(size=(256, 192), cancel=True)
     app.document = None
