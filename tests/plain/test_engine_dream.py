@@ -41,6 +41,17 @@ def test_octaves_too_small_to_hold_detail_are_left_out() -> None:
     assert octave_sizes(10, 10, octaves=5, scale=2.0) == [(10, 10)]
 
 
+def test_a_scale_that_rounds_to_the_full_size_adds_no_second_full_size_octave(
+        tiny_model, make_image) -> None:
+    """Scale 1.0 (allowed) made two full-size octaves, the image added to itself: with no
+    step at all the result was washed out towards white."""
+    assert octave_sizes(64, 64, octaves=3, scale=1.0) == [(64, 64)]
+    assert octave_sizes(96, 96, octaves=2, scale=1.004) == [(96, 96)]
+    img = make_image(64, 64)
+    out = dream(img, tiny_model, settings(octaves=3, octave_scale=1.0, step=0.0))
+    assert np.abs(out - img).max() < 1e-6
+
+
 def test_dream_runs_each_octave_smallest_first(tiny_model, make_image) -> None:
     img = make_image(72, 96)
     seen, handle = record_inputs(tiny_model)

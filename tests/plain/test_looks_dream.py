@@ -80,6 +80,14 @@ def test_seamless_leaves_no_stronger_seam_than_the_interior(model, photo) -> Non
     assert np.abs(tiled - photo).mean() > 0.01  # and it is still a dream of the photo
 
 
+@pytest.mark.parametrize("extra", [{"strength": 0.5}, {"keep_colors": True}],
+                         ids=["strength", "keep-colours"])
+def test_seamless_tiles_at_any_strength_and_with_the_colours_kept(model, photo, extra) -> None:
+    """Both used to bring the photo's seam back: the blend and the colours kept were of
+    the input as it was, not as it was made to tile."""
+    assert _seam_ratio(_run(model, photo, seamless=True, **extra)) <= 1.0
+
+
 def test_from_noise_ignores_the_pixels_and_is_not_high_frequency_mush(model, photo) -> None:
     a = _run(model, photo, from_noise=True)
     b = _run(model, np.zeros_like(photo), from_noise=True)

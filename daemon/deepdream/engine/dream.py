@@ -75,13 +75,15 @@ class Progress:
 def octave_sizes(
     height: int, width: int, octaves: int, scale: float, min_side: int = MIN_OCTAVE_SIDE
 ) -> list[tuple[int, int]]:
-    """Sizes from smallest to full; octaves whose short side would be under ``min_side``
-    are left out (the full size always stays)."""
+    """Sizes from smallest to full, each once; octaves whose short side would be under
+    ``min_side`` are left out (the full size always stays).  (A scale near 1 rounds to the
+    full size: that octave is the last one, not a second full-size octave, whose detail the
+    last would add to the image again.)"""
     sizes = []
     for i in range(octaves - 1, 0, -1):
         f = scale ** -i
         size = (max(1, round(height * f)), max(1, round(width * f)))
-        if min(size) >= min_side and size not in sizes:
+        if min(size) >= min_side and size not in sizes and size != (height, width):
             sizes.append(size)
     return sizes + [(height, width)]
 
@@ -172,6 +174,8 @@ def _dreamed(
         # where the mask is 0, the input exactly (the mix alone would turn an inf into NaN)
         torch.where(w > 0, dreamed, source, out=dreamed)
     elif weight != 1.0:
+        if settings.seamless:  # with the input as it was made to tile, or its seam comes back
+            source = looks.make_tileable(source.permute(2, 0, 1)[None])[0].permute(1, 2, 0)
         _mix(dreamed, source, weight)
     if n == c and dreamed.dtype == pixels.dtype:
         return dreamed.contiguous()  # RGB / G: the dream is the output
@@ -386,9 +390,9 @@ def _octaves(
     # pixels: no full-size copy of the input.
     source = rgb.to(model.device, torch.float32).permute(2, 0, 1)[None]
     sizes = octave_sizes(h, w, settings.octaves, settings.octave_scale, min_side)
-    original = source
     if settings.seamless:
         source = looks.make_tileable(source)
+    original = source  # (tileable: its colours kept, keep-colours keeps the seam away too)
     stepper = looks.Stepper(settings)  # transform, smoothing, norm, penalties, keep-colours
     rng = random.Random(settings.seed)
     steps = settings.iterations
@@ -437,7 +441,7 @@ def _octaves(
             stepper.after_step(x)  # TV / L2 penalties
             keep_in_range(x)
             step_done(o, s)
-        if size != (h, w):
+        if o < len(sizes) - 1:
             x.sub_(base)  # keep only the detail for the next octave
     assert x is not None
     x = looks.finish(x, original, settings)
