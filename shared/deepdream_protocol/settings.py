@@ -37,7 +37,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("step", float, 1.5, 0.0, 10.0, "Step size", "how far each step moves the pixels"),
     Setting("jitter", int, 32, 0, 512, "Jitter", "random shift in pixels before each step"),
     Setting("seed", int, 0, 0, 2**31 - 1, "Seed",
-            "random seed; the same seed gives the same dream"),
+            "random seed; the same seed gives the same dream of the same image with the same "
+            "settings (on large images set Tile too: the automatic one follows free memory)"),
     Setting("strength", float, 1.0, 0.0, 1.0, "Strength",
             "blend of the dream over the original (1 = full dream)"),
     Setting("keep_colors", bool, False, label="Keep colours",
@@ -55,7 +56,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("transform", bool, False, label="Transform robustness",
             help="a small random scale and rotation each step, besides the jitter"),
     Setting("from_noise", bool, False, label="From noise",
-            help="start from noise instead of the image (feature visualisation)"),
+            help="start from noise instead of the image (feature visualisation: always with "
+            "transform robustness; keep colours, TV, L2, smoothing and normalisation do not "
+            "apply)"),
     Setting("classes", str, "", label="Classes",
             help="ImageNet classes to push towards, e.g. 'tabby cat, goldfish'; "
             "'deepdream classes' lists them"),

@@ -51,6 +51,9 @@ def check_settings(settings: DreamSettings) -> None:
             ox.parse_neuron(settings.neuron, "layer")
         except ox.ObjectiveError as exc:
             raise SettingsError(str(exc)) from None
+        if settings.seamless:  # (its texture is moved around the torus at every step)
+            raise SettingsError("a neuron sits at one place, and a seamless texture has "
+                                "none: turn off seamless or clear the neuron")
 
 
 def uses_extra_objective(settings: DreamSettings) -> bool:
