@@ -583,6 +583,7 @@ def test_docker_after_the_layer_was_deleted_grouped_or_the_document_saved_mid_dr
         krita, endpoint):
     settings = {**DREAM, "iterations": 20, "octaves": 3}
     cases = [{"name": "async_deleted", "remove_layer": True},
+             {"name": "async_flattened", "flatten": True},
              {"name": "async_grouped", "into_group": True, "reference": True},
              {"name": "async_saved", "save_as": f"{krita.inside}/saved.kra"}]
     facts = krita.run_cases([{**case, "model": "RGBA", "depth": "U8", "settings": settings}
@@ -594,6 +595,13 @@ def test_docker_after_the_layer_was_deleted_grouped_or_the_document_saved_mid_dr
     assert deleted.get("error") == ("'paint' was deleted or merged while it was dreamed; "
                                     "nothing was added"), deleted
     assert deleted["layers_after"] == ["Background", "on top"]
+    # Image > Flatten Image: the layer keeps a parent that is out of the document, and
+    # adding the dream there made Krita crash
+    flattened = _fact(facts, "async_flattened")
+    assert "flattened_at" in flattened and not flattened["busy_at_end"], flattened
+    assert flattened.get("error") == ("'paint' was deleted or merged while it was dreamed; "
+                                      "nothing was added"), flattened
+    assert len(flattened["layers_after"]) == 1, flattened
     # put into a group: the dream goes above it there, as if added before
     grouped = _fact(facts, "async_grouped")
     assert "grouped_at" in grouped and "error" not in grouped, grouped

@@ -41,6 +41,16 @@ def _space(node: Any) -> tuple[str, str, str]:
     return (node.colorModel(), node.colorDepth(), node.colorProfile())
 
 
+def _in_document(node: Any, document: Any) -> bool:
+    """Whether ``node`` still hangs from ``document``'s root.  A layer flattened or merged
+    away with others keeps a parent that is no longer in the document (adding a layer to
+    that parent crashes Krita); one deleted or merged down has none."""
+    top = node
+    while (parent := top.parentNode()) is not None:
+        top = parent
+    return top == document.rootNode()
+
+
 def _position(node: Any) -> tuple[int, int]:
     point = node.position()
     return (point.x(), point.y())
@@ -92,7 +102,7 @@ class PreparedDream:
             self.document.setCurrentTime(self.frame)
             self.document.waitForDone()
         parent = self.node.parentNode()
-        if parent is None:
+        if parent is None or not _in_document(self.node, self.document):
             raise DreamError(f"{self.node.name()!r} was deleted or merged while it was "
                              "dreamed; nothing was added")
         found = self._find_pixels()

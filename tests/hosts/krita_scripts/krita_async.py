@@ -139,6 +139,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
                 lambda: doc.scaleImage(*case["scale_to"], 72, 72, "Bicubic")),
                ("remove_layer", "removed_at", lambda: layer.remove()),
                ("into_group", "grouped_at", lambda: into_group(doc, layer)),
+               ("flatten", "flattened_at", doc.flatten),
                ("save_as", "saved_at",
                 lambda: out.__setitem__("saved", doc.saveAs(case["save_as"]))),
                ("start_again", "started_again_at",  # the action pressed again meanwhile
@@ -194,7 +195,8 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     out["layers_before"] = names_before
     if "closed_at" in out:  # nothing left to look at, nor to close
         return out
-    out["layers_after"] = [c.name() for c in root.childNodes()]
+    # (the root as it is now: flattening the image gives the document a new one)
+    out["layers_after"] = [c.name() for c in doc.rootNode().childNodes()]
     out["original_unchanged"] = bytes(layer.pixelData(*rect(layer))) == pixels_before
     if "layer" in left:  # changed by the user meanwhile: is it still as the user left it?
         out["left_as_the_user_left_it"] = everything(doc, layer) == left["layer"]
