@@ -29,6 +29,8 @@ def _act(image, layer, action):
         image.crop(30, 20, 5, 5)
     elif action == "delete":
         image.remove_layer(layer)
+    elif action == "flatten":  # Image › Flatten Image: the layer is merged away
+        image.flatten()
     elif action == "precision":
         image.convert_precision(Gimp.Precision.U16_NON_LINEAR)
     elif action == "floating":
