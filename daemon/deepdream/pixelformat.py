@@ -145,7 +145,8 @@ def _byte_floats() -> np.ndarray:
     return decode(bytes(range(256)), PixelFormat("G", "u8"), 256, 1).reshape(256)
 
 
-def _quantise_on_device(image: torch.Tensor, fmt: PixelFormat, host: np.ndarray) -> bytes:
+def _quantise_on_device(image: torch.Tensor, fmt: PixelFormat, host: np.ndarray,
+                        own_alpha: bool = False) -> bytes:
     """``_quantise`` of a float tensor on its own device, so only 8-bit samples come back."""
     import torch
 
@@ -154,17 +155,20 @@ def _quantise_on_device(image: torch.Tensor, fmt: PixelFormat, host: np.ndarray)
     if order is not None:
         q = q[..., order]
     result = q.cpu().numpy()
-    if fmt.has_alpha:
+    if fmt.has_alpha and not own_alpha:
         result[..., -1] = host[..., -1]
     return result.tobytes()
 
 
 def encode(image: np.ndarray | torch.Tensor, fmt: PixelFormat, original: bytes | memoryview,
-           width: int, height: int, decoded: np.ndarray | torch.Tensor | None = None) -> bytes:
+           width: int, height: int, decoded: np.ndarray | torch.Tensor | None = None,
+           own_alpha: bool = False) -> bytes:
     """The engine's result -> bytes in ``fmt``, the format ``original`` arrived in.
 
     Samples equal to what ``decode(original)`` produced, and all alpha, come back as in
-    ``original`` bit for bit; only changed samples are converted and quantised.  Integer
+    ``original`` bit for bit; only changed samples are converted and quantised.
+    ``own_alpha``: the engine's alpha is the result's too (a dream from noise is a picture
+    of its own, opaque where it is dreamed), converted like colour.  Integer
     sRGB frames need no compare (see ``_quantise``); floats and linear light are merged.
     ``decoded``: that ``decode(original)`` array if the caller still has it (saves a pass
     where a merge is needed).  ``image`` may be a tensor (the dream of a ``decode_for``
@@ -175,17 +179,18 @@ def encode(image: np.ndarray | torch.Tensor, fmt: PixelFormat, original: bytes |
         raise ValueError(f"engine returned shape {tuple(image.shape)}, expected {expected}")
     if not isinstance(image, np.ndarray):
         if _converts_on_device(fmt):
-            return _quantise_on_device(image, fmt, _samples(original, fmt, width, height))
+            return _quantise_on_device(image, fmt, _samples(original, fmt, width, height),
+                                       own_alpha)
         image = image.cpu().numpy()
     if not isinstance(decoded, np.ndarray):
         decoded = None
     out = np.asarray(image, dtype=np.float32)
     if fmt.dtype in _INT_MAX and fmt.transfer == "srgb":
-        return _quantise(out, fmt, _samples(original, fmt, width, height))
+        return _quantise(out, fmt, _samples(original, fmt, width, height), own_alpha)
     if decoded is None:
         decoded = decode(original, fmt, width, height)
     unchanged = out == decoded
-    if fmt.has_alpha:
+    if fmt.has_alpha and not own_alpha:
         unchanged[..., -1] = True
     converted = out
     if fmt.transfer == "linear":
@@ -207,7 +212,8 @@ def encode(image: np.ndarray | torch.Tensor, fmt: PixelFormat, original: bytes |
     return merged.astype(bits, copy=False).tobytes()
 
 
-def _quantise(out: np.ndarray, fmt: PixelFormat, host: np.ndarray) -> bytes:
+def _quantise(out: np.ndarray, fmt: PixelFormat, host: np.ndarray,
+              own_alpha: bool = False) -> bytes:
     """u8 / u16 sRGB: every colour sample quantised to nearest, alpha copied from ``host``.
 
     No compare with the decoded input is needed: for every integer b, rounding decode's
@@ -234,7 +240,7 @@ def _quantise(out: np.ndarray, fmt: PixelFormat, host: np.ndarray) -> bytes:
             np.rint(s, out=q, casting="unsafe")
             for host_channel, engine_channel in enumerate(order):  # 2x faster than q[..., order]
                 result[y:y + rows, :, host_channel] = q[..., engine_channel]
-    if fmt.has_alpha:
+    if fmt.has_alpha and not own_alpha:
         result[..., -1] = host[..., -1]
     return result.tobytes()
 

@@ -301,7 +301,8 @@ class Worker(threading.Thread):
                     raise
                 raise SettingsError(str(exc).replace(guide, settings.guide)) from None
         self._remember(settings, job)
-        return encode(result, job.format, job.pixels, job.width, job.height, decoded=image)
+        return encode(result, job.format, job.pixels, job.width, job.height, decoded=image,
+                      own_alpha=settings.from_noise)
 
     def _remember(self, settings: DreamSettings, job: Job) -> None:
         """Note a dream whose octaves ran as graphs, for the next start's warm-up."""

@@ -34,6 +34,14 @@ def test_zero_step_job_returns_every_format_byte_exact(daemon: Daemon, fmt: Pixe
         assert c.dream(ZERO, pixels, W, H, fmt) == pixels
 
 
+def test_a_dream_from_noise_on_a_clear_layer_comes_back_opaque(daemon: Daemon) -> None:
+    fmt = PixelFormat("RGBA", "u8")
+    clear = bytes(W * H * 4)  # a new, empty layer
+    with Client(daemon.endpoint, timeout=60) as c:
+        out = c.dream({**SMALL_DREAM, "from_noise": True}, clear, W, H, fmt)
+    assert set(out[3::4]) == {255} and len(set(out)) > 2  # (it used to come back clear)
+
+
 def test_catalog_lists_models_layers_and_presets(daemon: Daemon) -> None:
     with Client(daemon.endpoint, timeout=30) as c:
         catalog = c.catalog()

@@ -79,7 +79,11 @@ ERROR_CASES = [
      "settings": {**DREAM, "model": "no-such-model"}},
     {"name": "selection_elsewhere", "model": "RGBA", "depth": "U8", "offset": [40, 30],
      "selection": [0, 0, 20, 20]},
+    {"name": "empty_layer", "model": "RGBA", "depth": "U8", "empty": True},
 ]
+# A dream from noise is a picture of its own: a new, empty layer takes it, opaque.
+NOISE_CASES = [{"name": "from_noise_empty", "model": "RGBA", "depth": "U8", "empty": True,
+                "settings": {**DREAM, "from_noise": True}}]
 
 
 class KritaHome(HostHome):
@@ -113,7 +117,7 @@ def krita(host_root: Path) -> Iterator[KritaHome]:
 @pytest.fixture(scope="module")
 def dreamed(krita: KritaHome, endpoint: str) -> dict[str, dict[str, Any]]:
     """Every case of DREAM_CASES, LOOK_CASES and ERROR_CASES, dreamed in one Krita run."""
-    return krita.run_cases(DREAM_CASES + LOOK_CASES + ERROR_CASES,
+    return krita.run_cases(DREAM_CASES + LOOK_CASES + ERROR_CASES + NOISE_CASES,
                            {"DEEPDREAM_ENDPOINT": endpoint})
 
 
@@ -208,6 +212,15 @@ def test_selection_off_the_layer_is_a_clear_error(dreamed):
     fact = _fact(dreamed, "selection_elsewhere")
     assert fact["error"] == "the selection does not touch the active layer"
     assert fact["layers_after"] == fact["layers_before"]
+
+
+def test_an_empty_layer_is_refused_but_takes_a_dream_from_noise_whole_and_opaque(dreamed):
+    empty = _fact(dreamed, "empty_layer")
+    assert empty["error"] == "layer 'paint' has no pixels on the canvas"
+    assert empty["layers_after"] == empty["layers_before"]
+    noise = _fact(dreamed, "from_noise_empty")  # (refused too, before; and clear, after)
+    assert "error" not in noise, noise["error"]
+    assert noise["directly_above"] and noise["opaque_pixels"] == SIZE[0] * SIZE[1], noise
 
 
 def test_no_daemon_is_a_clear_error_and_the_document_is_unchanged(krita):

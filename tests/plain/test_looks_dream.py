@@ -99,6 +99,20 @@ def test_from_noise_ignores_the_pixels_and_is_not_high_frequency_mush(model, pho
     assert _tv(a) < _tv(pixel_space) / 3
 
 
+def test_from_noise_on_a_transparent_layer_is_opaque_where_it_is_dreamed(model, photo) -> None:
+    """A new, empty layer is where a picture from noise goes: its alpha used to be kept,
+    so the dream was invisible."""
+    clear = np.concatenate([photo, np.zeros_like(photo[..., :1])], -1)
+    whole = dream(clear, model, DreamSettings.from_dict({**BASE, "from_noise": True}))
+    assert np.all(whole[..., 3] == 1.0)
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[:, 32:] = 0.5  # half the layer, half way in
+    half = dream(clear, model, DreamSettings.from_dict({**BASE, "from_noise": True}), mask)
+    assert np.all(half[:, :32] == clear[:, :32]) and np.all(half[:, 32:, 3] == 0.5)
+    plain = dream(clear, model, DreamSettings.from_dict(BASE))  # a dream of the image
+    assert np.all(plain[..., 3] == 0.0)  # keeps its alpha, bit for bit
+
+
 def test_tv_smoothing_and_laplacian_give_smoother_dreams(model, photo) -> None:
     plain = _run(model, photo)
     for option in ({"smooth": 2.0}, {"norm": "laplacian"}):

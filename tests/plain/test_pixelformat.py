@@ -142,6 +142,17 @@ def decoded(data: bytes, fmt: PixelFormat, width: int, height: int, where: str):
     return pixelformat._decode_on(torch.device("cpu"), data, fmt, width, height)
 
 
+@pytest.mark.parametrize("fmt", [f for f in ALL_FORMATS if f.has_alpha], ids=str)
+def test_a_dream_from_noise_brings_its_own_alpha(fmt: PixelFormat) -> None:
+    """Its picture is opaque where dreamed (engine.dream): the alpha is taken from it."""
+    data = bytes(len(random_bytes(fmt)))  # all clear
+    image = decode(data, fmt, W, H)
+    image[..., -1] = 1.0
+    for result in (image, torch.from_numpy(image)):  # (a tensor: 8-bit on its device)
+        back = decode(encode(result, fmt, data, W, H, own_alpha=True), fmt, W, H)
+        assert np.all(back[..., -1] == 1.0)
+
+
 @pytest.mark.parametrize("layout", ["RGBA", "BGRA"])
 @pytest.mark.parametrize(("dtype", "where"), INTEGER_PATHS)
 def test_unchanged_integer_frame_is_byte_identical_through_the_quantising_path(

@@ -118,7 +118,8 @@ def dream(
     """Dream ``image`` (H, W, C) float sRGB in [0, 1], C = 1 (G), 2 (GA), 3 (RGB), 4 (RGBA): a
     numpy array, or a torch tensor on any device (the daemon decodes 8-bit frames on the GPU).
 
-    Returns a new array of the same kind, shape, dtype and device: alpha untouched, ``mask``
+    Returns a new array of the same kind, shape, dtype and device: alpha untouched (from
+    noise, a picture of its own, made opaque where it is dreamed), ``mask
     (H, W) in [0, 1] feathering the dream in (0 = the input exactly), ``settings.strength``
     blended.  ``objective`` replaces the settings' layer objective (for composed objectives).
     """
@@ -182,6 +183,12 @@ def _dreamed(
     out = torch.empty(pixels.shape, dtype=pixels.dtype, device=pixels.device)
     out[..., :n] = dreamed
     out[..., n:] = pixels[..., n:]  # the input's own alpha, bit for bit
+    if settings.from_noise and c in (2, 4):
+        # a picture of its own, not of the input: opaque where it is dreamed (a new,
+        # transparent layer used to get an invisible dream)
+        alpha = out[..., n:]
+        alpha += (1 - alpha) * (weight[..., None] if isinstance(weight, torch.Tensor)
+                                else weight)
     return out
 
 

@@ -19,7 +19,7 @@ def dream_layer(document: Any, node: Any, settings: Mapping[str, Any] | None = N
     defaults.  Raises ``DreamError`` with a one-line reason; the document is then unchanged.
     """
     values = preferences.complete(settings)
-    prepared = job.prepare(document, node, values["use_selection"])
+    prepared = job.prepare(document, node, values["use_selection"], values["from_noise"])
     with connection.connected() as client:
         dreamed = connection.dream_blocking(client, wire_settings(values), prepared)
     return prepared.finish(dreamed)

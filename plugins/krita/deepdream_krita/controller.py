@@ -64,7 +64,8 @@ class DreamRunner(QObject):
             return False
         try:
             checked = preferences.complete(values)
-            self._prepared = job.prepare(document, node, checked["use_selection"])
+            self._prepared = job.prepare(document, node, checked["use_selection"],
+                                         checked["from_noise"])
         except DreamError as exc:
             self.failed.emit(str(exc))
             return False

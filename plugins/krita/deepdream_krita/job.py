@@ -213,8 +213,11 @@ def idle(document: Any) -> bool:
     return True
 
 
-def prepare(document: Any, node: Any, use_selection: bool = True) -> PreparedDream:
-    """Read the node's pixels (and the selection's mask) ready to send; raises DreamError."""
+def prepare(document: Any, node: Any, use_selection: bool = True,
+            whole_canvas: bool = False) -> PreparedDream:
+    """Read the node's pixels (and the selection's mask) ready to send; raises DreamError.
+    ``whole_canvas``: the canvas, not only where the layer has pixels (a dream from noise
+    is a picture of its own, so an empty layer takes it too)."""
     if document is None:
         raise DreamError("no document is open")
     if node is None:
@@ -227,7 +230,7 @@ def prepare(document: Any, node: Any, use_selection: bool = True) -> PreparedDre
         kind = _OTHER_LAYERS.get(node.type(), "layers of this kind")
         raise DreamError(f"{kind} cannot be dreamed; select a paint layer")
     canvas = Rect(0, 0, document.width(), document.height())
-    rect = Rect.of(node.bounds()).intersected(canvas)
+    rect = canvas if whole_canvas else Rect.of(node.bounds()).intersected(canvas)
     if rect.empty:
         raise DreamError(f"layer {node.name()!r} has no pixels on the canvas")
     selection = document.selection() if use_selection else None

@@ -80,8 +80,9 @@ def build(case: dict[str, Any]) -> tuple[Any, Any]:
         root = doc.rootNode()
         background = root.childNodes()[0]
         layer = doc.createNode("paint", "paintlayer")
-        layer.setPixelData(pattern(width, height, model, depth, case.get("sparse", False),
-                                   case.get("flat", False)), 0, 0, width, height)
+        if not case.get("empty"):  # (a new layer as Krita makes it: nothing painted)
+            layer.setPixelData(pattern(width, height, model, depth, case.get("sparse", False),
+                                       case.get("flat", False)), 0, 0, width, height)
         root.addChildNode(layer, background)
     root.addChildNode(doc.createNode("on top", "paintlayer"), layer)
     if case.get("offset"):
@@ -283,6 +284,9 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         out["original_masks"] = [[c.type(), c.name()] for c in layer.childNodes()]
         if frames_before:
             out.update(animation_facts(doc, layer, result, frames_before))
+        if case.get("empty"):  # how much of the canvas the dream covers, opaque (RGBA U8)
+            canvas = bytes(result.pixelData(0, 0, doc.width(), doc.height()))
+            out["opaque_pixels"] = canvas[3::4].count(255)
         if "transparency" in case.get("masks", []):
             out["hidden_alpha"] = hidden_alpha(doc, result)
             out["original_hidden_alpha"] = hidden_alpha(doc, layer)
