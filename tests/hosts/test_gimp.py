@@ -159,6 +159,14 @@ def test_refusal_names_the_problem_and_leaves_the_image_alone(dreamed: dict, cas
     assert fact["stack_unchanged"] and fact["original_identical"]
 
 
+def test_a_dream_from_noise_on_a_new_clear_layer_shows(gimp: HostHome, endpoint: str) -> None:
+    # (the layer's transparency was kept: an invisible dream)
+    fact = facts(gimp.run_gimp("dream_cases.py",
+                               dream_env(endpoint, ["from_noise_clear"])))["from_noise_clear"]
+    assert fact["status"] == "success", fact["error"]
+    assert fact["opaque"] == 1.0 and fact["original_identical"], fact
+
+
 def test_stdlib_transport_dreams_without_pyzmq(gimp: HostHome, endpoint: str) -> None:
     # A zmq module that cannot import, ahead of the root's python3-zmq: only the standard
     # library ZMTP client can carry the job.

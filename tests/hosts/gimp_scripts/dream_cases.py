@@ -170,6 +170,8 @@ def observe(case, img, layer, values):
         })
         if case == "text":
             fact["reloaded_is_text"] = reloaded_is_text(img, position)
+        if case == "from_noise_clear":
+            fact["opaque"] = float((pixels(new, "R'G'B'A u8")[:, 3] == 255).mean())
     emit(**fact)
 
 
@@ -359,6 +361,17 @@ def case_mask_selected(values):
     img, layer = image_with_layer("masked", IT.RGBA_IMAGE)
     layer.add_mask(layer.create_mask(Gimp.AddMaskType.WHITE))
     return img, layer.get_mask()
+
+
+def case_from_noise_clear(values):
+    """A new, transparent layer dreamed from noise: a picture of its own, which shows."""
+    values["from-noise"] = True
+    img = new_image(Gimp.ImageBaseType.RGB, Gimp.Precision.U8_NON_LINEAR)
+    layer = Gimp.Layer.new(img, "clear", img.get_width(), img.get_height(), IT.RGBA_IMAGE,
+                           100, Gimp.LayerMode.NORMAL)
+    img.insert_layer(layer, None, 0)
+    layer.fill(Gimp.FillType.TRANSPARENT)
+    return img, layer
 
 
 def case_indexed(values):
