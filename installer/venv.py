@@ -142,11 +142,19 @@ def install_torch(py: Path, choice: TorchChoice) -> dict:
     if satisfies(choice, found):
         print(f"PyTorch {found['version']} already installed: reusing it")
         return found
+    if found.get("version"):
+        # another build (a CPU one for --torch cuda): pip would call it satisfied and keep it
+        print(f"PyTorch {found['version']} does not fit ({choice.reason}): replacing it")
+        subprocess.run([str(py), "-m", "pip", "uninstall", "-y", "torch", "torchvision"],
+                       check=False)
     print(f"installing PyTorch ({choice.reason})")
     pip(py, ["torch>=2.10", "torchvision", *choice.pip_args()], "PyTorch")
     found = run_probe(py, PROBE, timeout=TORCH_PROBE_S)
     if "error" in found:
         raise InstallError(f"PyTorch was installed but does not import: {found['error']}")
+    if not satisfies(choice, found):
+        raise InstallError(f"pip installed PyTorch {found.get('version')}, which does not fit "
+                           f"({choice.reason}); see pip's output above")
     return found
 
 

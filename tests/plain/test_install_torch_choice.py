@@ -73,3 +73,42 @@ def test_mps_choice_needs_an_mps_build():
     mac = choose_torch("Darwin", "arm64", False)
     assert satisfies(mac, {"version": "2.14.1", "mps_built": True, "torchvision": "0.29.1"})
     assert not satisfies(mac, {"version": "2.14.1", "mps_built": False, "torchvision": "0.29.1"})
+
+
+CPU_2141 = {**CUDA_2141, "version": "2.14.1+cpu", "cuda": None}
+
+
+def _fake_venv(monkeypatch: pytest.MonkeyPatch, probes: list[dict]) -> list[list[str]]:
+    """install_torch with its probes answered from ``probes`` and pip's calls recorded (no
+    pip runs: stand-ins, as no package index is reached in tests)."""
+    import subprocess
+
+    from installer import venv
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(venv, "run_probe", lambda *_, **__: probes.pop(0))
+    monkeypatch.setattr(venv, "pip", lambda py, args, what: calls.append(["install", *args]))
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **_: calls.append(cmd[3:]))
+    return calls
+
+
+def test_a_torch_of_the_wrong_build_is_replaced_not_kept(monkeypatch: pytest.MonkeyPatch):
+    """--torch cuda over a CPU build: pip took the CPU build for the requirement met, and the
+    run ended 'dreams will run on cpu' without a word."""
+    from installer import venv
+
+    calls = _fake_venv(monkeypatch, [CPU_2141, CUDA_2141])
+    assert venv.install_torch(venv.Path("py"), choose_torch("Linux", "x86_64", True)) == CUDA_2141
+    assert calls[0] == ["uninstall", "-y", "torch", "torchvision"]
+    assert calls[1][:3] == ["install", "torch>=2.10", "torchvision"]
+
+
+def test_a_build_that_still_does_not_fit_after_pip_is_one_clear_error(
+        monkeypatch: pytest.MonkeyPatch):
+    from installer import venv
+    from installer.plugin_files import InstallError
+
+    _fake_venv(monkeypatch, [CPU_2141, CPU_2141])
+    with pytest.raises(InstallError, match=r"pip installed PyTorch 2\.14\.1\+cpu, which does "
+                                           r"not fit"):
+        venv.install_torch(venv.Path("py"), choose_torch("Linux", "x86_64", True))
