@@ -167,6 +167,25 @@ def test_a_dream_from_noise_on_a_new_clear_layer_shows(gimp: HostHome, endpoint:
     assert fact["opaque"] == 1.0 and fact["original_identical"], fact
 
 
+def test_a_guide_image_is_a_file_the_dream_reads(gimp: HostHome, endpoint: str) -> None:
+    """A file argument (the dialog's file chooser; it was a text field for a path)."""
+    from PIL import Image
+
+    stripes = Image.new("RGB", (32, 32), (250, 40, 10))
+    for y in range(0, 32, 4):
+        stripes.paste((10, 40, 250), (0, y, 32, y + 1))
+    stripes.save(gimp.outside / "guide.png")
+    env = dream_env(endpoint, ["guided", "guide_missing"], DD_GUIDE=f"{gimp.inside}/guide.png")
+    found = facts(gimp.run_gimp("dream_cases.py", env))
+    assert_new_layer_right(found["guided"])
+    # GIMP itself refuses a file argument (to open) that names no file, before the plug-in
+    # runs: the image as it was
+    missing = found["guide_missing"]
+    assert missing["status"] == "calling-error", missing
+    assert missing["stack_unchanged"] and missing["original_identical"]
+    assert missing["new_items"] == []
+
+
 def test_stdlib_transport_dreams_without_pyzmq(gimp: HostHome, endpoint: str) -> None:
     # A zmq module that cannot import, ahead of the root's python3-zmq: only the standard
     # library ZMTP client can carry the job.

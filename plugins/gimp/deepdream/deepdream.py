@@ -29,7 +29,7 @@ from deepdream_protocol.presets import (  # noqa: E402
     unset_from_preset,
 )
 from deepdream_protocol.settings import SETTINGS, wire_settings  # noqa: E402
-from gi.repository import Gimp, GimpUi, GLib, GObject  # noqa: E402
+from gi.repository import Gimp, GimpUi, Gio, GLib, GObject  # noqa: E402
 
 PROCEDURE = "plug-in-deepdream"
 USE_SELECTION = "use-selection"
@@ -61,6 +61,24 @@ def preset_choice() -> Gimp.Choice:
     return choice
 
 
+#: settings that name a file: file arguments, which the dialog offers a file chooser for
+FILE_SETTINGS = ("guide",)
+
+
+def setting_value(config: Gimp.ProcedureConfig, name: str) -> object:
+    """A setting as the shared table has it: a file argument as its path ("" for none)."""
+    value = config.get_property(argument(name))
+    if name in FILE_SETTINGS:
+        return (value.get_path() or value.get_uri()) if value is not None else ""
+    return value
+
+
+def set_setting(config: Gimp.ProcedureConfig, name: str, value: object) -> None:
+    if name in FILE_SETTINGS:
+        value = Gio.File.new_for_commandline_arg(value) if value else None
+    config.set_property(argument(name), value)
+
+
 def add_arguments(procedure: Gimp.Procedure) -> None:
     """PDB arguments generated from the shared settings table (``argument`` names them)."""
     for s in SETTINGS:
@@ -76,6 +94,9 @@ def add_arguments(procedure: Gimp.Procedure) -> None:
                 f"value (to keep one at its default, give {NO_PRESET} and every setting of "
                 "the look)",
                 preset_choice(), NO_PRESET, _RW)
+        elif s.name in FILE_SETTINGS:
+            procedure.add_file_argument(name, label, blurb, Gimp.FileChooserAction.OPEN,
+                                        True, None, _RW)
         elif s.kind is bool:
             procedure.add_boolean_argument(name, label, blurb, s.default, _RW)
         elif s.kind is int:
@@ -299,10 +320,10 @@ def follow_preset(config: Gimp.ProcedureConfig) -> int:
     set together with other settings (the dialog's Reset and Load Saved Settings set them
     all, notifications held until the end, in no set order) keeps the values it came with.
     Returns the handler id, for ``config.disconnect``."""
-    names = [argument(s.name) for s in SETTINGS]
+    names = [s.name for s in SETTINGS]
 
     def now() -> dict:
-        return {name: config.get_property(name) for name in names}
+        return {name: setting_value(config, name) for name in names}
 
     seen = {"values": now(), "together": False, "filling": False,
             "shown": getattr(find_preset(config.get_property("preset")), "name", "")}
@@ -323,7 +344,7 @@ def follow_preset(config: Gimp.ProcedureConfig) -> int:
             seen["filling"] = True
             try:
                 for setting, value in preset_fill(name).items():  # none: nothing
-                    config.set_property(argument(setting), value)
+                    set_setting(config, setting, value)
             finally:
                 seen["filling"] = False
         seen.update(values=now(), together=False, shown=name)
@@ -336,7 +357,7 @@ def config_values(config: Gimp.ProcedureConfig, run_mode: Gimp.RunMode) -> dict:
     ran) they are sent as they are.  A script's PDB call gives every argument and cannot
     say which it set, so there a setting left at its default takes the named preset's
     value; the settings used are written back into ``config`` (GIMP's last values)."""
-    values = {s.name: config.get_property(argument(s.name)) for s in SETTINGS}
+    values = {s.name: setting_value(config, s.name) for s in SETTINGS}
     # GIMP hands an empty string argument back as None.
     values.update({s.name: values[s.name] or "" for s in SETTINGS if s.kind is str})
     if values["preset"] == NO_PRESET:
@@ -345,7 +366,7 @@ def config_values(config: Gimp.ProcedureConfig, run_mode: Gimp.RunMode) -> dict:
         resolved = unset_from_preset(values)
         for name, value in resolved.items():
             if value != values[name]:
-                config.set_property(argument(name), value)
+                set_setting(config, name, value)
         values = resolved
     return values
 

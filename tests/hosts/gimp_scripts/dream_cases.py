@@ -374,6 +374,17 @@ def case_from_noise_clear(values):
     return img, layer
 
 
+def case_guided(values):
+    """A guide image given as a file (a file argument: the dialog offers a file chooser)."""
+    values["guide"] = Gio.File.new_for_path(os.environ["DD_GUIDE"])
+    return image_with_layer("guided", IT.RGB_IMAGE)
+
+
+def case_guide_missing(values):
+    values["guide"] = Gio.File.new_for_path(os.environ["DD_GUIDE"] + ".gone")
+    return image_with_layer("guided", IT.RGB_IMAGE)
+
+
 def case_indexed(values):
     img, layer = image_with_layer("indexed", IT.RGB_IMAGE)
     img.convert_indexed(Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16,
