@@ -68,11 +68,14 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
             endian, tags = found
             _check_size(path, tags.get(256, (0,))[0], tags.get(257, (0,))[0])
             raw, declared = tiff.read_deep(path, endian, tags)
-            frames = tiff.pages(path, endian)  # (Pillow's n_frames tells the others)
+            frames = tiff.pages(path)  # (Pillow's n_frames tells the others)
             image, bits, note = _to_unit(raw, path, declared)
             if tags.get(262, (2,))[0] == 0:  # WhiteIsZero
                 image[..., :1] = 1.0 - image[..., :1]
-            if image.shape[2] in (2, 4) and tags.get(338, (2,))[0] == 1:
+            extra = tags.get(338, (2,))[0] if image.shape[2] in (2, 4) else None
+            if extra == 0:  # an unspecified extra channel (a saved selection): not alpha,
+                image = image[..., :-1]  # as Pillow reads 8-bit ones
+            elif extra == 1:
                 image = tiff.unpremultiply(image)  # associated alpha: colour times alpha
             image = _upright(image, tags.get(_ORIENTATION, (1,))[0])
             profile = bytes(tags[tiff.ICC_PROFILE]) if tiff.ICC_PROFILE in tags else None

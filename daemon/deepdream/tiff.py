@@ -1,10 +1,10 @@
 """TIFF files Pillow cannot read or write: 16-, 32- and 64-bit samples, integer or float,
 gray or RGB with or without alpha (what GIMP, Krita and scientific tools save).
 
-Reads classic TIFF strips (none, deflate, LZW, PackBits or LZMA compression; horizontal or
-floating-point predictor) and writes baseline deflate TIFFs.  LZW and PackBits are decoded
-here: tifffile, the usual library, needs the large imagecodecs package for LZW.  Errors are
-``TiffError``, one line without the file name (``imageio`` adds it).
+Reads classic TIFF and BigTIFF strips (none, deflate, LZW, PackBits or LZMA compression;
+horizontal or floating-point predictor) and writes baseline deflate TIFFs.  LZW and PackBits
+are decoded here: tifffile, the usual library, needs the large imagecodecs package for LZW.
+Errors are ``TiffError``, one line without the file name (``imageio`` adds it).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import lzma
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -25,26 +26,54 @@ _TIFF_TYPES = {1: "B", 3: "H", 4: "I", 7: "B", 16: "Q"}  # BYTE, SHORT, LONG, UN
 ICC_PROFILE = 34675  # InterColorProfile (UNDEFINED bytes)
 
 
+class _Layout:
+    """A TIFF's byte order and offset size: classic (4-byte offsets, 12-byte IFD entries) or
+    BigTIFF (8-byte offsets, 20-byte entries: large panoramas, tifffile's output)."""
+
+    def __init__(self, head: bytes) -> None:
+        self.endian = "<" if head[:2] == b"II" else ">"
+        self.big = head[:4] in (b"II+\0", b"MM\0+")
+        self.offset = self.endian + ("Q" if self.big else "I")  # an offset, or a count
+        self.count = self.endian + ("Q" if self.big else "H")  # an IFD's number of entries
+        self.entry = 20 if self.big else 12
+
+    @staticmethod
+    def of(head: bytes) -> _Layout | None:
+        return _Layout(head) if head[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+") else None
+
+    def first_ifd(self, head: bytes) -> int:
+        return struct.unpack(self.offset, head[8:16] if self.big else head[4:8])[0]
+
+    def read(self, f: BinaryIO, fmt: str) -> int:
+        data = f.read(struct.calcsize(fmt))
+        if len(data) < struct.calcsize(fmt):
+            raise EOFError
+        return struct.unpack(fmt, data)[0]
+
+
 def tags(path: Path) -> tuple[str, dict[int, tuple[int, ...]]] | None:
-    """Byte order and integer tags of a classic TIFF's first IFD; None if not a TIFF."""
+    """Byte order and integer tags of a TIFF's first IFD; None if not a TIFF."""
     with open(path, "rb") as f:
-        head = f.read(8)
-        if head[:4] not in (b"II*\0", b"MM\0*"):
+        head = f.read(16)
+        layout = _Layout.of(head)
+        if layout is None:
             return None
-        e = "<" if head[:2] == b"II" else ">"
-        f.seek(struct.unpack(e + "I", head[4:8])[0])
-        (count,) = struct.unpack(e + "H", f.read(2))
-        raw = f.read(12 * count)
+        e, inline = layout.endian, struct.calcsize(layout.offset)
+        f.seek(layout.first_ifd(head))
+        count = layout.read(f, layout.count)
+        raw = f.read(layout.entry * count)
         tags: dict[int, tuple[int, ...]] = {}
         for k in range(count):
-            code, kind, n = struct.unpack(e + "HHI", raw[12 * k:12 * k + 8])
+            entry = raw[layout.entry * k:layout.entry * (k + 1)]
+            code, kind = struct.unpack(e + "HH", entry[:4])
+            (n,) = struct.unpack(layout.offset, entry[4:4 + inline])
             if kind not in _TIFF_TYPES:
                 continue
             size = struct.calcsize(_TIFF_TYPES[kind]) * n
-            field = raw[12 * k + 8:12 * k + 12]
-            if size > 4:
+            field = entry[4 + inline:]
+            if size > inline:
                 back = f.tell()
-                f.seek(struct.unpack(e + "I", field)[0])
+                f.seek(struct.unpack(layout.offset, field)[0])
                 field = f.read(size)
                 f.seek(back)
             tags[code] = struct.unpack(f"{e}{n}{_TIFF_TYPES[kind]}", field[:size])
@@ -55,25 +84,27 @@ def tags(path: Path) -> tuple[str, dict[int, tuple[int, ...]]] | None:
 PAGES_COUNTED = 1000
 
 
-def pages(path: Path, endian: str) -> int:
-    """How many images (IFDs) a classic TIFF chains, up to PAGES_COUNTED + 1: ``read_deep``
+def pages(path: Path) -> int:
+    """How many images (IFDs) a TIFF chains, up to PAGES_COUNTED + 1: ``read_deep``
     reads the first only.  A loop or an offset past the end stops the count (the first page
     may still read)."""
     seen: set[int] = set()
     with open(path, "rb") as f:
-        f.seek(4)
-        (offset,) = struct.unpack(endian + "I", f.read(4))
-        while offset and offset not in seen and len(seen) <= PAGES_COUNTED:
-            f.seek(offset)
-            head = f.read(2)
-            if len(head) < 2:
-                break
-            f.seek(offset + 2 + 12 * struct.unpack(endian + "H", head)[0])
-            link = f.read(4)
-            if len(link) < 4:
-                break
-            seen.add(offset)
-            (offset,) = struct.unpack(endian + "I", link)
+        head = f.read(16)
+        layout = _Layout.of(head)
+        if layout is None:
+            return 1
+        offset = layout.first_ifd(head)
+        try:
+            while offset and offset not in seen and len(seen) <= PAGES_COUNTED:
+                f.seek(offset)
+                count = layout.read(f, layout.count)
+                f.seek(offset + struct.calcsize(layout.count) + layout.entry * count)
+                link = layout.read(f, layout.offset)
+                seen.add(offset)
+                offset = link
+        except EOFError:
+            pass
     return max(1, len(seen))
 
 

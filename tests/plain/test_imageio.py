@@ -361,6 +361,53 @@ def test_premultiplied_alpha_in_a_deep_tiff_is_undone(tmp_path: Path) -> None:
     assert image.ravel().tolist() == [0.5, 1.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0]
 
 
+def test_an_unspecified_extra_channel_of_a_deep_tiff_is_not_alpha(tmp_path: Path) -> None:
+    """(A saved selection, say: 8-bit files already read without it; a 16-bit one made it
+    alpha, half the dream transparent, or refused as JPEG.)"""
+    rgbx = np.zeros((2, 3, 4), np.uint16)
+    rgbx[..., :3] = 30000
+    data = bytearray(_tiff(tmp_path / "x.tif", rgbx).read_bytes())
+    at = data.find(struct.pack("<HHII", 338, 3, 1, 2))
+    data[at:at + 12] = struct.pack("<HHII", 338, 3, 1, 0)  # ExtraSamples: unspecified
+    (tmp_path / "x.tif").write_bytes(bytes(data))
+    image, info = read_image(tmp_path / "x.tif")
+    assert image.shape == (2, 3, 3) and info.bits == 16
+    assert np.allclose(image, 30000 / 65535)
+
+
+def _bigtiff(path: Path, samples: np.ndarray) -> Path:
+    """A little-endian BigTIFF (8-byte offsets, 20-byte entries) of (H, W, C) uint16, one
+    strip, as tifffile writes large files."""
+    height, width, channels = samples.shape
+    body = samples.astype("<u2").tobytes()
+    entries = [(256, 4, [width]), (257, 4, [height]), (258, 3, [16] * channels),
+               (259, 3, [1]), (262, 3, [2 if channels >= 3 else 1]), (273, 16, [16]),
+               (277, 3, [channels]), (278, 4, [height]), (279, 16, [len(body)]),
+               (284, 3, [1])]
+    ifd_at = 16 + len(body)
+    values_at = ifd_at + 8 + 20 * len(entries) + 8
+    ifd, values = struct.pack("<Q", len(entries)), b""
+    for code, kind, numbers in entries:
+        packed = struct.pack(f"<{len(numbers)}{ {3: 'H', 4: 'I', 16: 'Q'}[kind] }", *numbers)
+        if len(packed) <= 8:
+            ifd += struct.pack("<HHQ", code, kind, len(numbers)) + packed.ljust(8, b"\0")
+        else:
+            ifd += struct.pack("<HHQQ", code, kind, len(numbers), values_at + len(values))
+            values += packed
+    ifd += struct.pack("<Q", 0)
+    path.write_bytes(b"II+\0" + struct.pack("<HHQ", 8, 0, ifd_at) + body + ifd + values)
+    return path
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_16_bit_bigtiff_keeps_its_16_bits(tmp_path: Path, channels: int) -> None:
+    """Pillow read a 16-bit RGB BigTIFF as 8-bit, without a word."""
+    samples = np.random.default_rng(1).integers(0, 65536, (6, 7, channels)).astype(np.uint16)
+    image, info = read_image(_bigtiff(tmp_path / "big.tif", samples))
+    assert (info.bits, info.note) == (16, None)
+    assert np.array_equal(np.rint(image * 65535).astype(np.uint16), samples)
+
+
 @pytest.mark.parametrize(("values", "words"), [
     (-np.arange(1, 13, dtype=np.int32).reshape(3, 4, 1), "every 32-bit integer sample is zero "
      "or negative"),
