@@ -381,7 +381,9 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
             samples = quantise(image, 8)
             im = Image.fromarray(samples[..., 0] if samples.shape[2] == 1 else samples,
                                  _PIL_MODES[samples.shape[2]])
-            options: dict[str, Any] = {"quality": 95} if fmt == "JPEG" else {}
+            # (full-resolution colour: 4:2:0 would halve the dream's fine coloured detail)
+            options: dict[str, Any] = ({"quality": 95, "subsampling": 0} if fmt == "JPEG"
+                                       else {})
             if icc_profile:
                 options["icc_profile"] = icc_profile
             if notes:
@@ -404,6 +406,8 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
         with os.fdopen(fd, "wb") as f:  # (owns fd from here: closed whatever happens)
             os.chmod(tmp, _new_file_mode(target))
             encode(f)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before it takes the name: no empty file after a crash
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

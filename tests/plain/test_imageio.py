@@ -85,6 +85,15 @@ def test_jpeg_is_8_bit_and_refuses_alpha(tmp_path: Path) -> None:
     assert not (tmp_path / "y.jpg").exists()
 
 
+def test_jpeg_keeps_the_colour_at_full_resolution(tmp_path: Path) -> None:
+    """4:4:4, not Pillow's default 4:2:0, which halves the dream's coloured detail."""
+    from PIL import JpegImagePlugin
+
+    write_image(tmp_path / "x.jpg", samples(16, 16, 3))
+    with Image.open(tmp_path / "x.jpg") as im:
+        assert JpegImagePlugin.get_sampling(im) == 0
+
+
 def test_palette_images_with_transparency_keep_it(tmp_path: Path) -> None:
     im = Image.new("P", (4, 4), 1)
     im.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
