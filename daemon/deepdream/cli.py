@@ -315,7 +315,8 @@ def run_dream(args: argparse.Namespace) -> int:
         out = dream(image, model, settings, mask=mask, progress=bar)
     if bar is not None:
         bar.done()
-    imageio.write_image(args.output, out, bits=info.bits, icc_profile=info.icc_profile)
+    imageio.write_image(args.output, out, bits=info.bits, icc_profile=info.icc_profile,
+                        dpi=info.dpi, exif=info.exif)
     return 0
 
 

@@ -52,6 +52,10 @@ class ImageInfo:
     # one line for the user on a guess that was made reading it (how 32-bit or float
     # samples were scaled, that only the first frame of an animation is used), else None
     note: str | None = None
+    # what the dream's file keeps of the photo's: its print resolution (dots per inch, x
+    # and y) and its EXIF block (camera, date, place; "Exif\0\0" and the TIFF structure)
+    dpi: tuple[float, float] | None = None
+    exif: bytes | None = None
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -62,6 +66,7 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
     (H, W, C), C = 1..4, and how its dream is to be written (see ``ImageInfo``)."""
     path = Path(path)
     profile, note, frames = None, None, 1
+    dpi, exif = None, None
     try:
         found = tiff.tags(path)
         if found is not None and found[1].get(258, (8,))[0] in tiff.DEEP_BITS:
@@ -89,6 +94,9 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
                 with Image.open(path) as im:
                     fmt = im.format or "?"
                     profile = im.info.get("icc_profile") or None
+                    dpi = _dpi(im.info.get("dpi"))
+                    # (a TIFF's EXIF would be its own tags: strips and all)
+                    exif = im.info.get("exif") if fmt != "TIFF" else None
                     # an animation or a multi-page file (a camera's MPO JPEG keeps only
                     # a preview or a depth map after the photo: nothing to tell)
                     frames = 1 if fmt == "MPO" else getattr(im, "n_frames", 1) or 1
@@ -125,7 +133,33 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
     if frames > 1:
         many = f"more than {tiff.PAGES_COUNTED}" if frames > tiff.PAGES_COUNTED else frames
         note = _join(note, f"{path}: only the first of its {many} frames is used")
-    return image, ImageInfo(bits=bits, format=fmt, icc_profile=profile, note=note)
+    return image, ImageInfo(bits=bits, format=fmt, icc_profile=profile, note=note, dpi=dpi,
+                            exif=exif if isinstance(exif, bytes) and exif else None)
+
+
+def _dpi(found: object) -> tuple[float, float] | None:
+    """A file's resolution as (x, y) dots per inch, when it gives a sensible one."""
+    if (isinstance(found, tuple) and len(found) == 2
+            and all(isinstance(v, (int, float)) and 0 < v < 1e6 for v in found)):
+        return float(found[0]), float(found[1])
+    return None
+
+
+def exif_for_dream(raw: bytes, width: int, height: int) -> bytes | None:
+    """The photo's EXIF as its dream's: upright (the pixels were turned when read), its
+    size, and no thumbnail (it would show the photo); None if it cannot be read."""
+    try:
+        exif = Image.Exif()
+        exif.load(raw)
+        if _ORIENTATION in exif:
+            exif[_ORIENTATION] = 1
+        sub = exif.get_ifd(0x8769)  # the Exif IFD: PixelXDimension, PixelYDimension
+        for tag, value in ((0xA002, width), (0xA003, height)):
+            if tag in sub:
+                sub[tag] = value
+        return exif.tobytes()  # (IFD0 and its sub-IFDs: the thumbnail's IFD1 stays out)
+    except Exception:  # a damaged block is left out, not the dream
+        return None
 
 
 def _too_big(path: Path) -> str:
@@ -353,11 +387,14 @@ def _replaceable(target: Path) -> bool:
 
 def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
                 text: Mapping[str, str] | None = None,
-                icc_profile: bytes | None = None) -> None:
+                icc_profile: bytes | None = None,
+                dpi: tuple[float, float] | None = None, exif: bytes | None = None) -> None:
     """Write float (H, W, C) in [0, 1] as PNG, JPEG or TIFF (by extension), 8 or 16 bits.
 
     ``text``: Latin-1 key/value notes stored in a PNG (tEXt chunks; ``png_text`` reads them).
     ``icc_profile``: the colour profile to embed (``ImageInfo.icc_profile`` of the input).
+    ``dpi`` and ``exif``: the input's (``ImageInfo``), kept where the format holds them
+    (the EXIF in JPEG, PNG and WebP; in a 16-bit TIFF neither).
     A symbolic link is written through (its target changes, the link stays); a
     write-protected file is refused (ImageIOError). The file is encoded in full first,
     into a temporary file that is renamed over the old one, so a failure never leaves a
@@ -371,10 +408,12 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
     if text and fmt != "PNG":
         raise ImageIOError(f"{path}: only PNG files keep text notes")
     notes = dict(text or {})
+    if exif is not None:
+        exif = exif_for_dream(exif, image.shape[1], image.shape[0])
 
     def encode(f: Any) -> None:
         if bits == 16 and fmt == "PNG":
-            f.write(png16.encode(quantise(image, 16), notes, icc_profile))
+            f.write(png16.encode(quantise(image, 16), notes, icc_profile, dpi, exif))
         elif bits == 16:
             f.write(tiff.encode(quantise(image, 16), icc_profile))
         else:
@@ -386,6 +425,10 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
                                        else {})
             if icc_profile:
                 options["icc_profile"] = icc_profile
+            if dpi and fmt in ("JPEG", "PNG", "TIFF"):
+                options["dpi"] = dpi
+            if exif and fmt in ("JPEG", "PNG", "WEBP"):
+                options["exif"] = exif
             if notes:
                 options["pnginfo"] = PngImagePlugin.PngInfo()
                 for key, value in notes.items():

@@ -128,7 +128,10 @@ def _verify(data: bytes) -> None:
 
 
 def encode(samples: np.ndarray, text: Mapping[str, str] | None = None,
-                  icc_profile: bytes | None = None) -> bytes:
+           icc_profile: bytes | None = None, dpi: tuple[float, float] | None = None,
+           exif: bytes | None = None) -> bytes:
+    """A 16-bit PNG; ``dpi`` goes in pHYs, ``exif`` (with or without its "Exif\\0\\0") in
+    eXIf."""
     h, w, c = samples.shape
     colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
     rows = samples.astype(">u2").view(np.uint8).reshape(h, w * c * 2)
@@ -138,6 +141,10 @@ def encode(samples: np.ndarray, text: Mapping[str, str] | None = None,
                      for k, v in (text or {}).items())
     if icc_profile:  # (name, compression method 0, the zlib'd profile; before the data)
         notes += chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc_profile))
+    if dpi:  # pixels per metre, unit 1 (metre)
+        notes += chunk(b"pHYs", struct.pack(">IIB", *(round(v / 0.0254) for v in dpi), 1))
+    if exif:
+        notes += chunk(b"eXIf", exif.removeprefix(b"Exif\0\0"))
     return (SIGNATURE + chunk(b"IHDR", ihdr) + notes
             + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + chunk(b"IEND", b""))
 

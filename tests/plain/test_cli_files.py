@@ -305,3 +305,43 @@ def test_help_shows_whole_numbers_and_no_daemon_talk_for_zoom(
         main(["zoom", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--daemon" not in text
+
+
+# --- what the dream's file keeps of the photo's --------------------------------------------
+
+
+def _photo_with_metadata(path: Path) -> None:
+    """A camera's JPEG: 300 dpi, EXIF with a camera, a date and orientation 6 (turned)."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0112] = "Canon", "EOS Test", 6  # Make, Model, Orient.
+    exif.get_ifd(0x8769)[0x9003] = "2026:11:27 09:00:00"  # DateTimeOriginal
+    Image.new("RGB", (48, 40), (120, 90, 60)).save(path, dpi=(300, 300), exif=exif,
+                                                    quality=95)
+
+
+@pytest.mark.parametrize("out_name", ["out.jpg", "out.png", "out16.png"])
+def test_the_dream_keeps_the_photos_resolution_and_exif_upright(
+        tmp_path: Path, run, dreams: list, out_name: str) -> None:
+    """Both used to be dropped; the orientation says upright (the pixels were turned when
+    read: a viewer must not turn them again)."""
+    from PIL import Image
+
+    _photo_with_metadata(tmp_path / "photo.jpg")
+    source = tmp_path / "photo.jpg"
+    if out_name == "out16.png":  # a 16-bit photo: the PNG writer of its own
+        image, _ = read_image(source)
+        write_image(tmp_path / "photo16.png", image, bits=16, dpi=(300, 300),
+                    exif=Image.open(source).info["exif"])
+        source = tmp_path / "photo16.png"
+        assert read_image(source)[1].bits == 16
+    code, _, err = run("dream", str(source), "-o", str(tmp_path / out_name), "--quiet",
+                       *QUICK)
+    assert code == 0, err
+    with Image.open(tmp_path / out_name) as out:
+        assert out.size == (40, 48)  # (turned upright)
+        assert tuple(round(v) for v in out.info["dpi"]) == (300, 300)
+        exif = out.getexif()
+        assert (exif[0x010F], exif[0x0110], exif.get(0x0112, 1)) == ("Canon", "EOS Test", 1)
+        assert exif.get_ifd(0x8769)[0x9003] == "2026:11:27 09:00:00"
