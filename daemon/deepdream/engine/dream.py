@@ -176,7 +176,8 @@ def _dreamed(
         torch.where(w > 0, dreamed, source, out=dreamed)
     elif weight != 1.0:
         if settings.seamless:  # with the input as it was made to tile, or its seam comes back
-            source = looks.make_tileable(source.permute(2, 0, 1)[None])[0].permute(1, 2, 0)
+            planar = source.permute(2, 0, 1)[None].to(dreamed.dtype)  # (half: no CPU pools)
+            source = looks.make_tileable(planar)[0].permute(1, 2, 0)
         _mix(dreamed, source, weight)
     if n == c and dreamed.dtype == pixels.dtype:
         return dreamed.contiguous()  # RGB / G: the dream is the output
