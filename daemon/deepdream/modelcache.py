@@ -51,6 +51,13 @@ class ModelCache:
                 log.info("unloaded model %s (cache over %d MB)", old, self.max_bytes // 2**20)
         return model
 
+    def touch(self, name: str) -> None:
+        """``name`` was in use until now (a job's end: idle time counts from there)."""
+        with self._lock:
+            if name in self._models:
+                model, size, _ = self._models[name]
+                self._models[name] = (model, size, time.monotonic())
+
     def total_bytes(self) -> int:
         return sum(size for _, size, _ in self._models.values())
 

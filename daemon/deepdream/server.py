@@ -52,6 +52,7 @@ QUEUE_ROLL_CALL = 1.0
 #: the next try would first fault it all in again (~0.3 s of a 4 s CPU dream at 1024x768)
 RELEASE_AFTER_S = 30.0
 AHEAD_POLL_S = 1.0  # how often an idle worker looks at compile_ahead's child
+UNLOAD_POLL_S = 30.0  # how often an idle worker looks for models idle past --unload-after
 #: compile_ahead captures (seconds each, and a job arriving meanwhile waits for them) only
 #: once the last job ended this long ago: an artist often asks again right after a result
 CAPTURE_AFTER_S = 10.0
@@ -133,23 +134,14 @@ class Worker(threading.Thread):
         self.cache = ModelCache(load, opts.cache_mb * 2**20, opts.unload_after_min * 60)
 
     def run(self) -> None:
+        from . import accel
         from .accel import release_memory
         from .engine import compile_ahead
-        from .engine.fastpath import warm_up
 
         out = self.server.ctx.socket(zmq.PUSH)
         out.connect(_OUTBOX)
         try:
-            for name in self.server.opts.preload:
-                try:
-                    model = self.cache.get(name)
-                    # a tiny dream loads the kernels (and tunes cuDNN) before the first job
-                    warm_up(model, model.device)
-                    log.info("preloaded %s on %s and warmed it up", name, model.device)
-                except Exception as exc:
-                    log.error("cannot preload model %s: %s", name, exc)
-                    continue
-                self._warm_up_recent(name, model)
+            self._preload()
             holding = False  # freed memory of the last job kept for the next one
             idle_since = time.monotonic()
             while True:
@@ -158,9 +150,14 @@ class Worker(threading.Thread):
                     if self._compile_ahead():
                         holding, idle_since = True, time.monotonic()
                     wait = AHEAD_POLL_S if wait is None else min(wait, AHEAD_POLL_S)
+                if self.cache.idle_seconds > 0:  # (--unload-after) look at the models too
+                    wait = UNLOAD_POLL_S if wait is None else min(wait, UNLOAD_POLL_S)
                 try:
                     job = self.server.queue.get(max(wait, 0.0) if wait is not None else None)
                 except TimeoutError:  # idle a while: don't sit on the last job's peak
+                    if self.cache.unload_idle():  # its memory back to the system too
+                        release_memory()
+                        accel.release_device_cache(self.device)
                     if holding and time.monotonic() - idle_since >= RELEASE_AFTER_S:
                         holding = self.server.queue.status() != ([], 0)
                         if holding:  # other workers' jobs: look again in a while
@@ -174,10 +171,30 @@ class Worker(threading.Thread):
                     self._run(job, out)
                 finally:  # (_run's last message marks it done; this covers an escape)
                     self.server.queue.done(job)
+                    self.cache.touch(getattr(job.settings, "model", ""))  # idle from its end
+                    job = None  # (its pixels go now, not when the next job comes)
                     holding, idle_since = True, time.monotonic()
                     self.server.last_job_end = idle_since  # (any device's: one artist)
         finally:
             out.close(linger=0)
+
+    def _preload(self) -> None:
+        """Load, warm up and (on a GPU) ready the recent sizes of each --preload model; a
+        shutdown meanwhile stops it.  (A method: the models are the cache's alone after.)"""
+        from .engine.fastpath import warm_up
+
+        for name in self.server.opts.preload:
+            if self.server.queue.closed:
+                return
+            try:
+                model = self.cache.get(name)
+                # a tiny dream loads the kernels (and tunes cuDNN) before the first job
+                warm_up(model, model.device)
+                log.info("preloaded %s on %s and warmed it up", name, model.device)
+            except Exception as exc:
+                log.error("cannot preload model %s: %s", name, exc)
+                continue
+            self._warm_up_recent(name, model)
 
     def _warm_up_recent(self, name: str, model: Any) -> None:
         """Dream each remembered job of ``name`` once, on noise of its size: its graphs are
@@ -366,7 +383,7 @@ class Server:
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(self.outbox, zmq.POLLIN)
-        last_sweep = last_roll_call = time.monotonic()
+        last_roll_call = time.monotonic()
         try:
             while not self._stop.is_set():
                 events = dict(poller.poll(_TICK_MS))
@@ -380,10 +397,6 @@ class Server:
                         if self.queue.known(job.key):  # (not dropped with a gone client's)
                             self._reply(job.peer, {"job": job.id}, m.ACCEPTED,
                                         position=ahead)
-                if time.monotonic() - last_sweep > 30:
-                    last_sweep = time.monotonic()
-                    for worker in self.workers:
-                        worker.cache.unload_idle()
         finally:
             self._shutdown()
 

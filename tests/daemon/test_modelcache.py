@@ -55,3 +55,14 @@ def test_idle_unload_is_off_by_default_and_drops_idle_models_when_on() -> None:
     time.sleep(0.05)
     cache.get("b")  # just used: stays
     assert cache.unload_idle() == ["a"] and cache.names() == ["b"]
+
+
+def test_a_model_is_idle_from_the_end_of_its_last_job_not_its_start() -> None:
+    """A job longer than --unload-after had its model unloaded right after (or under) it."""
+    cache = ModelCache(make_loader([]), max_bytes=10 * SIZE, idle_seconds=0.2)
+    cache.get("a")  # a job starts
+    time.sleep(0.3)  # and runs past the idle time
+    cache.touch("a")  # it ends
+    assert cache.unload_idle() == [] and cache.names() == ["a"]
+    time.sleep(0.3)
+    assert cache.unload_idle() == ["a"]

@@ -119,3 +119,54 @@ def test_compile_ahead_captures_only_a_while_after_the_last_job(
     after = [(t - ended, waiting) for t, waiting in ticks if t > ended]
     assert all(waiting for t, waiting in after if t < 1.0)  # held back after the job
     assert not after[-1][1]  # and free again
+
+
+def test_an_idle_worker_keeps_nothing_of_its_last_job(worker: server.Worker,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job (its frame, mask, guide) stayed referenced until the next one came."""
+    import gc
+    import weakref
+
+    monkeypatch.setattr(worker, "_run", lambda job, out: worker.ran.append(job.id))
+    job = _job(1)
+    gone = weakref.ref(job)
+    worker.server.queue.put(job)
+    del job
+    worker.start()
+    wait_until(lambda: worker.ran == ["1"], timeout=30, what="the job")
+    wait_until(lambda: gc.collect() is not None and gone() is None, timeout=10,
+               what="the job let go")
+
+
+def test_idle_models_are_unloaded_and_their_memory_given_back(
+        worker: server.Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--unload-after: the unload runs on the worker, which then returns the memory (a
+    preloaded model stayed held by the worker too, so it was never freed)."""
+    import gc
+    import weakref
+
+    import torch
+    from deepdream.engine import fastpath
+
+    models: list[weakref.ref] = []
+
+    def load(name: str) -> torch.nn.Module:
+        model = torch.nn.Linear(4, 4)
+        model.device = torch.device("cpu")  # (what a DreamModel says of itself)
+        models.append(weakref.ref(model))
+        return model
+
+    released: list[str] = []
+    monkeypatch.setattr(worker.cache, "_load", load)
+    monkeypatch.setattr(fastpath, "warm_up", lambda model, device: None)
+    monkeypatch.setattr(worker.server.opts, "preload", ("tiny",))
+    monkeypatch.setattr(server, "UNLOAD_POLL_S", 0.05)
+    monkeypatch.setattr(accel, "release_memory", lambda: released.append("host"))
+    monkeypatch.setattr(accel, "release_device_cache", lambda device: released.append("device"))
+    worker.cache.idle_seconds = 0.3
+    worker.start()
+    wait_until(lambda: models, timeout=30, what="the preload")
+    wait_until(lambda: worker.cache.names() == [], timeout=30, what="the unload")
+    wait_until(lambda: released[:2] == ["host", "device"], timeout=10, what="the release")
+    wait_until(lambda: gc.collect() is not None and models[0]() is None, timeout=10,
+               what="the preloaded model freed")
