@@ -85,7 +85,8 @@ class JobQueue:
 
     def done(self, job: Job) -> None:
         with self._cond:
-            self._running.pop(job.key, None)
+            if self._running.get(job.key) is job:  # (not a new job that took its id since)
+                del self._running[job.key]
 
     def known(self, key: tuple[bytes, str]) -> bool:
         with self._cond:

@@ -242,10 +242,11 @@ class Worker(threading.Thread):
         from .models import ModelError
 
         def send(header: dict[str, Any], *frames: Any) -> None:
-            if header["op"] != m.PROGRESS:  # the last word: the job is over before it is said,
-                self.server.queue.done(job)  # so its id is free and a ping says it is gone
             out.send_multipart([job.peer, m.encode_header({"job": job.id, **header}), *frames],
                                copy=False)
+            if header["op"] != m.PROGRESS:  # the last word is on its way: the job is over,
+                self.server.queue.done(job)  # its id free (a ping, which forwards the
+                # workers' messages first, can no longer say "gone" ahead of it)
 
         def progress(p: Any) -> None:
             send({"op": m.PROGRESS, "fraction": p.fraction, "octave": p.octave,
@@ -522,6 +523,7 @@ class Server:
         if job is not None and not isinstance(job, str):
             raise m.ProtocolError(m.E_BAD_FIELD, "ping: field 'job' must be str, got "
                                   f"{type(job).__name__}")
+        self._forward()  # a job's last word, if out, goes before a pong that says it ended
         running, queued = self.queue.status()
         models = sorted({n for w in self.workers for n in w.cache.names()})
         # job_known: a client whose daemon was restarted learns its job is gone

@@ -40,3 +40,15 @@ def test_closing_wakes_a_waiting_worker_with_none() -> None:
     threading.Timer(0.05, queue.close).start()
     assert queue.get() is None
     assert queue.get(timeout=0.01) is None  # closed stays closed, no timeout
+
+
+def test_a_job_done_late_leaves_a_new_job_of_its_id_running() -> None:
+    """(With several workers: a job's end marked again after its id was taken anew.)"""
+    queue = JobQueue(limit=4)
+    queue.put(job("a"))
+    old = queue.get(timeout=1)
+    queue.done(old)
+    queue.put(job("a"))
+    new = queue.get(timeout=1)
+    queue.done(old)  # late: the worker's own "done" after the last word's
+    assert queue.known(new.key) and queue.status() == (["a"], 0)
