@@ -137,6 +137,10 @@ class JobQueue:
             ahead = len(self._running)
             return [(job, ahead + i) for i, job in enumerate(self._queued)]
 
+    def running(self) -> list[Job]:
+        with self._cond:
+            return list(self._running.values())
+
     def status(self) -> tuple[list[str], int]:
         """(ids of the running jobs, number queued)."""
         with self._cond:

@@ -52,6 +52,9 @@ QUEUE_ROLL_CALL = 1.0
 #: the next try would first fault it all in again (~0.3 s of a 4 s CPU dream at 1024x768)
 RELEASE_AFTER_S = 30.0
 AHEAD_POLL_S = 1.0  # how often an idle worker looks at compile_ahead's child
+#: how long a stopping daemon waits for its workers to end their jobs
+STOP_WAIT_S = 10.0
+_LEFT_RUNNING: list[Any] = []  # the contexts of workers not waited for
 UNLOAD_POLL_S = 30.0  # how often an idle worker looks for models idle past --unload-after
 #: compile_ahead captures (seconds each, and a job arriving meanwhile waits for them) only
 #: once the last job ended this long ago: an artist often asks again right after a result
@@ -208,6 +211,8 @@ class Worker(threading.Thread):
         if recent is None or not captures(model.device):
             return
         for values, width, height in recent.of_model(name):
+            if self.server.queue.closed:  # a shutdown meanwhile
+                return
             try:
                 settings = DreamSettings.from_dict({**values, "device": str(self.device)})
                 noise = np.random.default_rng(0).random((height, width, 3), dtype=np.float32)
@@ -410,22 +415,31 @@ class Server:
         for job in self.queue.close():
             self._reply(job.peer, {"job": job.id}, m.ERROR, code=m.E_SHUTDOWN,
                         message=SHUTTING_DOWN)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + STOP_WAIT_S
         for worker in self.workers:  # the running job was stopped: let it say why
             while worker.is_alive() and time.monotonic() < deadline:
                 worker.join(0.05)
                 self._forward()
         self._forward()
-        self._close()
+        stuck = [w for w in self.workers if w.is_alive()]
+        if stuck:  # in what no cancel reaches (a model's first download): not waited for
+            log.warning("%s did not stop within %g s; leaving it", stuck[0].name, STOP_WAIT_S)
+            for job in self.queue.running():
+                self._reply(job.peer, {"job": job.id}, m.ERROR, code=m.E_SHUTDOWN,
+                            message=SHUTTING_DOWN)
+        self._close(wait_for_workers=not stuck)
         log.info("stopped")
 
-    def _close(self) -> None:
+    def _close(self, wait_for_workers: bool = True) -> None:
         for sock in (getattr(self, "outbox", None), self.router):
             if sock is not None:
                 sock.close()
         if self.auth is not None:
             self.auth.stop()
-        self.ctx.term()
+        if wait_for_workers:  # (term waits for every socket: a stuck worker's would hang it)
+            self.ctx.term()
+        else:  # kept to the end of the process (collected, it would close the worker's socket
+            _LEFT_RUNNING.append(self.ctx)  # under it, from this thread)
 
     # -- outgoing ----------------------------------------------------------------------------
     def _forward(self) -> None:
@@ -796,7 +810,12 @@ def serve_main(args: argparse.Namespace) -> int:
                  "compiled in a background process, then used", why)
     if fastpath.COMPILE or fastpath.COMPILE_AHEAD:
         log.info("compiled steps are kept in %s", os.environ.get(COMPILE_CACHE_VAR))
+    def stop(*_: object) -> None:  # a second Ctrl-C or SIGTERM ends it at once
+        server.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: server.stop())
+        signal.signal(sig, stop)
     server.run()
     return 0

@@ -74,6 +74,57 @@ def test_preloaded_model_is_warm_and_sigterm_ends_its_jobs_saying_it_stopped() -
         assert "model tiny on cpu: float32, channels_last" in text  # --precision reached it
 
 
+#: a daemon whose model loads take a minute (a first download, a slow disk): loaded first by
+#: every Python started with this folder on its path, the daemon's only here
+SLOW_LOAD = """
+import time
+from deepdream.models import registry
+
+_load = registry.load
+
+
+def load(*args, **kwargs):
+    print("DD_LOADING", flush=True)
+    time.sleep(60)
+    return _load(*args, **kwargs)
+
+
+registry.load = load
+"""
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_a_stop_while_a_model_loads_ends_the_daemon_in_time(tmp_path: Path,
+                                                           signals: int) -> None:
+    """It used to wait out the load (no cancel reaches it), then end the job as a lost
+    connection; a second SIGTERM or Ctrl-C did nothing."""
+    import time
+
+    (tmp_path / "sitecustomize.py").write_text(SLOW_LOAD)
+    paths = os.pathsep.join([str(tmp_path), daemon_env()["PYTHONPATH"]])
+    with daemon_process(env={"PYTHONPATH": paths}) as daemon:
+        with Client(daemon.endpoint, timeout=5) as c:
+            fmt = PixelFormat("RGB", "u8")
+            seen: list[dict] = []
+            job = c.submit({"model": "tiny", "iterations": 1, "octaves": 1},
+                           host_pixels(fmt), W, H, fmt, on_progress=lambda j, p: seen.append(p))
+            pump_until(lambda: seen, c, what="the job to leave the queue (the load begins)")
+            stopped = time.monotonic()
+            daemon.proc.send_signal(signal.SIGTERM)
+            if signals == 2:
+                time.sleep(0.5)
+                daemon.proc.send_signal(signal.SIGINT)  # the artist insists: at once
+            code = daemon.proc.wait(timeout=40)
+            took = time.monotonic() - stopped
+            if signals == 1:
+                pump_until(lambda: job.finished, c, what="the job's end")
+                assert job.state == "error" and job.error.code == "shutdown", job.error
+                assert code == 0 and took < 25, took  # (10 s for the job, not the load's 60)
+                assert "did not stop within 10 s; leaving it" in daemon.log_text()
+            else:
+                assert code == -signal.SIGINT and took < 5, took
+
+
 def _jobs(c: Client) -> int:
     pong = c.ping()
     return len(pong["running"]) + pong["queued"]
