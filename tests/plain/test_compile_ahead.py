@@ -273,3 +273,46 @@ def test_a_child_that_never_finishes_is_killed_after_its_time(
     assert compile_ahead.states() == {"failed": 2}
     assert re.search(r"compiling ahead failed \(no result after [12] s\)", caplog.text)
     assert compile_ahead._duration(900) == "15 minutes"  # (the real limit)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc; a POSIX watch of the parent")
+def test_a_child_whose_daemon_is_killed_outright_ends_too(
+        model: torch.nn.Module, tmp_path) -> None:
+    """SIGKILL or the OOM killer leaves the daemon no time to stop its child, which compiled
+    on for up to an hour (holding the GPU) beside the next daemon's own."""
+    import os
+    import signal
+    import subprocess
+
+    spec = compile_ahead.child_spec(model, model.device, torch.float32,
+                                    [([1, 3, *SIZE], [model.spec.default_layer])])
+    env = {**compile_ahead._child_env(), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}  # (cold)
+    daemon = subprocess.Popen(  # a stand-in daemon: starts the child as _start does
+        [sys.executable, "-c",
+         "import os, subprocess, sys, time\n"
+         f"env = dict(os.environ, {compile_ahead.PARENT_VAR}=str(os.getpid()))\n"
+         f"child = subprocess.Popen({compile_ahead.child_command(spec)!r}, env=env,\n"
+         "                         stdout=subprocess.DEVNULL, start_new_session=True)\n"
+         "print(child.pid, flush=True)\n"
+         "time.sleep(600)\n"], env=env, stdout=subprocess.PIPE, text=True)
+    child = int(daemon.stdout.readline())
+
+    def running() -> bool:
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                return f.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+        except FileNotFoundError:
+            return False
+
+    try:
+        time.sleep(1.0)
+        assert running()
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait()
+        end = time.monotonic() + 60
+        while running() and time.monotonic() < end:
+            time.sleep(0.2)
+        assert not running(), "the child compiled on without its daemon"
+    finally:
+        if running():
+            os.kill(child, signal.SIGKILL)

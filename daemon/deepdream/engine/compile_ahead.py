@@ -317,11 +317,33 @@ def child_command(spec: dict) -> list[str]:
     return [sys.executable, "-m", "deepdream.engine.compile_ahead", json.dumps(spec)]
 
 
+#: the daemon's process id, in the child's environment (see ``_go_with_the_daemon``)
+PARENT_VAR = "DEEPDREAM_COMPILE_PARENT"
+
+
 def _child_env() -> dict[str, str]:
     env = dict(os.environ)
     # the parent's import path, so the child imports this same package
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env[PARENT_VAR] = str(os.getpid())
     return env
+
+
+def _go_with_the_daemon() -> None:
+    """End this child once the daemon that started it is gone: killed outright (SIGKILL,
+    out of memory) it cannot stop it, and the compile would run on for its hour, holding
+    the GPU, beside the next daemon's own child.  (POSIX: the child is handed to another
+    parent then; a Windows daemon's children are not, and are not watched.)"""
+    parent = os.environ.get(PARENT_VAR, "")
+    if os.name != "posix" or not parent.isdigit():
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(1.0)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def child_spec(model: torch.nn.Module, device: torch.device, dtype: torch.dtype,
@@ -384,6 +406,7 @@ def _inductor_count(name: str) -> int:
 
 def main(argv: list[str]) -> int:
     """``python -m deepdream.engine.compile_ahead SPEC``: one JSON line out, exit 0."""
+    _go_with_the_daemon()
     if hasattr(os, "nice"):
         os.nice(NICENESS)
     print(json.dumps(compile_sizes(json.loads(argv[0]))), flush=True)
