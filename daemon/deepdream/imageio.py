@@ -84,6 +84,7 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
                 image = tiff.unpremultiply(image)  # associated alpha: colour times alpha
             image = _upright(image, tags.get(_ORIENTATION, (1,))[0])
             profile = bytes(tags[tiff.ICC_PROFILE]) if tiff.ICC_PROFILE in tags else None
+            dpi = _tiff_dpi(tags)
             fmt = "TIFF"
         else:
             with warnings.catch_warnings():
@@ -137,11 +138,21 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
                             exif=exif if isinstance(exif, bytes) and exif else None)
 
 
+def _tiff_dpi(tags: Mapping[int, tuple[int, ...]]) -> tuple[float, float] | None:
+    """X and YResolution in dots per inch (ResolutionUnit 2: inch, 3: centimetre)."""
+    unit = tags.get(296, (2,))[0]
+    x, y = tags.get(282, (0, 0)), tags.get(283, (0, 0))
+    if unit not in (2, 3) or len(x) < 2 or len(y) < 2 or not (x[1] and y[1]):
+        return None
+    per_inch = 2.54 if unit == 3 else 1.0
+    return _dpi((x[0] / x[1] * per_inch, y[0] / y[1] * per_inch))
+
+
 def _dpi(found: object) -> tuple[float, float] | None:
     """A file's resolution as (x, y) dots per inch, when it gives a sensible one."""
     if (isinstance(found, tuple) and len(found) == 2
             and all(isinstance(v, (int, float)) and 0 < v < 1e6 for v in found)):
-        return float(found[0]), float(found[1])
+        return round(float(found[0]), 2), round(float(found[1]), 2)  # (PNG: per metre)
     return None
 
 
@@ -394,7 +405,7 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
     ``text``: Latin-1 key/value notes stored in a PNG (tEXt chunks; ``png_text`` reads them).
     ``icc_profile``: the colour profile to embed (``ImageInfo.icc_profile`` of the input).
     ``dpi`` and ``exif``: the input's (``ImageInfo``), kept where the format holds them
-    (the EXIF in JPEG, PNG and WebP; in a 16-bit TIFF neither).
+    (the EXIF in JPEG, PNG and WebP; a 16-bit TIFF keeps the dpi only).
     A symbolic link is written through (its target changes, the link stays); a
     write-protected file is refused (ImageIOError). The file is encoded in full first,
     into a temporary file that is renamed over the old one, so a failure never leaves a
@@ -415,7 +426,7 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
         if bits == 16 and fmt == "PNG":
             f.write(png16.encode(quantise(image, 16), notes, icc_profile, dpi, exif))
         elif bits == 16:
-            f.write(tiff.encode(quantise(image, 16), icc_profile))
+            f.write(tiff.encode(quantise(image, 16), icc_profile, dpi))
         else:
             samples = quantise(image, 8)
             im = Image.fromarray(samples[..., 0] if samples.shape[2] == 1 else samples,

@@ -22,7 +22,9 @@ class TiffError(ValueError):
     """The TIFF is damaged or of a kind this reader does not take; one line."""
 
 
-_TIFF_TYPES = {1: "B", 3: "H", 4: "I", 7: "B", 16: "Q"}  # BYTE, SHORT, LONG, UNDEFINED, LONG8
+# BYTE, SHORT, LONG, RATIONAL (two LONGs: numerator, denominator), UNDEFINED, LONG8
+_TIFF_TYPES = {1: "B", 3: "H", 4: "I", 5: "I", 7: "B", 16: "Q"}
+RATIONAL = 5
 ICC_PROFILE = 34675  # InterColorProfile (UNDEFINED bytes)
 
 
@@ -69,6 +71,7 @@ def tags(path: Path) -> tuple[str, dict[int, tuple[int, ...]]] | None:
             (n,) = struct.unpack(layout.offset, entry[4:4 + inline])
             if kind not in _TIFF_TYPES:
                 continue
+            n *= 2 if kind == RATIONAL else 1  # (read as numerator, denominator, ...)
             size = struct.calcsize(_TIFF_TYPES[kind]) * n
             field = entry[4 + inline:]
             if size > inline:
@@ -263,7 +266,8 @@ def _lzw_decode(data: bytes) -> bytes:
     return bytes(out)
 
 
-def encode(samples: np.ndarray, icc_profile: bytes | None = None) -> bytes:
+def encode(samples: np.ndarray, icc_profile: bytes | None = None,
+           dpi: tuple[float, float] | None = None) -> bytes:
     """Little-endian baseline TIFF of ``samples``' own type (16-bit unsigned for the
     dreams; others for tests): deflate strips of about 64 KiB, then the IFD."""
     h, w, c = samples.shape
@@ -289,6 +293,9 @@ def encode(samples: np.ndarray, icc_profile: bytes | None = None) -> bytes:
         entries.append((339, short, [sample_format] * c))
     if c in (2, 4):
         entries.append((338, short, [2]))  # the extra sample is unassociated alpha
+    if dpi:  # X and YResolution (in hundredths), ResolutionUnit: inch
+        entries += [(282, "R", [round(dpi[0] * 100), 100]),
+                    (283, "R", [round(dpi[1] * 100), 100]), (296, short, [2])]
     if icc_profile:  # the highest tag, so its odd-sized bytes come after the other values
         entries.append((ICC_PROFILE, "B", list(icc_profile)))
     entries.sort(key=lambda entry: entry[0])  # (TIFF wants the tags in ascending order)
@@ -296,12 +303,13 @@ def encode(samples: np.ndarray, icc_profile: bytes | None = None) -> bytes:
     values_at = ifd_at + 2 + 12 * len(entries) + 4
     ifd, values = struct.pack("<H", len(entries)), b""
     for code, kind, vals in entries:
-        packed = struct.pack(f"<{len(vals)}{kind}", *vals)
-        type_id = {short: 3, long_: 4, "B": 7}[kind]
+        packed = struct.pack(f"<{len(vals)}{'I' if kind == 'R' else kind}", *vals)
+        type_id = {short: 3, long_: 4, "R": RATIONAL, "B": 7}[kind]
+        count = len(vals) // 2 if kind == "R" else len(vals)
         if len(packed) <= 4:
-            ifd += struct.pack("<HHI", code, type_id, len(vals)) + packed.ljust(4, b"\0")
+            ifd += struct.pack("<HHI", code, type_id, count) + packed.ljust(4, b"\0")
         else:
-            ifd += struct.pack("<HHII", code, type_id, len(vals), values_at + len(values))
+            ifd += struct.pack("<HHII", code, type_id, count, values_at + len(values))
             values += packed
     ifd += struct.pack("<I", 0)
     return b"II*\0" + struct.pack("<I", ifd_at) + body + ifd + values

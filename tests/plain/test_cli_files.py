@@ -321,27 +321,30 @@ def _photo_with_metadata(path: Path) -> None:
                                                     quality=95)
 
 
-@pytest.mark.parametrize("out_name", ["out.jpg", "out.png", "out16.png"])
+@pytest.mark.parametrize("out_name", ["out.jpg", "out.png", "out16.png", "out16.tif"])
 def test_the_dream_keeps_the_photos_resolution_and_exif_upright(
         tmp_path: Path, run, dreams: list, out_name: str) -> None:
     """Both used to be dropped; the orientation says upright (the pixels were turned when
-    read: a viewer must not turn them again)."""
+    read: a viewer must not turn them again).  (A 16-bit TIFF keeps the resolution only.)"""
     from PIL import Image
 
     _photo_with_metadata(tmp_path / "photo.jpg")
     source = tmp_path / "photo.jpg"
-    if out_name == "out16.png":  # a 16-bit photo: the PNG writer of its own
+    if "16" in out_name:  # a 16-bit photo: the PNG and TIFF writers of their own
         image, _ = read_image(source)
-        write_image(tmp_path / "photo16.png", image, bits=16, dpi=(300, 300),
-                    exif=Image.open(source).info["exif"])
-        source = tmp_path / "photo16.png"
+        source = tmp_path / out_name.replace("out", "photo")
+        write_image(source, image, bits=16, dpi=(300, 300),
+                    exif=Image.open(tmp_path / "photo.jpg").info["exif"])
         assert read_image(source)[1].bits == 16
+        assert read_image(source)[1].dpi == (300, 300)
     code, _, err = run("dream", str(source), "-o", str(tmp_path / out_name), "--quiet",
                        *QUICK)
     assert code == 0, err
     with Image.open(tmp_path / out_name) as out:
         assert out.size == (40, 48)  # (turned upright)
         assert tuple(round(v) for v in out.info["dpi"]) == (300, 300)
+        if out_name.endswith(".tif"):
+            return
         exif = out.getexif()
         assert (exif[0x010F], exif[0x0110], exif.get(0x0112, 1)) == ("Canon", "EOS Test", 1)
         assert exif.get_ifd(0x8769)[0x9003] == "2026:11:27 09:00:00"
