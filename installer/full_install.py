@@ -16,7 +16,7 @@ from . import check, daemon_ctl, plugin_files, wheels
 from .hosts import HostTarget, Probe, custom_target, detect
 from .kritarc import remove_empty_dirs
 from .machine import Machine, this_machine
-from .manifest import Manifest, launcher
+from .manifest import Manifest, launcher, zmtp
 from .plugin_files import REPO, InstallError
 from .test_cmd import prepare
 from .torch_choice import TorchChoiceError
@@ -205,6 +205,12 @@ def leave_previous(previous: Path, prefix: Path, created: bool) -> None:
 
 
 def start_daemon(prefix: Path) -> None:
+    endpoint = (os.environ.get("DEEPDREAM_ENDPOINT") or launcher.read_config().get("endpoint")
+                or launcher.DEFAULT_ENDPOINT)
+    if not zmtp.on_this_computer(endpoint):  # one started here would not answer there
+        print(f"the plug-ins talk to a daemon on another computer ({endpoint}); none is "
+              "started here")
+        return
     pid_file = Manifest.pid_file()
     if daemon_ctl.stop(pid_file, prefixes=[prefix]):
         print("stopped the daemon started by the previous install")

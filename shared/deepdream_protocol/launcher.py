@@ -135,11 +135,15 @@ def ensure_daemon(client_or_endpoint: Client | str | None = None,
 
 def _ensure(client: Client, timeout: float) -> dict[str, Any]:
     from .client import DaemonUnavailable
+    from .zmtp import on_this_computer
 
     try:
         return client.hello()
     except DaemonUnavailable:
-        pass
+        if not on_this_computer(client.endpoint):  # a start here would not answer there
+            raise DaemonUnavailable(
+                f"no deepdream daemon answers at {client.endpoint}, on another computer: "
+                "start it there (deepdream serve)") from None
     try:
         cmd = daemon_command()
     except ValueError as exc:  # a hand-edited config: the host shows why, in one line

@@ -38,7 +38,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jitter", int, 32, 0, 512, "Jitter", "random shift in pixels before each step"),
     Setting("seed", int, 0, 0, 2**31 - 1, "Seed",
             "random seed; the same seed gives the same dream of the same image with the same "
-            "settings (on large images set Tile too: the automatic one follows free memory)"),
+            "settings (a large image's automatic tile follows free memory, which may shift it)"),
     Setting("strength", float, 1.0, 0.0, 1.0, "Strength",
             "blend of the dream over the original (1 = full dream)"),
     Setting("keep_colors", bool, False, label="Keep colours",

@@ -204,3 +204,21 @@ def test_a_gimp_never_started_is_told_to_start_once_and_gets_no_folder(home: Pat
     assert r.returncode == 0, r.stdout + r.stderr
     assert (home / ".config/GIMP/3.2/plug-ins/deepdream/deepdream.py").is_file()
     assert "done: dream in GIMP" in r.stdout
+
+
+def test_a_config_naming_a_remote_daemon_gets_no_local_one_started(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A local daemon would not answer at the remote endpoint: install.py waited two
+    minutes for it and failed."""
+    import install
+
+    config = home / "cfg/deepdream/client.json"
+    config.parent.mkdir(parents=True)
+    config.write_text(json.dumps({"endpoint": "tcp://192.0.2.7:5599"}))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("DEEPDREAM_CONFIG", str(config))
+    monkeypatch.delenv("DEEPDREAM_ENDPOINT", raising=False)
+    monkeypatch.setattr(full_install, "prepare", lambda prefix, *_: prefix / "bin/python")
+    monkeypatch.setattr(full_install.daemon_ctl, "start",
+                        lambda *_: pytest.fail("a local daemon was started"))
+    assert install.main(["--prefix", str(tmp_path / "venv"), "--no-plugins"]) == 0

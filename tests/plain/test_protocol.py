@@ -415,6 +415,20 @@ def test_ensure_daemon_without_a_start_command_says_how_to_configure(
         launcher.ensure_daemon(f"tcp://127.0.0.1:{free_port()}", timeout=5)
 
 
+def test_ensure_daemon_starts_nothing_here_for_a_daemon_on_another_computer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A remote daemon that is down made the plug-ins start a local one, which could not
+    answer there: a minute's wait for a useless daemon."""
+    monkeypatch.setenv("DEEPDREAM_CONFIG", str(tmp_path / "client.json"))
+    marker = tmp_path / "started"
+    monkeypatch.setenv("DEEPDREAM_DAEMON_CMD",
+                       f"{sys.executable} -c 'open({str(marker)!r}, \"w\")'")
+    with pytest.raises(DaemonUnavailable, match="at tcp://192.0.2.1:5599, on another computer: "
+                                                r"start it there \(deepdream serve\)"):
+        launcher.ensure_daemon("tcp://192.0.2.1:5599", timeout=30)  # (TEST-NET: no one)
+    assert not marker.exists()
+
+
 def test_ensure_daemon_reports_a_daemon_that_exits(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEEPDREAM_CONFIG", str(tmp_path / "client.json"))

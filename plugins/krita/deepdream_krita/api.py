@@ -15,8 +15,9 @@ def dream_layer(document: Any, node: Any, settings: Mapping[str, Any] | None = N
 
     Blocks until the daemon answers (starting it when none is running); the same behaviour
     as the docker's Dream button.  ``settings`` uses the names of
-    ``deepdream_protocol.settings.SETTINGS`` plus ``use_selection``; missing ones take their
-    defaults.  Raises ``DreamError`` with a one-line reason; the document is then unchanged.
+    ``deepdream_protocol.settings.SETTINGS`` plus ``use_selection``; missing ones take the
+    named preset's values, else their defaults.  Raises ``DreamError`` with a one-line
+    reason; the document is then unchanged.
     """
     values = preferences.complete(settings)
     prepared = job.prepare(document, node, values["use_selection"], values["from_noise"])
