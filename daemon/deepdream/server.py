@@ -247,11 +247,11 @@ class Worker(threading.Thread):
         from .models import ModelError
 
         def send(header: dict[str, Any], *frames: Any) -> None:
-            out.send_multipart([job.peer, m.encode_header({"job": job.id, **header}), *frames],
-                               copy=False)
-            if header["op"] != m.PROGRESS:  # the last word is on its way: the job is over,
-                self.server.queue.done(job)  # its id free (a ping, which forwards the
-                # workers' messages first, can no longer say "gone" ahead of it)
+            with self.server.last_words:  # (see _op_ping)
+                if header["op"] != m.PROGRESS:  # the last word: the job is over before it
+                    self.server.queue.done(job)  # is said, so a ping after it says "gone"
+                out.send_multipart([job.peer, m.encode_header({"job": job.id, **header}),
+                                    *frames], copy=False)
 
         def progress(p: Any) -> None:
             send({"op": m.PROGRESS, "fraction": p.fraction, "octave": p.octave,
@@ -373,6 +373,7 @@ class Server:
         self.queue = JobQueue(opts.max_queue)
         self.recent = RecentJobs(opts.recent_jobs) if opts.recent_jobs is not None else None
         self.last_job_end = -math.inf  # monotonic time the last job of any worker ended
+        self.last_words = threading.Lock()  # a job marked done and its last word sent, as one
         self._slow_peers: set[bytes] = set()  # told once in the log that they lose messages
         self.workers = [Worker(self, device) for device in self.devices]
 
@@ -537,11 +538,19 @@ class Server:
         if job is not None and not isinstance(job, str):
             raise m.ProtocolError(m.E_BAD_FIELD, "ping: field 'job' must be str, got "
                                   f"{type(job).__name__}")
-        self._forward()  # a job's last word, if out, goes before a pong that says it ended
-        running, queued = self.queue.status()
+        # A job marked done has its last word in the outbox (the two happen under this lock),
+        # and that word goes out first: a pong saying "gone" never overtakes it.  (Not held
+        # for ever: a worker blocked sending to a full outbox would hold it.)
+        held = self.last_words.acquire(timeout=1.0)
+        try:
+            self._forward()
+            running, queued = self.queue.status()
+            # job_known: a client whose daemon was restarted learns its job is gone
+            known = {} if job is None else {"job_known": self.queue.known((peer, job))}
+        finally:
+            if held:
+                self.last_words.release()
         models = sorted({n for w in self.workers for n in w.cache.names()})
-        # job_known: a client whose daemon was restarted learns its job is gone
-        known = {} if job is None else {"job_known": self.queue.known((peer, job))}
         self._reply(peer, header, m.PONG, state="busy" if running else "idle",
                     current=running[0] if running else None, running=running,
                     queued=queued, models=models, **known)

@@ -5,6 +5,8 @@ loopback; the worker's side is played by hand, at the moment that matters."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import msgpack
@@ -47,17 +49,27 @@ def test_a_ping_does_not_overtake_the_last_word_of_the_job_it_asks_about(served)
     assert msgpack.unpackb(client.recv())["op"] == "hello"
     srv.queue.put(Job(PEER, "j1", None, PixelFormat("G", "u8"), 1, 1, memoryview(b"\0")))
     job = srv.queue.get(timeout=1)
-    # the worker: its last word into the outbox, then the job marked done ...
     out = srv.ctx.socket(zmq.PUSH)
     out.connect(server._OUTBOX)
+    marked = threading.Event()
+
+    def worker() -> None:  # as Worker._run's send: the job marked done, then its last word
+        with srv.last_words:
+            srv.queue.done(job)
+            marked.set()
+            time.sleep(0.3)  # (a thread switch, widened)
+            out.send_multipart([PEER, m.encode_header({"op": m.RESULT, "job": "j1"}), b"\0"])
+
+    thread = threading.Thread(target=worker)
+    thread.start()
     try:
-        out.send_multipart([PEER, m.encode_header({"op": m.RESULT, "job": "j1"}), b"\0"])
-        srv.queue.done(job)
-        # ... and the client's ping about it handled before the main loop forwarded that
+        assert marked.wait(10)
+        # the client's ping about the job, handled while its last word is not out yet
         _ask(srv, client, {"op": "ping", "job": "j1", "req": 7})
         srv._forward()
         said = [msgpack.unpackb(client.recv_multipart()[0]) for _ in range(2)]
     finally:
+        thread.join()
         out.close(linger=0)
     assert [h["op"] for h in said] == [m.RESULT, m.PONG]  # (the pong came first)
     assert said[1]["job_known"] is False
