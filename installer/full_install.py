@@ -205,8 +205,7 @@ def leave_previous(previous: Path, prefix: Path, created: bool) -> None:
 
 
 def start_daemon(prefix: Path) -> None:
-    endpoint = (os.environ.get("DEEPDREAM_ENDPOINT") or launcher.read_config().get("endpoint")
-                or launcher.DEFAULT_ENDPOINT)
+    endpoint = launcher.resolve_endpoint()
     if not zmtp.on_this_computer(endpoint):  # one started here would not answer there
         print(f"the plug-ins talk to a daemon on another computer ({endpoint}); none is "
               "started here")
@@ -244,10 +243,8 @@ def chosen_prefix(given: Path | None, manifest: Manifest) -> Path:
     return given.expanduser().resolve()
 
 
-def install(args: argparse.Namespace) -> int:
+def install(args: argparse.Namespace, prefix: Path, manifest: Manifest) -> int:
     m = this_machine()
-    manifest = Manifest.load()
-    prefix = chosen_prefix(args.prefix, manifest)
     if args.plugins_only:
         # pip (for the hosts' wheels) from the venv, else from the Python running us
         py = python_in(prefix) if python_in(prefix).exists() else Path(sys.executable)
@@ -341,7 +338,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.uninstall:
             return uninstall(prefix)
-        return install(args)
+        return install(args, prefix, manifest)
     except (InstallError, TorchChoiceError, OSError) as e:
         print(f"install.py: error: {e}")
         return 1

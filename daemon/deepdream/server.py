@@ -138,7 +138,6 @@ class Worker(threading.Thread):
 
     def run(self) -> None:
         from . import accel
-        from .accel import release_memory
         from .engine import compile_ahead
 
         out = self.server.ctx.socket(zmq.PUSH)
@@ -159,14 +158,14 @@ class Worker(threading.Thread):
                     job = self.server.queue.get(max(wait, 0.0) if wait is not None else None)
                 except TimeoutError:  # idle a while: don't sit on the last job's peak
                     if self.cache.unload_idle():  # its memory back to the system too
-                        release_memory()
+                        accel.release_memory()
                         accel.release_device_cache(self.device)
                     if holding and time.monotonic() - idle_since >= RELEASE_AFTER_S:
                         holding = self.server.queue.status() != ([], 0)
                         if holding:  # other workers' jobs: look again in a while
                             idle_since = time.monotonic()
                         else:
-                            release_memory()
+                            accel.release_memory()
                     continue
                 if job is None:
                     break
@@ -413,9 +412,7 @@ class Server:
         from .engine import compile_ahead
 
         compile_ahead.stop()
-        for job in self.queue.close():
-            self._reply(job.peer, {"job": job.id}, m.ERROR, code=m.E_SHUTDOWN,
-                        message=SHUTTING_DOWN)
+        self._tell_shutting_down(self.queue.close())
         deadline = time.monotonic() + STOP_WAIT_S
         for worker in self.workers:  # the running job was stopped: let it say why
             while worker.is_alive() and time.monotonic() < deadline:
@@ -425,11 +422,14 @@ class Server:
         stuck = [w for w in self.workers if w.is_alive()]
         if stuck:  # in what no cancel reaches (a model's first download): not waited for
             log.warning("%s did not stop within %g s; leaving it", stuck[0].name, STOP_WAIT_S)
-            for job in self.queue.running():
-                self._reply(job.peer, {"job": job.id}, m.ERROR, code=m.E_SHUTDOWN,
-                            message=SHUTTING_DOWN)
+            self._tell_shutting_down(self.queue.running())
         self._close(wait_for_workers=not stuck)
         log.info("stopped")
+
+    def _tell_shutting_down(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self._reply(job.peer, {"job": job.id}, m.ERROR, code=m.E_SHUTDOWN,
+                        message=SHUTTING_DOWN)
 
     def _close(self, wait_for_workers: bool = True) -> None:
         for sock in (getattr(self, "outbox", None), self.router):
@@ -635,9 +635,8 @@ class Server:
             if not guide_name:
                 raise m.ProtocolError(m.E_BAD_FIELD, "submit: field 'guide_file' is empty")
             if len(guide) > m.MAX_GUIDE_BYTES:
-                raise m.ProtocolError(m.E_TOO_LARGE, f"guide image {m.shown(guide_name)} is "
-                                      f"{len(guide) / 2**20:.0f} MiB; a guide image may be at "
-                                      f"most {m.MAX_GUIDE_BYTES // 2**20} MiB")
+                raise m.ProtocolError(m.E_TOO_LARGE, m.guide_too_large_message(
+                    m.shown(guide_name), len(guide)))
         values = dict(header["settings"])
         values.pop("device", None)  # the daemon decides where jobs run
         if guide_name is not None:
@@ -678,11 +677,13 @@ def _check_models_files(models_file: str | None, preload: Sequence[str] = ()) ->
 
     try:
         specs = registry.available(models_file)
-        for name in preload:
-            registry.get_spec(name, specs=specs)
     except ModelError as exc:
-        raise ServeError(f"--preload: {exc}" if "unknown model" in str(exc) else str(exc)
-                         ) from None
+        raise ServeError(str(exc)) from None
+    for name in preload:
+        try:
+            registry.get_spec(name, specs=specs)
+        except ModelError as exc:
+            raise ServeError(f"--preload: {exc}") from None
 
 
 def _cut(message: str) -> str:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from . import messages as m
+from .launcher import resolve_endpoint
 from .pixels import DTYPES, MASK_DTYPES, PixelFormat
 from .settings import missing_guide
 from .transport import (
@@ -107,16 +108,6 @@ def _read_config() -> Mapping[str, Any]:
     from .launcher import read_config
 
     return read_config()
-
-
-def resolve_endpoint(endpoint: str | None = None, config: ConfigReader = _read_config) -> str:
-    """The argument, else DEEPDREAM_ENDPOINT, else the config file's, else the default.
-    ``config`` reads the config file only when it is needed (a corrupt one: ValueError)."""
-    if endpoint:
-        return endpoint
-    if os.environ.get("DEEPDREAM_ENDPOINT"):
-        return os.environ["DEEPDREAM_ENDPOINT"]
-    return str(config().get("endpoint") or m.DEFAULT_ENDPOINT)
 
 
 def configured_curve(config: ConfigReader = _read_config) -> CurveKeys | None:
@@ -573,9 +564,7 @@ def read_guide(path: object) -> tuple[str, bytes] | None:
             raise DaemonError(missing_guide(path), m.E_BAD_SETTINGS)
         size = file.stat().st_size
         if size > m.MAX_GUIDE_BYTES:
-            raise DaemonError(f"guide image {path} is {size / 2**20:.0f} MiB; a guide image "
-                              f"may be at most {m.MAX_GUIDE_BYTES // 2**20} MiB",
-                              m.E_BAD_SETTINGS)
+            raise DaemonError(m.guide_too_large_message(path, size), m.E_BAD_SETTINGS)
         return file.name, file.read_bytes()
     except OSError as exc:
         raise DaemonError(f"cannot read guide image {path}: {exc.strerror or exc}",

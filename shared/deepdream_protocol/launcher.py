@@ -17,7 +17,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +63,17 @@ def read_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a JSON object")
     return data
+
+
+def resolve_endpoint(endpoint: str | None = None,
+                     config: Callable[[], Mapping[str, Any]] = read_config) -> str:
+    """The argument, else DEEPDREAM_ENDPOINT, else the config file's, else the default.
+    ``config`` reads the config file only when it is needed (a corrupt one: ValueError)."""
+    if endpoint:
+        return endpoint
+    if os.environ.get("DEEPDREAM_ENDPOINT"):
+        return os.environ["DEEPDREAM_ENDPOINT"]
+    return str(config().get("endpoint") or DEFAULT_ENDPOINT)
 
 
 def write_config(endpoint: str | None, daemon_cmd: str | Sequence[str],

@@ -165,6 +165,13 @@ def too_large_message(width: int, height: int, max_pixels: int) -> str:
             f"{max_pixels:,} (--max-pixels)")
 
 
+def guide_too_large_message(name: str, size: int) -> str:
+    """The one-line refusal of a guide image file over ``MAX_GUIDE_BYTES``, the same whether
+    the client (before sending) or the daemon makes it."""
+    return (f"guide image {name} is {size / 2**20:.0f} MiB; a guide image may be at most "
+            f"{MAX_GUIDE_BYTES // 2**20} MiB")
+
+
 def first_line(exc: BaseException) -> str:
     """An exception in one line for an error reply or a log: its message's first line, or
     its type's name when it says nothing (torch's and PIL's messages run to pages)."""

@@ -24,6 +24,7 @@ _DIRECT = 256 * 1024
 MAX_FRAME = 1 << 34
 #: a handshake's READY command is a few properties; a longer one is no daemon's
 MAX_READY = 64 * 1024
+NOT_ZMTP = "the peer does not speak ZMTP 3 (is it a deepdream daemon?)"
 
 
 class TransportClosed(ConnectionError):
@@ -131,7 +132,7 @@ class ZmtpTransport:
         self._sock.sendall(greeting)
         peer = self._read_exact(64, deadline)
         if peer[0] != 0xFF or peer[9] != 0x7F or peer[10] < 3:
-            raise TransportClosed("the peer does not speak ZMTP 3 (is it a deepdream daemon?)")
+            raise TransportClosed(NOT_ZMTP)
         mechanism = peer[12:32].rstrip(b"\x00")
         if mechanism != b"NULL":
             raise TransportClosed(f"the daemon requires the {mechanism.decode(errors='replace')}"
@@ -140,7 +141,7 @@ class ZmtpTransport:
                                     + _property(b"Identity", b"")))
         flags, size = self._read_frame_header(deadline)
         if not 0 < size <= MAX_READY:
-            raise TransportClosed("the peer does not speak ZMTP 3 (is it a deepdream daemon?)")
+            raise TransportClosed(NOT_ZMTP)
         body = self._read_exact(size, deadline)
         name = body[1:1 + body[0]]
         if not flags & _COMMAND or name != b"READY":

@@ -87,7 +87,11 @@ def _rect(region: Region, dx: int = 0, dy: int = 0) -> Gegl.Rectangle:
 
 
 def _get(drawable: Gimp.Drawable, rect: Gegl.Rectangle, babl: str) -> bytes:
-    return bytes(drawable.get_buffer().get(rect, 1.0, babl, Gegl.AbyssPolicy.NONE))
+    return _get_from(drawable.get_buffer(), rect, babl)
+
+
+def _get_from(buffer: Gegl.Buffer, rect: Gegl.Rectangle, babl: str) -> bytes:
+    return bytes(buffer.get(rect, 1.0, babl, Gegl.AbyssPolicy.NONE))
 
 
 def _set(drawable: Gimp.Drawable, rect: Gegl.Rectangle, babl: str, data: bytes) -> None:
@@ -107,8 +111,7 @@ def reader(drawable: Gimp.Drawable, fmt: HostFormat) -> Callable[[int, int, int,
     buffer = drawable.get_buffer()
 
     def read(x: int, y: int, width: int, height: int) -> bytes:
-        return bytes(buffer.get(Gegl.Rectangle.new(x, y, width, height), 1.0, fmt.babl,
-                                Gegl.AbyssPolicy.NONE))
+        return _get_from(buffer, Gegl.Rectangle.new(x, y, width, height), fmt.babl)
     return read
 
 

@@ -102,7 +102,7 @@ class PreparedDream:
             self.document.setCurrentTime(self.frame)
             self.document.waitForDone()
         parent = self.node.parentNode()
-        if parent is None or not _in_document(self.node, self.document):
+        if not _in_document(self.node, self.document):  # (no parent: not in it either)
             raise DreamError(f"{self.node.name()!r} was deleted or merged while it was "
                              "dreamed; nothing was added")
         found = self._find_pixels()
