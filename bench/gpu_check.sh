@@ -11,7 +11,9 @@
 # the first try at 1024x768 in a fresh and in a restarted daemon (its warm-up for recent jobs).
 # AHEAD=1: DEEPDREAM_COMPILE=ahead's check and benchmark only (below); STEMS=1 and POOLS=1
 # put session 11's probes (the stem's channels; planar max pools and VGG16's compiled step)
-# before AHEAD's benchmark.  Next GPU session: POOLS=1 AHEAD=1, timeout_s 590.
+# before AHEAD's benchmark; VGG=1 puts VGG16's compiled benchmark there, with and without
+# inductor's coordinate-descent tuning (session 14: VGG=1 AHEAD=1 took 483 s on an H100).
+# VGG16's compiled step per octave size and its kernel profiles: probe_gpu_step.py --vgg.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/deepdream-gpu-out}
@@ -30,6 +32,23 @@ export PYTHONPATH="$PWD/daemon:$PWD/shared:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 { nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm,clocks.max.sm,power.draw \
       --format=csv; "$PY" -c "import torch; print('torch', torch.__version__)"; } \
     >"$OUT/gpu.txt" 2>&1 || true
+
+if [ -n "${VGG:-}" ]; then
+    # VGG=1 (about 4 minutes; with AHEAD=1 about 9.5, timeout_s 590): VGG16 relu4_3 compiled
+    # (DEEPDREAM_COMPILE=1 rows, fresh inductor cache, 5 runs), then the same with inductor's
+    # coordinate-descent tuning of its Triton kernels, each in a cache of its own.
+    for v in default cdt; do
+        echo "== vgg16 compiled: $v"
+        rm -rf "/tmp/inductor-$v"
+        cdt=0; [ "$v" = cdt ] && cdt=1
+        env TORCHINDUCTOR_CACHE_DIR="/tmp/inductor-$v" TORCHINDUCTOR_COORDINATE_DESCENT_TUNING=$cdt \
+            timeout 170 "$PY" bench/bench_dream.py --cases vgg16 --compile --repeats 5 \
+            --out "$OUT/vgg_$v.jsonl" >"$OUT/vgg_$v.log" 2>&1
+        echo "vgg $v exit status $? after ${SECONDS}s"
+        grep '"error"' "$OUT/vgg_$v.log" | cut -c1-300
+        sed -n '/^$/,$p' "$OUT/vgg_$v.log" | tail -n 8
+    done
+fi
 
 if [ -n "${POOLS:-}" ]; then
     # POOLS=1 (about 4 minutes; with AHEAD=1 about 9 on an H100, timeout_s 590): max pools
@@ -62,7 +81,7 @@ if [ -n "${STEMS:-}" ]; then
     grep -A8 "^fast-path checks" "$OUT/check.log" || tail -n 15 "$OUT/check.log"
 fi
 
-if [ -z "${AHEAD:-}" ] && [ -n "${STEMS:-}${POOLS:-}" ]; then
+if [ -z "${AHEAD:-}" ] && [ -n "${STEMS:-}${POOLS:-}${VGG:-}" ]; then
     cat "$OUT/gpu.txt"
     exit 0  # (a probe alone: not the full run after it)
 fi
@@ -73,7 +92,7 @@ if [ -n "${AHEAD:-}" ]; then
     # benchmark with an e2e_ahead row, timed once that daemon's child has compiled and it
     # has captured its four sizes.  After a probe, the benchmark gets what is left of the
     # call's LIMIT_S (default 575 s).
-    if [ -z "${STEMS:-}${POOLS:-}" ]; then
+    if [ -z "${STEMS:-}${POOLS:-}${VGG:-}" ]; then
         echo "== compile ahead: check"
         timeout 200 "$PY" bench/check_fastpath_cuda.py --only ahead \
             --out "$OUT/check_ahead.jsonl" >"$OUT/check_ahead.log" 2>&1

@@ -356,6 +356,9 @@ def main() -> int:
                    help="with --stems: only GoogLeNet's compiled step, both stems")
     p.add_argument("--pools", action="store_true",
                    help="only max pools on planar memory, and VGG16's compiled step")
+    p.add_argument("--vgg", action="store_true",
+                   help="only VGG16's compiled step per octave size, cuDNN's autotuner off "
+                   "and on, and its kernel profile at the largest and smallest size")
     p.add_argument("--compile-dynamic", action="store_true",
                    help="only the dynamic-shape compile across the octave sizes")
     args = p.parse_args()
@@ -373,6 +376,8 @@ def main() -> int:
         return compile_dynamic(device, models, (h, w))
     if args.pools:
         return pools(device, models, (h, w))
+    if args.vgg:
+        return vgg(device, models, (h, w))
     if args.stems:
         return stems(device, models, (h, w), not args.no_compile, not args.compile_only)
     if args.short:
@@ -473,6 +478,23 @@ def pools(device: torch.device, models: str, size: tuple[int, int]) -> int:
     for kind in ("compile_engine+pools", "compile_engine+cdt"):  # (the slowest compiles last)
         guarded(f"variant vgg16 {kind}", lambda k=kind: variant("vgg16", device, models, k,
                                                                 False, size))
+    return 0
+
+
+def vgg(device: torch.device, models: str, size: tuple[int, int]) -> int:
+    """Where VGG16's compiled dream (34.6 % of the bf16 rate on an H100, session 14; the
+    target is 35 %) spends its time: the compiled step at each octave size of Google's
+    schedule with cuDNN's autotuner off (the engine) and on, and the kernel profile of the
+    largest and the smallest size."""
+    h, w = size
+    sizes = [(round(h * 1.4 ** -k), round(w * 1.4 ** -k)) for k in (3, 2, 1, 0)]
+    for sz in sizes:
+        for tune in (False, True):
+            guarded(f"octave vgg16 compile_engine {tune} {sz}", lambda t=tune, sz=sz: variant(
+                "vgg16", device, models, "compile_engine", t, sz))
+    for sz in (sizes[-1], sizes[0]):
+        guarded(f"profile vgg16 compile_engine {sz}", lambda sz=sz: profile_step(
+            "vgg16", device, models, "compile_engine", sz, top=16))
     return 0
 
 
