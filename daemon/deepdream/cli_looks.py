@@ -17,7 +17,7 @@ _SWITCHES = ("transform", "keep_colors", "seamless", "from_noise")
 
 def _help(name: str) -> str:
     s = BY_NAME[name]
-    if s.kind is bool:  # a switch: off unless given
+    if s.kind is bool:  # a switch: off unless given (or a preset turns it on)
         return s.help
     if s.kind is str:
         return f"{s.help} (default {s.default!r})" if s.default else s.help
@@ -34,11 +34,13 @@ def add_look_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--smooth", type=float, metavar="PIXELS", help=_help("smooth"))
     g.add_argument("--tv", type=float, metavar="WEIGHT", help=_help("tv"))
     g.add_argument("--l2", type=float, metavar="WEIGHT", help=_help("l2"))
-    g.add_argument("--transform", action="store_true", default=None, help=_help("transform"))
-    g.add_argument("--keep-colors", "--keep-colours", dest="keep_colors", action="store_true",
+    # each switch has its --no- form too, to turn off what a preset turns on
+    switch = argparse.BooleanOptionalAction
+    g.add_argument("--transform", action=switch, default=None, help=_help("transform"))
+    g.add_argument("--keep-colors", "--keep-colours", dest="keep_colors", action=switch,
                    default=None, help=_help("keep_colors"))
-    g.add_argument("--seamless", action="store_true", default=None, help=_help("seamless"))
-    g.add_argument("--from-noise", dest="from_noise", action="store_true", default=None,
+    g.add_argument("--seamless", action=switch, default=None, help=_help("seamless"))
+    g.add_argument("--from-noise", dest="from_noise", action=switch, default=None,
                    help=_help("from_noise") + "; the input gives only the size")
     g.add_argument("--class", dest="classes", action="append", metavar="NAME",
                    help="push towards this ImageNet class (repeat for several; 'deepdream "
@@ -57,8 +59,9 @@ def look_settings(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             d[key] = ", ".join(value) if isinstance(value, list) else value
     for key in _SWITCHES:
-        if getattr(args, key, None):
-            d[key] = True
+        value = getattr(args, key, None)
+        if value is not None:  # (--no-seamless: False, over a preset's True)
+            d[key] = value
     return d
 
 

@@ -43,6 +43,20 @@ def test_look_options_become_settings() -> None:
     assert not {"transform", "keep_colors", "norm", "classes"} & set(plain)
 
 
+def test_no_switches_turn_off_what_a_preset_turns_on() -> None:
+    from deepdream.engine import DreamSettings
+
+    def settings(*extra: str) -> DreamSettings:
+        args = build_parser().parse_args(["dream", "a.png", "-o", "b.png", *extra])
+        return DreamSettings.from_dict(dream_settings(args))
+
+    assert settings("--preset", "tileable-texture").seamless is True
+    assert settings("--preset", "tileable-texture", "--no-seamless").seamless is False
+    assert settings("--preset", "deep-objects").transform is True
+    off = settings("--preset", "deep-objects", "--no-transform", "--no-keep-colours")
+    assert (off.transform, off.keep_colors, off.layers) == (False, False, (("inception4e", 1.0),))
+
+
 def test_presets_and_classes_commands_list_what_users_pick_from(capsys) -> None:
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
