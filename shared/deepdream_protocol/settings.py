@@ -81,6 +81,12 @@ def missing_guide(path: str) -> str:
     return f"guide image {path} {what}"
 
 
+def layer_names(value: str) -> list[str]:
+    """The layer names a ``layer`` setting names: ``"inception4c"``, or a list with or
+    without weights (``"inception4c:1, inception3b:0.5"``), in order."""
+    return [part.split(":")[0].strip() for part in value.split(",") if part.strip()]
+
+
 def wire_settings(values: dict[str, Any]) -> dict[str, Any]:
     """Settings as a plug-in sends them: the known ones, as given (unknown keys dropped).
 

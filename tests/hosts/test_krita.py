@@ -355,6 +355,12 @@ def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
     assert facts["progress"] == 100 and facts["preview"]
     # the docker offers what the daemon's catalog lists
     assert "tiny" in facts["models_offered"] and "inception4c" in facts["layers_offered"]
+    # a list of layers survives the catalog's refill (it used to be cut to its first name,
+    # and saved so); a layer of another model becomes this one's default
+    assert facts["layers_after_refresh"] == {
+        "inception4c,inception3a": "inception4c,inception3a",
+        "inception3a:1, inception4c:0.5": "inception3a:1, inception4c:0.5",
+        "conv5_3": "inception4c"}, facts["layers_after_refresh"]
     before = facts["layers_before"]
     assert facts["layers_after"] == [*before[:2], "paint (DeepDream)", *before[2:]]
     assert facts["layers_after_undo"] == before  # one undo step removes the dream

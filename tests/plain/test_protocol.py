@@ -451,3 +451,12 @@ def test_wire_settings_sends_what_a_plugin_shows_even_defaults_under_a_preset() 
     sent = wire_settings({"preset": "deep-objects", "octaves": 4, "step": 1.5,
                           "use_selection": True})
     assert sent == {"preset": "deep-objects", "octaves": 4, "step": 1.5}
+
+
+def test_layer_names_reads_a_layer_list_with_or_without_weights() -> None:
+    from deepdream_protocol.settings import layer_names
+
+    assert layer_names("inception4c") == ["inception4c"]
+    assert layer_names("inception4c,inception3a") == ["inception4c", "inception3a"]
+    assert layer_names(" inception3a:1, inception4c:0.5 ,") == ["inception3a", "inception4c"]
+    assert layer_names("") == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from deepdream_protocol.presets import PRESETS, find_preset, preset_fill
-from deepdream_protocol.settings import Setting
+from deepdream_protocol.settings import Setting, layer_names
 from krita import DockWidget, Krita
 
 from . import controller, preferences
@@ -241,8 +241,9 @@ class DeepDreamDocker(DockWidget):
             return
         layer = self.fields["layer"].currentText()
         known = spec.get("layers") or {}
-        if layer.split(":")[0] not in known:  # a layer of another model: take this one's default
-            layer = spec.get("default_layer") or layer
+        names = layer_names(layer)  # (a list of this model's layers stays as typed)
+        if not names or any(name not in known for name in names):
+            layer = spec.get("default_layer") or layer  # another model's: this one's default
         _refill(self.fields["layer"], list(known), layer, {})
 
     def _on_failure(self, message: str) -> None:

@@ -171,6 +171,14 @@ def dreamed() -> None:
     model, layer = docker.fields["model"], docker.fields["layer"]
     facts["models_offered"] = [model.itemText(i) for i in range(model.count())]
     facts["layers_offered"] = [layer.itemText(i) for i in range(layer.count())]
+    # a catalog refresh (or a model picked again) keeps a typed list of the model's layers,
+    # and replaces only a layer the model lacks
+    typed, facts["layers_after_refresh"] = layer.currentText(), {}
+    for value in ("inception4c,inception3a", "inception3a:1, inception4c:0.5", "conv5_3"):
+        layer.setCurrentText(value)
+        model.currentTextChanged.emit(model.currentText())
+        facts["layers_after_refresh"][value] = layer.currentText()
+    layer.setCurrentText(typed)
     facts["progress"] = docker.progress.value()
     facts["preview"] = docker.preview.pixmap() is not None and not docker.preview.pixmap().isNull()
     facts["layers_after"] = [c.name() for c in document.rootNode().childNodes()]
