@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import logging.handlers
 import math
@@ -92,6 +93,17 @@ class ServeOptions:
     def endpoint(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"tcp://{host}:{self.port}"
+
+
+#: keys the client names in the log: a client's routing id is never written there
+_PEER_KEY = os.urandom(16)
+
+
+def _peer_name(peer: bytes) -> str:
+    """A client as the log names it: a keyed hash of its routing id.  The ids themselves are
+    libzmq's counter from a random start, and a peer that knows the next one can take it
+    and so abort the daemon (libzmq 4.3.5 asserts when it then gives that id out again)."""
+    return hashlib.blake2b(peer, digest_size=4, key=_PEER_KEY).hexdigest()
 
 
 def setup_logging(path: Path) -> None:
@@ -465,18 +477,18 @@ class Server:
             if peer not in self._slow_peers:
                 self._slow_peers.add(peer)
                 log.warning("client %s is not reading its messages: those it has no room for "
-                            "are dropped (said once per client)", peer.hex())
+                            "are dropped (said once per client)", _peer_name(peer))
         except zmq.ZMQError as exc:
             if exc.errno == zmq.EHOSTUNREACH:
                 self._client_gone(peer)
             else:
-                log.error("cannot send to client %s: %s", peer.hex(), exc)
+                log.error("cannot send to client %s: %s", _peer_name(peer), exc)
 
     def _client_gone(self, peer: bytes) -> None:
         gone = self.queue.drop_peer(peer)
         self._slow_peers.discard(peer)
         log.info("client %s disconnected; its running job is cancelled, %d queued dropped",
-                 peer.hex(), len(gone))
+                 _peer_name(peer), len(gone))
 
     def _reply(self, peer: bytes, request: dict[str, Any], op: str, *frames: Any,
                **fields: Any) -> None:
@@ -501,7 +513,7 @@ class Server:
     def _handle(self, frames: list[zmq.Frame]) -> None:
         peer = frames[0].bytes
         if len(frames) < 2:
-            log.warning("dropped an empty message from %s", peer.hex())
+            log.warning("dropped an empty message from %s", _peer_name(peer))
             return
         header: dict[str, Any] = {}
         try:
@@ -511,10 +523,10 @@ class Server:
             handler(peer, header, frames[2:])
         except m.ProtocolError as exc:
             message = _cut(str(exc))
-            log.warning("bad request from %s: %s", peer.hex(), message)
+            log.warning("bad request from %s: %s", _peer_name(peer), message)
             self._reply(peer, header, m.ERROR, code=exc.code, message=message)
         except Exception as exc:
-            log.exception("request from %s failed", peer.hex())
+            log.exception("request from %s failed", _peer_name(peer))
             self._reply(peer, header, m.ERROR, code=m.E_INTERNAL,
                         message=f"{type(exc).__name__}: {exc}")
 
@@ -592,8 +604,8 @@ class Server:
             raise m.ProtocolError(m.E_BUSY, str(exc)) from None
         self._reply(peer, header, m.ACCEPTED, position=ahead)
         # (a quick job may already have finished and logged so; the order is cosmetic)
-        log.info("job %s from %s: %dx%d %s, model %s, %d ahead", job.id, peer.hex(), job.width,
-                 job.height, job.format, job.settings.model, ahead)
+        log.info("job %s from %s: %dx%d %s, model %s, %d ahead", job.id, _peer_name(peer),
+                 job.width, job.height, job.format, job.settings.model, ahead)
 
     def _check_submit(self, peer: bytes, header: dict[str, Any], data: list[Any]) -> Job:
         from .engine import DreamSettings

@@ -178,3 +178,24 @@ def test_truncated_zmtp_frame_and_garbage_bytes_do_not_hurt_the_daemon(daemon: D
         s.sendall(b"GET / HTTP/1.0\r\n\r\n")
     with Client(daemon.endpoint, transport="stdlib", timeout=30) as c:
         assert c.ping()["op"] == "pong"
+
+
+def test_the_log_never_shows_a_clients_routing_id(daemon: Daemon) -> None:
+    """libzmq hands out routing ids from a counter; a peer that learns the next one can take
+    it and abort the daemon when libzmq gives it out again.  The log is where it could be
+    learnt, so clients are named there by a keyed hash, the same for each of their lines."""
+    chosen = b"\x01routing-id-to-hide"
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger, sock.rcvtimeo, sock.routing_id = 0, 30_000, chosen
+    sock.connect(daemon.endpoint)
+    try:
+        for _ in range(2):
+            assert ask(sock, msgpack.packb({"v": 1, "op": "launch", "req": 4}))["code"] == \
+                m.E_UNKNOWN_OP
+    finally:
+        sock.close()
+    lines = [line for line in daemon.log_text().splitlines() if "unknown operation" in line]
+    names = {line.split("bad request from ", 1)[1].split(":")[0] for line in lines}
+    assert len(lines) >= 2 and len(names) == 1, lines
+    log = daemon.log_text()
+    assert chosen.hex() not in log and chosen[1:].hex() not in log
