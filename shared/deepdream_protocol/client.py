@@ -360,8 +360,11 @@ class Client:
         job = Job(header["job"], width, height, fmt, on_progress=on_progress,
                   on_result=on_result, on_error=on_error, on_cancelled=on_cancelled,
                   on_preview=on_preview)
-        self._jobs[job.id] = job
         self._send(header, *frames)
+        # on the books once sent: a send that failed told its caller by raising, and a job
+        # the daemon never had must not fail later with the connection (nor keep an idle
+        # client from reconnecting).  Nothing is read before this, so no reply is missed.
+        self._jobs[job.id] = job
         self._heard = time.monotonic()
         return job
 

@@ -16,7 +16,14 @@ import pytest
 from deepdream_protocol.client import Client, DaemonUnavailable, Job, stopped_message
 from deepdream_protocol.pixels import PixelFormat
 
-from tests.support.daemon import REPO, Daemon, replace_daemon, start_daemon, stop_daemon
+from tests.support.daemon import (
+    REPO,
+    Daemon,
+    free_port,
+    replace_daemon,
+    start_daemon,
+    stop_daemon,
+)
 from tests.support.jobs import H, W, host_pixels
 from tests.support.stand_in import StandIn
 
@@ -139,6 +146,36 @@ def test_an_idle_client_carries_on_with_a_daemon_restarted_on_its_port(
         stop_daemon(first.proc)
         if second is not None:
             stop_daemon(second.proc)
+
+
+def test_a_dream_that_found_no_daemon_leaves_no_job_behind(tmp_path: Path) -> None:
+    """A dream sent while no daemon listened fails; the client then dreams with the
+    daemon started later, and carries on when that one is restarted between dreams (a job
+    of the failed send used to stay on the client's books: the restart then failed the next
+    dream as 'lost with the daemon')."""
+    port = free_port()
+    clients = {t: Client(f"tcp://127.0.0.1:{port}", transport=t, timeout=3)
+               for t in ("zmq", "stdlib")}
+    pixels = host_pixels(FMT, 8, 8)
+    first = second = None
+    try:
+        for c in clients.values():
+            with pytest.raises(DaemonUnavailable):
+                c.dream(ZERO, pixels, 8, 8, FMT)
+        (tmp_path / "first").mkdir()
+        first = start_daemon(tmp_path / "first", port=port)
+        for c in clients.values():
+            c.timeout = 30
+            assert c.dream(ZERO, pixels, 8, 8, FMT) == pixels
+        second = replace_daemon(first, tmp_path / "second")
+        for transport, c in clients.items():
+            assert c.dream(ZERO, pixels, 8, 8, FMT) == pixels, transport
+    finally:
+        for c in clients.values():
+            c.close()
+        for daemon in (first, second):
+            if daemon is not None:
+                stop_daemon(daemon.proc)
 
 
 # -- a stand-in daemon: exact timing of its replies and of its end --------------------------
