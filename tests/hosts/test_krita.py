@@ -378,6 +378,17 @@ def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
     assert facts["message_after_crop"] == ("the image was resized while dreaming; nothing "
                                            "was added"), facts
     assert facts["layers_after_crop"] == facts["layers_before_crop"]
+    # CMYK and Lab are dreamed through Krita's conversion, in a document of its own: a
+    # refused dream leaves the document as it was, a dream is one undo step (the conversions
+    # used to leave three more, that undid nothing visible, and mark the document modified)
+    for name, fact in facts["other_models"].items():
+        assert "no-such-model" in fact["failure"], (name, fact)
+        assert not fact["modified_after_failure"], (name, fact)
+        assert fact["undo_after_failure"] == fact["undo_before"], (name, fact)
+        assert len(fact["layers_after"]) == len(fact["layers_before"]) + 1, (name, fact)
+        assert fact["layers_after_undo"] == fact["layers_before"], (name, fact)
+        assert fact["undo_after_undo"] == fact["undo_before"], (name, fact)
+    assert set(facts["other_models"]) == {"cmyk", "lab"}
     assert facts["busy_at_quit"] and facts["steps"][-1] == "quit"  # and Krita exited
     assert shot.exists() and shot.stat().st_size > 10_000
     # the docker's settings survive a restart: what the GUI wrote to kritarc reads back

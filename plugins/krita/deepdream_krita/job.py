@@ -2,7 +2,7 @@
 
 Shared by the blocking ``dream_layer`` and the docker/action, which differ only in how they
 wait for the daemon.  The user's node is only ever read; CMYK, Lab and other models the daemon
-cannot take are converted on a temporary duplicate by Krita's own colour management.
+cannot take are converted by Krita's own colour management, in a throwaway document.
 
 An animated paint layer is dreamed at the document's current frame.  Its result is a
 duplicate too, so it keeps every keyframe (Krita 5.2's scripting API cannot remove one, and a
@@ -158,7 +158,7 @@ class PreparedDream:
         space = _space(self.node)
         if original is not None and self.original_space not in (None, space):
             # the user converted the layer: compare with the old pixels converted likewise
-            original = self._convert(original, self.rect, self.original_space, space)
+            original = convert(original, self.rect, self.original_space, space)
         if original is None:  # nothing to compare with: where the move put it, unchanged
             return changes.Found(changes.IDENTITY, moved, False, None)
         canvas = Rect(0, 0, self.document.width(), self.document.height())
@@ -168,19 +168,6 @@ class PreparedDream:
         return changes.find(lambda rect: pixels.read(self.node, rect), original, self.rect,
                             self.mask, places)
 
-    def _convert(self, data: bytes, rect: Rect, source: tuple[str, str, str],
-                 target: tuple[str, str, str]) -> bytes | None:
-        """``data`` (``rect``'s pixels in colour space ``source``) in ``target``, converted by
-        Krita on an empty temporary layer (only rect's pixels, no undo); None when Krita
-        cannot."""
-        temp = self.document.createNode("DeepDream conversion", "paintlayer")
-        if temp is None or not temp.setColorSpace(*source):
-            return None
-        pixels.write(temp, data, rect)
-        if not temp.setColorSpace(*target):
-            return None
-        return pixels.read(temp, rect)
-
     def _in_node_space(self, dreamed: bytes, rect: Rect, mask: bytes | None,
                        current: bytes | None) -> bytes:
         """``dreamed`` in the node's colour space now (it differs from ``space`` for a CMYK,
@@ -189,7 +176,7 @@ class PreparedDream:
         daemon returns them as they were read, and the user may have painted there)."""
         space = _space(self.node)
         if self.space is not None and self.space != space:
-            converted = self._convert(dreamed, rect, self.space, space)
+            converted = convert(dreamed, rect, self.space, space)
             if converted is None:
                 raise DreamError("Krita could not convert the dream to the layer's colour space")
             dreamed = converted
@@ -199,6 +186,32 @@ class PreparedDream:
             return dreamed
         bpp = len(current) // (rect.width * rect.height)
         return changes.splice_unmasked(current, dreamed, mask, bpp)
+
+
+def convert(data: bytes, rect: Rect, source: tuple[str, str, str],
+            target: tuple[str, str, str]) -> bytes | None:
+    """``data`` (``rect``'s pixels in colour space ``source``) in ``target``, converted by
+    Krita's colour management; None when Krita cannot.  The conversion runs on a layer of a
+    throwaway document: Krita 5.2 records a layer's colour-space change as an undo step of
+    the document the layer was made in, even a layer that was never added to it, so a
+    temporary layer of the user's document left steps that undo nothing visible (and marked
+    it modified, even when the dream then failed)."""
+    from krita import Krita
+
+    scratch = Krita.instance().createDocument(1, 1, "DeepDream conversion", "RGBA", "U8", "",
+                                              72.0)
+    if scratch is None:
+        return None
+    try:
+        temp = scratch.createNode("conversion", "paintlayer")
+        if temp is None or not temp.setColorSpace(*source):
+            return None
+        pixels.write(temp, data, rect)  # (a layer's pixels may lie outside its canvas)
+        if not temp.setColorSpace(*target):
+            return None
+        return pixels.read(temp, rect)
+    finally:
+        scratch.close()
 
 
 def idle(document: Any) -> bool:
@@ -243,16 +256,16 @@ def prepare(document: Any, node: Any, use_selection: bool = True,
             raise DreamError("the selection does not touch the active layer")
     model, depth, profile = _space(node)
     fmt = pixels.wire_format(model, depth, profile)
-    source, space = node, (model, depth, profile)
+    space = (model, depth, profile)
     original = None  # the node's own bytes, when they are not what is sent
+    data = pixels.read(node, rect)
     if fmt is None:
-        original = pixels.read(node, rect)
-        source, space = node.duplicate(), pixels.working_space(depth)
-        if not source.setColorSpace(*space):
+        original, space = data, pixels.working_space(depth)
+        converted = convert(original, rect, (model, depth, profile), space)
+        if converted is None:
             raise DreamError(f"Krita could not convert the {model} {depth} layer to RGBA")
-        fmt = pixels.wire_format(*space)
+        data, fmt = converted, pixels.wire_format(*space)
     assert fmt is not None
-    data = pixels.read(source, rect)
     if len(data) != fmt.frame_size(rect.width, rect.height):
         raise DreamError(f"unexpected pixel data size for a {model} {depth} layer")
     frame = document.currentTime() if node.animated() else None

@@ -5,8 +5,9 @@ main window, open a small document, show the docker, choose presets as a user wo
 fields fill; a field set back to its default is sent as shown), set tiny settings, press
 Dream, wait,
 save a screenshot ($DD_SHOT), undo the dream, dream again through the action, dream again
-and mirror the image meanwhile, dream again and crop the image meanwhile, start a long dream
-and quit Krita in the middle of it; the facts go to $DD_OUT.
+and mirror the image meanwhile, dream again and crop the image meanwhile, dream a CMYK and a
+Lab layer (a refused dream, a dream, an undo), start a long dream and quit Krita in the
+middle of it; the facts go to $DD_OUT.
 """
 
 from __future__ import annotations
@@ -35,10 +36,18 @@ state: dict[str, Any] = {"started": time.monotonic()}
 def _write_and_quit() -> None:
     with open(os.environ["DD_OUT"], "w") as f:
         json.dump(facts, f)
-    document = state.get("document")
-    if document is not None:
+    for document in Krita.instance().documents():
         document.setModified(False)  # no "save changes?" dialog on quit
     Krita.instance().action("file_quit").trigger()
+
+
+def _names(document: Any) -> list[str]:
+    return [c.name() for c in document.rootNode().childNodes()]
+
+
+def _undo_text() -> str:
+    """What Edit › Undo would undo in the active view ("Undo Add Layer")."""
+    return Krita.instance().action("edit_undo").text()
 
 
 def _guarded(step: Any) -> Any:
@@ -263,7 +272,68 @@ def cropped_dream_ended() -> None:
     facts["message_after_crop"] = docker.message.text()
     facts["size_after_crop"] = [document.width(), document.height()]
     facts["layers_after_crop"] = [c.name() for c in document.rootNode().childNodes()]
-    # a long dream, and Krita is closed in the middle of it
+    state["models"] = [
+        {"name": "cmyk", "size": [80, 60], "model": "CMYKA", "depth": "U8"},
+        {"name": "lab", "size": [80, 60], "model": "LABA", "depth": "U16",
+         "selection": [10, 8, 40, 30], "feather": 4}]
+    facts["other_models"] = {}
+    _later(other_model_opens)
+
+
+def other_model_opens() -> None:
+    """A CMYK or Lab layer, dreamed through a conversion: a dream the daemon refuses leaves
+    no undo step and the document unmodified; a dream is one undo step (the conversions
+    used to leave three more that undid nothing visible)."""
+    from krita_cases import build
+
+    document, layer = build(state["models"][0])
+    Krita.instance().activeWindow().addView(document)
+    state.update(model_document=document, model_layer=layer)
+    _later(other_model_fails)  # (once the view has settled)
+
+
+def other_model_fails() -> None:
+    document, layer = state["model_document"], state["model_layer"]
+    case = state["models"].pop(0)
+    document.setActiveNode(layer)
+    document.waitForDone()
+    document.setModified(False)
+    fact = facts["other_models"][case["name"]] = {"undo_before": _undo_text(),
+                                                 "layers_before": _names(document)}
+    try:
+        deepdream_krita.dream_layer(document, layer, {**SETTINGS, "model": "no-such-model"})
+    except Exception as exc:  # noqa: BLE001 - the refusal is the point
+        fact["failure"] = str(exc)
+    state["model_fact"] = fact
+    _later(other_model_dreams)
+
+
+def other_model_dreams() -> None:
+    document, fact = state["model_document"], state["model_fact"]
+    document.waitForDone()
+    fact.update(modified_after_failure=document.modified(), undo_after_failure=_undo_text())
+    deepdream_krita.dream_layer(document, state["model_layer"], SETTINGS)
+    _later(other_model_undo)
+
+
+def other_model_undo() -> None:
+    document, fact = state["model_document"], state["model_fact"]
+    document.waitForDone()
+    fact["layers_after"] = _names(document)
+    Krita.instance().action("edit_undo").trigger()
+    _later(other_model_undone)
+
+
+def other_model_undone() -> None:
+    document, fact = state["model_document"], state["model_fact"]
+    document.waitForDone()
+    fact.update(layers_after_undo=_names(document), undo_after_undo=_undo_text())
+    _later(other_model_opens if state["models"] else quit_in_a_long_dream)
+
+
+def quit_in_a_long_dream() -> None:
+    """A long dream, and Krita is closed in the middle of it."""
+    docker = state["docker"]
     docker.set_values({"iterations": 400, "octaves": 3})
     docker.dream_button.click()
     _later(quit_while_dreaming)
