@@ -61,9 +61,15 @@ class ImageInfo:
 # --- reading -----------------------------------------------------------------------------
 
 
-def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
+def read_image(path: str | os.PathLike[str], max_side: int | None = None
+               ) -> tuple[np.ndarray, ImageInfo]:
     """Read any Pillow-readable image (and the deep TIFFs Pillow cannot); returns float32
-    (H, W, C), C = 1..4, and how its dream is to be written (see ``ImageInfo``)."""
+    (H, W, C), C = 1..4, and how its dream is to be written (see ``ImageInfo``).
+
+    ``max_side``: the caller wants no more than about this many pixels along the longer
+    side (a guide image).  An 8-bit image much larger comes back reduced by a whole factor,
+    to at least twice that, and a JPEG is decoded reduced: a 100-megapixel photo picked as
+    a guide needs neither its full size in floats nor the time to decode it."""
     path = Path(path)
     profile, note, frames = None, None, 1
     dpi, exif = None, None
@@ -107,7 +113,7 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
                         image = png16.keyed(image, im.info.get("transparency"))
                         image = _upright(image, im.getexif().get(_ORIENTATION, 1))
                     else:
-                        image, bits, note = _from_pillow(im, path)
+                        image, bits, note = _from_pillow(im, path, max_side)
                         if im.mode in _CONVERTED_MODES:
                             # its profile is of the CMYK (Lab...) values, not of the RGB
                             # they were converted to: on the dream it would mislabel them
@@ -253,10 +259,14 @@ def _upright(image: np.ndarray, orientation: int) -> np.ndarray:
 _CONVERTED_MODES = ("CMYK", "LAB", "HSV", "YCbCr")
 
 
-def _from_pillow(im: Image.Image, path: Path) -> tuple[np.ndarray, int, str | None]:
-    """An opened Pillow image as float (H, W, C), its depth to save in and a note."""
+def _from_pillow(im: Image.Image, path: Path, max_side: int | None = None
+                 ) -> tuple[np.ndarray, int, str | None]:
+    """An opened Pillow image as float (H, W, C), its depth to save in and a note;
+    ``max_side``: see ``read_image``."""
     _check_size(path, *im.size)
     fmt, profile = im.format, im.info.get("icc_profile")
+    if max_side and fmt == "JPEG":  # decoded at 1/2 to 1/8 scale, still at least this big
+        im.draft(im.mode, (2 * max_side, 2 * max_side))
     im = ImageOps.exif_transpose(im)  # photos shot upright come out upright
     mode = im.mode
     if mode == "CMYK" and profile:  # print colours, as its profile says they look
@@ -279,6 +289,9 @@ def _from_pillow(im: Image.Image, path: Path) -> tuple[np.ndarray, int, str | No
         im = im.convert("RGBA")
     else:
         im = im.convert("RGB")
+    factor = max(im.size) // (2 * max_side) if max_side else 1
+    if factor > 1:
+        im = im.reduce(factor)  # (box averages, as the caller's own downscale would take)
     arr = np.asarray(im, dtype=np.float32) / 255.0
     return (arr[..., None] if arr.ndim == 2 else arr), 8, None
 

@@ -181,6 +181,30 @@ def test_guide_images_of_any_layout_and_unreadable_ones(model, photo, tmp_path: 
         _run(model, photo, guide=str(tmp_path / "notes.png"))
 
 
+@pytest.mark.parametrize("suffix", ["png", "jpg"])
+def test_a_big_guide_is_read_reduced_to_about_what_the_layer_sees(model, tmp_path: Path,
+                                                                 suffix: str) -> None:
+    """A guide much larger than the 224 px the layer sees (a panorama, a camera's photo) is
+    read reduced, a JPEG decoded reduced, so it costs neither its full size in floats nor
+    on the device, and its features come out as from the whole image read in full."""
+    from deepdream.engine.looks import guide_vectors
+    from deepdream.engine.objectives_extra import GUIDE_MAX_SIDE
+    from deepdream.imageio import read_image
+
+    yy, xx = np.mgrid[0:1500, 0:2100] / 1500.0
+    big = np.stack([0.5 + 0.4 * np.sin(30 * xx), 0.5 + 0.4 * np.cos(23 * yy),
+                    0.5 + 0.3 * np.sin(17 * (xx + yy))], -1).astype(np.float32)
+    path = tmp_path / f"guide.{suffix}"
+    write_image(path, big)
+    reduced, _ = read_image(path, max_side=GUIDE_MAX_SIDE)
+    assert 2 * GUIDE_MAX_SIDE <= max(reduced.shape[:2]) < 2100 // 2, reduced.shape
+    assert reduced.shape[1] / reduced.shape[0] == pytest.approx(2100 / 1500, rel=0.01)
+    got = guide_vectors(model, str(path), "inception3a")
+    whole = guide_vectors(model, str(path), "inception3a", lambda p: read_image(p)[0])
+    assert got.shape == whole.shape
+    assert float((got - whole).norm() / whole.norm()) < 0.05
+
+
 def test_neuron_changes_pixels_near_its_position_most(model, photo) -> None:
     channel = _live_channel(model, photo, "inception3a", 0.1, 0.1)
     out = _run(model, photo, neuron=f"inception3a:{channel}@0.1,0.1", octaves=1, jitter=0)

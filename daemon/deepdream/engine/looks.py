@@ -137,7 +137,7 @@ def guide_vectors(model: DreamModel, path: str, layer: str,
         from ..imageio import read_image as read_file  # the CLI's image reader
 
         def read_image(p: str) -> object:
-            return read_file(p)[0]
+            return read_file(p, max_side=ox.GUIDE_MAX_SIDE)[0]
     if not Path(path).is_file():
         raise SettingsError(missing_guide(path))
     try:
@@ -146,7 +146,8 @@ def guide_vectors(model: DreamModel, path: str, layer: str,
         raise SettingsError(f"cannot read guide image: {exc}") from None
     x = torch.as_tensor(image, dtype=torch.float32)
     x = x[..., :3] if x.shape[2] >= 3 else x[..., :1].expand(-1, -1, 3)  # alpha dropped
-    x = ox.prepare_guide(x.permute(2, 0, 1)[None].to(model.device))
+    # downscaled where it was read, so only the small guide goes to the device
+    x = ox.prepare_guide(x.permute(2, 0, 1)[None]).to(model.device)
     with torch.no_grad():
         act = model(x, [layer])[layer]
     return ox.guide_vectors(act)
