@@ -46,7 +46,11 @@ from .transport import (
     choose,
     open_transport,
 )
-from .zmtp import on_this_computer, parse_tcp_endpoint
+from .zmtp import HungUp, listening, on_this_computer, parse_tcp_endpoint
+
+#: where a client's CurveZMQ keys go, and why a daemon may need them
+KEYS_WHERE = "(DEEPDREAM_CURVE_DIR; see 'deepdream keygen --help')"
+KEYS_HINT = f"a daemon started with --curve answers only clients with a key it knows {KEYS_WHERE}"
 
 #: the daemon is polled with a ping when a running job has been silent this long (a closed
 #: connection needs no ping: it fails the job at once).
@@ -206,6 +210,11 @@ class Client:
             try:
                 self._sock = open_transport(self.endpoint, self.transport, self.timeout,
                                             self._curve)
+            except TransportClosed as exc:  # it listens, but the handshake failed
+                why = f"; {KEYS_HINT}" if isinstance(exc, HungUp) else ""
+                raise DaemonUnavailable(
+                    f"cannot talk to the deepdream daemon at {self.endpoint}: {exc}{why}"
+                ) from None
             except (ConnectionError, TimeoutError, OSError) as exc:
                 raise DaemonUnavailable(f"no deepdream daemon at {self.endpoint} ({exc}); "
                                         "start it with 'deepdream serve'") from None
@@ -245,8 +254,9 @@ class Client:
         takes CurveZMQ keys (serve refuses other addresses without), and it cannot tell a
         client without them: it stays silent."""
         if self._curve is None and not on_this_computer(self.endpoint):
-            return ("is it running, and does this computer have its keys? (DEEPDREAM_CURVE_DIR; "
-                    "see 'deepdream keygen --help')")
+            return f"is it running, and does this computer have its keys? {KEYS_WHERE}"
+        if self._curve is None and listening(self.endpoint):  # (a --curve daemon is silent)
+            return f"something listens there but does not answer; {KEYS_HINT}"
         return "is it running? (start it with 'deepdream serve')"
 
     def close(self) -> None:

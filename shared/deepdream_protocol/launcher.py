@@ -145,8 +145,8 @@ def ensure_daemon(client_or_endpoint: Client | str | None = None,
 
 
 def _ensure(client: Client, timeout: float) -> dict[str, Any]:
-    from .client import DaemonUnavailable
-    from .zmtp import on_this_computer
+    from .client import KEYS_HINT, DaemonUnavailable
+    from .zmtp import listening, on_this_computer
 
     try:
         return client.hello()
@@ -178,6 +178,10 @@ def _ensure(client: Client, timeout: float) -> dict[str, Any]:
             # give it a few more chances before calling the start a failure.
             if code is not None and chances_after_exit > 0:
                 chances_after_exit -= 1
+            elif code is not None and listening(client.endpoint):  # (port in use)
+                raise DaemonUnavailable(
+                    f"something listens at {client.endpoint} but does not answer as a "
+                    f"deepdream daemon; {KEYS_HINT}") from None
             elif code is not None:
                 raise DaemonUnavailable(
                     f"the deepdream daemon exited with status {code} right after starting "

@@ -31,6 +31,11 @@ class TransportClosed(ConnectionError):
     """The daemon closed the connection or spoke something that is not ZMTP 3."""
 
 
+class HungUp(TransportClosed):
+    """The daemon closed the connection in the handshake, before its greeting: what libzmq
+    does to a client without keys when the daemon runs with CurveZMQ."""
+
+
 class ConnectionDropped(TransportClosed):
     """The connection to the daemon was up and is gone (the daemon exited, crashed or was
     killed: on this computer its end closes at once).  Whatever it had of ours is lost."""
@@ -64,6 +69,17 @@ def on_this_computer(endpoint: str) -> bool:
     try:
         return is_loopback(parse_tcp_endpoint(endpoint)[0])
     except ValueError:
+        return False
+
+
+def listening(endpoint: str, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections at a tcp:// ``endpoint`` (a daemon that
+    is there but does not answer us, e.g. one that wants CurveZMQ keys)."""
+    try:
+        host, port = parse_tcp_endpoint(endpoint)
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except (ValueError, OSError):
         return False
 
 
@@ -121,8 +137,7 @@ class ZmtpTransport:
             self._sock.settimeout(max(0.001, deadline - time.monotonic()))
             chunk = self._sock.recv(n - len(out))
             if not chunk:
-                raise TransportClosed("the daemon closed the connection during the handshake "
-                                      "(is it in CurveZMQ mode?)")
+                raise HungUp("it closed the connection during the handshake")
             out += chunk
         return bytes(out)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from deepdream_protocol import client as client_module
+from deepdream_protocol import launcher
 from deepdream_protocol.client import Client, DaemonError, DaemonUnavailable
 from deepdream_protocol.transport import CurveKeys
 from PIL import Image
@@ -71,8 +72,16 @@ def test_curve_admits_an_allowed_key_and_refuses_others(tmp_path: Path,
         for client in (Client(endpoint, timeout=2, curve=mallory),
                        Client(endpoint, timeout=2),  # no encryption at all
                        Client(endpoint, timeout=2, transport="stdlib")):
-            with client, pytest.raises(DaemonUnavailable):
+            with client, pytest.raises(DaemonUnavailable) as refused:
                 client.hello()
+            if client._curve is None:  # told to get a key, not to start a daemon that runs
+                assert "--curve" in str(refused.value), refused.value
+                assert "deepdream serve" not in str(refused.value), refused.value
+        # a plug-in, finding it silent, tries to start a daemon, which cannot take the port
+        monkeypatch.setenv("DEEPDREAM_DAEMON_CMD", "/bin/false")
+        with pytest.raises(DaemonUnavailable, match="--curve") as refused:
+            launcher.ensure_daemon(endpoint, timeout=10)
+        assert "something listens at" in str(refused.value)
 
 
 def check_guides_travel(c: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
