@@ -45,6 +45,10 @@ log = logging.getLogger("deepdream.server")
 _OUTBOX = "inproc://deepdream-outbox"
 #: how long the main loop sleeps in poll before checking for a stop request.
 _TICK_MS = 200
+#: a job's last words, kept for a client that has no room for them just then (at most this
+#: many for one client: its jobs' results, each up to a whole image)
+_LAST_WORDS = frozenset({m.RESULT, m.ERROR, m.CANCELLED})
+HELD_PER_CLIENT = 8
 #: seconds between the reminders of their place that queued jobs get: a client that has
 #: gone is only seen when a message to it finds no connection, and its queued jobs would
 #: keep their places (the queue full for everyone) until the running job ended
@@ -386,6 +390,7 @@ class Server:
         self.last_job_end = -math.inf  # monotonic time the last job of any worker ended
         self.last_words = threading.Lock()  # a job marked done and its last word sent, as one
         self._slow_peers: set[bytes] = set()  # told once in the log that they lose messages
+        self._held: dict[bytes, list[list[Any]]] = {}  # last words waiting for room, in order
         self.workers = [Worker(self, device) for device in self.devices]
 
     def stop(self) -> None:
@@ -409,6 +414,8 @@ class Server:
                     self._forward()
                 if self.router in events:
                     self._receive()
+                for peer in list(self._held):
+                    self._send_held(peer)
                 if time.monotonic() - last_roll_call > QUEUE_ROLL_CALL:
                     last_roll_call = time.monotonic()
                     for job, ahead in self.queue.waiting():
@@ -468,25 +475,62 @@ class Server:
         """Send to one client without ever waiting: this loop serves everyone.
 
         A message finds room unless the client has left about a thousand unread (a client
-        that reads takes each one as it comes); one that finds none is dropped, and the
-        first drop for a client is logged.  A message is sent whole or not at all.
+        that reads takes each one as it comes).  One that finds none is dropped (the first
+        drop for a client is logged), but for a job's last word (its result, error or
+        cancel): that is kept, and sent once the client reads again, before anything newer.
+        A message is sent whole or not at all.
         """
+        if peer in self._held and not self._send_held(peer):
+            self._hold_or_drop(peer, frames)  # (behind the words still waiting)
+            return
         try:
             self.router.send_multipart([peer, *frames], zmq.NOBLOCK, copy=False)
         except zmq.Again:
-            if peer not in self._slow_peers:
-                self._slow_peers.add(peer)
-                log.warning("client %s is not reading its messages: those it has no room for "
-                            "are dropped (said once per client)", _peer_name(peer))
+            self._hold_or_drop(peer, frames)
         except zmq.ZMQError as exc:
-            if exc.errno == zmq.EHOSTUNREACH:
-                self._client_gone(peer)
-            else:
-                log.error("cannot send to client %s: %s", _peer_name(peer), exc)
+            self._send_failed(peer, exc)
+
+    def _send_held(self, peer: bytes) -> bool:
+        """Send the last words kept for ``peer`` while it has room; whether all went."""
+        held = self._held.get(peer, [])
+        while held:
+            try:
+                self.router.send_multipart([peer, *held[0]], zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return False
+            except zmq.ZMQError as exc:
+                self._send_failed(peer, exc)
+                return True
+            held.pop(0)
+        self._held.pop(peer, None)
+        return True
+
+    def _hold_or_drop(self, peer: bytes, frames: list[Any]) -> None:
+        first = frames[0]
+        header = m.decode_header(first.bytes if isinstance(first, zmq.Frame) else first)
+        held = self._held.setdefault(peer, [])
+        if (header.get("op") in _LAST_WORDS and "job" in header
+                and len(held) < HELD_PER_CLIENT):
+            held.append(frames)
+            return
+        if not held:
+            del self._held[peer]
+        if peer not in self._slow_peers:
+            self._slow_peers.add(peer)
+            log.warning("client %s is not reading its messages: those it has no room for "
+                        "are dropped, but for its jobs' last words (said once per client)",
+                        _peer_name(peer))
+
+    def _send_failed(self, peer: bytes, exc: zmq.ZMQError) -> None:
+        if exc.errno == zmq.EHOSTUNREACH:
+            self._client_gone(peer)
+        else:
+            log.error("cannot send to client %s: %s", _peer_name(peer), exc)
 
     def _client_gone(self, peer: bytes) -> None:
         gone = self.queue.drop_peer(peer)
         self._slow_peers.discard(peer)
+        self._held.pop(peer, None)
         log.info("client %s disconnected; its running job is cancelled, %d queued dropped",
                  _peer_name(peer), len(gone))
 

@@ -52,3 +52,38 @@ def test_a_client_that_never_reads_stalls_no_one_and_sigterm_still_stops_the_dae
         text = daemon.log_text()
         assert text.count("is not reading") == 1  # once for that client, not per message
         assert "stopped" in text
+
+
+def test_a_client_that_stops_reading_for_a_while_still_gets_its_result() -> None:
+    """A host whose thread is busy elsewhere for a long dream leaves its messages unread;
+    what finds no room is dropped (progress, replies), but a job's last word is kept and
+    sent once the client reads again: its dream is not lost."""
+    with daemon_process() as daemon:
+        client = zmq.Context.instance().socket(zmq.DEALER)
+        client.linger = 0
+        client.rcvhwm = 1
+        client.setsockopt(zmq.RCVBUF, 4096)
+        client.connect(daemon.endpoint)
+        try:
+            for i in range(FLOOD):  # unread replies fill what the daemon may queue for it
+                client.send(msgpack.packb({"v": 1, "op": "catalog", "req": i}))
+            wait_until(lambda: "is not reading" in daemon.log_text(), timeout=60,
+                       what="the daemon to notice the client that does not read")
+            fmt = {"layout": "RGBA", "dtype": "u8", "transfer": "srgb"}
+            pixels = bytes(range(256)) * (W * H * 4 // 256)
+            client.send_multipart([msgpack.packb(
+                {"v": 1, "op": "submit", "req": FLOOD, "job": "late", "width": W, "height": H,
+                 "settings": {"model": "tiny", "iterations": 0}, "format": fmt}), pixels])
+            wait_until(lambda: "job late done" in daemon.log_text(), timeout=60,
+                       what="the daemon to dream the job")
+            time.sleep(1.0)  # its result found no room: the client still reads nothing
+            client.rcvtimeo = 30_000
+            while True:  # reading again: the catalog replies, then the result
+                frames = client.recv_multipart()
+                header = msgpack.unpackb(frames[0])
+                if header.get("job") == "late" and header["op"] != "accepted":
+                    break
+            assert header["op"] == "result", header
+            assert frames[1] == pixels
+        finally:
+            client.close()
