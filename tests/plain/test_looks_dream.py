@@ -181,6 +181,20 @@ def test_guide_images_of_any_layout_and_unreadable_ones(model, photo, tmp_path: 
         _run(model, photo, guide=str(tmp_path / "notes.png"))
 
 
+@pytest.mark.parametrize("size", [(1, 1), (600, 8), (5, 300)])
+def test_a_guide_too_small_or_thin_for_the_layer_still_guides(model, photo, tmp_path: Path,
+                                                              size: tuple[int, int]) -> None:
+    """A banner or a sliver picked as the guide is grown with mirrored copies of itself, as
+    a small image to dream is (it used to end the dream in a traceback: 'Output size is
+    too small')."""
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    guide = np.stack([(xx % 7) / 7, (yy % 5) / 5, ((xx + yy) % 3) / 3], -1).astype(np.float32)
+    write_image(tmp_path / "guide.png", guide)
+    out = _run(model, photo, guide=str(tmp_path / "guide.png"), layer="inception4c")
+    assert np.isfinite(out).all() and np.abs(out - photo).mean() > 0.002
+
+
 @pytest.mark.parametrize("suffix", ["png", "jpg"])
 def test_a_big_guide_is_read_reduced_to_about_what_the_layer_sees(model, tmp_path: Path,
                                                                  suffix: str) -> None:

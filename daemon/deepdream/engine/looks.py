@@ -33,6 +33,7 @@ from .priors_extra import (
     tv_step,
 )
 from .settings import DreamSettings, SettingsError
+from .tiling import min_input_side, mirror_pad
 
 # Per-step strength of the penalties for a weight of 1: diffusion rate (TV) and fraction
 # pulled to grey (L2); weights go up to 10.
@@ -148,6 +149,12 @@ def guide_vectors(model: DreamModel, path: str, layer: str,
     x = x[..., :3] if x.shape[2] >= 3 else x[..., :1].expand(-1, -1, 3)  # alpha dropped
     # downscaled where it was read, so only the small guide goes to the device
     x = ox.prepare_guide(x.permute(2, 0, 1)[None]).to(model.device)
+    # a guide too small (or thin) for the layer is grown with mirrored copies of itself, as
+    # an image to dream is (the network's windows would not fit it)
+    need = min_input_side(model, (layer,)) or 1
+    h, w = x.shape[2:]
+    if h < need or w < need:
+        x = mirror_pad(x[0].permute(1, 2, 0), max(h, need), max(w, need)).permute(2, 0, 1)[None]
     with torch.no_grad():
         act = model(x, [layer])[layer]
     return ox.guide_vectors(act)
