@@ -219,3 +219,34 @@ def test_a_caffe_googlenet_file_naming_its_classifier_loss3_classifier_gets_logi
         got = model(x, ["logits"])["logits"]
         want = net(x.flip(1) * 255 - torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1))
     assert torch.allclose(got.flatten(), want.flatten(), atol=1e-3)
+
+
+@pytest.mark.parametrize(("arch", "size"), [("vgg16", 64), ("resnet50", 64),
+                                            ("inception_v3", 96)])
+def test_a_full_torchvision_file_gives_the_networks_own_logits(tmp_path: Path, arch: str,
+                                                               size: int) -> None:
+    """torchvision's weights carry the classifier: aiming at a class works on VGG, ResNet
+    and Inception-v3 as on the GoogLeNets (it was refused as 'trunk-only weights'), with
+    the logits the whole network computes."""
+    import torchvision
+
+    with torch.random.fork_rng():
+        torch.manual_seed(4)
+        kwargs = {"aux_logits": False, "init_weights": True} if arch == "inception_v3" else {}
+        net = getattr(torchvision.models, arch)(weights=None, **kwargs).eval()
+    torch.save(net.state_dict(), tmp_path / "full.pth")
+    toml = write_toml(tmp_path / "m.toml", f'[models.full]\narch = "{arch}"\n'
+                      'weights = "full.pth"\n')
+    model = registry.load("full", "cpu", models_file=toml, accelerate=False)
+    assert model.num_classes == 1000
+    x = torch.rand(1, 3, size, size)
+    mean, std = ((0.5,) * 3, (0.5,) * 3) if arch == "inception_v3" else (
+        (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    with torch.no_grad():
+        got = model(x, ["logits"])["logits"]
+        want = net((x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1))
+    assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)
+    trunk = {k: v for k, v in net.state_dict().items() if not k.startswith(("fc.", "classifier."))}
+    torch.save(trunk, tmp_path / "trunk.pth")
+    (tmp_path / "m.toml").write_text(f'[models.full]\narch = "{arch}"\nweights = "trunk.pth"\n')
+    assert not registry.load("full", "cpu", models_file=toml, accelerate=False).has_logits

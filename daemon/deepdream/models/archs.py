@@ -120,7 +120,14 @@ def _vgg_arch(arch: str) -> Arch:
         weights_enum=f"VGG{arch[3:]}_Weights",
         head_prefixes=("classifier.",),
         trunk_prefix="features.",
+        head=_vgg_head,
+        logits_prefix="classifier.",
     )
+
+
+def _vgg_head(net: nn.Module) -> nn.Module:
+    # pool5 -> adaptive 7x7 average -> the three fully connected layers (eval: no dropout)
+    return nn.Sequential(net.avgpool, nn.Flatten(1), net.classifier)
 
 
 # --- ResNet-50 ---------------------------------------------------------------------------
@@ -203,6 +210,8 @@ ARCHS: dict[str, Arch] = {
         default_layer="layer3",
         weights_enum="ResNet50_Weights",
         head_prefixes=("fc.",),
+        head=_pooled_fc,
+        logits_prefix="fc.",
     ),
     "inception_v3": Arch(
         name="inception_v3",
@@ -214,6 +223,8 @@ ARCHS: dict[str, Arch] = {
         head_prefixes=("fc.", "AuxLogits."),
         torchvision_mean=TF_MEAN,
         torchvision_std=TF_STD,
+        head=_pooled_fc,
+        logits_prefix="fc.",
     ),
     # Caffe-trained GoogLeNets (bvlc_googlenet.py): weights only from a file (models TOML)
     **{name: _caffe_googlenet_arch(name, classes) for name, classes in
