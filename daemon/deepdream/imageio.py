@@ -92,6 +92,7 @@ def read_image(path: str | os.PathLike[str], max_side: int | None = None
             profile = bytes(tags[tiff.ICC_PROFILE]) if tiff.ICC_PROFILE in tags else None
             dpi = _tiff_dpi(tags)
             fmt = "TIFF"
+            exif = _tiff_exif_of(path)
         else:
             with warnings.catch_warnings():
                 # Pillow warns of a "decompression bomb" from 89 megapixels on; this is the
@@ -102,8 +103,7 @@ def read_image(path: str | os.PathLike[str], max_side: int | None = None
                     fmt = im.format or "?"
                     profile = im.info.get("icc_profile") or None
                     dpi = _dpi(im.info.get("dpi"))
-                    # (a TIFF's EXIF would be its own tags: strips and all)
-                    exif = im.info.get("exif") if fmt != "TIFF" else None
+                    exif = im.info.get("exif") if fmt != "TIFF" else _tiff_exif(im)
                     # an animation or a multi-page file (a camera's MPO JPEG keeps only
                     # a preview or a depth map after the photo: nothing to tell)
                     frames = 1 if fmt == "MPO" else getattr(im, "n_frames", 1) or 1
@@ -162,6 +162,38 @@ def _dpi(found: object) -> tuple[float, float] | None:
     return None
 
 
+#: a TIFF's own tags that describe the photo (the rest say how its pixels are stored):
+#: ImageDescription, Make, Model, Software, DateTime, Artist, Copyright
+_TIFF_DESCRIPTIVE = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298)
+_EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
+
+
+def _tiff_exif(im: Image.Image) -> bytes | None:
+    """A TIFF's EXIF as a block like a JPEG's: its descriptive tags and its Exif and GPS
+    sub-IFDs (camera, date, place), without the tags of its own strips and size."""
+    try:
+        tags, exif = im.getexif(), Image.Exif()
+        for tag in _TIFF_DESCRIPTIVE:
+            if tag in tags:
+                exif[tag] = tags[tag]
+        for ifd in (_EXIF_IFD, _GPS_IFD):
+            sub = tags.get_ifd(ifd)
+            if sub:
+                exif[ifd] = dict(sub)
+        return exif.tobytes() if len(exif) else None
+    except Exception:  # a damaged block is left out, not the dream
+        return None
+
+
+def _tiff_exif_of(path: Path) -> bytes | None:
+    """``_tiff_exif`` of a TIFF whose pixels Pillow may not read (deep samples)."""
+    try:
+        with Image.open(path) as im:
+            return _tiff_exif(im)
+    except Exception:  # (the pixels were read; the tags are a bonus)
+        return None
+
+
 def exif_for_dream(raw: bytes, width: int, height: int) -> bytes | None:
     """The photo's EXIF as its dream's: upright (the pixels were turned when read), its
     size, and no thumbnail (it would show the photo); None if it cannot be read."""
@@ -170,7 +202,7 @@ def exif_for_dream(raw: bytes, width: int, height: int) -> bytes | None:
         exif.load(raw)
         if _ORIENTATION in exif:
             exif[_ORIENTATION] = 1
-        sub = exif.get_ifd(0x8769)  # the Exif IFD: PixelXDimension, PixelYDimension
+        sub = exif.get_ifd(_EXIF_IFD)  # the Exif IFD: PixelXDimension, PixelYDimension
         for tag, value in ((0xA002, width), (0xA003, height)):
             if tag in sub:
                 sub[tag] = value
@@ -418,7 +450,7 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
     ``text``: Latin-1 key/value notes stored in a PNG (tEXt chunks; ``png_text`` reads them).
     ``icc_profile``: the colour profile to embed (``ImageInfo.icc_profile`` of the input).
     ``dpi`` and ``exif``: the input's (``ImageInfo``), kept where the format holds them
-    (the EXIF in JPEG, PNG and WebP; a 16-bit TIFF keeps the dpi only).
+    (the EXIF in JPEG, PNG, WebP and 8-bit TIFF; a 16-bit TIFF keeps the dpi only).
     A symbolic link is written through (its target changes, the link stays); a
     write-protected file is refused (ImageIOError). The file is encoded in full first,
     into a temporary file that is renamed over the old one, so a failure never leaves a
@@ -451,7 +483,7 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
                 options["icc_profile"] = icc_profile
             if dpi and fmt in ("JPEG", "PNG", "TIFF"):
                 options["dpi"] = dpi
-            if exif and fmt in ("JPEG", "PNG", "WEBP"):
+            if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
                 options["exif"] = exif
             if notes:
                 options["pnginfo"] = PngImagePlugin.PngInfo()

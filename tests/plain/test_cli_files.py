@@ -321,7 +321,8 @@ def _photo_with_metadata(path: Path) -> None:
                                                     quality=95)
 
 
-@pytest.mark.parametrize("out_name", ["out.jpg", "out.png", "out16.png", "out16.tif"])
+@pytest.mark.parametrize("out_name", ["out.jpg", "out.png", "out.tif", "out16.png",
+                                      "out16.tif"])
 def test_the_dream_keeps_the_photos_resolution_and_exif_upright(
         tmp_path: Path, run, dreams: list, out_name: str) -> None:
     """Both used to be dropped; the orientation says upright (the pixels were turned when
@@ -343,8 +344,39 @@ def test_the_dream_keeps_the_photos_resolution_and_exif_upright(
     with Image.open(tmp_path / out_name) as out:
         assert out.size == (40, 48)  # (turned upright)
         assert tuple(round(v) for v in out.info["dpi"]) == (300, 300)
-        if out_name.endswith(".tif"):
+        if out_name.endswith("16.tif"):
             return
         exif = out.getexif()
         assert (exif[0x010F], exif[0x0110], exif.get(0x0112, 1)) == ("Canon", "EOS Test", 1)
         assert exif.get_ifd(0x8769)[0x9003] == "2026:11:27 09:00:00"
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_a_tiffs_exif_comes_along_without_its_storage_tags(tmp_path: Path, run, dreams: list,
+                                                           bits: int) -> None:
+    """A camera's or a raw converter's TIFF keeps its camera, date and place in its own
+    tags; the dream's JPEG gets them (it used to get none), and not the TIFF's strips.
+    (16 bits: the deep-TIFF reader reads the pixels, Pillow the tags.)"""
+    import numpy as np
+    from PIL import Image
+
+    _photo_with_metadata(tmp_path / "photo.jpg")
+    image, _ = read_image(tmp_path / "photo.jpg")
+    exif = Image.open(tmp_path / "photo.jpg").getexif()
+    exif.get_ifd(0x8825).update({1: "N", 2: (52.0, 31.0, 0.0)})  # GPS latitude
+    if bits == 8:
+        tif = Image.fromarray((image * 255).round().astype(np.uint8))
+    else:  # a 16-bit gray scan
+        tif = Image.fromarray((image[..., 1] * 65535).round().astype(np.uint16))
+    source = tmp_path / "photo.tif"
+    tif.save(source, exif=exif.tobytes(), dpi=(300, 300))
+    assert read_image(source)[1].bits == bits
+    code, _, err = run("dream", str(source), "-o", str(tmp_path / "out.jpg"), "--quiet",
+                       *QUICK)
+    assert code == 0, err
+    with Image.open(tmp_path / "out.jpg") as out:
+        got = out.getexif()
+    assert (got[0x010F], got[0x0110]) == ("Canon", "EOS Test")
+    assert got.get_ifd(0x8769)[0x9003] == "2026:11:27 09:00:00"
+    assert got.get_ifd(0x8825)[1] == "N"
+    assert not {0x0100, 0x0101, 0x0111, 0x0117} & set(got)  # width, height, strips
