@@ -305,16 +305,19 @@ def run_dream(args: argparse.Namespace) -> int:
     if args.max_size is not None:
         image, mask = shrink(image, mask, args.max_size)
     bar = None if args.quiet or not sys.stderr.isatty() else ProgressBar(sys.stderr)
-    if args.daemon is not None:
-        from deepdream.cli_daemon import dream_via_daemon
+    try:
+        if args.daemon is not None:
+            from deepdream.cli_daemon import dream_via_daemon
 
-        out = dream_via_daemon(args.daemon, wanted, image, mask, bar,
-                               args.models_file, specs)
-    else:
-        model = registry.load(settings.model, pick_device(settings.device), args.models_file)
-        out = dream(image, model, settings, mask=mask, progress=bar)
-    if bar is not None:
-        bar.done()
+            out = dream_via_daemon(args.daemon, wanted, image, mask, bar,
+                                   args.models_file, specs)
+        else:
+            model = registry.load(settings.model, pick_device(settings.device),
+                                  args.models_file)
+            out = dream(image, model, settings, mask=mask, progress=bar)
+    finally:  # (an error or Ctrl-C is then said on a line of its own)
+        if bar is not None:
+            bar.done()
     imageio.write_image(args.output, out, bits=info.bits, icc_profile=info.icc_profile,
                         dpi=info.dpi, exif=info.exif)
     return 0
@@ -397,8 +400,10 @@ class ProgressBar:
 
     def __init__(self, stream: TextIO, width: int = 30) -> None:
         self.stream, self.width, self.start = stream, width, time.monotonic()
+        self.drawn = False
 
     def __call__(self, p: Any) -> None:
+        self.drawn = True
         filled = int(p.fraction * self.width)
         elapsed = time.monotonic() - self.start
         left = elapsed / p.fraction * (1 - p.fraction) if p.fraction > 0 else 0.0
@@ -409,8 +414,11 @@ class ProgressBar:
         self.stream.flush()
 
     def done(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
+        """End the bar's line (if it drew one)."""
+        if self.drawn:
+            self.drawn = False
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 # --- models ------------------------------------------------------------------------------
@@ -432,3 +440,7 @@ def run_models(args: argparse.Namespace) -> int:
             print(f"    from {spec.source}")
         print("    layers: " + ", ".join(f"{n} ({c})" for n, c in spec.layers.items()))
     return 0
+
+
+if __name__ == "__main__":  # (python -m deepdream.cli, as python -m deepdream)
+    sys.exit(main())

@@ -159,6 +159,29 @@ def test_progress_bar_draws_one_line() -> None:
     assert "[##########] 100%" in text and text.endswith("\n") and text.count("\n") == 1
 
 
+def test_ctrl_c_under_the_progress_bar_is_said_on_a_line_of_its_own(
+        tmp_path: Path, run, make_image, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a terminal the bar's line is ended before 'interrupted' (or an error) is said;
+    it used to follow the bar on the same line."""
+    import deepdream.engine
+
+    def interrupted(image, model, settings, mask=None, progress=None):
+        progress(Progress(0.4, 1, 1, 2, 5))
+        raise KeyboardInterrupt
+
+    write_image(tmp_path / "in.png", make_image(24, 32))
+    monkeypatch.setattr(deepdream.engine, "dream", interrupted)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # (pytest's capture is no tty)
+    code, _, err = run("dream", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"),
+                       *QUICK[:-1])
+    assert code == 130 and not (tmp_path / "out.png").exists()
+    bar, said = err.rstrip("\n").rsplit("\n", 1)
+    assert "step 2/5" in bar and said == "deepdream: interrupted", err
+    stream = io.StringIO()
+    ProgressBar(stream).done()  # a bar that drew nothing ends no line
+    assert stream.getvalue() == ""
+
+
 def test_the_command_line_in_a_fresh_process_exits_2_without_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "daemon"),
                                                          str(ROOT / "shared")])}
