@@ -44,7 +44,8 @@ def add_look_options(p: argparse.ArgumentParser) -> None:
                    help=_help("from_noise") + "; the input gives only the size")
     g.add_argument("--class", dest="classes", action="append", metavar="NAME",
                    help="push towards this ImageNet class (repeat for several; 'deepdream "
-                   "classes' lists them); replaces the plain layer objective")
+                   "classes' lists them); replaces the plain layer objective; --class '' "
+                   "drops a preset's classes")
     g.add_argument("--guide", metavar="FILE", help=_help("guide"))
     g.add_argument("--neuron", metavar="[LAYER:]CHANNEL[@X,Y]",  # (the help's start, again)
                    help="dream " + _help("neuron").split(": ", 1)[-1])

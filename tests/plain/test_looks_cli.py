@@ -55,6 +55,8 @@ def test_no_switches_turn_off_what_a_preset_turns_on() -> None:
     assert settings("--preset", "deep-objects").transform is True
     off = settings("--preset", "deep-objects", "--no-transform", "--no-keep-colours")
     assert (off.transform, off.keep_colors, off.layers) == (False, False, (("inception4e", 1.0),))
+    assert settings("--preset", "animal").classes  # and --class '' drops them, as --help says
+    assert settings("--preset", "animal", "--class", "").classes == ""
 
 
 def test_presets_and_classes_commands_list_what_users_pick_from(capsys) -> None:
