@@ -175,9 +175,15 @@ def test_a_guide_image_is_a_file_the_dream_reads(gimp: HostHome, endpoint: str) 
     for y in range(0, 32, 4):
         stripes.paste((10, 40, 250), (0, y, 32, y + 1))
     stripes.save(gimp.outside / "guide.png")
-    env = dream_env(endpoint, ["guided", "guide_missing"], DD_GUIDE=f"{gimp.inside}/guide.png")
+    env = dream_env(endpoint, ["guided", "guided_off", "unguided", "guide_missing"],
+                    DD_GUIDE=f"{gimp.inside}/guide.png")
     found = facts(gimp.run_gimp("dream_cases.py", env))
     assert_new_layer_right(found["guided"])
+    # GTK's chooser cannot be emptied once a file is chosen (and GIMP remembers it): with
+    # "Use the guide image" off, the same dream comes out unguided
+    assert found["guided_off"]["status"] == "success", found["guided_off"]
+    assert found["guided_off"]["result_digest"] == found["unguided"]["result_digest"]
+    assert found["guided"]["result_digest"] != found["unguided"]["result_digest"]
     # GIMP itself refuses a file argument (to open) that names no file, before the plug-in
     # runs: the image as it was
     missing = found["guide_missing"]

@@ -33,6 +33,9 @@ from gi.repository import Gimp, GimpUi, Gio, GLib, GObject  # noqa: E402
 
 PROCEDURE = "plug-in-deepdream"
 USE_SELECTION = "use-selection"
+#: a switch beside the guide's file chooser: GTK's chooser button cannot be emptied once a
+#: file is chosen, and GIMP remembers it, so this is how a later dream goes unguided
+USE_GUIDE = "use-guide"
 #: the preset choice that names no preset (the settings table's empty name)
 NO_PRESET = "none"
 _RW = GObject.ParamFlags.READWRITE
@@ -97,6 +100,11 @@ def add_arguments(procedure: Gimp.Procedure) -> None:
         elif s.name in FILE_SETTINGS:
             procedure.add_file_argument(name, label, blurb, Gimp.FileChooserAction.OPEN,
                                         True, None, _RW)
+            if s.name == "guide":
+                procedure.add_boolean_argument(
+                    USE_GUIDE, "Use the guide image",
+                    "dream towards the guide image chosen above (off: unguided, the file "
+                    "stays chosen for later)", True, _RW)
         elif s.kind is bool:
             procedure.add_boolean_argument(name, label, blurb, s.default, _RW)
         elif s.kind is int:
@@ -362,6 +370,8 @@ def config_values(config: Gimp.ProcedureConfig, run_mode: Gimp.RunMode) -> dict:
     values.update({s.name: values[s.name] or "" for s in SETTINGS if s.kind is str})
     if values["preset"] == NO_PRESET:
         values["preset"] = ""
+    if not config.get_property(USE_GUIDE):
+        values["guide"] = ""
     if run_mode == Gimp.RunMode.NONINTERACTIVE:
         resolved = unset_from_preset(values)
         for name, value in resolved.items():
@@ -377,7 +387,8 @@ def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool
     GimpUi.init(PROCEDURE)
     following = follow_preset(config)
     dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
-    names = [argument(s.name) for s in SETTINGS]
+    names = [n for s in SETTINGS
+             for n in ((argument(s.name), USE_GUIDE) if s.name == "guide" else (argument(s.name),))]
     shown = [n for n in names if n in EVERYDAY]
     more = [n for n in names if n not in EVERYDAY]
     if more:

@@ -5,6 +5,7 @@ Environment: DD_CASES (comma-separated case names), DD_PLUGIN_DIR (the installed
 folder: its pixel_io module reads layers in their own format), DD_SETTINGS (JSON PDB values).
 """
 
+import hashlib
 import json
 import os
 import sys
@@ -168,6 +169,7 @@ def observe(case, img, layer, values):
             "looks": looks(new), "original_looks": looks(layer),
             "parasites": parasites(new), "original_parasites": parasites(layer),
         })
+        fact["result_digest"] = hashlib.sha256(pixels(new, babl).tobytes()).hexdigest()[:16]
         if case == "text":
             fact["reloaded_is_text"] = reloaded_is_text(img, position)
         if case == "from_noise_clear":
@@ -377,6 +379,18 @@ def case_from_noise_clear(values):
 def case_guided(values):
     """A guide image given as a file (a file argument: the dialog offers a file chooser)."""
     values["guide"] = Gio.File.new_for_path(os.environ["DD_GUIDE"])
+    return image_with_layer("guided", IT.RGB_IMAGE)
+
+
+def case_guided_off(values):
+    """A guide still chosen (GIMP remembers it, and its chooser cannot be emptied) with
+    "Use the guide image" off: the dream goes unguided."""
+    values["guide"] = Gio.File.new_for_path(os.environ["DD_GUIDE"])
+    values["use-guide"] = False
+    return image_with_layer("guided", IT.RGB_IMAGE)
+
+
+def case_unguided(values):
     return image_with_layer("guided", IT.RGB_IMAGE)
 
 
