@@ -12,7 +12,7 @@ import zmq
 from deepdream_protocol.client import Client
 from deepdream_protocol.pixels import PixelFormat
 
-from tests.support.daemon import daemon_process
+from tests.support.daemon import Daemon, daemon_process
 from tests.support.jobs import H, W, host_pixels, wait_until
 
 pytestmark = pytest.mark.daemon
@@ -22,18 +22,25 @@ pytestmark = pytest.mark.daemon
 FLOOD = 3000
 
 
+def flooded(daemon: Daemon) -> zmq.Socket:
+    """A client with as little room as it can have, that has asked for far more than it
+    reads: the daemon has no room left for it (and has said so in its log)."""
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.rcvhwm = 1
+    sock.setsockopt(zmq.RCVBUF, 4096)
+    sock.connect(daemon.endpoint)
+    for i in range(FLOOD):
+        sock.send(msgpack.packb({"v": 1, "op": "catalog", "req": i}))
+    wait_until(lambda: "is not reading" in daemon.log_text(), timeout=60,
+               what="the daemon to notice the client that does not read")
+    return sock
+
+
 def test_a_client_that_never_reads_stalls_no_one_and_sigterm_still_stops_the_daemon() -> None:
     with daemon_process() as daemon:
-        flooder = zmq.Context.instance().socket(zmq.DEALER)
-        flooder.linger = 0
-        flooder.rcvhwm = 1
-        flooder.setsockopt(zmq.RCVBUF, 4096)
-        flooder.connect(daemon.endpoint)
+        flooder = flooded(daemon)
         try:
-            for i in range(FLOOD):
-                flooder.send(msgpack.packb({"v": 1, "op": "catalog", "req": i}))
-            wait_until(lambda: "is not reading" in daemon.log_text(), timeout=60,
-                       what="the daemon to notice the client that does not read")
             fmt = PixelFormat("RGBA", "u8")
             pixels = host_pixels(fmt)
             # (the timeout guards against a hang: a daemon that waited on the flooder, as
@@ -59,16 +66,8 @@ def test_a_client_that_stops_reading_for_a_while_still_gets_its_result() -> None
     what finds no room is dropped (progress, replies), but a job's last word is kept and
     sent once the client reads again: its dream is not lost."""
     with daemon_process() as daemon:
-        client = zmq.Context.instance().socket(zmq.DEALER)
-        client.linger = 0
-        client.rcvhwm = 1
-        client.setsockopt(zmq.RCVBUF, 4096)
-        client.connect(daemon.endpoint)
+        client = flooded(daemon)
         try:
-            for i in range(FLOOD):  # unread replies fill what the daemon may queue for it
-                client.send(msgpack.packb({"v": 1, "op": "catalog", "req": i}))
-            wait_until(lambda: "is not reading" in daemon.log_text(), timeout=60,
-                       what="the daemon to notice the client that does not read")
             fmt = {"layout": "RGBA", "dtype": "u8", "transfer": "srgb"}
             pixels = bytes(range(256)) * (W * H * 4 // 256)
             client.send_multipart([msgpack.packb(
