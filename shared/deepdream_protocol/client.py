@@ -256,7 +256,7 @@ class Client:
         if self._curve is None and not on_this_computer(self.endpoint):
             return f"is it running, and does this computer have its keys? {KEYS_WHERE}"
         if self._curve is None and listening(self.endpoint):  # (a --curve daemon is silent)
-            return f"something listens there but does not answer; {KEYS_HINT}"
+            return f"something listens there but does not answer (stuck, or: {KEYS_HINT})"
         return "is it running? (start it with 'deepdream serve')"
 
     def close(self) -> None:
@@ -519,7 +519,9 @@ class Client:
 
     def _give_up(self, job: Job, message: str) -> None:
         self._forget(job)
-        raise DaemonUnavailable(message)
+        if not self._jobs:  # (nothing else rides on it) the connection goes, and what may
+            self._disconnect()  # still wait in it: a daemon started later must not dream
+        raise DaemonUnavailable(message)  # a job reported as failed
 
     def _forget(self, job: Job) -> None:
         """Drop ``job`` and any pong to its liveness ping still waiting to be read."""
