@@ -168,21 +168,34 @@ _TIFF_DESCRIPTIVE = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298)
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
 
 
+def _described(tags: Image.Exif) -> Image.Exif:
+    """The tags that describe the photo (camera, date, place: the descriptive ones and the
+    Exif and GPS sub-IFDs), without any that say how pixels are stored or how many."""
+    exif = Image.Exif()
+    for tag in _TIFF_DESCRIPTIVE:
+        if tag in tags:
+            exif[tag] = tags[tag]
+    for ifd in (_EXIF_IFD, _GPS_IFD):
+        sub = tags.get_ifd(ifd)
+        if sub:
+            exif[ifd] = dict(sub)
+    return exif
+
+
 def _tiff_exif(im: Image.Image) -> bytes | None:
-    """A TIFF's EXIF as a block like a JPEG's: its descriptive tags and its Exif and GPS
-    sub-IFDs (camera, date, place), without the tags of its own strips and size."""
+    """A TIFF's EXIF as a block like a JPEG's (``_described``)."""
     try:
-        tags, exif = im.getexif(), Image.Exif()
-        for tag in _TIFF_DESCRIPTIVE:
-            if tag in tags:
-                exif[tag] = tags[tag]
-        for ifd in (_EXIF_IFD, _GPS_IFD):
-            sub = tags.get_ifd(ifd)
-            if sub:
-                exif[ifd] = dict(sub)
+        exif = _described(im.getexif())
         return exif.tobytes() if len(exif) else None
     except Exception:  # a damaged block is left out, not the dream
         return None
+
+
+def _tiff_exif_block(raw: bytes) -> bytes:
+    """An EXIF block with only the tags a TIFF may take over from it (``_described``)."""
+    exif = Image.Exif()
+    exif.load(raw)
+    return _described(exif).tobytes()
 
 
 def _tiff_exif_of(path: Path) -> bytes | None:
@@ -483,8 +496,10 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
                 options["icc_profile"] = icc_profile
             if dpi and fmt in ("JPEG", "PNG", "TIFF"):
                 options["dpi"] = dpi
-            if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+            if exif and fmt in ("JPEG", "PNG", "WEBP"):
                 options["exif"] = exif
+            elif exif and fmt == "TIFF":  # (Pillow writes its tags into the TIFF's own: a
+                options["exif"] = _tiff_exif_block(exif)  # phone's ImageWidth would win)
             if notes:
                 options["pnginfo"] = PngImagePlugin.PngInfo()
                 for key, value in notes.items():

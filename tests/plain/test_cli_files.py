@@ -316,6 +316,7 @@ def _photo_with_metadata(path: Path) -> None:
 
     exif = Image.Exif()
     exif[0x010F], exif[0x0110], exif[0x0112] = "Canon", "EOS Test", 6  # Make, Model, Orient.
+    exif[0x0100], exif[0x0101] = 4032, 3024  # a phone's camera size (a TIFF must not take it)
     exif.get_ifd(0x8769)[0x9003] = "2026:11:27 09:00:00"  # DateTimeOriginal
     Image.new("RGB", (48, 40), (120, 90, 60)).save(path, dpi=(300, 300), exif=exif,
                                                     quality=95)
@@ -342,6 +343,7 @@ def test_the_dream_keeps_the_photos_resolution_and_exif_upright(
                        *QUICK)
     assert code == 0, err
     with Image.open(tmp_path / out_name) as out:
+        out.load()  # (a TIFF that took the camera's size would not load)
         assert out.size == (40, 48)  # (turned upright)
         assert tuple(round(v) for v in out.info["dpi"]) == (300, 300)
         if out_name.endswith("16.tif"):
@@ -364,6 +366,7 @@ def test_a_tiffs_exif_comes_along_without_its_storage_tags(tmp_path: Path, run, 
     image, _ = read_image(tmp_path / "photo.jpg")
     exif = Image.open(tmp_path / "photo.jpg").getexif()
     exif.get_ifd(0x8825).update({1: "N", 2: (52.0, 31.0, 0.0)})  # GPS latitude
+    del exif[0x0100], exif[0x0101]  # (Pillow would write the TIFF at the camera's size)
     if bits == 8:
         tif = Image.fromarray((image * 255).round().astype(np.uint8))
     else:  # a 16-bit gray scan
