@@ -440,7 +440,3 @@ def run_models(args: argparse.Namespace) -> int:
             print(f"    from {spec.source}")
         print("    layers: " + ", ".join(f"{n} ({c})" for n, c in spec.layers.items()))
     return 0
-
-
-if __name__ == "__main__":  # (python -m deepdream.cli, as python -m deepdream)
-    sys.exit(main())
