@@ -221,13 +221,12 @@ def test_a_caffe_googlenet_file_naming_its_classifier_loss3_classifier_gets_logi
     assert torch.allclose(got.flatten(), want.flatten(), atol=1e-3)
 
 
-@pytest.mark.parametrize(("arch", "size"), [("vgg16", 64), ("resnet50", 64),
-                                            ("inception_v3", 96)])
+@pytest.mark.parametrize(("arch", "size"), [("resnet50", 64), ("inception_v3", 96)])
 def test_a_full_torchvision_file_gives_the_networks_own_logits(tmp_path: Path, arch: str,
                                                                size: int) -> None:
-    """torchvision's weights carry the classifier: aiming at a class works on VGG, ResNet
+    """torchvision's weights carry the classifier: aiming at a class works on ResNet-50
     and Inception-v3 as on the GoogLeNets (it was refused as 'trunk-only weights'), with
-    the logits the whole network computes."""
+    the logits the whole network computes, prepared for speed or not."""
     import torchvision
 
     with torch.random.fork_rng():
@@ -241,12 +240,27 @@ def test_a_full_torchvision_file_gives_the_networks_own_logits(tmp_path: Path, a
     assert model.num_classes == 1000
     x = torch.rand(1, 3, size, size)
     mean, std = ((0.5,) * 3, (0.5,) * 3) if arch == "inception_v3" else (
-        (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+        (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # (their torchvision preprocessing)
     with torch.no_grad():
         got = model(x, ["logits"])["logits"]
         want = net((x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1))
     assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)
-    trunk = {k: v for k, v in net.state_dict().items() if not k.startswith(("fc.", "classifier."))}
+    fast = registry.load("full", "cpu", models_file=toml)  # (channels-last, folded, ...)
+    with torch.no_grad():
+        assert float((fast(x, ["logits"])["logits"] - want).norm() / want.norm()) < 0.05
+    trunk = {k: v for k, v in net.state_dict().items() if not k.startswith("fc.")}
     torch.save(trunk, tmp_path / "trunk.pth")
     (tmp_path / "m.toml").write_text(f'[models.full]\narch = "{arch}"\nweights = "trunk.pth"\n')
     assert not registry.load("full", "cpu", models_file=toml, accelerate=False).has_logits
+
+
+def test_a_vgg_says_it_keeps_no_classifier_and_which_models_do(tmp_path: Path) -> None:
+    """VGG's classifier (470 MB) is not kept, so --class names the models that can."""
+    from deepdream.engine import DreamSettings, SettingsError, dream
+
+    toml = write_toml(tmp_path / "m.toml", '[models.v]\narch = "vgg16"\nweights = "random"\n')
+    model = registry.load("v", "cpu", models_file=toml)
+    assert not model.has_logits
+    with pytest.raises(SettingsError, match="a vgg16 keeps no classifier here.*resnet50"):
+        dream(torch.rand(40, 40, 3).numpy(), model,
+              DreamSettings.from_dict({"model": "v", "classes": "tabby", "iterations": 1}))

@@ -111,6 +111,11 @@ def extra_objective(model: DreamModel, settings: DreamSettings,
                                     f"which has {n} channels (0-{n - 1})")
             parts.append(ox.neuron(layer, channel, x, y))
         if settings.classes:
+            if not model.has_logits and not model.arch_has_head:
+                raise SettingsError(
+                    f"model {model.name!r} cannot aim at a class: a {model.spec.arch} keeps no "
+                    "classifier here (VGG's would hold 470 MB through every dream); use a "
+                    "GoogLeNet, resnet50 or inception_v3")
             if not model.has_logits:
                 raise SettingsError(f"model {model.name!r} has no classifier (trunk-only "
                                     "weights), so it cannot aim at a class")

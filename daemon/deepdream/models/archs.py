@@ -1,8 +1,9 @@
 """The torchvision architectures we can dream with: how to build each one, how to walk its
 trunk stage by stage under the layer names DeepDream users know, and what input it expects.
 
-Only the convolutional trunk is kept: classifier heads (and GoogLeNet's / Inception-v3's
-auxiliary heads) are never built or run.
+The convolutional trunk is kept, and the final classifier as a last "logits" stage where
+it is small (the GoogLeNets, ResNet-50, Inception-v3: class objectives); VGG's 470 MB one and
+the auxiliary heads are never built or run.
 """
 
 from __future__ import annotations
@@ -120,14 +121,9 @@ def _vgg_arch(arch: str) -> Arch:
         weights_enum=f"VGG{arch[3:]}_Weights",
         head_prefixes=("classifier.",),
         trunk_prefix="features.",
-        head=_vgg_head,
-        logits_prefix="classifier.",
+        # no head: VGG's classifier holds 470 MB (ten times its trunk), which would sit in
+        # memory for every dream for the sake of class objectives
     )
-
-
-def _vgg_head(net: nn.Module) -> nn.Module:
-    # pool5 -> adaptive 7x7 average -> the three fully connected layers (eval: no dropout)
-    return nn.Sequential(net.avgpool, nn.Flatten(1), net.classifier)
 
 
 # --- ResNet-50 ---------------------------------------------------------------------------

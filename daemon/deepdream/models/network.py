@@ -26,6 +26,7 @@ class DreamModel(nn.Module):
                  head: nn.Module | None = None) -> None:
         super().__init__()
         self.spec = spec
+        self.arch_has_head = arch.head is not None  # (class objectives: see has_logits)
         stages = arch.stages(net)
         # the classifier as a last stage named "logits" (class objectives), when loaded
         self.num_classes = 0
