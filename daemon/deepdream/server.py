@@ -414,8 +414,7 @@ class Server:
                     self._forward()
                 if self.router in events:
                     self._receive()
-                for peer in list(self._held):
-                    self._send_held(peer)
+                self._send_all_held()
                 if time.monotonic() - last_roll_call > QUEUE_ROLL_CALL:
                     last_roll_call = time.monotonic()
                     for job, ahead in self.queue.waiting():
@@ -437,7 +436,9 @@ class Server:
             while worker.is_alive() and time.monotonic() < deadline:
                 worker.join(0.05)
                 self._forward()
+                self._send_all_held()
         self._forward()
+        self._send_all_held()
         stuck = [w for w in self.workers if w.is_alive()]
         if stuck:  # in what no cancel reaches (a model's first download): not waited for
             log.warning("%s did not stop within %g s; leaving it", stuck[0].name, STOP_WAIT_S)
@@ -480,9 +481,13 @@ class Server:
         cancel): that is kept, and sent once the client reads again, before anything newer.
         A message is sent whole or not at all.
         """
-        if peer in self._held and not self._send_held(peer):
-            self._hold_or_drop(peer, frames)  # (behind the words still waiting)
-            return
+        if peer in self._held:
+            room = self._send_held(peer)
+            if room is None:  # the client is gone (or cannot be sent to)
+                return
+            if not room:
+                self._hold_or_drop(peer, frames)  # (behind the words still waiting)
+                return
         try:
             self.router.send_multipart([peer, *frames], zmq.NOBLOCK, copy=False)
         except zmq.Again:
@@ -490,8 +495,9 @@ class Server:
         except zmq.ZMQError as exc:
             self._send_failed(peer, exc)
 
-    def _send_held(self, peer: bytes) -> bool:
-        """Send the last words kept for ``peer`` while it has room; whether all went."""
+    def _send_held(self, peer: bytes) -> bool | None:
+        """Send the last words kept for ``peer`` while it has room: True when all went,
+        False when some wait still, None when the client cannot be sent to (they go)."""
         held = self._held.get(peer, [])
         while held:
             try:
@@ -499,22 +505,30 @@ class Server:
             except zmq.Again:
                 return False
             except zmq.ZMQError as exc:
+                self._held.pop(peer, None)
                 self._send_failed(peer, exc)
-                return True
+                return None
             held.pop(0)
         self._held.pop(peer, None)
         return True
+
+    def _send_all_held(self) -> None:
+        for peer in list(self._held):
+            self._send_held(peer)
 
     def _hold_or_drop(self, peer: bytes, frames: list[Any]) -> None:
         first = frames[0]
         header = m.decode_header(first.bytes if isinstance(first, zmq.Frame) else first)
         held = self._held.setdefault(peer, [])
-        if (header.get("op") in _LAST_WORDS and "job" in header
-                and len(held) < HELD_PER_CLIENT):
+        last_word = header.get("op") in _LAST_WORDS and "job" in header
+        if last_word and len(held) < HELD_PER_CLIENT:
             held.append(frames)
             return
         if not held:
             del self._held[peer]
+        if last_word:  # (never silently)
+            log.warning("client %s has %d last words waiting; that of job %s is dropped",
+                        _peer_name(peer), len(held), header["job"])
         if peer not in self._slow_peers:
             self._slow_peers.add(peer)
             log.warning("client %s is not reading its messages: those it has no room for "
