@@ -100,11 +100,6 @@ def add_arguments(procedure: Gimp.Procedure) -> None:
         elif s.name in FILE_SETTINGS:
             procedure.add_file_argument(name, label, blurb, Gimp.FileChooserAction.OPEN,
                                         True, None, _RW)
-            if s.name == "guide":
-                procedure.add_boolean_argument(
-                    USE_GUIDE, "Use the guide image",
-                    "dream towards the guide image chosen above (off: unguided, the file "
-                    "stays chosen for later)", True, _RW)
         elif s.kind is bool:
             procedure.add_boolean_argument(name, label, blurb, s.default, _RW)
         elif s.kind is int:
@@ -118,6 +113,11 @@ def add_arguments(procedure: Gimp.Procedure) -> None:
     procedure.add_boolean_argument(USE_SELECTION, "_Use selection",
                                    "dream only inside the selection (feathering respected)",
                                    True, _RW)
+    # (last, so that no argument a script gives by position moves; the dialog shows it
+    # under the guide's chooser)
+    procedure.add_boolean_argument(USE_GUIDE, "Use the guide image",
+                                   "dream towards the guide image chosen above (off: "
+                                   "unguided, the file stays chosen for later)", True, _RW)
 
 
 def layer_name(values: dict) -> str:
