@@ -187,6 +187,9 @@ def test_masked_out_pixels_keep_even_values_outside_the_range(tiny_model, make_i
     mask[:, 24:] = 1.0
     out = dream(img, tiny_model, settings(), mask=mask)
     assert np.array_equal(out[:, :24], img[:, :24], equal_nan=True)
+    # and they do not spread through the network into the dreamed part (they used to: NaN)
+    assert np.isfinite(out[:, 24:]).all()
+    assert np.isfinite(dream(img, tiny_model, settings())).all()
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float64])

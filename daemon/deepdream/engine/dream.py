@@ -159,6 +159,10 @@ def _dreamed(
     """dream()'s work on a tensor, returned on the tensor's own device."""
     h, w, c = pixels.shape
     colour = pixels[..., :3] if c >= 3 else pixels[..., :1].expand(h, w, 3)
+    if not bool(torch.isfinite(colour).all()):
+        # (the command line and the daemon clean what they read; a caller of dream() may
+        # not) one NaN would spread through every convolution to the whole dream
+        colour = torch.nan_to_num(colour.float(), nan=0.0, posinf=1.0, neginf=0.0)
     dreamed = dream_rgb(colour, model, objective, settings, progress, cancel)
     del colour
     if dreamed.untyped_storage().data_ptr() == pixels.untyped_storage().data_ptr():
