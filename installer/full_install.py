@@ -20,7 +20,7 @@ from .manifest import Manifest, launcher, zmtp
 from .plugin_files import REPO, InstallError
 from .test_cmd import prepare
 from .torch_choice import TorchChoiceError
-from .venv import python_in, script_in
+from .venv import python_in, refuse_foreign, script_in
 from .venv_probes import WEIGHTS, run_probe
 
 sys.path.insert(0, str(REPO / "daemon"))
@@ -250,6 +250,7 @@ def install(args: argparse.Namespace, prefix: Path, manifest: Manifest) -> int:
         py = python_in(prefix) if python_in(prefix).exists() else Path(sys.executable)
     else:
         if manifest.prefix != str(prefix):
+            refuse_foreign(prefix)  # (before it is recorded as the install's venv)
             if manifest.prefix:
                 leave_previous(Path(manifest.prefix), prefix, manifest.created_venv)
             # recorded before the venv is made: a run that fails midway (a download cut

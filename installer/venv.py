@@ -34,15 +34,33 @@ def script_in(prefix: Path, name: str) -> Path:
     return bin_dir(prefix) / (f"{name}.exe" if os.name == "nt" else name)
 
 
-def ensure_venv(prefix: Path) -> Path:
-    """Create the venv unless a working one is there; return its python."""
-    py = python_in(prefix)
-    if py.exists() and subprocess.run([str(py), "-c", "import pip"],
-                                      capture_output=True).returncode == 0:
-        return py
+def refuse_foreign(prefix: Path) -> None:
+    """InstallError unless ``prefix`` is new, empty or a virtual environment: a venv is
+    made only where nothing of the user's would go with it."""
     if prefix.exists() and any(prefix.iterdir()) and not (prefix / "pyvenv.cfg").exists():
         raise InstallError(f"{prefix} exists and is not a virtual environment; "
                            "choose a new or empty folder with --prefix")
+
+
+def _has_pip(py: Path) -> bool:
+    return subprocess.run([str(py), "-c", "import pip"], capture_output=True).returncode == 0
+
+
+def ensure_venv(prefix: Path) -> Path:
+    """Create the venv unless a working one is there; return its python.  A venv that is
+    there without pip (made by uv, or --without-pip) gets pip, never a clean slate: what
+    its owner installed in it stays."""
+    py = python_in(prefix)
+    if py.exists() and _has_pip(py):
+        return py
+    refuse_foreign(prefix)
+    if py.exists() and (prefix / "pyvenv.cfg").exists():
+        print(f"adding pip to the virtual environment {prefix}")
+        subprocess.run([str(py), "-m", "ensurepip", "--upgrade"])
+        if _has_pip(py):
+            return py
+        raise InstallError(f"{prefix} is a virtual environment without pip, and ensurepip "
+                           "could not add it; add pip to it, or choose another --prefix")
     print(f"creating the virtual environment {prefix}")
     if _make_venv(prefix, py):
         return py

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from installer import full_install, plugin_files
+from installer.manifest import Manifest
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = plugin_files.project_version()
@@ -222,3 +223,36 @@ def test_a_config_naming_a_remote_daemon_gets_no_local_one_started(
     monkeypatch.setattr(full_install.daemon_ctl, "start",
                         lambda *_: pytest.fail("a local daemon was started"))
     assert install.main(["--prefix", str(tmp_path / "venv"), "--no-plugins"]) == 0
+
+
+def test_a_refused_prefix_is_not_remembered(home: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch):
+    """A folder of the user's given by mistake is refused, and a plain re-run then goes on
+    with the default venv (it used to be recorded first, so every later run was refused)."""
+    import install
+
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("DEEPDREAM_CONFIG", str(home / "cfg/deepdream/client.json"))
+    documents = tmp_path / "Documents"
+    documents.mkdir()
+    (documents / "thesis.txt").write_text("years of work")
+    assert install.main(["--prefix", str(documents), "--no-plugins", "--no-start"]) == 1
+    record = home / "cfg/deepdream/install-manifest.json"
+    assert not record.exists() or str(documents) not in record.read_text()
+    assert (documents / "thesis.txt").read_text() == "years of work"
+    assert full_install.chosen_prefix(None, Manifest.load()) != documents
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX venv layout")
+def test_a_venv_without_pip_gets_pip_and_keeps_what_is_in_it(tmp_path: Path):
+    """A venv made by uv or with --without-pip used to be made anew (venv --clear): what
+    its owner had installed in it was gone."""
+    from installer.venv import ensure_venv
+
+    venv = tmp_path / "theirs"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    kept = next((venv / "lib").glob("python3*/site-packages")) / "their_package"
+    kept.mkdir()
+    py = ensure_venv(venv)
+    assert kept.is_dir()
+    assert subprocess.run([str(py), "-c", "import pip"]).returncode == 0
