@@ -53,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         print("install.py needs Python 3.10 or newer")
         return 2
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:  # (what is written is whole: files are replaced, not edited)
+        print("install.py: interrupted; run it again to finish", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

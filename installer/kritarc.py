@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from deepdream_protocol import launcher
+
 _GROUP = re.compile(r"^\s*\[(.*)\]\s*$")
 
 
@@ -110,7 +112,7 @@ def enable(kritarc: Path, group: str, key: str, value: str = "true") -> KeyEdit:
     new, previous, created_group = set_key(text, group, key, value)
     missing = missing_dirs(kritarc.parent)
     kritarc.parent.mkdir(parents=True, exist_ok=True)
-    kritarc.write_text(new, encoding="utf-8")
+    launcher.replace_text(kritarc, new)  # (all of Krita's settings)
     return KeyEdit(str(kritarc), group, key, previous, not existed, created_group, missing)
 
 
@@ -128,7 +130,7 @@ def restore(edit: KeyEdit) -> None:
         path.unlink()
         remove_empty_dirs(map(Path, edit.created_dirs))
     else:
-        path.write_text(new, encoding="utf-8")
+        launcher.replace_text(path, new)
 
 
 def missing_dirs(path: Path) -> list[str]:

@@ -6,17 +6,13 @@ Kept beside the plug-ins' config file (deepdream_protocol.launcher decides where
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .kritarc import missing_dirs
-from .plugin_files import REPO, InstallError
+from deepdream_protocol import launcher, settings, zmtp  # noqa: E402,F401  (see __init__)
 
-# the plug-ins' shared package, by path (standard library only): launcher says where the
-# config lives, settings which model the daemon preloads, zmtp what is loopback
-sys.path.insert(0, str(REPO / "shared"))
-from deepdream_protocol import launcher, settings, zmtp  # noqa: E402,F401
+from .kritarc import missing_dirs
+from .plugin_files import InstallError
 
 NAME = "install-manifest.json"
 
@@ -57,7 +53,7 @@ class Manifest:
         if not folder.exists():
             self.created_dirs = missing_dirs(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.path().write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        launcher.replace_text(self.path(), json.dumps(asdict(self), indent=2) + "\n")
 
     def add_plugin(self, folder: Path) -> None:
         if str(folder) not in self.plugins:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from deepdream_protocol import launcher
+
 from . import kritarc as kconf
 
 REPO = Path(__file__).resolve().parent.parent
@@ -92,9 +94,8 @@ def _vendor(folder: Path, fill: VendorFill | None, repo: Path) -> None:
 
 
 def _write_manifest(folder: Path, data: dict) -> None:
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(folder / MANIFEST)  # (never half written: it is what uninstall goes by)
+    # (never half written: it is what uninstall goes by)
+    launcher.replace_text(folder / MANIFEST, json.dumps(data, indent=2) + "\n")
 
 
 def _make_executable(path: Path) -> None:

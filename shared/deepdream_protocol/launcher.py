@@ -86,10 +86,16 @@ def write_config(endpoint: str | None, daemon_cmd: str | Sequence[str],
         data["endpoint"] = endpoint or DEFAULT_ENDPOINT
     data["daemon_cmd"] = daemon_cmd if isinstance(daemon_cmd, str) else list(daemon_cmd)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # never leave a half-written config behind
+    replace_text(path, json.dumps(data, indent=2) + "\n")
     return path
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a Ctrl-C or a full disk never leaves it half
+    written): into a file beside it, then renamed over it."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def daemon_command(config: dict[str, Any] | None = None) -> list[str] | None:

@@ -256,3 +256,36 @@ def test_a_venv_without_pip_gets_pip_and_keeps_what_is_in_it(tmp_path: Path):
     py = ensure_venv(venv)
     assert kept.is_dir()
     assert subprocess.run([str(py), "-c", "import pip"]).returncode == 0
+
+
+def test_ctrl_c_is_one_line_and_leaves_no_half_written_record(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    """Ctrl-C used to end in a traceback; the install's record and Krita's settings file
+    are replaced whole, so an interrupt never leaves them half written."""
+    from deepdream_protocol import launcher
+
+    import install
+
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("DEEPDREAM_CONFIG", str(home / "cfg/deepdream/client.json"))
+
+    def interrupted(*_: object) -> Path:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(full_install, "prepare", interrupted)
+    assert install.main(["--prefix", str(tmp_path / "venv"), "--no-plugins",
+                         "--no-start"]) == 130
+    assert capsys.readouterr().err == "install.py: interrupted; run it again to finish\n"
+    target = tmp_path / "kritarc"
+    target.write_text("[General]\nold=1\n")
+    real_write = Path.write_text
+
+    def cut_short(self: Path, text: str, *args: object, **kwargs: object) -> int:
+        real_write(self, text[: len(text) // 2], *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        launcher.replace_text(target, "[General]\nnew=2\n" * 50)
+    monkeypatch.setattr(Path, "write_text", real_write)
+    assert target.read_text() == "[General]\nold=1\n"
