@@ -181,6 +181,18 @@ def test_guide_images_of_any_layout_and_unreadable_ones(model, photo, tmp_path: 
         _run(model, photo, guide=str(tmp_path / "notes.png"))
 
 
+@pytest.mark.parametrize("size", [(20, 20), (3, 5), (200, 12)])
+def test_smoothing_works_on_images_smaller_than_its_blur(model, photo,
+                                                         size: tuple[int, int]) -> None:
+    """--smooth 7 blurs 21 px each way: on a small or thin image (or selection) that used
+    to end in a traceback ('Padding value causes wrapping around more than once')."""
+    w, h = size
+    small = np.ascontiguousarray(np.resize(photo, (h, w, 3)))
+    out = _run(model, small, smooth=7.0, octaves=1, iterations=2)
+    assert out.shape == small.shape and np.isfinite(out).all()
+    assert np.abs(out - small).mean() > 0
+
+
 @pytest.mark.parametrize("size", [(1, 1), (600, 8), (5, 300)])
 def test_a_guide_too_small_or_thin_for_the_layer_still_guides(model, photo, tmp_path: Path,
                                                               size: tuple[int, int]) -> None:

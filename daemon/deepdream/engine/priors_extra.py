@@ -40,12 +40,20 @@ def blur(x: Tensor, sigma: float, wrap: bool = False) -> Tensor:
     c = x.shape[1]
     k = _gaussian_kernel(sigma, c, x.device).to(x.dtype)
     r = k.shape[-1] // 2
-    mode = "circular" if wrap else "reflect"
+    if wrap:  # (by index: F.pad's circular mode refuses a pad beyond the side, a small image)
+        x = F.conv2d(_wrapped(x, r, 3), k, groups=c)
+        return F.conv2d(_wrapped(x, r, 2), k.transpose(2, 3), groups=c)
     # reflect padding needs the pad to be smaller than the side
-    if not wrap and (r >= x.shape[2] or r >= x.shape[3]):
-        mode = "replicate"
+    mode = "replicate" if r >= x.shape[2] or r >= x.shape[3] else "reflect"
     x = F.conv2d(F.pad(x, (r, r, 0, 0), mode=mode), k, groups=c)
     return F.conv2d(F.pad(x, (0, 0, r, r), mode=mode), k.transpose(2, 3), groups=c)
+
+
+def _wrapped(x: Tensor, r: int, dim: int) -> Tensor:
+    """``x`` padded by ``r`` on both sides of ``dim`` with its own pixels from the other
+    side, around as many times as that takes."""
+    n = x.shape[dim]
+    return x.index_select(dim, torch.arange(-r, n + r, device=x.device).remainder(n))
 
 
 def _down(x: Tensor) -> Tensor:
