@@ -88,6 +88,20 @@ def test_seamless_tiles_at_any_strength_and_with_the_colours_kept(model, photo, 
     assert _seam_ratio(_run(model, photo, seamless=True, **extra)) <= 1.0
 
 
+def test_seamless_tiles_under_a_mask_that_reaches_the_edges(model, photo) -> None:
+    """A half mask everywhere acts as strength 0.5 does (it blended over the input as it
+    was, so the seam came back); pixels the mask leaves out stay exactly as they were."""
+    half = np.full(photo.shape[:2], 0.5, np.float32)
+    settings = DreamSettings.from_dict({**BASE, "seamless": True})
+    masked = dream(photo, model, settings, mask=half)
+    assert _seam_ratio(masked) <= 1.0
+    assert np.allclose(masked, _run(model, photo, seamless=True, strength=0.5), atol=1e-5)
+    none_at_the_top = half.copy()
+    none_at_the_top[:8] = 0.0
+    out = dream(photo, model, settings, mask=none_at_the_top)
+    assert np.array_equal(out[:8], photo[:8])
+
+
 def test_from_noise_ignores_the_pixels_and_is_not_high_frequency_mush(model, photo) -> None:
     a = _run(model, photo, from_noise=True)
     b = _run(model, np.zeros_like(photo), from_noise=True)

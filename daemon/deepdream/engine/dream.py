@@ -173,16 +173,18 @@ def _dreamed(
     source = pixels[..., :n]
     # the blend in float32 (float64 for float64 input), cast to the input's type once after
     dreamed = dreamed.to(torch.promote_types(dreamed.dtype, pixels.dtype))
+    under = source  # what the dream is blended over
+    if settings.seamless and (isinstance(weight, torch.Tensor) or weight != 1.0):
+        # the input as it was made to tile, or its seam comes back where it shows through
+        planar = source.permute(2, 0, 1)[None].to(dreamed.dtype)  # (half: no CPU pools)
+        under = looks.make_tileable(planar)[0].permute(1, 2, 0)
     if isinstance(weight, torch.Tensor):
         w = weight[..., None]
-        _mix(dreamed, source, w)
+        _mix(dreamed, under, w)
         # where the mask is 0, the input exactly (the mix alone would turn an inf into NaN)
         torch.where(w > 0, dreamed, source, out=dreamed)
     elif weight != 1.0:
-        if settings.seamless:  # with the input as it was made to tile, or its seam comes back
-            planar = source.permute(2, 0, 1)[None].to(dreamed.dtype)  # (half: no CPU pools)
-            source = looks.make_tileable(planar)[0].permute(1, 2, 0)
-        _mix(dreamed, source, weight)
+        _mix(dreamed, under, weight)
     if n == c and dreamed.dtype == pixels.dtype:
         return dreamed.contiguous()  # RGB / G: the dream is the output
     out = torch.empty(pixels.shape, dtype=pixels.dtype, device=pixels.device)
