@@ -195,6 +195,12 @@ def test_guide_images_of_any_layout_and_unreadable_ones(model, photo, tmp_path: 
         _run(model, photo, guide=str(tmp_path / "notes.png"))
 
 
+def test_the_weakest_channel_is_one_that_responds(model, photo) -> None:
+    """--rank -1 picked a channel that is zero everywhere after its ReLU: no gradient, and
+    the image came back unchanged."""
+    assert np.abs(_run(model, photo, rank=-1, layer="inception4c") - photo).mean() > 0.001
+
+
 @pytest.mark.parametrize("size", [(20, 20), (3, 5), (200, 12)])
 def test_smoothing_works_on_images_smaller_than_its_blur(model, photo,
                                                          size: tuple[int, int]) -> None:

@@ -164,7 +164,12 @@ def test_ranking_picks_the_strongest_or_weakest_channels_of_this_image() -> None
     for c, level in enumerate([0.5, 3.0, 0.1, 2.0, 0.0, 1.0]):
         act[:, c] = level
     assert rank_channels(act, 2) == [1, 3]
-    assert rank_channels(act, -2) == [4, 2]
+    # the weakest that respond: channel 4 is zero everywhere (no gradient: it would dream
+    # nothing, and -1 used to pick it alone and leave the image as it was)
+    assert rank_channels(act, -2) == [2, 0]
+    assert rank_channels(act, -6) == [2, 0, 5, 3, 1]
+    with pytest.raises(ObjectiveError, match="no channel of the layer responds"):
+        rank_channels(torch.zeros(1, 6, 3, 3), -1)
     obj = ranked_channels("c", 2)
     value = obj({"c": act})
     assert obj.channels == [1, 3]

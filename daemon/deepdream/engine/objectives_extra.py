@@ -198,14 +198,23 @@ def guide(layer: str, vectors: Tensor) -> Objective:
 
 
 def rank_channels(act: Tensor, count: int) -> list[int]:
-    """The ``count`` channels with the highest mean activation (``count`` < 0: the lowest)."""
+    """The ``count`` channels with the highest mean activation (``count`` < 0: the lowest
+    of those that respond at all: a channel that is zero everywhere, as many are after a
+    ReLU, has no gradient, and a dream of only such channels would change nothing)."""
     if count == 0:
         raise ObjectiveError("channel ranking needs a non-zero count")
     channels = act.shape[1]
     if abs(count) > channels:
         raise ObjectiveError(f"cannot rank {abs(count)} channels: the layer has {channels}")
-    means = act.detach().mean(dim=(0, 2, 3))
-    return means.argsort(descending=count > 0)[: abs(count)].tolist()
+    act = act.detach()
+    means = act.mean(dim=(0, 2, 3))
+    if count > 0:
+        return means.argsort(descending=True)[:count].tolist()
+    alive = (act.abs().amax(dim=(0, 2, 3)) > 0).nonzero().flatten()
+    if alive.numel() == 0:
+        raise ObjectiveError("no channel of the layer responds to this image; nothing to "
+                             "amplify (try another layer)")
+    return alive[means[alive].argsort()][:-count].tolist()  # (fewer if fewer respond)
 
 
 def ranked_channels(layer: str, count: int) -> Objective:
