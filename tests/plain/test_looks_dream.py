@@ -258,6 +258,19 @@ def test_neuron_changes_pixels_near_its_position_most(model, photo) -> None:
     assert change[:24, :24].mean() > 3 * change[40:, 40:].mean()
 
 
+def test_a_neuron_stays_at_its_corner_when_the_steps_roll_the_picture(model, photo) -> None:
+    """Each step rolls the picture by up to the jitter; a neuron near a corner used to be
+    read where the roll had brought the opposite edges, and dreamed all four corners
+    (near/far 2.2 then, 4.8 now; the rest is the layer's field of view reaching across the
+    rolled picture's seam, as any step near an edge does)."""
+    channel = _live_channel(model, photo, "inception3a", 0.95, 0.95)
+    out = _run(model, photo, neuron=f"inception3a:{channel}@0.95,0.95", octaves=1,
+               jitter=24, iterations=6)
+    change = np.abs(out - photo).sum(axis=2)
+    near, far = change[40:, 40:].mean(), change[:24, :24].mean()
+    assert near > 3.5 * far, (near, far)
+
+
 def test_preset_applies_and_explicit_options_override(model, photo) -> None:
     s = DreamSettings.from_dict({"preset": "subtle", "model": "tiny", "layer": "inception3a"})
     assert s.strength == 0.5 and s.norm == "laplacian" and s.layers == (("inception3a", 1.0),)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
+from contextvars import ContextVar
 from functools import lru_cache
 
 import torch
@@ -33,6 +34,11 @@ def _layer(feats: Features, layer: str) -> Tensor:
 
 # --- neuron ------------------------------------------------------------------------------
 
+#: how far the step's roll (the jitter) moved the picture, as fractions of its height and
+#: width (``tiling.gradient`` sets it): a neuron stays on its part of the picture, where it
+#: would otherwise see the opposite edge's pixels whenever the roll carries them there
+ROLL: ContextVar[tuple[float, float]] = ContextVar("deepdream_roll", default=(0.0, 0.0))
+
 
 def neuron(layer: str, channel: int, x: float = 0.5, y: float = 0.5) -> Objective:
     """One channel at one position; ``x``/``y`` are fractions of the width/height (0..1),
@@ -45,11 +51,18 @@ def neuron(layer: str, channel: int, x: float = 0.5, y: float = 0.5) -> Objectiv
         if not 0 <= channel < act.shape[1]:
             raise ObjectiveError(f"layer {layer} has channels 0..{act.shape[1] - 1}, "
                                  f"not {channel}")
-        iy = round(y * (act.shape[2] - 1))
-        ix = round(x * (act.shape[3] - 1))
+        ry, rx = ROLL.get()
+        iy = _rolled(y, ry, act.shape[2])
+        ix = _rolled(x, rx, act.shape[3])
         return act[:, channel, iy, ix].float().mean()
 
     return Objective((layer,), objective)
+
+
+def _rolled(at: float, roll: float, n: int) -> int:
+    """Index of the position ``at`` (a fraction) among ``n`` cells of a picture rolled back
+    by ``roll`` (a fraction of its side)."""
+    return min(n - 1, round((at * (n - 1) - roll * n) % n))
 
 
 def parse_neuron(spec: str, default_layer: str) -> tuple[str, int, float, float]:

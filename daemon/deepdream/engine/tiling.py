@@ -22,6 +22,7 @@ from ..accel import compute_dtype
 from ..devices import free_memory
 from ..models.network import DreamModel
 from .objectives import Objective
+from .objectives_extra import ROLL
 
 # Rough forward+backward bytes per input pixel, trunk up to a mid-depth layer, float32.
 # GoogLeNet to inception4c measured about 620 B/px of peak RSS on the CPU (2x margin here,
@@ -159,7 +160,11 @@ def gradient(
     if h <= tile and w <= tile and not isinstance(offset, torch.Tensor):
         # one tile: a roll each way beats a gather and a scatter
         rolled = torch.roll(x, (-offset[0], -offset[1]), (2, 3)) if any(offset) else x
-        g = objective_gradient(rolled.detach(), model, objective, dtype, 1.0)
+        roll = ROLL.set((offset[0] / h, offset[1] / w))  # (a neuron follows its pixels)
+        try:
+            g = objective_gradient(rolled.detach(), model, objective, dtype, 1.0)
+        finally:
+            ROLL.reset(roll)
         return torch.roll(g, offset, (2, 3)) if any(offset) else g
     # Tiles are gathered one at a time (memory: one tile's copy, not the whole image's).
     g = torch.empty_like(x)
