@@ -22,8 +22,25 @@ DEFAULT_MODEL = settings.DEFAULTS["model"]  # the one the plug-ins ask for unles
 
 
 def serve_command(prefix: Path) -> list[str]:
-    """How the daemon is started, by install.py and (from the config) by the plug-ins."""
-    return [str(script_in(prefix, "deepdream")), "serve", "--preload", DEFAULT_MODEL]
+    """How the daemon is started, by install.py and (from the config) by the plug-ins:
+    listening where they look for it (a daemon listens on the default port unless told)."""
+    return [str(script_in(prefix, "deepdream")), "serve", "--preload", DEFAULT_MODEL,
+            *listen_args()]
+
+
+def listen_args() -> list[str]:
+    """--port (and --bind) for the endpoint the plug-ins use (DEEPDREAM_ENDPOINT, else the
+    config's) when it is another address on this computer; none for the default, or for a
+    daemon elsewhere (install.py starts none there)."""
+    try:
+        endpoint = launcher.resolve_endpoint()
+        if endpoint == launcher.DEFAULT_ENDPOINT or not zmtp.on_this_computer(endpoint):
+            return []
+        host, port = zmtp.parse_tcp_endpoint(endpoint)
+    except ValueError:  # (a config that does not parse, an ipc:// one: said elsewhere)
+        return []
+    bind = [] if host in ("127.0.0.1", "localhost") else ["--bind", host]
+    return ["--port", str(port), *bind]
 
 
 def hello(prefix: Path, timeout: float = 2.0) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from installer import full_install, plugin_files
-from installer.manifest import Manifest
+from installer.manifest import Manifest, launcher
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = plugin_files.project_version()
@@ -289,3 +289,22 @@ def test_ctrl_c_is_one_line_and_leaves_no_half_written_record(
         launcher.replace_text(target, "[General]\nnew=2\n" * 50)
     monkeypatch.setattr(Path, "write_text", real_write)
     assert target.read_text() == "[General]\nold=1\n"
+
+
+def test_a_local_endpoint_on_another_port_gets_a_daemon_listening_there(home: Path):
+    """A config (or DEEPDREAM_ENDPOINT) naming another port on this computer: the daemon
+    command now listens there; it listened on 5599, and install.py and the plug-ins waited
+    for it at the other port (two minutes, then failed)."""
+    config = home / "cfg/deepdream/client.json"
+    config.parent.mkdir(parents=True)
+    config.write_text(json.dumps({"endpoint": "tcp://127.0.0.1:6000"}))
+    r = install_py(home, "--plugins-only", "--no-plugins", "--no-start")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(config.read_text())["daemon_cmd"][-2:] == ["--port", "6000"]
+    config.write_text(json.dumps({"endpoint": "tcp://[::1]:6001"}))
+    assert install_py(home, "--plugins-only", "--no-plugins", "--no-start").returncode == 0
+    assert json.loads(config.read_text())["daemon_cmd"][-4:] == ["--port", "6001", "--bind",
+                                                                 "::1"]
+    config.write_text(json.dumps({"endpoint": launcher.DEFAULT_ENDPOINT}))
+    assert install_py(home, "--plugins-only", "--no-plugins", "--no-start").returncode == 0
+    assert json.loads(config.read_text())["daemon_cmd"][-1] == "googlenet"
