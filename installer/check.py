@@ -87,6 +87,9 @@ def _hosts(r: Report, hosts: list[HostTarget], manifest: Manifest) -> None:
         installed = plugin_files.read_manifest(folder)
         if installed is None:
             r.problem(label, f"plug-in not installed in {folder}")
+        elif installed.get("unfinished"):
+            r.problem(label, f"the plug-in in {folder} was not finished (an install cut "
+                             "short)")
         elif installed.get("version") != version:
             r.problem(label, f"plug-in {installed.get('version')} in {folder} is older than "
                              f"{version}")

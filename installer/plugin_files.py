@@ -75,10 +75,15 @@ def _check_source(src: Path) -> None:
         raise InstallError(f"{src} is missing: run install.py from a complete checkout")
 
 
-def _copy_tree(src: Path, dst: Path) -> None:
+def _copy_tree(src: Path, dst: Path, record: dict) -> None:
+    """``src`` copied to a fresh ``dst`` whose record says, before anything is copied, that
+    it is ours and unfinished: an install cut short (Ctrl-C, a full disk) is then finished
+    by the next run and undone by --uninstall (it was refused as someone else's, and left)."""
     if dst.exists():
         shutil.rmtree(dst)
-    shutil.copytree(src, dst, ignore=_JUNK)
+    dst.mkdir()
+    _write_manifest(dst, {**record, "unfinished": True})
+    shutil.copytree(src, dst, ignore=_JUNK, dirs_exist_ok=True)
 
 
 def _vendor(folder: Path, fill: VendorFill | None, repo: Path) -> None:
@@ -113,13 +118,14 @@ def install_gimp(plugins_dir: Path, fill: VendorFill | None = None,
     old = _ours_or_none(folder)
     created = old.get("created_dirs") or kconf.missing_dirs(plugins_dir)
     plugins_dir.mkdir(parents=True, exist_ok=True)
-    _copy_tree(src, folder)
+    version = project_version(repo)
+    record = {"host": "gimp", "version": version, "transport": transport,
+              **({"target": target} if target else {}),
+              "paths": [str(folder)], "created_dirs": created}
+    _copy_tree(src, folder, record)
     _vendor(folder, fill, repo)
     _make_executable(folder / f"{GIMP_NAME}.py")
-    version = project_version(repo)
-    _write_manifest(folder, {"host": "gimp", "version": version, "transport": transport,
-                             **({"target": target} if target else {}),
-                             "paths": [str(folder)], "created_dirs": created})
+    _write_manifest(folder, record)
     return Installed("gimp", folder, version)
 
 
@@ -136,7 +142,13 @@ def install_krita(resource_dir: Path, kritarc: Path, fill: VendorFill | None = N
     old = _ours_or_none(folder)
     created = old.get("created_dirs") or kconf.missing_dirs(pykrita)
     pykrita.mkdir(parents=True, exist_ok=True)
-    _copy_tree(src_pkg, folder)
+    version = project_version(repo)
+    record = {"host": "krita", "version": version, "transport": transport,
+              **({"target": target} if target else {}),
+              "paths": [str(folder), str(desktop)], "created_dirs": created}
+    # (until kritarc is edited below, the record of the edit is the earlier install's)
+    _copy_tree(src_pkg, folder, {**record, **({"kritarc": old["kritarc"]}
+                                              if old.get("kritarc") else {})})
     if src_desktop.exists():
         shutil.copyfile(src_desktop, desktop)
     _vendor(folder, fill, repo)
@@ -154,11 +166,7 @@ def install_krita(resource_dir: Path, kritarc: Path, fill: VendorFill | None = N
                            + ("" if old else "; nothing was installed")) from None
     if old.get("kritarc") and Path(old["kritarc"]["file"]) == kritarc:
         edit = kconf.KeyEdit.from_json(old["kritarc"])  # keep the state from before us
-    version = project_version(repo)
-    _write_manifest(folder, {"host": "krita", "version": version, "transport": transport,
-                             **({"target": target} if target else {}),
-                             "paths": [str(folder), str(desktop)], "created_dirs": created,
-                             "kritarc": edit.to_json()})
+    _write_manifest(folder, {**record, "kritarc": edit.to_json()})
     return Installed("krita", folder, version)
 
 

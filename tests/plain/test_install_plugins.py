@@ -205,3 +205,33 @@ def test_an_unreadable_record_is_one_line_on_uninstall(tmp_path):
     assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr
     assert r.stdout.startswith(f"install.py: error: cannot read {record}")
     assert "delete the folder" in r.stdout
+
+
+@pytest.mark.parametrize("host", ["gimp", "krita"])
+def test_an_install_cut_short_is_finished_by_the_next_and_undone_by_uninstall(tmp_path, host):
+    """Ctrl-C while the wheels were unpacked left a folder without its record: the next
+    run refused it as someone else's, --check sent the user round in a loop, and
+    --uninstall left it."""
+    repo = fake_repo(tmp_path)
+    where, rc = tmp_path / "host", tmp_path / "kritarc"
+    before = snapshot(where)
+
+    def install(fill=None):
+        if host == "gimp":
+            return plugin_files.install_gimp(where, fill, repo=repo)
+        return plugin_files.install_krita(where, rc, fill, repo=repo)
+
+    def cut_short(vendor: Path) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        install(cut_short)
+    folder = plugin_files.plugin_folder(host, where)
+    assert plugin_files.read_manifest(folder)["unfinished"]
+    done = install()  # finished, not refused
+    assert "unfinished" not in plugin_files.read_manifest(done.folder)
+    assert (done.folder / "vendor/deepdream_protocol/__init__.py").exists()
+    with pytest.raises(KeyboardInterrupt):
+        install(cut_short)  # an upgrade cut short: still ours
+    assert plugin_files.uninstall(folder)
+    assert snapshot(where) == before and not rc.exists()
