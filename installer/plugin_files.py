@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import stat
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,29 @@ def _copy_tree(src: Path, dst: Path, record: dict) -> None:
     shutil.copytree(src, dst, ignore=_JUNK, dirs_exist_ok=True)
 
 
+def _keep_wheels(folder: Path, old: dict, fill: VendorFill | None,
+                 transport: str) -> tuple[VendorFill | None, str]:
+    """A run that brings no wheels (``install.py plugin``) over an install that has them
+    (pyzmq, msgpack for a host Python without them): they are moved aside and put back,
+    not stripped, and the record keeps saying so."""
+    vendor = folder / "vendor"
+    theirs = [p for p in vendor.iterdir() if p.name != "deepdream_protocol"] \
+        if fill is None and vendor.is_dir() and old.get("transport", NO_TRANSPORT) != \
+        NO_TRANSPORT else []
+    if not theirs:
+        return fill, transport
+    aside = Path(tempfile.mkdtemp(prefix=".deepdream-wheels-", dir=folder.parent))
+    for p in theirs:
+        p.rename(aside / p.name)
+
+    def put_back(into: Path) -> None:
+        for p in aside.iterdir():
+            p.rename(into / p.name)
+        aside.rmdir()
+
+    return put_back, old["transport"]
+
+
 def _vendor(folder: Path, fill: VendorFill | None, repo: Path) -> None:
     vendor = folder / "vendor"
     if vendor.exists():
@@ -116,6 +140,7 @@ def install_gimp(plugins_dir: Path, fill: VendorFill | None = None,
     _check_source(src)
     folder = plugin_folder("gimp", plugins_dir)
     old = _ours_or_none(folder)
+    fill, transport = _keep_wheels(folder, old, fill, transport)
     created = old.get("created_dirs") or kconf.missing_dirs(plugins_dir)
     plugins_dir.mkdir(parents=True, exist_ok=True)
     version = project_version(repo)
@@ -140,6 +165,7 @@ def install_krita(resource_dir: Path, kritarc: Path, fill: VendorFill | None = N
     pykrita = folder.parent
     desktop = pykrita / f"{KRITA_NAME}.desktop"
     old = _ours_or_none(folder)
+    fill, transport = _keep_wheels(folder, old, fill, transport)
     created = old.get("created_dirs") or kconf.missing_dirs(pykrita)
     pykrita.mkdir(parents=True, exist_ok=True)
     version = project_version(repo)

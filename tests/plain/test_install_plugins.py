@@ -235,3 +235,21 @@ def test_an_install_cut_short_is_finished_by_the_next_and_undone_by_uninstall(tm
         install(cut_short)  # an upgrade cut short: still ours
     assert plugin_files.uninstall(folder)
     assert snapshot(where) == before and not rc.exists()
+
+
+def test_a_rerun_without_wheels_keeps_those_the_install_vendored(tmp_path):
+    """`install.py plugin gimp DIR` over a full install used to strip its pyzmq and msgpack
+    (a GIMP whose Python has neither then could not talk to the daemon), and --check
+    called it healthy."""
+    repo = fake_repo(tmp_path)
+
+    def wheels(vendor: Path) -> None:
+        (vendor / "msgpack").mkdir()
+        (vendor / "msgpack/__init__.py").write_text("WHEEL = 1\n")
+
+    first = plugin_files.install_gimp(tmp_path / "plug-ins", wheels, "msgpack 1.1", repo=repo)
+    again = plugin_files.install_gimp(tmp_path / "plug-ins", repo=repo)
+    assert (again.folder / "vendor/msgpack/__init__.py").read_text() == "WHEEL = 1\n"
+    assert (again.folder / "vendor/deepdream_protocol/__init__.py").exists()
+    assert plugin_files.read_manifest(first.folder)["transport"] == "msgpack 1.1"
+    assert sorted(p.name for p in (tmp_path / "plug-ins").iterdir()) == ["deepdream"]
