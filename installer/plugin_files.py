@@ -93,9 +93,10 @@ def _keep_wheels(folder: Path, old: dict, fill: VendorFill | None,
     (pyzmq, msgpack for a host Python without them): they are moved aside and put back,
     not stripped, and the record keeps saying so."""
     vendor = folder / "vendor"
-    theirs = [p for p in vendor.iterdir() if p.name != "deepdream_protocol"] \
-        if fill is None and vendor.is_dir() and old.get("transport", NO_TRANSPORT) != \
-        NO_TRANSPORT else []
+    if fill is not None or old.get("transport", NO_TRANSPORT) == NO_TRANSPORT \
+            or not vendor.is_dir():
+        return fill, transport
+    theirs = [p for p in vendor.iterdir() if p.name != "deepdream_protocol"]
     if not theirs:
         return fill, transport
     aside = Path(tempfile.mkdtemp(prefix=".deepdream-wheels-", dir=folder.parent))

@@ -519,16 +519,14 @@ class Server:
     def _hold_or_drop(self, peer: bytes, frames: list[Any]) -> None:
         first = frames[0]
         header = m.decode_header(first.bytes if isinstance(first, zmq.Frame) else first)
-        held = self._held.setdefault(peer, [])
+        waiting = len(self._held.get(peer, ()))
         last_word = header.get("op") in _LAST_WORDS and "job" in header
-        if last_word and len(held) < HELD_PER_CLIENT:
-            held.append(frames)
+        if last_word and waiting < HELD_PER_CLIENT:
+            self._held.setdefault(peer, []).append(frames)
             return
-        if not held:
-            del self._held[peer]
         if last_word:  # (never silently)
             log.warning("client %s has %d last words waiting; that of job %s is dropped",
-                        _peer_name(peer), len(held), header["job"])
+                        _peer_name(peer), waiting, header["job"])
         if peer not in self._slow_peers:
             self._slow_peers.add(peer)
             log.warning("client %s is not reading its messages: those it has no room for "

@@ -387,8 +387,8 @@ def show_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool
     GimpUi.init(PROCEDURE)
     following = follow_preset(config)
     dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
-    names = [n for s in SETTINGS
-             for n in ((argument(s.name), USE_GUIDE) if s.name == "guide" else (argument(s.name),))]
+    names = [argument(s.name) for s in SETTINGS]
+    names.insert(names.index(argument("guide")) + 1, USE_GUIDE)  # under the guide's chooser
     shown = [n for n in names if n in EVERYDAY]
     more = [n for n in names if n not in EVERYDAY]
     if more:
