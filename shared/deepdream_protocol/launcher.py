@@ -50,12 +50,16 @@ def config_path() -> Path:
 
 
 def read_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The config as a dict; {} when there is none.  A corrupt file is a one-line ValueError."""
+    """The config as a dict; {} when there is none.  A corrupt or unreadable file (a folder,
+    no permission, not UTF-8) is a one-line ValueError, which every caller reports as such."""
     path = Path(path) if path is not None else config_path()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ValueError(f"cannot read {path} ({reason}); fix or delete it") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

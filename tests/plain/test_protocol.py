@@ -407,6 +407,26 @@ def test_corrupt_config_is_a_one_line_error(tmp_path: Path,
         Client("tcp://127.0.0.1:5599")
 
 
+@pytest.mark.parametrize("kind", ["folder", "not utf-8"])
+def test_unreadable_config_is_a_one_line_error(kind: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A config that cannot be read is reported like a corrupt one (it used to escape as a
+    raw IsADirectoryError from the Krita API and the CLI, which promise a one-line error)."""
+    path = tmp_path / "client.json"
+    if kind == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(b'{"endpoint": "tcp://127.0.0.1:5599", "theme": "\xff"}')
+    with pytest.raises(ValueError, match=f"cannot read {re.escape(str(path))} .*fix or "
+                                         "delete it") as err:
+        launcher.read_config(path)
+    assert "\n" not in str(err.value)
+    monkeypatch.setenv("DEEPDREAM_CONFIG", str(path))
+    monkeypatch.delenv("DEEPDREAM_ENDPOINT", raising=False)
+    with pytest.raises(BadEndpoint, match=f"cannot read {re.escape(str(path))}"):
+        Client()
+
+
 def test_ensure_daemon_without_a_start_command_says_how_to_configure(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEEPDREAM_CONFIG", str(tmp_path / "client.json"))
