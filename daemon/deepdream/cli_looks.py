@@ -85,7 +85,8 @@ def add_commands(sub: Any, add_dream_options: Any) -> None:
         description="The DeepDream feedback loop: dream IN, zoom into the result (and turn "
         "it), dream that, and so on, writing numbered PNG frames into FRAMES_DIR. Frames "
         "already there are kept, so an interrupted run continues where it stopped. Takes the "
-        "same dream options as 'deepdream dream'; each frame's seed is --seed plus its number.",
+        "same dream options as 'deepdream dream'; each frame's seed is --seed plus its number. "
+        "With --from-noise only the first frame is dreamed from noise.",
     )
     p.add_argument("input", metavar="IN", help="first image (PNG, JPEG, TIFF, …)")
     p.add_argument("-o", "--output", metavar="FRAMES_DIR", required=True,
@@ -142,7 +143,10 @@ def run_zoom(args: argparse.Namespace) -> int:
     model = registry.load(settings.model, pick_device(settings.device), args.models_file)
 
     def dream_frame(img: Any, index: int) -> Any:
-        return dream(img, model, replace(settings, seed=(settings.seed + index) % 2**31))
+        # from noise, only the first frame: the others dream the zoomed last one (a dream
+        # from noise ignores its pixels, so every frame would be an unrelated picture)
+        return dream(img, model, replace(settings, seed=(settings.seed + index) % 2**31,
+                                         from_noise=settings.from_noise and index == 0))
 
     def report(index: int, path: Any, skipped: bool) -> None:
         if not args.quiet:

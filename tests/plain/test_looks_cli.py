@@ -116,6 +116,23 @@ def test_zoom_command_writes_and_resumes_frames(picture: Path, tmp_path: Path, c
     assert "--zoom must be between" in capsys.readouterr().err
 
 
+def test_zoom_from_noise_dreams_the_first_frame_from_noise_and_then_follows_the_zoom(
+        picture: Path, tmp_path: Path) -> None:
+    """Each later frame dreams the zoomed last one (every frame from noise ignored the zoom
+    and turn: the frames were unrelated pictures, the same whatever the zoom)."""
+    frames = {}
+    for name, motion in (("slow", ["--zoom", "1.04"]), ("fast", ["--zoom", "1.9", "--rotate",
+                                                                 "90"])):
+        out = tmp_path / name
+        assert main(["zoom", str(picture), "-o", str(out), "--frames", "2", "--from-noise",
+                     *motion, *FAST]) == 0
+        frames[name] = [read_image(out / f"frame_0000{i}.png")[0] for i in range(2)]
+    slow, fast = frames["slow"], frames["fast"]
+    assert np.array_equal(slow[0], fast[0])  # the first: from noise, the same seed
+    assert np.abs(slow[1] - fast[1]).mean() > 0.005  # the second: the zoom shows (was 0)
+    assert np.abs(slow[0] - read_image(picture)[0]).mean() > 0.05  # (the input was not used)
+
+
 def test_zoom_refuses_to_continue_frames_dreamed_otherwise(picture: Path, tmp_path: Path,
                                                            capsys) -> None:
     frames = tmp_path / "frames"
