@@ -114,15 +114,14 @@ def run_presets(args: argparse.Namespace) -> int:
 
 
 def run_classes(args: argparse.Namespace) -> int:
-    from deepdream.engine.objectives_extra import imagenet_categories
+    from deepdream.engine.objectives_extra import imagenet_categories, matching_classes
 
-    needle = (args.search or "").lower()
-    found = [(i, name) for i, name in enumerate(imagenet_categories())
-             if needle in name.lower()]
+    names = imagenet_categories()
+    found = [(i, names[i]) for i in matching_classes(args.search or "", names)]
     for i, name in found:
         print(f"{i:4d}  {name}")
     if not found:  # (as grep: nothing found is exit status 1)
-        print(f"deepdream: no ImageNet class name contains {args.search!r}", file=sys.stderr)
+        print(f"deepdream: no ImageNet class name matches {args.search!r}", file=sys.stderr)
         return 1
     return 0
 

@@ -68,8 +68,12 @@ def test_presets_and_classes_commands_list_what_users_pick_from(capsys) -> None:
     assert main(["classes", "retriever"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert " 207  golden retriever" in lines and all("retriever" in x for x in lines)
+    # what --class takes by its words is listed too (it used to find nothing, although
+    # LOOKS.md says --class "tabby cat" finds tabby)
+    assert main(["classes", "tabby cat"]) == 0
+    assert " 281  tabby" in capsys.readouterr().out.splitlines()
     assert main(["classes", "zzzzqqq"]) == 1  # (it printed nothing, with success)
-    assert capsys.readouterr() == ("", "deepdream: no ImageNet class name contains 'zzzzqqq'\n")
+    assert capsys.readouterr() == ("", "deepdream: no ImageNet class name matches 'zzzzqqq'\n")
 
 
 def test_dream_with_looks_writes_the_result(picture: Path, tmp_path: Path) -> None:

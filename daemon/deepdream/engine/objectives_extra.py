@@ -93,6 +93,14 @@ def _words(name: str) -> frozenset[str]:
     return frozenset(re.findall(r"[a-z0-9']+", name.lower()))
 
 
+def matching_classes(search: str, categories: Sequence[str]) -> list[int]:
+    """What ``deepdream classes SEARCH`` lists: names holding the text, and the names that
+    ``--class SEARCH`` would take by their words ("tabby cat" lists tabby)."""
+    needle, words = search.strip().lower(), _words(search)
+    return [i for i, c in enumerate(categories)
+            if needle in c.lower() or (words and (_words(c) <= words or words <= _words(c)))]
+
+
 def resolve_class(name: str, categories: Sequence[str]) -> int:
     """One class name (case-insensitive) or index -> index.
 
