@@ -330,9 +330,12 @@ def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
         "PYTHONPATH": f"{krita.inside}/scripts", "DEEPDREAM_ENDPOINT": endpoint,
         "DD_OUT": f"{krita.inside}/gui.json", "DD_SHOT": f"{krita.inside}/gui.png"},
         started=GUI_DRIVER_STARTED)
-    if shot.exists():  # kept as a test artifact (artifacts/ is git-ignored)
-        (REPO / "artifacts").mkdir(exist_ok=True)
+    # kept as test artifacts (artifacts/ is git-ignored): the screenshot and Krita's output
+    (REPO / "artifacts").mkdir(exist_ok=True)
+    if shot.exists():
         shutil.copy(shot, REPO / "artifacts" / "krita_gui.png")
+    (REPO / "artifacts" / "krita_gui.log").write_text(f"{proc.stdout}\n-- stderr --\n"
+                                                      f"{proc.stderr}")
     log = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert out.exists(), f"the GUI driver wrote nothing:\n{log}"
     assert GUI_DRIVER_STARTED in proc.stdout  # (else a hang would be started again)

@@ -12,6 +12,7 @@ middle of it; the facts go to $DD_OUT.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import time
@@ -31,6 +32,16 @@ SETTINGS = {"model": "tiny", "iterations": 2, "octaves": 2, "step": 2.0, "jitter
             "seed": 3, "preset": "", "use_selection": True}
 facts: dict[str, Any] = {"steps": []}
 state: dict[str, Any] = {"started": time.monotonic()}
+# _timed_out only runs between steps; a step that blocks inside Krita (seen once on CI, where
+# nothing said which) is ended by this C-level watchdog, which prints every thread's Python
+# stack to stderr and exits before the test's own 400-s limit
+faulthandler.dump_traceback_later(LIMIT_S + 60, exit=True, file=2)
+
+
+def _step(name: str) -> None:
+    """Note a step in the facts and on stdout (where a run that hangs shows its last)."""
+    facts["steps"].append(name)
+    print(f"DD_STEP {name}", flush=True)
 
 
 def _write_and_quit() -> None:
@@ -75,6 +86,21 @@ def _after_dream(step: Any) -> None:
     _later(wait)
 
 
+def _when_active(document: Any, layer: Any, step: Any) -> None:
+    """Make ``layer`` the active one and run ``step`` once Krita has done so.  Krita ignores
+    the request (with a SAFE ASSERT "shape" on stderr) until the view has the layer's shape,
+    which takes longer on a slow machine: the request is made again until it took."""
+    def activate() -> None:
+        document.setActiveNode(layer)
+        active = document.activeNode()
+        if active is None or active.uniqueId() != layer.uniqueId():
+            if not _timed_out():
+                _later(activate)
+            return
+        step()
+    activate()
+
+
 def _dream_acting(fact: str, act: Any, then: Any) -> None:
     """Press Dream and, at the dream's first progress, ``act`` as a user may meanwhile
     (``fact`` notes it was done); once the dream has ended and Krita is idle, ``then``."""
@@ -109,7 +135,7 @@ def wait_for_window() -> None:
         if not _timed_out():
             _later(wait_for_window)
         return
-    facts["steps"].append("window")
+    _step("window")
     print("DD_STARTED", flush=True)  # (tests/support/hosts.py: Krita did start)
     from krita_cases import build
 
@@ -162,12 +188,15 @@ def choose_presets(docker: DeepDreamDocker) -> dict[str, Any]:
 
 
 def press_dream() -> None:
+    _when_active(state["document"], state["layer"], _press_dream)
+
+
+def _press_dream() -> None:
     docker, document = state["docker"], state["document"]
-    document.setActiveNode(state["layer"])  # once the view exists, or Krita ignores it
     facts["active_before"] = document.activeNode().name() if document.activeNode() else None
     facts["docker_visible"] = docker.isVisible()
     facts["values"] = docker.values()
-    facts["steps"].append("dream")
+    _step("dream")
     docker.dream_button.click()
     facts["busy_after_click"] = not docker.dream_button.isEnabled()
     _after_dream(dreamed)
@@ -175,7 +204,7 @@ def press_dream() -> None:
 
 def dreamed() -> None:
     docker, document = state["docker"], state["document"]
-    facts["steps"].append("dreamed")
+    _step("dreamed")
     facts["message"] = docker.message.text()
     model, layer = docker.fields["model"], docker.fields["layer"]
     facts["models_offered"] = [model.itemText(i) for i in range(model.count())]
@@ -205,7 +234,7 @@ def after_undo() -> None:
     document = state["document"]
     document.waitForDone()
     facts["layers_after_undo"] = [c.name() for c in document.rootNode().childNodes()]
-    facts["steps"].append("undone")
+    _step("undone")
     action = Krita.instance().action("deepdream_krita_dream")
     facts["action"] = action.text() if action is not None else None
     if action is None:
@@ -217,7 +246,7 @@ def after_undo() -> None:
 
 def action_dreamed() -> None:
     docker, document = state["docker"], state["document"]
-    facts["steps"].append("action")
+    _step("action")
     facts["layers_after_action"] = [c.name() for c in document.rootNode().childNodes()]
     facts["message_after_action"] = docker.message.text()
     _later(dream_and_mirror)
@@ -231,15 +260,15 @@ def dream_and_mirror() -> None:
     reference = deepdream_krita.dream_layer(document, layer, SETTINGS)
     reference.setName("reference")
     reference.setVisible(False)
-    document.setActiveNode(layer)
     mirror = Krita.instance().action("mirrorImageHorizontal")
     facts["mirror_action"] = mirror is not None
     if mirror is None:
         _write_and_quit()
         return
     state["reference"] = reference
-    facts["steps"].append("mirror")
-    _dream_acting("mirrored", mirror.trigger, mirrored_dream_ended)
+    _step("mirror")
+    _when_active(document, layer,
+                 lambda: _dream_acting("mirrored", mirror.trigger, mirrored_dream_ended))
 
 
 def mirrored_dream_ended() -> None:
@@ -261,10 +290,10 @@ def dream_and_crop() -> None:
     """Dream again, and crop the image into the dreamed pixels (Image › Crop, which cuts
     the layer too; kritarunner hangs in it, the GUI does not) at the first progress."""
     document = state["document"]
-    document.setActiveNode(state["layer"])
     facts["layers_before_crop"] = [c.name() for c in document.rootNode().childNodes()]
-    facts["steps"].append("crop")
-    _dream_acting("cropped", lambda: document.crop(20, 10, 100, 80), cropped_dream_ended)
+    _step("crop")
+    _when_active(document, state["layer"], lambda: _dream_acting(
+        "cropped", lambda: document.crop(20, 10, 100, 80), cropped_dream_ended))
 
 
 def cropped_dream_ended() -> None:
@@ -286,16 +315,17 @@ def other_model_opens() -> None:
     used to leave three more that undid nothing visible)."""
     from krita_cases import build
 
+    _step(f"open {state['models'][0]['name']}")
     document, layer = build(state["models"][0])
     Krita.instance().activeWindow().addView(document)
     state.update(model_document=document, model_layer=layer)
-    _later(other_model_fails)  # (once the view has settled)
+    _later(lambda: _when_active(document, layer, other_model_fails))
 
 
 def other_model_fails() -> None:
     document, layer = state["model_document"], state["model_layer"]
     case = state["models"].pop(0)
-    document.setActiveNode(layer)
+    _step(f"refused {case['name']}")
     document.waitForDone()
     document.setModified(False)
     fact = facts["other_models"][case["name"]] = {"undo_before": _undo_text(),
@@ -312,6 +342,7 @@ def other_model_dreams() -> None:
     document, fact = state["model_document"], state["model_fact"]
     document.waitForDone()
     fact.update(modified_after_failure=document.modified(), undo_after_failure=_undo_text())
+    _step("converted dream")
     deepdream_krita.dream_layer(document, state["model_layer"], SETTINGS)
     _later(other_model_undo)
 
@@ -320,6 +351,7 @@ def other_model_undo() -> None:
     document, fact = state["model_document"], state["model_fact"]
     document.waitForDone()
     fact["layers_after"] = _names(document)
+    _step("converted undo")
     Krita.instance().action("edit_undo").trigger()
     _later(other_model_undone)
 
@@ -334,6 +366,7 @@ def other_model_undone() -> None:
 def quit_in_a_long_dream() -> None:
     """A long dream, and Krita is closed in the middle of it."""
     docker = state["docker"]
+    _step("long dream")
     docker.set_values({"iterations": 400, "octaves": 3})
     docker.dream_button.click()
     _later(quit_while_dreaming)
@@ -345,7 +378,7 @@ def quit_while_dreaming() -> None:
         _later(quit_while_dreaming)  # wait until the daemon is really dreaming
         return
     facts["busy_at_quit"] = not docker.dream_button.isEnabled()
-    facts["steps"].append("quit")
+    _step("quit")
     _write_and_quit()
 
 
