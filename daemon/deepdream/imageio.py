@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import lzma
+import numbers
 import os
 import shutil
 import stat
@@ -94,16 +95,19 @@ def read_image(path: str | os.PathLike[str], max_side: int | None = None
             fmt = "TIFF"
             exif = _tiff_exif_of(path)
         else:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(record=True) as warned:
                 # Pillow warns of a "decompression bomb" from 89 megapixels on; this is the
                 # user's own file (the daemon has its own --max-pixels), and a size that
-                # is too big is the error below.
+                # is too big is the error below.  Its other warnings (a damaged tag) are
+                # told in the note, not as a Python warning.
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                warnings.simplefilter("always", UserWarning)
                 with Image.open(path) as im:
                     fmt = im.format or "?"
                     profile = im.info.get("icc_profile") or None
-                    dpi = _dpi(im.info.get("dpi"))
-                    exif = im.info.get("exif") if fmt != "TIFF" else _tiff_exif(im)
+                    # (a TIFF's resolution from its own tags: Pillow gives 1 dpi to a
+                    # file without, and an inch count as a fraction)
+                    dpi = _tiff_dpi(found[1]) if found else _dpi(im.info.get("dpi"))
                     # an animation or a multi-page file (a camera's MPO JPEG keeps only
                     # a preview or a depth map after the photo: nothing to tell)
                     frames = 1 if fmt == "MPO" else getattr(im, "n_frames", 1) or 1
@@ -118,6 +122,10 @@ def read_image(path: str | os.PathLike[str], max_side: int | None = None
                             # its profile is of the CMYK (Lab...) values, not of the RGB
                             # they were converted to: on the dream it would mislabel them
                             profile = None
+                    # once the pixels are read: a PNG's eXIf chunk may follow them
+                    exif = im.info.get("exif") if fmt != "TIFF" else _tiff_exif(im)
+            for said in dict.fromkeys(str(w.message) for w in warned):
+                note = _join(note, f"{path}: {said}")
     except FileNotFoundError:
         raise ImageIOError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -157,7 +165,8 @@ def _tiff_dpi(tags: Mapping[int, tuple[int, ...]]) -> tuple[float, float] | None
 def _dpi(found: object) -> tuple[float, float] | None:
     """A file's resolution as (x, y) dots per inch, when it gives a sensible one."""
     if (isinstance(found, tuple) and len(found) == 2
-            and all(isinstance(v, (int, float)) and 0 < v < 1e6 for v in found)):
+            and all(isinstance(v, numbers.Real) and 0 < v < 1e6 for v in found)):
+        # (numbers.Real: Pillow gives a JPEG's EXIF resolution as a fraction, IFDRational)
         return round(float(found[0]), 2), round(float(found[1]), 2)  # (PNG: per metre)
     return None
 
@@ -222,6 +231,28 @@ def exif_for_dream(raw: bytes, width: int, height: int) -> bytes | None:
         return exif.tobytes()  # (IFD0 and its sub-IFDs: the thumbnail's IFD1 stays out)
     except Exception:  # a damaged block is left out, not the dream
         return None
+
+
+#: the most EXIF a JPEG holds: one APP1 segment (Pillow refuses more, after the dream)
+_JPEG_EXIF_MAX = 65533
+
+
+def _fitted_exif(raw: bytes, limit: int) -> bytes | None:
+    """``raw`` within ``limit`` bytes: the longest texts and blobs (a scanner's description,
+    a maker note) are left out, longest first, so camera, date and place stay; None if
+    it still does not fit."""
+    exif = Image.Exif()
+    exif.load(raw)
+    while len(raw) > limit:
+        ifds = [exif, exif.get_ifd(_EXIF_IFD)]
+        found = [(len(v), ifd, tag) for ifd in ifds for tag, v in ifd.items()
+                 if isinstance(v, (bytes, str)) and tag not in (_EXIF_IFD, _GPS_IFD)]
+        if not found:
+            return None
+        _, ifd, tag = max(found, key=lambda f: f[0])
+        del ifd[tag]
+        raw = exif.tobytes()
+    return raw
 
 
 def _too_big(path: Path) -> str:
@@ -328,9 +359,9 @@ def _from_pillow(im: Image.Image, path: Path, max_side: int | None = None
         return image[..., None], bits, note
     if mode in ("1", "L") and not keyed:
         im = im.convert("L")
-    elif mode in ("LA", "La", "PA") or (mode in ("1", "L") and keyed):
+    elif mode in ("LA", "La") or (mode in ("1", "L") and keyed):
         im = im.convert("LA")
-    elif mode in ("RGBA", "RGBa") or keyed:
+    elif mode in ("RGBA", "RGBa", "PA") or keyed:  # (a palette's colours may be any)
         im = im.convert("RGBA")
     else:
         im = im.convert("RGB")
@@ -496,7 +527,11 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
                 options["icc_profile"] = icc_profile
             if dpi and fmt in ("JPEG", "PNG", "TIFF"):
                 options["dpi"] = dpi
-            if exif and fmt in ("JPEG", "PNG", "WEBP"):
+            if exif and fmt == "JPEG":
+                fitted = _fitted_exif(exif, _JPEG_EXIF_MAX)
+                if fitted:
+                    options["exif"] = fitted
+            elif exif and fmt in ("PNG", "WEBP"):
                 options["exif"] = exif
             elif exif and fmt == "TIFF":  # (Pillow writes its tags into the TIFF's own: a
                 options["exif"] = _tiff_exif_block(exif)  # phone's ImageWidth would win)

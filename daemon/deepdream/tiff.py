@@ -10,6 +10,7 @@ Errors are ``TiffError``, one line without the file name (``imageio`` adds it).
 from __future__ import annotations
 
 import lzma
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -54,15 +55,21 @@ class _Layout:
 
 
 def tags(path: Path) -> tuple[str, dict[int, tuple[int, ...]]] | None:
-    """Byte order and integer tags of a TIFF's first IFD; None if not a TIFF."""
+    """Byte order and integer tags of a TIFF's first IFD; None if not a TIFF.  A tag whose
+    value lies past the end of the file is left out (Pillow too reads such a file: the tags
+    it needs are whole), and so a crafted count costs no memory."""
     with open(path, "rb") as f:
         head = f.read(16)
         layout = _Layout.of(head)
         if layout is None:
             return None
+        end = os.fstat(f.fileno()).st_size
         e, inline = layout.endian, struct.calcsize(layout.offset)
         f.seek(layout.first_ifd(head))
         count = layout.read(f, layout.count)
+        if layout.entry * count > end:
+            raise TiffError("the file is damaged (its first image lists more tags than the "
+                            "file holds)")
         raw = f.read(layout.entry * count)
         tags: dict[int, tuple[int, ...]] = {}
         for k in range(count):
@@ -75,11 +82,15 @@ def tags(path: Path) -> tuple[str, dict[int, tuple[int, ...]]] | None:
             size = struct.calcsize(_TIFF_TYPES[kind]) * n
             field = entry[4 + inline:]
             if size > inline:
+                at = struct.unpack(layout.offset, field)[0]
+                if at + size > end:
+                    continue
                 back = f.tell()
-                f.seek(struct.unpack(layout.offset, field)[0])
+                f.seek(at)
                 field = f.read(size)
                 f.seek(back)
-            tags[code] = struct.unpack(f"{e}{n}{_TIFF_TYPES[kind]}", field[:size])
+            if len(field) >= size:  # (an entry cut short by the end of the file: left out)
+                tags[code] = struct.unpack(f"{e}{n}{_TIFF_TYPES[kind]}", field[:size])
     return e, tags
 
 
@@ -201,7 +212,7 @@ def _decompress(data: bytes, compression: int, bits: int, size: int) -> bytes:
         inflate = zlib.decompressobj()
         return inflate.decompress(data, size)
     if compression == 5:
-        return _lzw_decode(data)
+        return _lzw_decode(data, size)
     if compression == 32773:
         return _packbits_decode(data, size)
     if compression == 34925:
@@ -229,14 +240,19 @@ def _packbits_decode(data: bytes, size: int) -> bytes:
     return bytes(out)
 
 
-def _lzw_decode(data: bytes) -> bytes:
-    """TIFF's LZW (MSB-first codes, early change), as libtiff writes it."""
+#: LZW's codes are at most 12 bits: a table never holds more entries
+_LZW_TABLE = 4096
+
+
+def _lzw_decode(data: bytes, size: int) -> bytes:
+    """TIFF's LZW (MSB-first codes, early change), as libtiff writes it; no more than
+    ``size`` bytes (a crafted strip of a 1x1 image must not fill the memory)."""
     out = bytearray()
     table: list[bytes] = [bytes([i]) for i in range(256)] + [b"", b""]
     bits, width, pos, prev = 0, 9, 0, b""
     bitbuf = 0
     nbits = len(data) * 8
-    while pos + width <= nbits:
+    while pos + width <= nbits and len(out) < size:
         while bits < width:
             bitbuf = (bitbuf << 8) | data[pos // 8]
             bits += 8
@@ -252,9 +268,9 @@ def _lzw_decode(data: bytes) -> bytes:
             continue
         if code < len(table):
             entry = table[code]
-            if prev:
+            if prev and len(table) < _LZW_TABLE:
                 table.append(prev + entry[:1])
-        elif prev:
+        elif prev and code == len(table) < _LZW_TABLE:
             entry = prev + prev[:1]
             table.append(entry)
         else:
@@ -263,7 +279,7 @@ def _lzw_decode(data: bytes) -> bytes:
         prev = entry
         if len(table) + 1 >= (1 << width) and width < 12:
             width += 1
-    return bytes(out)
+    return bytes(out[:size])
 
 
 def encode(samples: np.ndarray, icc_profile: bytes | None = None,
