@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 log = logging.getLogger("deepdream.server")
@@ -23,22 +23,30 @@ class ModelCache:
 
     The model just asked for always stays, even alone over the limit.  ``unload_idle``
     drops models unused for ``idle_seconds`` (0 = never), returning their memory.
+    ``version(name)`` says what the name stands for now (a models file can be edited while
+    the daemon runs): a model loaded as something else is loaded anew.
     """
 
     def __init__(self, load: Callable[[str], Any], max_bytes: int,
-                 idle_seconds: float = 0.0) -> None:
+                 idle_seconds: float = 0.0,
+                 version: Callable[[str], Hashable] = lambda name: None) -> None:
         self._load = load
+        self._version = version
         self.max_bytes = max_bytes
         self.idle_seconds = idle_seconds
         self._models: OrderedDict[str, tuple[Any, int, float]] = OrderedDict()
+        self._versions: dict[str, Hashable] = {}
         self._lock = threading.Lock()
 
     def get(self, name: str) -> Any:
+        version = self._version(name)
         with self._lock:
-            if name in self._models:
+            if name in self._models and self._versions.get(name) == version:
                 model, size, _ = self._models.pop(name)
                 self._models[name] = (model, size, time.monotonic())
                 return model
+            if self._models.pop(name, None) is not None:
+                log.info("model %s was redefined; loading it anew", name)
         started = time.monotonic()
         model = self._load(name)
         size = model_bytes(model)
@@ -46,6 +54,7 @@ class ModelCache:
                  time.monotonic() - started)
         with self._lock:
             self._models[name] = (model, size, time.monotonic())
+            self._versions[name] = version
             while len(self._models) > 1 and self.total_bytes() > self.max_bytes:
                 old, _ = self._models.popitem(last=False)
                 log.info("unloaded model %s (cache over %d MB)", old, self.max_bytes // 2**20)

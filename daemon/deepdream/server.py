@@ -150,7 +150,8 @@ class Worker(threading.Thread):
                 log.info("model %s on %s: %s", name, device, report.summary())
             return model
 
-        self.cache = ModelCache(load, opts.cache_mb * 2**20, opts.unload_after_min * 60)
+        self.cache = ModelCache(load, opts.cache_mb * 2**20, opts.unload_after_min * 60,
+                                version=lambda name: registry.version(name, opts.models_file))
 
     def run(self) -> None:
         from . import accel

@@ -3,7 +3,9 @@ custom ones from TOML files (see custom.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,6 +75,19 @@ def get_spec(name: str, models_file: str | os.PathLike[str] | None = None, *,
             "(run 'deepdream models' to see them, or declare it in a models file)"
         )
     return specs[name]
+
+
+def version(name: str, models_file: str | os.PathLike[str] | None = None) -> Hashable:
+    """What ``name`` stands for now: its declaration and its weights file's size and time,
+    so that a models file or weights file changed meanwhile is noticed (ModelError when
+    the name is unknown)."""
+    spec = get_spec(name, models_file)
+    stamp = None
+    if spec.weights not in ("torchvision", "random"):
+        with contextlib.suppress(OSError):  # (a missing file: load says so)
+            st = Path(spec.weights).stat()
+            stamp = (st.st_size, st.st_mtime_ns)
+    return spec.arch, spec.weights, spec.preprocess, spec.seed, stamp
 
 
 def load(
