@@ -4,6 +4,7 @@ trunk-only weight files, checked keys and shapes, and the offline download error
 from __future__ import annotations
 
 import urllib.error
+import warnings
 from pathlib import Path
 
 import pytest
@@ -176,6 +177,8 @@ def test_models_files_from_config_folder_env_and_option(
     ('[models.x\n', "cannot read models file"),
     ('[models.x]\narch = ["googlenet"]\n', "arch must be one of googlenet"),
     ('[models.x]\narch = "vgg16"\nlayer = ["relu4_3"]\n', "vgg16 has no layer"),
+    # (its model was unknown, the table unsaid)
+    ('[hed]\narch = "vgg16"\n', r"unknown table or key 'hed'; each model goes under \[models"),
 ])
 def test_bad_models_files(tmp_path: Path, body: str, words: str) -> None:
     with pytest.raises(ModelError, match=words):
@@ -187,6 +190,42 @@ def test_a_models_file_that_is_not_text(tmp_path: Path) -> None:
     path.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\xff\xfe")
     with pytest.raises(ModelError, match="photo.png: it is not a UTF-8 text"):
         registry.available(models_file=path)
+
+
+def test_a_relative_models_file_is_named_in_full(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daemon names where its models come from; a client in another folder compares that
+    with its own file (a relative name made it refuse the very file the daemon read)."""
+    write_toml(tmp_path / "m.toml", '[models.mine]\narch = "googlenet"\nweights = "random"\n')
+    monkeypatch.chdir(tmp_path)
+    assert registry.available(models_file="m.toml")["mine"].source == str(tmp_path / "m.toml")
+
+
+@pytest.mark.parametrize("damage", ["nan", "inf", "meta"])
+def test_damaged_weights_are_refused_by_name(tmp_path: Path, damage: str) -> None:
+    """NaN weights used to dream a black picture, said nothing, and exit 0."""
+    state = build_random(ARCHS["googlenet"], seed=1).state_dict()
+    shape = state["conv1.conv.weight"].shape
+    state["conv1.conv.weight"] = (torch.empty(shape, device="meta") if damage == "meta" else
+                                  torch.full(shape, float(damage)))
+    torch.save(state, tmp_path / "w.pth")
+    toml = write_toml(tmp_path / "m.toml", '[models.w]\narch = "googlenet"\nweights = "w.pth"\n')
+    words = "no data" if damage == "meta" else "NaN or infinite values"
+    with pytest.raises(ModelError, match=f"is damaged: 'conv1.conv.weight' holds {words}"):
+        registry.load("w", "cpu", models_file=toml)
+
+
+def test_a_torchscript_file_says_what_it_is_without_a_warning(tmp_path: Path) -> None:
+    """Torch warned, then advised a load that runs the file's code."""
+    torch.jit.script(torch.nn.Conv2d(3, 3, 1)).save(str(tmp_path / "ts.pth"))
+    toml = write_toml(tmp_path / "m.toml", '[models.ts]\narch = "vgg16"\nweights = "ts.pth"\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ModelError) as info:
+            registry.load("ts", "cpu", models_file=toml)
+    assert "a TorchScript archive (torch.jit.save); save the model's state_dict()" in str(
+        info.value)
+    assert "weights_only" not in str(info.value) and "\n" not in str(info.value)
 
 
 def test_unknown_model_and_missing_models_file(tmp_path: Path) -> None:

@@ -118,7 +118,8 @@ def extra_objective(model: DreamModel, settings: DreamSettings,
                     "GoogLeNet, resnet50 or inception_v3")
             if not model.has_logits:
                 raise SettingsError(f"model {model.name!r} has no classifier (trunk-only "
-                                    "weights), so it cannot aim at a class")
+                                    "weights, or one for another number of classes than "
+                                    f"{model.spec.arch}'s), so it cannot aim at a class")
             parts.append(ox.class_logits(_class_indices(model, settings.classes)))
         if settings.guide:
             parts.append(ox.guide(main, guide_vectors(model, settings.guide, main)))

@@ -43,7 +43,9 @@ def models_files(models_file: str | os.PathLike[str] | None = None) -> list[Path
         files.append(default)
     for named, origin in ((os.environ.get(ENV_VAR), ENV_VAR), (models_file, "--models-file")):
         if named:
-            path = Path(named).expanduser()
+            # absolute: a daemon tells clients where its models come from, and they
+            # compare that with their own file from another folder
+            path = Path(named).expanduser().absolute()
             if not path.is_file():
                 raise ModelError(f"models file {path} (from {origin}) does not exist")
             files.append(path)
@@ -60,6 +62,10 @@ def read_models_file(path: Path) -> dict[str, dict[str, Any]]:
     except UnicodeDecodeError:
         raise ModelError(f"cannot read models file {path}: it is not a UTF-8 text (TOML) "
                          "file") from None
+    other = next((key for key in doc if key != "models"), None)
+    if other is not None:  # ([hed] instead of [models.hed]: its model was unknown, unsaid)
+        raise ModelError(f"models file {path}: unknown table or key {other!r}; each model "
+                         "goes under [models.NAME]")
     table = doc.get("models", {})
     if not isinstance(table, dict):
         raise ModelError(f"models file {path}: 'models' must be a table of [models.NAME]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import urllib.error
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -77,6 +78,9 @@ def _unreadable(path: Path, exc: BaseException) -> str:
         return first
     if head != b"PK\x03\x04" and head[:1] != b"\x80":  # torch.save's zip, a legacy pickle
         return "it is not a PyTorch weights file (what torch.save writes)"
+    if "TorchScript" in str(exc):  # (torch.jit.save's zip: torch suggests an unsafe load)
+        return ("it is a TorchScript archive (torch.jit.save); save the model's state_dict() "
+                "instead")
     if isinstance(exc, pickle.UnpicklingError):  # weights_only met something besides tensors
         return ("it holds more than tensors (a whole pickled model?); save the model's "
                 "state_dict() instead")
@@ -89,7 +93,9 @@ def load_file_weights(arch: Arch, net: nn.Module, path: Path) -> bool:
     if not path.is_file():
         raise ModelError(f"weights file {path} does not exist; fix the path in the models file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # (torch warns of a TorchScript file, then refuses)
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line answer
         raise ModelError(f"cannot read weights file {path}: {_unreadable(path, exc)}") from None
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
@@ -98,6 +104,11 @@ def load_file_weights(arch: Arch, net: nn.Module, path: Path) -> bool:
         isinstance(v, torch.Tensor) for v in state.values()
     ):
         raise ModelError(f"weights file {path} does not hold a state_dict of tensors")
+    damaged = next((k for k, v in state.items() if v.is_meta or (
+        v.is_floating_point() and not bool(torch.isfinite(v).all()))), None)
+    if damaged is not None:  # (NaN weights dreamed a black picture, and said nothing)
+        raise ModelError(f"weights file {path} is damaged: {damaged!r} holds "
+                         f"{'no data' if state[damaged].is_meta else 'NaN or infinite values'}")
     state = {k.removeprefix("module."): v for k, v in state.items()}  # DataParallel saves
     if arch.rename_keys is not None:
         state = arch.rename_keys(state)
