@@ -101,6 +101,22 @@ def test_unreadable_or_missing_weight_files(tmp_path: Path) -> None:
         registry.load("junk", "cpu", models_file=toml)
     with pytest.raises(ModelError, match="gone.pth does not exist"):
         registry.load("gone", "cpu", models_file=toml)
+    (tmp_path / "dir.pth").mkdir()  # (it said "does not exist")
+    toml = write_toml(tmp_path / "d.toml", '[models.d]\narch = "vgg16"\nweights = "dir.pth"\n')
+    with pytest.raises(ModelError, match="dir.pth is a folder; fix the path"):
+        registry.load("d", "cpu", models_file=toml)
+
+
+def test_a_training_checkpoint_gives_its_networks_weights(tmp_path: Path) -> None:
+    """The network's state_dict beside the optimiser's and the epoch, as training scripts
+    save them (it was refused: "does not hold a state_dict of tensors")."""
+    net = build_random(ARCHS["googlenet"], seed=5)
+    torch.save({"epoch": 3, "model_state_dict": net.state_dict(),
+                "optimizer_state_dict": {"state": {}, "param_groups": [{"lr": 0.1}]}},
+               tmp_path / "ckpt.pth")
+    toml = write_toml(tmp_path / "m.toml", '[models.c]\narch = "googlenet"\nweights = "ckpt.pth"\n')
+    model = registry.load("c", "cpu", models_file=toml, accelerate=False)
+    assert torch.equal(model.stages[0].conv.weight, net.conv1.conv.weight)
 
 
 @pytest.mark.parametrize(("content", "words"), [

@@ -87,19 +87,27 @@ def _unreadable(path: Path, exc: BaseException) -> str:
     return first
 
 
+#: where training scripts keep a network's state_dict inside a checkpoint
+_CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "net")
+
+
 def load_file_weights(arch: Arch, net: nn.Module, path: Path) -> bool:
     """Load a state_dict file (full network or trunk only), checking every key and shape;
     True when it also held the classifier head (see ``load_head``)."""
     if not path.is_file():
-        raise ModelError(f"weights file {path} does not exist; fix the path in the models file")
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise ModelError(f"weights file {path} {what}; fix the path in the models file")
     try:
         with warnings.catch_warnings():  # (torch warns of a TorchScript file, then refuses)
             warnings.simplefilter("ignore", UserWarning)
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line answer
         raise ModelError(f"cannot read weights file {path}: {_unreadable(path, exc)}") from None
-    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
-        state = state["state_dict"]
+    # a training checkpoint keeps the weights under a key of its own, beside its optimiser's
+    inner = next((state[k] for k in _CHECKPOINT_KEYS if isinstance(state, Mapping)
+                  and isinstance(state.get(k), Mapping)), None)
+    if inner is not None:
+        state = inner
     if not isinstance(state, Mapping) or not all(
         isinstance(v, torch.Tensor) for v in state.values()
     ):
