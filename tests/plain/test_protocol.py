@@ -389,42 +389,34 @@ def test_config_default_folder_per_os(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert launcher.config_path() == tmp_path / "Roaming" / "deepdream" / "client.json"
 
 
-def test_corrupt_config_is_a_one_line_error(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "client.json"
-    path.write_text("{not json")
-    with pytest.raises(ValueError, match="is not valid JSON") as err:
-        launcher.read_config(path)
-    assert "\n" not in str(err.value)
-    # a plug-in making its client gets the client's own error, which it already reports
-    monkeypatch.setenv("DEEPDREAM_CONFIG", str(path))
-    monkeypatch.delenv("DEEPDREAM_ENDPOINT", raising=False)
-    with pytest.raises(BadEndpoint, match=f"{re.escape(str(path))} is not valid JSON"):
-        Client()
-    # an endpoint given outright still needs the config for the CurveZMQ key folder
-    monkeypatch.delenv("DEEPDREAM_CURVE_DIR", raising=False)
-    with pytest.raises(BadEndpoint, match="is not valid JSON"):
-        Client("tcp://127.0.0.1:5599")
-
-
-@pytest.mark.parametrize("kind", ["folder", "not utf-8"])
-def test_unreadable_config_is_a_one_line_error(kind: str, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """A config that cannot be read is reported like a corrupt one (it used to escape as a
-    raw IsADirectoryError from the Krita API and the CLI, which promise a one-line error)."""
+@pytest.mark.parametrize(("kind", "words"), [
+    ("not json", "is not valid JSON"),
+    # (these escaped as a raw IsADirectoryError / UnicodeDecodeError from the Krita API and
+    # the CLI, which promise a one-line error)
+    ("folder", r"cannot read {} .*fix or delete it"),
+    ("not utf-8", r"cannot read {} .*fix or delete it"),
+])
+def test_a_config_that_cannot_be_used_is_a_one_line_error(
+        kind: str, words: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "client.json"
     if kind == "folder":
         path.mkdir()
     else:
-        path.write_bytes(b'{"endpoint": "tcp://127.0.0.1:5599", "theme": "\xff"}')
-    with pytest.raises(ValueError, match=f"cannot read {re.escape(str(path))} .*fix or "
-                                         "delete it") as err:
+        path.write_bytes(b"{not json" if kind == "not json" else
+                         b'{"endpoint": "tcp://127.0.0.1:5599", "theme": "\xff"}')
+    words = words.format(re.escape(str(path)))
+    with pytest.raises(ValueError, match=words) as err:
         launcher.read_config(path)
-    assert "\n" not in str(err.value)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+    # a plug-in making its client gets the client's own error, which it already reports
     monkeypatch.setenv("DEEPDREAM_CONFIG", str(path))
     monkeypatch.delenv("DEEPDREAM_ENDPOINT", raising=False)
-    with pytest.raises(BadEndpoint, match=f"cannot read {re.escape(str(path))}"):
+    with pytest.raises(BadEndpoint, match=words):
         Client()
+    # an endpoint given outright still needs the config for the CurveZMQ key folder
+    monkeypatch.delenv("DEEPDREAM_CURVE_DIR", raising=False)
+    with pytest.raises(BadEndpoint, match=words):
+        Client("tcp://127.0.0.1:5599")
 
 
 def test_ensure_daemon_without_a_start_command_says_how_to_configure(
