@@ -64,7 +64,8 @@ def _fast_here(x: torch.Tensor) -> bool:
 
 class _ConvReLU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, dilation, groups):  # noqa: ANN001
+    def forward(ctx, x, weight, bias, stride, padding, dilation,  # noqa: ANN001
+                groups) -> torch.Tensor:  # noqa: ANN001
         if x.is_cuda:
             y = torch.cudnn_convolution_relu(x, weight, bias, stride, padding, dilation, groups)
         else:  # (the fast path runs this on CUDA only; tests check the backward here)
@@ -74,7 +75,7 @@ class _ConvReLU(torch.autograd.Function):
         return y
 
     @staticmethod
-    def backward(ctx, grad):  # noqa: ANN001
+    def backward(ctx, grad) -> tuple[torch.Tensor | None, ...]:  # noqa: ANN001
         x, weight, y = ctx.saved_tensors
         stride, padding, dilation, groups = ctx.conv
         grad = torch.ops.aten.threshold_backward(grad.to(y.dtype), y, 0)
