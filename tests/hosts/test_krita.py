@@ -318,6 +318,21 @@ def test_a_second_dream_asked_for_meanwhile_is_refused_and_the_first_goes_on(kri
     assert fact["original_unchanged"] and not fact["busy_at_end"]
 
 
+def test_a_fault_of_the_plug_ins_own_is_said_and_dream_works_again(krita, endpoint):
+    """An unexpected error while sending (not a daemon's answer) left the docker busy for
+    good: Dream off, Cancel doing nothing, until Krita was restarted."""
+    facts = krita.run_cases(
+        [{"name": "submit_fault", "model": "RGBA", "depth": "U8", "submit_raises": "boom"},
+         {"name": "after_fault", "model": "RGBA", "depth": "U8"}],
+        {"DEEPDREAM_ENDPOINT": endpoint}, script="krita_async")
+    fault = _fact(facts, "submit_fault")
+    assert fault.get("error") == "could not send the dream: boom", fault
+    assert not fault["busy_at_end"] and fault["original_unchanged"]
+    assert fault["layers_after"] == fault["layers_before"]
+    after = _fact(facts, "after_fault")
+    assert after.get("result") == "paint (DeepDream)" and not after["busy_at_end"], after
+
+
 def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
     """Krita's real window under Xvfb: a test-only plug-in (krita_scripts/dd_gui_driver)
     opens a document, shows the docker, presses Dream, screenshots, undoes, dreams through

@@ -134,6 +134,10 @@ class DreamRunner(QObject):
             client.close()
             self._end(connection.daemon_message(exc))
             return
+        except Exception as exc:  # a fault of the plug-in's own: said, and Dream usable again
+            client.close()
+            self._end(f"could not send the dream: {first_line(exc)}")
+            return
         self._client = client
         self._notifier = QSocketNotifier(fd, READ, self)
         self._notifier.activated.connect(self._pump)
@@ -150,6 +154,10 @@ class DreamRunner(QObject):
         except DaemonError as exc:
             if self._outcome is None:
                 self._end(connection.daemon_message(exc))
+                return
+        except Exception as exc:  # (as in _submit: never a docker stuck "dreaming")
+            if self._outcome is None:
+                self._end(f"the dream failed: {first_line(exc)}")
                 return
         # Callbacks only record the outcome: the client is closed here, after it returned.
         outcome, self._outcome = self._outcome, None

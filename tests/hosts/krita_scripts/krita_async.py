@@ -25,6 +25,7 @@ from typing import Any
 import deepdream_krita
 from deepdream_krita import controller
 from deepdream_krita.qt import QtCore
+from deepdream_protocol.client import Client
 from krita import Krita
 from krita_cases import animation_facts, build, keyframes, rect, run_all, samples
 
@@ -182,10 +183,18 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     runner.failed.connect(on_failed)
     runner.refused.connect(on_refused)
     QtCore.QTimer.singleShot(case.get("limit_ms", LIMIT_MS), loop.quit)
-    out["started"] = runner.start(doc, layer, case["settings"])
-    if out["started"]:
-        out["busy_after_start"] = runner.busy
-        loop.exec_() if hasattr(loop, "exec_") else loop.exec()
+    submit = Client.submit
+    if case.get("submit_raises"):  # a fault of the client's own, not an answer of the daemon
+        def broken(*_: Any, **__: Any) -> None:
+            raise RuntimeError(case["submit_raises"])
+        Client.submit = broken
+    try:
+        out["started"] = runner.start(doc, layer, case["settings"])
+        if out["started"]:
+            out["busy_after_start"] = runner.busy
+            loop.exec_() if hasattr(loop, "exec_") else loop.exec()
+    finally:
+        Client.submit = submit
     ticker.stop()
     for signal, slot in ((runner.progressed, on_progress), (runner.succeeded, on_done),
                          (runner.failed, on_failed), (runner.refused, on_refused)):
