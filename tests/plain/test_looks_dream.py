@@ -323,7 +323,7 @@ def test_class_on_trunk_only_weights_is_a_clear_error(tmp_path: Path, photo) -> 
     assert caffe.spec.preprocess == "caffe" and not caffe.has_logits
     settings = DreamSettings.from_dict({"model": "classic", "layer": "inception_3b",
                                         "octaves": 1, "iterations": 1, "classes": "tabby"})
-    with pytest.raises(SettingsError, match="no classifier \\(trunk-only weights\\)"):
+    with pytest.raises(SettingsError, match=r"no classifier \(trunk-only weights, or one"):
         dream(photo, caffe, settings)
     # the same weights dream fine with a layer objective
     out = dream(photo, caffe, DreamSettings.from_dict({**settings.to_dict(), "classes": ""}))
