@@ -245,6 +245,21 @@ def _quantise(out: np.ndarray, fmt: PixelFormat, host: np.ndarray,
     return result.tobytes()
 
 
+_LAYOUT_BY_CHANNELS = {1: "G", 2: "GA", 3: "RGB", 4: "RGBA"}
+
+
+def float_frame(image: np.ndarray) -> tuple[bytes, PixelFormat]:
+    """An engine image (float (H, W, C) sRGB) as a float32 sRGB frame and its format: the
+    engine's own values, so a daemon dreams exactly what this process would."""
+    fmt = PixelFormat(_LAYOUT_BY_CHANNELS[image.shape[2]], "f32", "srgb")
+    return np.ascontiguousarray(image, dtype="<f4").tobytes(), fmt
+
+
+def float_mask(mask: np.ndarray) -> bytes:
+    """A float (H, W) mask in [0, 1] as an ``f32`` mask frame (``decode_mask`` reads it)."""
+    return np.ascontiguousarray(mask, dtype="<f4").tobytes()
+
+
 def decode_mask(data: bytes | memoryview, dtype: str, width: int, height: int) -> np.ndarray:
     """A mask frame (one sample per pixel, u8 0..255 or f32 0..1) -> float32 (H, W) in [0, 1]."""
     if dtype not in MASK_DTYPES:

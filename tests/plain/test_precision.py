@@ -185,7 +185,7 @@ def test_a_daemon_compiles_ahead_by_default_only_on_an_nvidia_gpu_with_triton(
     import importlib.util
 
     import torch
-    from deepdream.server import compile_mode
+    from deepdream.cli_daemon import compile_mode
 
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda _device: capability)

@@ -64,6 +64,15 @@ except PrecisionError:  # (the command line has refused it in one line already)
 COMPILE = _COMPILE_MODE == "now"
 #: DEEPDREAM_COMPILE=ahead: the same, each size compiled in a separate process first
 COMPILE_AHEAD = _COMPILE_MODE == "ahead"
+
+
+def set_compile_mode(mode: str | None) -> None:
+    """How the dream steps of every model are compiled from now on: "now", "ahead" or None
+    (not), as the daemon's --compile says; DEEPDREAM_COMPILE set it at import."""
+    global COMPILE, COMPILE_AHEAD
+    COMPILE, COMPILE_AHEAD = mode == "now", mode == "ahead"
+
+
 GRAPH_CACHE_SIZE = 16  # graphs kept (a model's graphs share one pool; each has its buffers)
 #: and their image buffers together within this share of the device's memory
 GRAPH_BUFFER_SHARE = 1 / 16

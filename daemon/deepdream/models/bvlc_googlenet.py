@@ -123,10 +123,6 @@ class CaffeGoogLeNet(nn.Module):
         self.loss3_classifier_1 = nn.Linear(1024, num_classes) if classifier else None
         self.layers = layer_channels()
 
-    @property
-    def has_classifier(self) -> bool:
-        return self.loss3_classifier_1 is not None
-
     def stages(self, logits: bool = False) -> list[tuple[str, nn.Module]]:
         """The trunk in forward order as (layer name, module); each module's input is the
         previous one's output.  ``logits`` appends the classifier as stage ``logits``."""

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from deepdream_protocol.presets import preset_fill
+from deepdream_protocol.presets import complete_from_preset
 from deepdream_protocol.settings import SETTINGS, Setting
 
 from .pixels import DreamError
@@ -72,8 +72,8 @@ def complete(values: Mapping[str, Any] | None) -> dict[str, Any]:
     if unknown:
         raise DreamError(f"unknown setting {unknown[0]!r}; known: {', '.join(BY_NAME)}")
     checked = {name: coerce(BY_NAME[name], value) for name, value in values.items()}
-    base = {**DEFAULTS, **preset_fill(checked.get("preset", ""))}
-    return {name: checked[name] if name in checked else base[name] for name in BY_NAME}
+    shared = complete_from_preset(checked)  # (the daemon's settings; the plug-in's own here)
+    return {name: shared.get(name, checked.get(name, DEFAULTS[name])) for name in BY_NAME}
 
 
 def load(read: Callable[[str], str | None]) -> dict[str, Any]:
