@@ -6,9 +6,11 @@ import platform
 import sys
 from pathlib import Path
 
+from deepdream_protocol import launcher
+
 from . import daemon_ctl, plugin_files
 from .hosts import HostTarget
-from .manifest import Manifest, launcher
+from .manifest import Manifest
 from .torch_choice import PROBE
 from .venv import describe_device, python_in
 from .venv_probes import WEIGHTS, run_probe

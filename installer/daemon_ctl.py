@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 
-from .manifest import launcher, settings, zmtp
+from deepdream_protocol import launcher, settings, zmtp
+
 from .plugin_files import InstallError
 from .venv import bin_dir, python_in, script_in
 from .venv_probes import DAEMON_HELLO, LOG_FILE, run_probe

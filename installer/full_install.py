@@ -12,11 +12,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from deepdream_protocol import launcher, zmtp
+
 from . import check, daemon_ctl, plugin_files, wheels
 from .hosts import HostTarget, Probe, custom_target, detect
 from .kritarc import remove_empty_dirs
 from .machine import Machine, this_machine
-from .manifest import Manifest, launcher, zmtp
+from .manifest import Manifest
 from .plugin_files import REPO, InstallError
 from .test_cmd import prepare
 from .torch_choice import TorchChoiceError

@@ -9,7 +9,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from deepdream_protocol import launcher, settings, zmtp  # noqa: F401  (found: see __init__)
+from deepdream_protocol import launcher  # (found by path: see __init__)
 
 from .kritarc import missing_dirs
 from .plugin_files import InstallError

@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from deepdream_protocol import launcher
 
 from installer import full_install, plugin_files
-from installer.manifest import Manifest, launcher
+from installer.manifest import Manifest
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = plugin_files.project_version()

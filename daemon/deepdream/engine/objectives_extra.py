@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
-from contextvars import ContextVar
 from functools import lru_cache
 
 import torch
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .objectives import Features, Objective, mean_square
+from .tiling import ROLL
 
 LOGITS = "logits"
 
@@ -34,10 +34,6 @@ def _layer(feats: Features, layer: str) -> Tensor:
 
 # --- neuron ------------------------------------------------------------------------------
 
-#: how far the step's roll (the jitter) moved the picture, as fractions of its height and
-#: width (``tiling.gradient`` sets it): a neuron stays on its part of the picture, where it
-#: would otherwise see the opposite edge's pixels whenever the roll carries them there
-ROLL: ContextVar[tuple[float, float]] = ContextVar("deepdream_roll", default=(0.0, 0.0))
 
 
 def neuron(layer: str, channel: int, x: float = 0.5, y: float = 0.5) -> Objective:

@@ -15,6 +15,7 @@ import math
 import random
 import weakref
 from collections.abc import Collection
+from contextvars import ContextVar
 
 import torch
 
@@ -22,7 +23,12 @@ from ..accel import compute_dtype
 from ..devices import free_memory
 from ..models.network import DreamModel
 from .objectives import Objective
-from .objectives_extra import ROLL
+
+#: how far the step's roll (the jitter) moved the picture, as fractions of its height and
+#: width (``gradient`` sets it): a neuron (objectives_extra) stays on its part of the
+#: picture, where it would otherwise see the opposite edge's pixels whenever the roll
+#: carries them there
+ROLL: ContextVar[tuple[float, float]] = ContextVar("deepdream_roll", default=(0.0, 0.0))
 
 # Rough forward+backward bytes per input pixel, trunk up to a mid-depth layer, float32.
 # GoogLeNet to inception4c measured about 620 B/px of peak RSS on the CPU (2x margin here,
