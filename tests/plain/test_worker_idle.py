@@ -158,6 +158,7 @@ def test_idle_models_are_unloaded_and_their_memory_given_back(
 
     released: list[str] = []
     monkeypatch.setattr(worker.cache, "_load", load)
+    monkeypatch.setattr(worker.cache, "_version", lambda name: None)  # (no models file here)
     monkeypatch.setattr(fastpath, "warm_up", lambda model, device: None)
     monkeypatch.setattr(worker.server.opts, "preload", ("tiny",))
     monkeypatch.setattr(server, "UNLOAD_POLL_S", 0.05)
