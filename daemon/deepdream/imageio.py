@@ -241,8 +241,13 @@ def _fitted_exif(raw: bytes, limit: int) -> bytes | None:
     """``raw`` within ``limit`` bytes: the longest texts and blobs (a scanner's description,
     a maker note) are left out, longest first, so camera, date and place stay; None if
     it still does not fit."""
+    if len(raw) <= limit:
+        return raw
     exif = Image.Exif()
-    exif.load(raw)
+    try:
+        exif.load(raw)
+    except Exception:  # (as in exif_for_dream: a damaged block is left out, not the dream)
+        return None
     while len(raw) > limit:
         ifds = [exif, exif.get_ifd(_EXIF_IFD)]
         found = [(len(v), ifd, tag) for ifd in ifds for tag, v in ifd.items()
