@@ -78,7 +78,10 @@ def read_image(path: str | os.PathLike[str], max_side: int | None = None
         found = tiff.tags(path)
         if found is not None and found[1].get(258, (8,))[0] in tiff.DEEP_BITS:
             endian, tags = found
-            _check_size(path, tags.get(256, (0,))[0], tags.get(257, (0,))[0])
+            # (a sample may be 8 bytes: the pixel count alone let a float64 RGBA file need
+            # four times the memory of the largest 16-bit one)
+            _check_size(path, tags.get(256, (0,))[0], tags.get(257, (0,))[0],
+                        tags.get(277, (1,))[0] * tags[258][0] // 8)
             raw, declared = tiff.read_deep(path, endian, tags)
             frames = tiff.pages(path)  # (Pillow's n_frames tells the others)
             image, bits, note = _to_unit(raw, path, declared)
@@ -265,10 +268,21 @@ def _too_big(path: Path) -> str:
             "pixels)")
 
 
-def _check_size(path: Path, width: int, height: int) -> None:
-    """The size limit Pillow puts on its images, for the files read here."""
-    if Image.MAX_IMAGE_PIXELS and width * height > 2 * Image.MAX_IMAGE_PIXELS:
+#: the bytes of a pixel that the size limit allows for: 16-bit RGBA
+_LIMIT_PIXEL_BYTES = 8
+
+
+def _check_size(path: Path, width: int, height: int, pixel_bytes: int = 1) -> None:
+    """The size limit Pillow puts on its images, for the files read here; ``pixel_bytes``:
+    what one pixel's samples take, held to what a 16-bit RGBA image of that size takes."""
+    if not Image.MAX_IMAGE_PIXELS:
+        return
+    if width * height > 2 * Image.MAX_IMAGE_PIXELS:
         raise ImageIOError(_too_big(path))
+    most = 2 * Image.MAX_IMAGE_PIXELS * _LIMIT_PIXEL_BYTES // max(pixel_bytes, 1)
+    if width * height > most:
+        raise ImageIOError(f"{path}: the image is too big to read (over {most} pixels of "
+                           f"{pixel_bytes} bytes each)")
 
 
 def _join(first: str | None, second: str) -> str:

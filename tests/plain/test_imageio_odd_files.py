@@ -162,3 +162,20 @@ def test_exif_too_long_for_a_jpeg_loses_its_longest_text_not_the_dream(
     assert got.get_ifd(0x8769)[0x9003] == "2026:11:27 09:00:00"
     assert 0x010E not in got
 
+
+
+def test_deep_samples_count_against_the_size_limit_by_their_bytes(tmp_path: Path) -> None:
+    """A float64 RGBA TIFF passed the pixel limit with four times the memory of the largest
+    16-bit RGBA one (about 19 GB at the limit, from a file of a few MB): refused in one
+    line before anything is read.  The same size in 16 bits is within the limit."""
+    from PIL import Image as PILImage
+
+    side = int((2 * PILImage.MAX_IMAGE_PIXELS) ** 0.5 * 0.9)  # under the pixel limit
+    entries = [(256, 4, 1, side), (257, 4, 1, side), (258, 3, 1, 64), (259, 3, 1, 1),
+               (262, 3, 1, 2), (273, 4, 1, 0), (277, 3, 1, 4), (278, 4, 1, 1),
+               (279, 4, 1, 0), (339, 3, 1, 3)]
+    path = tmp_path / "huge.tif"
+    path.write_bytes(_tiff(entries))
+    with pytest.raises(ImageIOError, match="too big to read .* of 32 bytes each") as err:
+        read_image(path)
+    assert "\n" not in str(err.value)
