@@ -3,6 +3,7 @@ trunk-only weight files, checked keys and shapes, and the offline download error
 
 from __future__ import annotations
 
+import struct
 import urllib.error
 import warnings
 from pathlib import Path
@@ -124,6 +125,10 @@ def test_a_training_checkpoint_gives_its_networks_weights(tmp_path: Path) -> Non
     (b"", "is not a PyTorch weights file"),  # (torch said only "EOFError")
     (b"\x89PNG\r\n\x1a\n" + bytes(64), "is not a PyTorch weights file"),
     (None, "save the model's state_dict()"),  # (torch: weights_only=False, in ANSI bold)
+    # a safetensors file (its header's length, then JSON): it said "not a PyTorch weights
+    # file", which did not tell what to do
+    (struct.pack("<Q", 19) + b'{"__metadata__":{}}',
+     "a safetensors file, which is not read here; save the"),
 ])
 def test_a_file_that_is_no_state_dict_says_what_it_is(tmp_path: Path, content: bytes | None,
                                                       words: str) -> None:

@@ -73,10 +73,13 @@ def _unreadable(path: Path, exc: BaseException) -> str:
     first = first_line(exc)
     try:
         with open(path, "rb") as f:
-            head = f.read(4)
+            head = f.read(10)
     except OSError:  # (no permission to read it: torch's words say so)
         return first
-    if head != b"PK\x03\x04" and head[:1] != b"\x80":  # torch.save's zip, a legacy pickle
+    if head[8:10] == b'{"':  # safetensors: a header's length, then the header's JSON
+        return ("it is a safetensors file, which is not read here; save the weights with "
+                "torch.save(model.state_dict(), path)")
+    if head[:4] != b"PK\x03\x04" and head[:1] != b"\x80":  # torch.save's zip, a legacy pickle
         return "it is not a PyTorch weights file (what torch.save writes)"
     if "TorchScript" in str(exc):  # (torch.jit.save's zip: torch suggests an unsafe load)
         return ("it is a TorchScript archive (torch.jit.save); save the model's state_dict() "
