@@ -14,6 +14,7 @@ import pytest
 import zmq
 from deepdream import server
 from deepdream.jobs import Job
+from deepdream.worker import OUTBOX
 from deepdream_protocol import messages as m
 from deepdream_protocol.pixels import PixelFormat
 
@@ -50,7 +51,7 @@ def test_a_ping_does_not_overtake_the_last_word_of_the_job_it_asks_about(served)
     srv.queue.put(Job(PEER, "j1", None, PixelFormat("G", "u8"), 1, 1, memoryview(b"\0")))
     job = srv.queue.get(timeout=1)
     out = srv.ctx.socket(zmq.PUSH)
-    out.connect(server._OUTBOX)
+    out.connect(OUTBOX)
     marked = threading.Event()
 
     def worker() -> None:  # as Worker._run's send: the job marked done, then its last word

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from deepdream import accel, server
+from deepdream import worker as workers
 from deepdream.engine import compile_ahead
 from deepdream.jobs import Job
 
@@ -20,7 +21,7 @@ from tests.support.jobs import wait_until
 
 
 @pytest.fixture
-def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[server.Worker]:
+def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[workers.Worker]:
     srv = server.Server(server.ServeOptions(port=free_port(), devices=("cpu",)))
     w = srv.workers[0]
     ran: list[Job] = []
@@ -39,10 +40,10 @@ def _job(n: int) -> Job:
 
 
 def test_idle_worker_releases_memory_once_after_a_job(
-        worker: server.Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+        worker: workers.Worker, monkeypatch: pytest.MonkeyPatch) -> None:
     released = threading.Event()
     calls: list[float] = []
-    monkeypatch.setattr(server, "RELEASE_AFTER_S", 0.3)
+    monkeypatch.setattr(workers, "RELEASE_AFTER_S", 0.3)
     monkeypatch.setattr(accel, "release_memory",
                         lambda: (calls.append(time.monotonic()), released.set()))
     worker.start()
@@ -57,9 +58,9 @@ def test_idle_worker_releases_memory_once_after_a_job(
 
 
 def test_idle_worker_ticks_compile_ahead_while_it_has_work(
-        worker: server.Worker, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server, "AHEAD_POLL_S", 0.05)
-    monkeypatch.setattr(server, "CAPTURE_AFTER_S", 0.0)
+        worker: workers.Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "AHEAD_POLL_S", 0.05)
+    monkeypatch.setattr(workers, "CAPTURE_AFTER_S", 0.0)
     ticks: list[bool] = []
     monkeypatch.setattr(compile_ahead, "busy", lambda: len(ticks) < 6)
     monkeypatch.setattr(compile_ahead, "tick",
@@ -74,7 +75,7 @@ def test_idle_worker_ticks_compile_ahead_while_it_has_work(
 
 
 def test_compile_ahead_is_told_when_a_job_waits_and_its_failure_stops_only_it(
-        worker: server.Worker, monkeypatch: pytest.MonkeyPatch,
+        worker: workers.Worker, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     seen: list[bool] = []
     stopped = threading.Event()
@@ -100,11 +101,11 @@ def test_compile_ahead_is_told_when_a_job_waits_and_its_failure_stops_only_it(
 
 
 def test_compile_ahead_captures_only_a_while_after_the_last_job(
-        worker: server.Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+        worker: workers.Worker, monkeypatch: pytest.MonkeyPatch) -> None:
     """Right after a result the artist often asks again: a capture then (seconds long)
     would make that try wait, so compile_ahead hears "a job waits" for CAPTURE_AFTER_S."""
-    monkeypatch.setattr(server, "AHEAD_POLL_S", 0.05)
-    monkeypatch.setattr(server, "CAPTURE_AFTER_S", 2.0)
+    monkeypatch.setattr(workers, "AHEAD_POLL_S", 0.05)
+    monkeypatch.setattr(workers, "CAPTURE_AFTER_S", 2.0)
     ticks: list[tuple[float, bool]] = []
     monkeypatch.setattr(compile_ahead, "busy", lambda: True)
     monkeypatch.setattr(compile_ahead, "tick", lambda device, job_waiting: ticks.append(
@@ -121,7 +122,7 @@ def test_compile_ahead_captures_only_a_while_after_the_last_job(
     assert not after[-1][1]  # and free again
 
 
-def test_an_idle_worker_keeps_nothing_of_its_last_job(worker: server.Worker,
+def test_an_idle_worker_keeps_nothing_of_its_last_job(worker: workers.Worker,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The job (its frame, mask, guide) stayed referenced until the next one came."""
     import gc
@@ -139,7 +140,7 @@ def test_an_idle_worker_keeps_nothing_of_its_last_job(worker: server.Worker,
 
 
 def test_idle_models_are_unloaded_and_their_memory_given_back(
-        worker: server.Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+        worker: workers.Worker, monkeypatch: pytest.MonkeyPatch) -> None:
     """--unload-after: the unload runs on the worker, which then returns the memory (a
     preloaded model stayed held by the worker too, so it was never freed)."""
     import gc
@@ -161,7 +162,7 @@ def test_idle_models_are_unloaded_and_their_memory_given_back(
     monkeypatch.setattr(worker.cache, "_version", lambda name: None)  # (no models file here)
     monkeypatch.setattr(fastpath, "warm_up", lambda model, device: None)
     monkeypatch.setattr(worker.server.opts, "preload", ("tiny",))
-    monkeypatch.setattr(server, "UNLOAD_POLL_S", 0.05)
+    monkeypatch.setattr(workers, "UNLOAD_POLL_S", 0.05)
     monkeypatch.setattr(accel, "release_memory", lambda: released.append("host"))
     monkeypatch.setattr(accel, "release_device_cache", lambda device: released.append("device"))
     worker.cache.idle_seconds = 0.3
