@@ -120,7 +120,7 @@ def check_daemon_models(catalog: dict[str, Any], endpoint: str, settings: dict[s
 
     name = DreamSettings.from_dict(settings).model
     ours = (registry.available(models_file) if specs is None else specs).get(name)
-    named = Path(models_file).expanduser()
+    named = Path(models_file).expanduser().absolute()  # (as the registry names its source)
     if ours is None or ours.source != str(named):
         return
     theirs = (catalog.get("models") or {}).get(name)

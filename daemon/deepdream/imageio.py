@@ -20,6 +20,7 @@ import shutil
 import stat
 import struct
 import tempfile
+import threading
 import warnings
 import zlib
 from collections.abc import Mapping
@@ -62,6 +63,10 @@ class ImageInfo:
 # --- reading -----------------------------------------------------------------------------
 
 
+#: held while Pillow's warnings are caught (see read_image)
+_WARNINGS = threading.Lock()
+
+
 def read_image(path: str | os.PathLike[str], max_side: int | None = None
                ) -> tuple[np.ndarray, ImageInfo]:
     """Read any Pillow-readable image (and the deep TIFFs Pillow cannot); returns float32
@@ -75,36 +80,37 @@ def read_image(path: str | os.PathLike[str], max_side: int | None = None
     profile, note, frames = None, None, 1
     dpi, exif = None, None
     try:
-        found = tiff.tags(path)
-        if found is not None and found[1].get(258, (8,))[0] in tiff.DEEP_BITS:
-            endian, tags = found
-            # (a sample may be 8 bytes: the pixel count alone let a float64 RGBA file need
-            # four times the memory of the largest 16-bit one)
-            _check_size(path, tags.get(256, (0,))[0], tags.get(257, (0,))[0],
-                        tags.get(277, (1,))[0] * tags[258][0] // 8)
-            raw, declared = tiff.read_deep(path, endian, tags)
-            frames = tiff.pages(path)  # (Pillow's n_frames tells the others)
-            image, bits, note = _to_unit(raw, path, declared)
-            if tags.get(262, (2,))[0] == 0:  # WhiteIsZero
-                image[..., :1] = 1.0 - image[..., :1]
-            extra = tags.get(338, (2,))[0] if image.shape[2] in (2, 4) else None
-            if extra == 0:  # an unspecified extra channel (a saved selection): not alpha,
-                image = image[..., :-1]  # as Pillow reads 8-bit ones
-            elif extra == 1:
-                image = tiff.unpremultiply(image)  # associated alpha: colour times alpha
-            image = _upright(image, tags.get(_ORIENTATION, (1,))[0])
-            profile = bytes(tags[tiff.ICC_PROFILE]) if tiff.ICC_PROFILE in tags else None
-            dpi = _tiff_dpi(tags)
-            fmt = "TIFF"
-            exif = _tiff_exif_of(path)
-        else:
-            with warnings.catch_warnings(record=True) as warned:
-                # Pillow warns of a "decompression bomb" from 89 megapixels on; this is the
-                # user's own file (the daemon has its own --max-pixels), and a size that
-                # is too big is the error below.  Its other warnings (a damaged tag) are
-                # told in the note, not as a Python warning.
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                warnings.simplefilter("always", UserWarning)
+        # Pillow warns of a "decompression bomb" from 89 megapixels on; this is the user's
+        # own file (the daemon has its own --max-pixels), and a size that is too big is the
+        # error below.  Its other warnings (a damaged tag) are told in the note, not as a
+        # Python warning.  (The lock: the warning filters are the process's, and a daemon
+        # reads guide images on several workers' threads.)
+        with _WARNINGS, warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("always", UserWarning)
+            found = tiff.tags(path)
+            if found is not None and found[1].get(258, (8,))[0] in tiff.DEEP_BITS:
+                endian, tags = found
+                # (a sample may be 8 bytes: the pixel count alone let a float64 RGBA
+                # file need four times the memory of the largest 16-bit one)
+                _check_size(path, tags.get(256, (0,))[0], tags.get(257, (0,))[0],
+                            tags.get(277, (1,))[0] * tags[258][0] // 8)
+                raw, declared = tiff.read_deep(path, endian, tags)
+                frames = tiff.pages(path)  # (Pillow's n_frames tells the others)
+                image, bits, note = _to_unit(raw, path, declared)
+                if tags.get(262, (2,))[0] == 0:  # WhiteIsZero
+                    image[..., :1] = 1.0 - image[..., :1]
+                extra = tags.get(338, (2,))[0] if image.shape[2] in (2, 4) else None
+                if extra == 0:  # an unspecified extra channel (a saved selection): not alpha,
+                    image = image[..., :-1]  # as Pillow reads 8-bit ones
+                elif extra == 1:
+                    image = tiff.unpremultiply(image)  # associated alpha: colour times alpha
+                image = _upright(image, tags.get(_ORIENTATION, (1,))[0])
+                profile = bytes(tags[tiff.ICC_PROFILE]) if tiff.ICC_PROFILE in tags else None
+                dpi = _tiff_dpi(tags)
+                fmt = "TIFF"
+                exif = _tiff_exif_of(path)
+            else:
                 with Image.open(path) as im:
                     fmt = im.format or "?"
                     profile = im.info.get("icc_profile") or None
@@ -127,8 +133,8 @@ def read_image(path: str | os.PathLike[str], max_side: int | None = None
                             profile = None
                     # once the pixels are read: a PNG's eXIf chunk may follow them
                     exif = im.info.get("exif") if fmt != "TIFF" else _tiff_exif(im)
-            for said in dict.fromkeys(str(w.message) for w in warned):
-                note = _join(note, f"{path}: {said}")
+        for said in dict.fromkeys(str(w.message) for w in warned):
+            note = _join(note, f"{path}: {said}")
     except FileNotFoundError:
         raise ImageIOError(f"{path}: no such file") from None
     except IsADirectoryError:

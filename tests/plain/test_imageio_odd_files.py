@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,21 @@ def test_a_tag_past_the_end_of_the_file_leaves_the_image_readable(tmp_path: Path
     assert info.bits == 8
     assert info.note and info.note.startswith(f"{path}: ")  # Pillow's warning, told as a note
     assert np.array_equal(np.rint(image * 255).astype(np.uint8).reshape(-1), list(pixels))
+
+
+def test_a_deep_tiffs_damaged_tag_is_a_note_too(tmp_path: Path) -> None:
+    """(The 16-bit reader's Pillow pass for the EXIF warned on stderr instead.)"""
+    pixels = np.arange(4, dtype="<u2").tobytes()
+    entries = [*_gray16(2, 2, 1, 0, len(pixels)), (700, 1, 123, 10_000)]
+    header = 8 + 2 + 12 * len(entries) + 4
+    entries[5] = (273, 4, 1, header)
+    path = tmp_path / "xmp16.tif"
+    path.write_bytes(_tiff(entries, pixels))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        image, info = read_image(path)
+    assert info.bits == 16 and image.shape == (2, 2, 1)
+    assert info.note and info.note.startswith(f"{path}: ")
 
 
 @pytest.mark.parametrize("kind", [16, 2])  # LONG8 and ASCII, of a count no file could hold

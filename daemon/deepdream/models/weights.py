@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import urllib.error
-import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -67,6 +67,16 @@ def _reason(exc: BaseException) -> str:
     return first_line(reason if isinstance(reason, BaseException) else exc)
 
 
+def _torchscript(path: Path) -> bool:
+    """Whether ``path`` is a TorchScript archive (torch.jit.save: code beside the tensors),
+    told before torch.load, which warns of one before it refuses it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/constants.pkl") for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def _unreadable(path: Path, exc: BaseException) -> str:
     """Why torch.load refused ``path``, in words for its user: torch's own are a bare number
     for a text file, or advice to load with weights_only=False, which a models file cannot."""
@@ -81,9 +91,6 @@ def _unreadable(path: Path, exc: BaseException) -> str:
                 "torch.save(model.state_dict(), path)")
     if head[:4] != b"PK\x03\x04" and head[:1] != b"\x80":  # torch.save's zip, a legacy pickle
         return "it is not a PyTorch weights file (what torch.save writes)"
-    if "TorchScript" in str(exc):  # (torch.jit.save's zip: torch suggests an unsafe load)
-        return ("it is a TorchScript archive (torch.jit.save); save the model's state_dict() "
-                "instead")
     if isinstance(exc, pickle.UnpicklingError):  # weights_only met something besides tensors
         return ("it holds more than tensors (a whole pickled model?); save the model's "
                 "state_dict() instead")
@@ -100,10 +107,11 @@ def load_file_weights(arch: Arch, net: nn.Module, path: Path) -> bool:
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise ModelError(f"weights file {path} {what}; fix the path in the models file")
+    if _torchscript(path):  # (torch's own answer suggests an unsafe load)
+        raise ModelError(f"cannot read weights file {path}: it is a TorchScript archive "
+                         "(torch.jit.save); save the model's state_dict() instead")
     try:
-        with warnings.catch_warnings():  # (torch warns of a TorchScript file, then refuses)
-            warnings.simplefilter("ignore", UserWarning)
-            state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line answer
         raise ModelError(f"cannot read weights file {path}: {_unreadable(path, exc)}") from None
     # a training checkpoint keeps the weights under a key of its own, beside its optimiser's
