@@ -253,6 +253,7 @@ def test_damaged_weights_are_refused_by_name(tmp_path: Path, damage: str) -> Non
         registry.load("w", "cpu", models_file=toml)
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # (torch.jit.script makes the file)
 def test_a_torchscript_file_says_what_it_is_without_a_warning(tmp_path: Path) -> None:
     """Torch warned, then advised a load that runs the file's code."""
     torch.jit.script(torch.nn.Conv2d(3, 3, 1)).save(str(tmp_path / "ts.pth"))
