@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import numpy as np
@@ -438,5 +439,7 @@ def run_models(args: argparse.Namespace) -> int:
             print(f"    {spec.description}")
         if spec.source != "built-in":
             print(f"    from {spec.source}")
+        if weights == "file" and not Path(spec.weights).is_file():  # (said before a dream)
+            print(f"    weights file {spec.weights} does not exist: this model cannot dream")
         print("    layers: " + ", ".join(f"{n} ({c})" for n, c in spec.layers.items()))
     return 0

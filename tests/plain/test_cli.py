@@ -121,6 +121,19 @@ def test_models_lists_models_and_layers_with_channels(run) -> None:
     assert code == 0 and out.startswith("tiny") and "vgg16" not in out
 
 
+def test_models_says_which_models_cannot_dream_for_want_of_their_weights(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """(Listed like any other, the model failed only when dreamed.)"""
+    (tmp_path / "w.pth").write_bytes(b"")
+    (tmp_path / "m.toml").write_text('[models.gone]\narch = "vgg16"\nweights = "gone.pth"\n'
+                                     '[models.here]\narch = "vgg16"\nweights = "w.pth"\n')
+    assert main(["models", "--models-file", str(tmp_path / "m.toml")]) == 0
+    out = capsys.readouterr().out
+    gone, here = out.split("\ngone  ")[1].split("\nhere  ")
+    assert f"weights file {tmp_path / 'gone.pth'} does not exist: this model cannot dream" in gone
+    assert "does not exist" not in here
+
+
 def test_models_name_reads_the_models_files_once(run, monkeypatch: pytest.MonkeyPatch) -> None:
     from deepdream.models import registry
 
