@@ -427,6 +427,7 @@ class ProgressBar:
 
 def run_models(args: argparse.Namespace) -> int:
     from deepdream.models import registry
+    from deepdream.models.weights import missing_weights
 
     specs = registry.available(args.models_file)
     if args.name is not None:
@@ -439,7 +440,8 @@ def run_models(args: argparse.Namespace) -> int:
             print(f"    {spec.description}")
         if spec.source != "built-in":
             print(f"    from {spec.source}")
-        if weights == "file" and not Path(spec.weights).is_file():  # (said before a dream)
-            print(f"    weights file {spec.weights} does not exist: this model cannot dream")
+        missing = missing_weights(Path(spec.weights)) if weights == "file" else None
+        if missing:  # (said before a dream)
+            print(f"    {missing}: this model cannot dream")
         print("    layers: " + ", ".join(f"{n} ({c})" for n, c in spec.layers.items()))
     return 0

@@ -101,12 +101,19 @@ def _unreadable(path: Path, exc: BaseException) -> str:
 _CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "net")
 
 
+def missing_weights(path: Path) -> str | None:
+    """Why ``path`` is no weights file to read ("weights file P does not exist"), or None."""
+    if path.is_file():
+        return None
+    return f"weights file {path} {'is a folder' if path.is_dir() else 'does not exist'}"
+
+
 def load_file_weights(arch: Arch, net: nn.Module, path: Path) -> bool:
     """Load a state_dict file (full network or trunk only), checking every key and shape;
     True when it also held the classifier head (see ``load_head``)."""
-    if not path.is_file():
-        what = "is a folder" if path.is_dir() else "does not exist"
-        raise ModelError(f"weights file {path} {what}; fix the path in the models file")
+    missing = missing_weights(path)
+    if missing:
+        raise ModelError(f"{missing}; fix the path in the models file")
     if _torchscript(path):  # (torch's own answer suggests an unsafe load)
         raise ModelError(f"cannot read weights file {path}: it is a TorchScript archive "
                          "(torch.jit.save); save the model's state_dict() instead")
