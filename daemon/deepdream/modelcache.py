@@ -7,6 +7,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger("deepdream.server")
@@ -16,6 +17,14 @@ def model_bytes(model: Any) -> int:
     """Parameter and buffer bytes of a torch module (what stays resident)."""
     tensors = list(model.parameters()) + list(model.buffers())
     return sum(t.numel() * t.element_size() for t in tensors)
+
+
+@dataclass
+class _Entry:
+    model: Any
+    size: int  # bytes
+    version: Hashable  # what the name stood for when it was loaded
+    used: float  # time.monotonic() of its last use
 
 
 class ModelCache:
@@ -34,17 +43,17 @@ class ModelCache:
         self._version = version
         self.max_bytes = max_bytes
         self.idle_seconds = idle_seconds
-        self._models: OrderedDict[str, tuple[Any, int, float]] = OrderedDict()
-        self._versions: dict[str, Hashable] = {}
+        self._models: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
         self._lock = threading.Lock()
 
     def get(self, name: str) -> Any:
         version = self._version(name)
         with self._lock:
-            if name in self._models and self._versions.get(name) == version:
-                model, size, _ = self._models.pop(name)
-                self._models[name] = (model, size, time.monotonic())
-                return model
+            entry = self._models.get(name)
+            if entry is not None and entry.version == version:
+                self._models.move_to_end(name)
+                entry.used = time.monotonic()
+                return entry.model
             if self._models.pop(name, None) is not None:
                 log.info("model %s was redefined; loading it anew", name)
         started = time.monotonic()
@@ -53,8 +62,7 @@ class ModelCache:
         log.info("loaded model %s (%.0f MB) in %.1f s", name, size / 2**20,
                  time.monotonic() - started)
         with self._lock:
-            self._models[name] = (model, size, time.monotonic())
-            self._versions[name] = version
+            self._models[name] = _Entry(model, size, version, time.monotonic())
             while len(self._models) > 1 and self.total_bytes() > self.max_bytes:
                 old, _ = self._models.popitem(last=False)
                 log.info("unloaded model %s (cache over %d MB)", old, self.max_bytes // 2**20)
@@ -64,11 +72,10 @@ class ModelCache:
         """``name`` was in use until now (a job's end: idle time counts from there)."""
         with self._lock:
             if name in self._models:
-                model, size, _ = self._models[name]
-                self._models[name] = (model, size, time.monotonic())
+                self._models[name].used = time.monotonic()
 
     def total_bytes(self) -> int:
-        return sum(size for _, size, _ in self._models.values())
+        return sum(entry.size for entry in self._models.values())
 
     def names(self) -> list[str]:
         with self._lock:
@@ -79,7 +86,7 @@ class ModelCache:
             return []
         cutoff = time.monotonic() - self.idle_seconds
         with self._lock:
-            old = [n for n, (_, _, used) in self._models.items() if used < cutoff]
+            old = [n for n, entry in self._models.items() if entry.used < cutoff]
             for name in old:
                 del self._models[name]
         for name in old:
