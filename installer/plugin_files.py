@@ -128,6 +128,14 @@ def _write_manifest(folder: Path, data: dict) -> None:
     launcher.replace_text(folder / MANIFEST, json.dumps(data, indent=2) + "\n")
 
 
+def _record(host: str, version: str, transport: str, target: dict | None,
+            paths: list[Path], created: list[str]) -> dict:
+    """What a plug-in folder's manifest says of its install (uninstall goes by it)."""
+    return {"host": host, "version": version, "transport": transport,
+            **({"target": target} if target else {}),
+            "paths": [str(p) for p in paths], "created_dirs": created}
+
+
 def _make_executable(path: Path) -> None:
     if path.exists():
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
@@ -145,9 +153,7 @@ def install_gimp(plugins_dir: Path, fill: VendorFill | None = None,
     created = old.get("created_dirs") or kconf.missing_dirs(plugins_dir)
     plugins_dir.mkdir(parents=True, exist_ok=True)
     version = project_version(repo)
-    record = {"host": "gimp", "version": version, "transport": transport,
-              **({"target": target} if target else {}),
-              "paths": [str(folder)], "created_dirs": created}
+    record = _record("gimp", version, transport, target, [folder], created)
     _copy_tree(src, folder, record)
     _vendor(folder, fill, repo)
     _make_executable(folder / f"{GIMP_NAME}.py")
@@ -170,9 +176,7 @@ def install_krita(resource_dir: Path, kritarc: Path, fill: VendorFill | None = N
     created = old.get("created_dirs") or kconf.missing_dirs(pykrita)
     pykrita.mkdir(parents=True, exist_ok=True)
     version = project_version(repo)
-    record = {"host": "krita", "version": version, "transport": transport,
-              **({"target": target} if target else {}),
-              "paths": [str(folder), str(desktop)], "created_dirs": created}
+    record = _record("krita", version, transport, target, [folder, desktop], created)
     # (until kritarc is edited below, the record of the edit is the earlier install's)
     _copy_tree(src_pkg, folder, {**record, **({"kritarc": old["kritarc"]}
                                               if old.get("kritarc") else {})})

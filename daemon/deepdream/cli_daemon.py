@@ -28,6 +28,7 @@ from deepdream.userdirs import COMPILE_CACHE_VAR, default_log_file, state_dir
 
 log = logging.getLogger("deepdream.server")
 
+
 def add_daemon_commands(sub: Any) -> None:
     """Register ``serve`` and ``keygen`` on the CLI's subparsers."""
     from deepdream.cli import add_precision_option

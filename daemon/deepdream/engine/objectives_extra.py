@@ -35,7 +35,6 @@ def _layer(feats: Features, layer: str) -> Tensor:
 # --- neuron ------------------------------------------------------------------------------
 
 
-
 def neuron(layer: str, channel: int, x: float = 0.5, y: float = 0.5) -> Objective:
     """One channel at one position; ``x``/``y`` are fractions of the width/height (0..1),
     so the same neuron is hit at every octave's size."""
