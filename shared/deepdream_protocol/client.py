@@ -403,6 +403,11 @@ class Client:
                 return handled
             self._dispatch(frames)
             handled += 1
+            if self._sock is not sock:
+                # a callback closed the client (a host's progress slot that ran its event
+                # loop, where the result was handled and the client closed): the rest of
+                # this connection is no one's
+                return handled
 
     def _wait(self, timeout: float) -> None:
         """Block up to ``timeout`` for one message, then handle all that are there."""

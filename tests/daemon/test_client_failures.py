@@ -201,3 +201,42 @@ def test_a_daemon_restarted_under_a_running_job_is_reported(
     # both transports see the old connection close (pyzmq through its socket monitor, though
     # it reconnects to the new daemon at once): the job went with the old daemon
     assert str(failure) == stopped_message(first.endpoint)
+
+
+# -- a callback that runs the host's event loop ---------------------------------------------
+class BurstDaemon(StandIn):
+    """Answers a job with its acceptance, a progress report and the result at once."""
+
+    def answer(self, peer: bytes, header: dict, data: list[bytes]) -> None:
+        if header["op"] == "submit":
+            reply = {"v": 1, "job": header["job"]}
+            self.send(peer, {**reply, "op": "accepted", "position": 0})
+            self.send(peer, {**reply, "op": "progress", "fraction": 0.5})
+            self.send(peer, {**reply, "op": "result"}, data[0])
+
+
+@pytest.mark.parametrize("transport", ["zmq", "stdlib"])
+def test_a_progress_callback_that_runs_the_event_loop_and_ends_the_job(transport: str) -> None:
+    """Krita's docker: a slot on the progress signal ran an event loop (Image › Crop does),
+    in which the plug-in's timer handled the result and closed the client; the outer
+    ``process_events`` then read on from the closed connection, and the docker said "the
+    dream failed: 'NoneType' object has no attribute 'recv_multipart'" (seen on CI)."""
+    pixels = host_pixels(FMT, 8, 8)
+    results: list[bytes] = []
+    with BurstDaemon() as fake:
+        c = Client(fake.endpoint, transport=transport, timeout=5)
+
+        def nested_event_loop(_job: object, _info: object) -> None:
+            c.process_events()  # the timer's pump, run from inside the slot
+
+        def done(_job: object, data: bytes) -> None:
+            results.append(data)
+            c.close()  # as the plug-in does once the outcome is in
+
+        job = c.submit(ZERO, pixels, 8, 8, FMT, on_progress=nested_event_loop, on_result=done)
+        deadline = time.monotonic() + 10
+        while not job.finished and time.monotonic() < deadline:
+            c.process_events()
+            time.sleep(0.01)
+    assert job.state == "done" and results == [pixels]
+    c.close()  # and closing again is harmless

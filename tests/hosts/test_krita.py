@@ -333,6 +333,21 @@ def test_a_fault_of_the_plug_ins_own_is_said_and_dream_works_again(krita, endpoi
     assert after.get("result") == "paint (DeepDream)" and not after["busy_at_end"], after
 
 
+def test_a_progress_slot_that_runs_an_event_loop_does_not_break_the_dream(krita, endpoint):
+    """The docker's timer fired inside a progress slot's event loop (Image › Crop runs one)
+    and handled the result there; the outer pump then read from the closed client, and the
+    docker said "the dream failed: 'NoneType' object has no attribute 'recv_multipart'" (CI)."""
+    facts = krita.run_cases(
+        [{"name": "event_loop", "model": "RGBA", "depth": "U8", "event_loop_ms": 3000}],
+        {"DEEPDREAM_ENDPOINT": endpoint}, script="krita_async")
+    fact = _fact(facts, "event_loop")
+    assert "event_loop_at" in fact, fact
+    assert "error" not in fact and fact.get("result") == "paint (DeepDream)", fact
+    assert fact["layers_after"] == [*fact["layers_before"][:2], "paint (DeepDream)",
+                                    *fact["layers_before"][2:]], fact
+    assert fact["original_unchanged"] and not fact["busy_at_end"]
+
+
 def test_real_gui_dreams_through_the_docker_button(krita, endpoint):
     """Krita's real window under Xvfb: a test-only plug-in (krita_scripts/dd_gui_driver)
     opens a document, shows the docker, presses Dream, screenshots, undoes, dreams through

@@ -43,6 +43,7 @@ class DreamRunner(QObject):
         self._outcome: tuple[str, Any] | None = None
         self._connecting = False  # the helper thread is looking for the daemon
         self._waiting = False  # the dream is back; Krita is still busy with the image
+        self._pumping = False  # _pump is running (a progress slot may re-enter it)
         self._attempt = 0  # numbers each start, so a stale helper thread's answer is ignored
         self._notifier: QSocketNotifier | None = None
         self._timer = QTimer(self)
@@ -145,8 +146,18 @@ class DreamRunner(QObject):
         self.progressed.emit(0, "dreaming…")
 
     def _pump(self, *_: object) -> None:
-        if self._client is None:
+        # One pump at a time: a slot on ``progressed`` may run an event loop (Image › Crop
+        # does), where the timer fires again; the outer pump reads on once it returns.
+        if self._client is None or self._pumping:
             return
+        self._pumping = True
+        try:
+            self._pump_once()
+        finally:
+            self._pumping = False
+
+    def _pump_once(self) -> None:
+        assert self._client is not None
         try:
             # what arrived is handled (the callbacks record the outcome), and a daemon that
             # died or restarted is not waited on for ever

@@ -94,6 +94,14 @@ def everything(doc: Any, layer: Any) -> bytes:
     return bytes(layer.pixelData(-64, -64, doc.width() + 128, doc.height() + 128))
 
 
+def run_event_loop(ms: int) -> None:
+    """What a slot on the progress signal may do (Image › Crop does it): run an event loop,
+    in which the docker's timer fires."""
+    loop = QtCore.QEventLoop()
+    QtCore.QTimer.singleShot(ms, loop.quit)
+    loop.exec_() if hasattr(loop, "exec_") else loop.exec()
+
+
 def step(case: dict[str, Any], what: str) -> None:
     """Say what the script is doing (read back when Krita hangs: see run_in_root)."""
     print(f"DD_STEP {case['name']}: {what}", flush=True)
@@ -143,6 +151,8 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
                ("flatten", "flattened_at", doc.flatten),
                ("save_as", "saved_at",
                 lambda: out.__setitem__("saved", doc.saveAs(case["save_as"]))),
+               ("event_loop_ms", "event_loop_at",  # a slot that runs an event loop
+                lambda: run_event_loop(case["event_loop_ms"])),
                ("start_again", "started_again_at",  # the action pressed again meanwhile
                 lambda: out.__setitem__("started_again",
                                         runner.start(doc, layer, case["settings"]))))
