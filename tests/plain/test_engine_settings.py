@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from deepdream.engine import DreamSettings, SettingsError
 from deepdream_protocol.settings import DEFAULTS
@@ -61,6 +62,8 @@ def test_channels(given: object, channels: tuple | None) -> None:
     ({"channels": "0-40000,50000-90000"}, "more than 65536 channels"),
     ({"colour": 1}, "unknown setting 'colour'"),
     ({"tile": -5}, "tile must be between 0 and 65536"),
+    # an int no float holds (it escaped as OverflowError), told in a line of its own size
+    ({"iterations": 10**400}, f"iterations must be a number, not 1{'0' * 39}... (401 "),
 ])
 def test_bad_values_are_one_line_errors(bad: dict, words: str) -> None:
     with pytest.raises(SettingsError) as info:
@@ -72,6 +75,15 @@ def test_bad_values_are_one_line_errors(bad: dict, words: str) -> None:
 def test_numbers_given_as_text_are_accepted() -> None:
     s = DreamSettings.from_dict({"iterations": "12", "step": "2.5", "keep_colors": 1})
     assert (s.iterations, s.step, s.keep_colors) == (12, 2.5, True)
+
+
+def test_numpy_numbers_are_accepted() -> None:
+    """What a Python caller computing its settings with numpy passes (they were refused as
+    "must be a number, not np.int64(5)")."""
+    s = DreamSettings.from_dict({"iterations": np.int64(5), "step": np.float32(1.5),
+                                 "strength": np.float64(0.25)})
+    assert (s.iterations, s.step, s.strength) == (5, 1.5, 0.25)
+    assert type(s.iterations) is int
 
 
 @pytest.mark.parametrize("preset, layer, says_preset", [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -85,6 +86,12 @@ class DreamSettings:
 _ENGINE_ONLY = {"tile": (int, 0, 65536), "device": (str, None, None)}
 
 
+def _shown(value: Any) -> str:
+    """``value`` for an error line, cut short (a 400-digit number is no message)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:40]}... ({len(text):,} characters)"
+
+
 def _coerce(key: str, value: Any) -> Any:
     if key in _ENGINE_ONLY:
         kind, lo, hi = _ENGINE_ONLY[key]
@@ -96,30 +103,31 @@ def _coerce(key: str, value: Any) -> Any:
             return value
         if value in (0, 1):
             return bool(value)
-        raise SettingsError(f"{key} must be true or false, not {value!r}")
+        raise SettingsError(f"{key} must be true or false, not {_shown(value)}")
     if kind is str:
         if not isinstance(value, str):
-            raise SettingsError(f"{key} must be text, not {value!r}")
+            raise SettingsError(f"{key} must be text, not {_shown(value)}")
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise SettingsError(f"{key} must be a number, not {value!r}")
+    # (numbers.Real: numpy's scalars too, as a Python caller passes them)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | str):
+        raise SettingsError(f"{key} must be a number, not {_shown(value)}")
     try:
         number = float(value)
-    except ValueError:
-        raise SettingsError(f"{key} must be a number, not {value!r}") from None
+    except (ValueError, OverflowError):  # (an int of 400 digits overflows a float)
+        raise SettingsError(f"{key} must be a number, not {_shown(value)}") from None
     if not math.isfinite(number):
-        raise SettingsError(f"{key} must be a finite number, not {value!r}")
+        raise SettingsError(f"{key} must be a finite number, not {_shown(value)}")
     if kind is int:
         if number != int(number):
-            raise SettingsError(f"{key} must be a whole number, not {value!r}")
+            raise SettingsError(f"{key} must be a whole number, not {_shown(value)}")
         number = int(number)
     if lo is not None and hi is not None and not lo <= number <= hi:
         raise SettingsError(f"{key} must be between {m.number(lo)} and {m.number(hi)}, not "
-                            f"{value!r}")
+                            f"{_shown(value)}")
     if lo is not None and number < lo:
-        raise SettingsError(f"{key} must be at least {m.number(lo)}, not {value!r}")
+        raise SettingsError(f"{key} must be at least {m.number(lo)}, not {_shown(value)}")
     if hi is not None and number > hi:
-        raise SettingsError(f"{key} must be at most {m.number(hi)}, not {value!r}")
+        raise SettingsError(f"{key} must be at most {m.number(hi)}, not {_shown(value)}")
     return number
 
 
