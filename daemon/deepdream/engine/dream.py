@@ -159,24 +159,30 @@ def _dreamed(
     """dream()'s work on a tensor, returned on the tensor's own device."""
     h, w, c = pixels.shape
     colour = pixels[..., :3] if c >= 3 else pixels[..., :1].expand(h, w, 3)
-    if not bool(torch.isfinite(colour).all()):
+    finite = bool(torch.isfinite(colour).all())
+    if not finite:
         # (the command line and the daemon clean what they read; a caller of dream() may
         # not) one NaN would spread through every convolution to the whole dream
-        colour = torch.nan_to_num(colour.float(), nan=0.0, posinf=1.0, neginf=0.0)
+        colour = _cleaned(colour.float())
     dreamed = dream_rgb(colour, model, objective, settings, progress, cancel)
-    del colour
-    if dreamed.untyped_storage().data_ptr() == pixels.untyped_storage().data_ptr():
+    if dreamed.untyped_storage().data_ptr() in (pixels.untyped_storage().data_ptr(),
+                                                colour.untyped_storage().data_ptr()):
         dreamed = dreamed.clone()  # the blend below works in place on ``dreamed``
     if c < 3:
-        dreamed = (dreamed @ _LUMA.to(dreamed.device))[..., None]
+        # gray gets the dream's change in luma: the unchanged keep their value exactly
+        # (g·0.2126 + g·0.7152 + g·0.0722 in float32 is not always g)
+        dreamed -= colour
+        dreamed = colour[..., :1] + (dreamed @ _LUMA.to(dreamed.device))[..., None]
+    del colour
     n = dreamed.shape[2]
     source = pixels[..., :n]
     # the blend in float32 (float64 for float64 input), cast to the input's type once after
     dreamed = dreamed.to(torch.promote_types(dreamed.dtype, pixels.dtype))
-    under = source  # what the dream is blended over
+    # what the dream is blended over: cleaned too (dreamed - inf, weighed, + inf is NaN)
+    under = source if finite else _cleaned(source.to(dreamed.dtype))
     if settings.seamless and (isinstance(weight, torch.Tensor) or weight != 1.0):
         # the input as it was made to tile, or its seam comes back where it shows through
-        planar = source.permute(2, 0, 1)[None].to(dreamed.dtype)  # (half: no CPU pools)
+        planar = under.permute(2, 0, 1)[None].to(dreamed.dtype)  # (half: no CPU pools)
         under = looks.make_tileable(planar)[0].permute(1, 2, 0)
     if isinstance(weight, torch.Tensor):
         w = weight[..., None]
@@ -197,6 +203,11 @@ def _dreamed(
         alpha += (1 - alpha) * (weight[..., None] if isinstance(weight, torch.Tensor)
                                 else weight)
     return out
+
+
+def _cleaned(x: torch.Tensor) -> torch.Tensor:
+    """``x`` with NaN as 0 and ±inf as 1 and 0: colours a network (and a blend) can use."""
+    return torch.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0)
 
 
 def _mix(dreamed: torch.Tensor, source: torch.Tensor, weight: torch.Tensor | float) -> None:
@@ -242,6 +253,9 @@ def _blend_weight(
     mask = np.asarray(mask)
     if mask.ndim == 3 and mask.shape[2] == 1:
         mask = mask[..., 0]
+    if mask.ndim == 3 and mask.shape[:2] == (h, w):
+        raise DreamError(f"mask has {mask.shape[2]} channels; give a mask of one channel "
+                         "(0 keeps the image, 1 dreams it)")
     if mask.shape != (h, w):
         raise DreamError(
             f"mask is {_size(mask.shape)} but the image is {w}x{h}; give a mask of the "
