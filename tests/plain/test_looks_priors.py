@@ -51,6 +51,19 @@ def test_every_normalisation_gives_unit_scale_steps() -> None:
         normalize(g, "median")
 
 
+@pytest.mark.parametrize(("size", "shift"), [((64, 96), (32, 48)), ((24, 200), (8, 96))])
+def test_laplacian_normalisation_of_a_seamless_image_has_no_seam(size, shift) -> None:
+    """A seamless texture's step is the same wherever its seam lies: the gradient rolled
+    around the torus, normalised and rolled back, is the gradient normalised.  The pyramid
+    clamped at the edges, so the seam's step differed by up to 1.7 (the step is ~1).  (By
+    whole coarse-band pixels, 8: a pyramid of halvings is never the same shifted by less.)"""
+    g = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))
+    direct = normalize(g, "laplacian", wrap=True)
+    rolled = normalize(torch.roll(g, shift, (2, 3)), "laplacian", wrap=True)
+    assert (direct - torch.roll(rolled, (-shift[0], -shift[1]), (2, 3))).abs().max() < 0.05
+    assert direct.shape == g.shape and direct.abs().mean().item() == pytest.approx(1.0, 1e-3)
+
+
 def test_laplacian_normalisation_lifts_the_coarse_bands_of_a_noisy_gradient() -> None:
     # a smooth blob buried in strong pixel noise, as a raw gradient often is
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, 64), torch.linspace(-1, 1, 64), indexing="ij")

@@ -243,7 +243,7 @@ class Stepper:
             g = grad(x)
         if s.smooth > 0:
             g = blur(g, smoothing_sigma(s.smooth, step, steps), wrap=True)
-        d = normalize(g, s.norm)
+        d = normalize(g, s.norm, wrap=s.seamless)
         return luma_only(d) if s.keep_colors else d
 
     def after_step(self, x: Tensor) -> Tensor:

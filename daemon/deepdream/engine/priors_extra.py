@@ -49,11 +49,11 @@ def blur(x: Tensor, sigma: float, wrap: bool = False) -> Tensor:
     return F.conv2d(F.pad(x, (0, 0, r, r), mode=mode), k.transpose(2, 3), groups=c)
 
 
-def _wrapped(x: Tensor, r: int, dim: int) -> Tensor:
-    """``x`` padded by ``r`` on both sides of ``dim`` with its own pixels from the other
-    side, around as many times as that takes."""
+def _wrapped(x: Tensor, r: int, dim: int, more: int = 0) -> Tensor:
+    """``x`` padded by ``r`` on both sides of ``dim`` (``r + more`` after it) with its own
+    pixels from the other side, around as many times as that takes."""
     n = x.shape[dim]
-    return x.index_select(dim, torch.arange(-r, n + r, device=x.device).remainder(n))
+    return x.index_select(dim, torch.arange(-r, n + r + more, device=x.device).remainder(n))
 
 
 def _down(x: Tensor) -> Tensor:
@@ -84,23 +84,35 @@ def laplacian_merge(bands: list[Tensor]) -> Tensor:
     return x
 
 
-def normalize_laplacian(g: Tensor, levels: int = 4, eps: float = 1e-8) -> Tensor:
+def normalize_laplacian(g: Tensor, levels: int = 4, eps: float = 1e-8,
+                        wrap: bool = False) -> Tensor:
     """Laplacian-pyramid normalisation (the older TensorFlow DeepDream notebook): each
     frequency band is scaled to unit standard deviation before the bands are summed, so the
-    coarse bands are not drowned out by pixel noise: smoother, more colourful dreams."""
+    coarse bands are not drowned out by pixel noise: smoother, more colourful dreams.
+
+    ``wrap`` (seamless images): the pyramid's pooling and upsampling clamp at the edges, so
+    the gradient is first padded with its own other side, far enough that no clamped edge
+    reaches the image, and cut back after; else the seam shows in the step.  The padded
+    sides are whole numbers of the coarsest band's pixels, so every band halves exactly."""
+    h, w = g.shape[2:]
+    if wrap:
+        cell, pad = 2 ** (levels - 1), 2 ** (levels + 1)
+        g = _wrapped(_wrapped(g, pad, 2, -h % cell), pad, 3, -w % cell)
     bands = [b / (b.std() + eps) for b in laplacian_split(g, levels)]
     out = laplacian_merge(bands)
+    if wrap:
+        out = out[..., pad:pad + h, pad:pad + w]
     return out / (out.abs().mean() + eps)  # same step scale as mean-|g| normalisation
 
 
-def normalize(g: Tensor, method: str) -> Tensor:
-    """Normalise a gradient by ``method`` in ``NORMS``."""
+def normalize(g: Tensor, method: str, wrap: bool = False) -> Tensor:
+    """Normalise a gradient by ``method`` in ``NORMS``; ``wrap`` for a seamless image."""
     if method == "mean":
         return normalize_mean(g)
     if method == "std":
         return normalize_std(g)
     if method == "laplacian":
-        return normalize_laplacian(g)
+        return normalize_laplacian(g, wrap=wrap)
     raise ValueError(f"unknown gradient normalisation {method!r}; use one of {', '.join(NORMS)}")
 
 
