@@ -63,7 +63,11 @@ class PixelFormat:
             keys = sorted(repr(k) if len(repr(k)) <= 40 else repr(k)[:40] + "..."
                           for k in unknown)
             raise ValueError(f"unknown pixel format keys: {', '.join(keys)}")
-        values = {k: obj[k] for k in ("layout", "dtype", "transfer") if k in obj}
+        missing = [k for k in ("layout", "dtype", "transfer") if k not in obj]
+        if missing:  # (a default would dream 64 bytes of G f32 as RGBA u8, say)
+            raise ValueError(f"pixel format lacks {', '.join(missing)}; it names layout, "
+                             "dtype and transfer")
+        values = {k: obj[k] for k in ("layout", "dtype", "transfer")}
         if not all(isinstance(v, str) for v in values.values()):
             raise ValueError("pixel format fields must be strings")
         return cls(**values)

@@ -62,8 +62,13 @@ GOOD = bytes(32)  # 4 x 2 RGBA u8
     ([msgpack.packb(submit_header(width="4")), GOOD], m.E_BAD_FIELD, "'width' must be int"),
     ([msgpack.packb(submit_header(settings=[1])), GOOD], m.E_BAD_FIELD, "'settings' must be"),
     ([msgpack.packb(submit_header(job=None)), GOOD], m.E_BAD_FIELD, "missing field 'job'"),
-    ([msgpack.packb(submit_header(format={"layout": "CMYK"})), GOOD], m.E_BAD_FIELD,
+    ([msgpack.packb(submit_header(format={**FMT, "layout": "CMYK"})), GOOD], m.E_BAD_FIELD,
      "unknown pixel layout"),
+    # no default stands in for a field left out: G f32 has RGBA u8's size and was dreamed so
+    ([msgpack.packb(submit_header(format={"layout": "G"})), GOOD], m.E_BAD_FIELD,
+     "pixel format lacks dtype, transfer; it names layout, dtype and transfer"),
+    ([msgpack.packb(submit_header(format={})), GOOD], m.E_BAD_FIELD,
+     "pixel format lacks layout, dtype, transfer"),
     # keys of text and bytes together could not be sorted for the message: "internal"
     ([msgpack.packb(submit_header(format={**FMT, b"x": "1", "y" * 99: "2"})), GOOD],
      m.E_BAD_FIELD, f"unknown pixel format keys: '{'y' * 39}..., b'x'"),
