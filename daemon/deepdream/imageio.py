@@ -12,6 +12,7 @@ complete; a file that is write-protected is refused, as cp refuses it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import lzma
 import numbers
@@ -23,7 +24,7 @@ import tempfile
 import threading
 import warnings
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -421,6 +422,9 @@ def output_format(path: str | os.PathLike[str]) -> str:
     suffix = Path(path).suffix.lower()
     if Path(path).is_dir():
         raise ImageIOError(f"{path} is a folder; give a file name to save to")
+    if os.fspath(path).endswith(("/", os.sep)):  # (Path drops the slash: cp says so too)
+        raise ImageIOError(f"{path} names a folder (it ends in a slash), and there is none; "
+                           "give a file name to save to")
     if suffix not in FORMATS:
         raise ImageIOError(
             f"{path}: unknown output type {suffix or '(none)'!r}; use .png, .jpg or .tif"
@@ -525,8 +529,8 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
     into a temporary file that is renamed over the old one, so a failure never leaves a
     partial file (a file with hard links, or another user's, is rewritten in place).
     """
+    fmt = check_output(path, image.shape[2])  # (the name as given: a trailing slash counts)
     path = Path(path)
-    fmt = check_output(path, image.shape[2])
     target = output_target(path)
     if fmt == "JPEG":
         bits = 8
@@ -566,14 +570,16 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
                     options["pnginfo"].add_text(key, value)
             im.save(f, fmt, **options)
 
-    if not _replaceable(target):
-        with tempfile.TemporaryFile() as encoded:
-            encode(encoded)
-            encoded.seek(0)
-            with open(target, "r+b" if target.exists() else "wb") as f:
-                shutil.copyfileobj(encoded, f)
-                f.truncate()
-        return
+    try:
+        if _replaceable(target):
+            _write_and_rename(target, encode)
+        else:
+            _write_in_place(target, encode)
+    except OSError as exc:  # a full disk, a quota: said with the file's name
+        raise ImageIOError(f"{path}: cannot save: {exc.strerror or exc}") from None
+
+
+def _write_and_rename(target: Path, encode: Callable[[Any], None]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".deepdream-", suffix=target.suffix,
                                dir=target.parent)
     try:
@@ -587,6 +593,26 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _write_in_place(target: Path, encode: Callable[[Any], None]) -> None:
+    """Rewrite ``target`` itself (see ``_replaceable``), encoded in full first and its room
+    on the disk taken before the first old byte is overwritten: a full disk leaves it as
+    it was."""
+    with tempfile.TemporaryFile() as encoded:
+        encode(encoded)
+        size = encoded.tell()
+        encoded.seek(0)
+        with open(target, "r+b" if target.exists() else "wb") as f:
+            if size and hasattr(os, "posix_fallocate"):  # (not on Windows or macOS)
+                try:
+                    os.posix_fallocate(f.fileno(), 0, size)
+                except OSError as exc:
+                    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                        raise
+                    # (a file system that cannot say: written as before)
+            shutil.copyfileobj(encoded, f)
+            f.truncate()
 
 
 def quantise(image: np.ndarray, bits: int) -> np.ndarray:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import warnings
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -521,6 +522,43 @@ def test_a_file_with_hard_links_changes_under_every_name(tmp_path: Path) -> None
 def test_a_folder_given_as_output_says_so(tmp_path: Path) -> None:
     with pytest.raises(ImageIOError, match="is a folder; give a file name"):
         write_image(tmp_path, samples(4, 4, 3))
+    # a name ending in a slash means a folder: not quietly a file of that name (cp refuses)
+    with pytest.raises(ImageIOError, match="ends in a slash"):
+        write_image(f"{tmp_path / 'new.png'}/", samples(4, 4, 3))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a 64 KiB file system: a full disk (mounting one needs root on Linux)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("linked", [False, True])
+def test_a_full_disk_keeps_the_old_file_and_names_it(full_disk: Path, linked: bool) -> None:
+    """A file with a second name is rewritten in place: it used to be overwritten until the
+    disk was full, leaving a truncated picture under both names, and the error named none."""
+    old = full_disk / "out.png"
+    write_image(old, samples(8, 8, 3))
+    before = old.read_bytes()
+    if linked:
+        os.link(old, full_disk / "link.png")
+    noise = np.random.default_rng(0).random((200, 200, 3), dtype=np.float32)  # ~120 KB PNG
+    with pytest.raises(ImageIOError) as info:
+        write_image(old, noise)
+    assert str(info.value) == f"{old}: cannot save: No space left on device"
+    assert old.read_bytes() == before
+    assert sorted(p.name for p in full_disk.iterdir()) == (
+        ["link.png", "out.png"] if linked else ["out.png"])  # no temporary file left
 
 
 def _cmyk_profile(inks: list[tuple[float, float, float]]) -> bytes:
