@@ -11,7 +11,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -194,6 +194,38 @@ def apply_precision(args: argparse.Namespace) -> None:
     apply_speed_settings(args.precision)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a closed terminal, `timeout`, a logout), raised where the run is
+    so that it ends as Ctrl-C ends it: temporary files removed, a daemon's job cancelled."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def ended_as_by_ctrl_c(wanted: bool = True) -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into ``Terminated`` while the block runs (main thread only;
+    the handlers before are put back after)."""
+    import signal
+    import threading
+
+    kinds = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    if not wanted or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, _frame: object) -> None:
+        raise Terminated(signum)
+
+    before = {kind: signal.signal(kind, terminate) for kind in kinds}
+    try:
+        yield
+    finally:
+        for kind, handler in before.items():
+            signal.signal(kind, signal.SIG_DFL if handler is None else handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -209,11 +241,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if mode in ("now", "ahead") or (mode == "auto" and args.command == "serve"):
             keep_compiled_steps()  # (before torch loads: its compiler fixes the folder then)
     try:
-        if hasattr(args, "precision") and args.command != "serve":  # serve logs its own
-            apply_precision(args)  # (a bad speed setting: one line before any work)
-        code = int(args.run(args) or 0)
-        sys.stdout.flush()  # (into a pipe already closed, e.g. `| head`: fails here, not at exit)
+        with ended_as_by_ctrl_c(args.command != "serve"):  # (serve stops on its own terms)
+            if hasattr(args, "precision") and args.command != "serve":  # serve logs its own
+                apply_precision(args)  # (a bad speed setting: one line before any work)
+            code = int(args.run(args) or 0)
+            sys.stdout.flush()  # (into a closed pipe, e.g. `| head`: fails here, not at exit)
         return code
+    except Terminated as exc:
+        print("deepdream: terminated", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("deepdream: interrupted", file=sys.stderr)
         return 130

@@ -5,7 +5,11 @@ transparent layer; `dream --daemon --models-file`; what --help promises."""
 from __future__ import annotations
 
 import os
+import signal
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,8 @@ import pytest
 from deepdream import tiff
 from deepdream.cli import main
 from deepdream.imageio import read_image, write_image
+
+from tests.support.daemon import REPO
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
 QUICK = ["--model", "tiny", "--layer", "inception3b", "--iterations", "2", "--octaves", "1"]
@@ -383,3 +389,30 @@ def test_a_tiffs_exif_comes_along_without_its_storage_tags(tmp_path: Path, run, 
     assert got.get_ifd(0x8769)[0x9003] == "2026:11:27 09:00:00"
     assert got.get_ifd(0x8825)[1] == "N"
     assert not {0x0100, 0x0101, 0x0111, 0x0117} & set(got)  # width, height, strips
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+def test_a_run_terminated_while_saving_keeps_the_old_file_and_leaves_nothing(
+        tmp_path: Path, tiny_models_file: Path) -> None:
+    """SIGTERM (a closed terminal, `timeout`) ended the process where it stood: the old
+    output was kept, but the half-written temporary file beside it stayed for good."""
+    source, out = tmp_path / "in.png", tmp_path / "out.png"
+    write_image(source, np.random.default_rng(0).random((1500, 1500, 3), np.float32), bits=16)
+    out.write_bytes(b"the old picture")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "daemon"),
+                                                        str(REPO / "shared")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deepdream", "dream", str(source), "-o", str(out),
+         "--iterations", "0", "--models-file", str(tiny_models_file), "--model", "tiny"],
+        env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while (not list(tmp_path.glob(".deepdream-*.png")) and proc.poll() is None
+           and time.monotonic() < deadline):
+        time.sleep(0.002)  # the 16-bit save takes ~0.4 s: terminated in the middle of it
+    saving = bool(list(tmp_path.glob(".deepdream-*.png")))
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert saving, err
+    assert (proc.returncode, err) == (128 + signal.SIGTERM, "deepdream: terminated\n")
+    assert out.read_bytes() == b"the old picture"
+    assert not list(tmp_path.glob(".deepdream-*"))  # nothing half-written left beside it
