@@ -427,7 +427,7 @@ class Server:
         width, height = header["width"], header["height"]
         if width <= 0 or height <= 0:
             raise m.ProtocolError(m.E_BAD_FIELD, f"image size {width}x{height} is not positive")
-        if width * height > self.opts.max_pixels:
+        if m.counted_pixels(width, height) > self.opts.max_pixels:
             raise m.ProtocolError(
                 m.E_TOO_LARGE, m.too_large_message(width, height, self.opts.max_pixels))
         pixels = data[0].buffer

@@ -349,7 +349,7 @@ class Client:
             # a frame over the daemon's limit would cost the connection, unanswered (libzmq
             # drops it): learn the limit first; no frame of an image within it exceeds it
             self.hello()
-        if self.max_pixels is not None and width * height > self.max_pixels:
+        if self.max_pixels is not None and m.counted_pixels(width, height) > self.max_pixels:
             # the daemon would refuse it after the whole frame had crossed the wire
             raise DaemonError(m.too_large_message(width, height, self.max_pixels),
                               m.E_TOO_LARGE)

@@ -158,11 +158,27 @@ def _check_type(op: str, name: str, value: object, types: tuple[type, ...]) -> N
                             f"{op}: field {name!r} must be {wanted}, got {type(value).__name__}")
 
 
+#: a side shorter than this counts as this long against --max-pixels: the dream grows a
+#: thin image with mirrored copies of itself to the size its layers run on, so a
+#: 100,000,000x1 strip (within 100 M pixels) would be hours of work and tens of GB
+MIN_COUNTED_SIDE = 32
+
+
+def counted_pixels(width: int, height: int) -> int:
+    """The pixels an image counts as against the daemon's ``max_pixels``."""
+    return max(width, MIN_COUNTED_SIDE) * max(height, MIN_COUNTED_SIDE)
+
+
 def too_large_message(width: int, height: int, max_pixels: int) -> str:
     """The one-line ``too_large`` refusal, the same whether the daemon or a client that knows
     the limit from ``hello`` makes it (whole pixels: rounded figures could look equal)."""
-    return (f"{width}x{height} is {width * height:,} pixels; this daemon takes at most "
-            f"{max_pixels:,} (--max-pixels)")
+    counted = counted_pixels(width, height)
+    if counted > width * height:
+        size = (f"{width}x{height} counts as {counted:,} pixels (a side under "
+                f"{MIN_COUNTED_SIDE} pixels counts as {MIN_COUNTED_SIDE}: a dream grows it)")
+    else:
+        size = f"{width}x{height} is {counted:,} pixels"
+    return f"{size}; this daemon takes at most {max_pixels:,} (--max-pixels)"
 
 
 def guide_too_large_message(name: str, size: int) -> str:

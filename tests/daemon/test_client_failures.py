@@ -47,7 +47,14 @@ def test_image_over_the_daemons_limit_is_refused_before_sending(daemon: Daemon,
         # the client still works, and an image at the limit still goes through
         fits = host_pixels(FMT, 250, MAX_PIXELS // 250)
         assert c.dream(ZERO, fits, 250, MAX_PIXELS // 250, FMT) == fits
+        # a thin strip counts its short side as 32 (the dream grows it), here as there
+        strip = MAX_PIXELS // 32 + 1
+        with pytest.raises(DaemonError, match=f"^{strip}x3 counts as {32 * strip:,} pixels"):
+            c.submit(ZERO, host_pixels(FMT, strip, 3), strip, 3, FMT)
+        narrow = host_pixels(FMT, MAX_PIXELS // 32, 3)
+        assert c.dream(ZERO, narrow, MAX_PIXELS // 32, 3, FMT) == narrow
     assert daemon.log_text().count(wording) == logged  # the daemon never saw the big one
+    assert "counts as" not in daemon.log_text()
 
 
 def test_gimp_link_refuses_an_image_over_the_limit_before_sending(
