@@ -248,6 +248,29 @@ def test_progress_reaches_one_and_cancel_stops(tiny_model, make_image) -> None:
         dream(img, tiny_model, settings(), cancel=cancel)
 
 
+@pytest.mark.parametrize("from_noise", [False, True])
+def test_cancel_stops_a_tiled_step_between_its_tiles(tiny_model, make_image,
+                                                     from_noise: bool) -> None:
+    """One step of a large image on the CPU runs for minutes (a strip of 150,000 pixels: 36 s
+    from cancel to cancelled); the cancel was only looked at between steps."""
+    seen, handle = record_inputs(tiny_model)
+    asked = []
+
+    def cancel_once_a_tile_ran() -> bool:
+        asked.append(len(seen))
+        return bool(seen)
+
+    try:
+        with pytest.raises(Cancelled):
+            dream(make_image(256, 256), tiny_model,
+                  settings(tile=64, octaves=1, iterations=3, from_noise=from_noise),
+                  cancel=cancel_once_a_tile_ran)
+    finally:
+        handle.remove()
+    assert len(seen) == 1  # of the 16 tiles of the first step
+    assert asked[-1] == 1
+
+
 def test_the_network_stops_at_the_deepest_requested_layer(tiny_model, make_image) -> None:
     ran: list[str] = []
     hooks = [stage.register_forward_hook(lambda *_a, n=name: ran.append(n))

@@ -389,11 +389,21 @@ def _smaller_tile(model: DreamModel, settings: DreamSettings, tile: int,
     return smaller
 
 
+def _cancel_check(cancel: Callable[[], bool] | None) -> Callable[[], None]:
+    """A function that raises Cancelled once ``cancel()`` is true (checked between steps,
+    and between the tiles of one)."""
+    def check() -> None:
+        if cancel is not None and cancel():
+            raise Cancelled()
+    return check
+
+
 def _tile_gradient(x: torch.Tensor, model: DreamModel, objective: Objective, tile: int,
-                   offset: tuple[int, int]) -> torch.Tensor:
+                   offset: tuple[int, int],
+                   between_tiles: Callable[[], None] | None = None) -> torch.Tensor:
     """``gradient``, its running out of memory told apart (the one a smaller tile can cure)."""
     try:
-        return gradient(x, model, objective, tile, offset)
+        return gradient(x, model, objective, tile, offset, between_tiles=between_tiles)
     except (RuntimeError, MemoryError) as exc:
         if not accel.out_of_memory(exc):
             raise
@@ -431,10 +441,12 @@ def _octaves(
             done = octave * steps + step + 1
             progress(Progress(done / total, octave + 1, len(sizes), step + 1, steps))
 
+    check_cancel = _cancel_check(cancel)
+
     def graph_step_done(octave: int, step: int) -> None:
         step_done(octave, step)
-        if step + 1 < steps and cancel is not None and cancel():
-            raise Cancelled()
+        if step + 1 < steps:
+            check_cancel()
 
     x: torch.Tensor | None = None  # the dreamed detail, then base + detail
     graphs = False
@@ -444,21 +456,20 @@ def _octaves(
             x = base.clone()
         else:  # x held the detail of the previous octave
             x = looks.resize(x, size, settings.seamless).add_(base)
-        if cancel is not None and cancel():
-            raise Cancelled()
+        check_cancel()
         # classic step on CUDA: the octave's steps as CUDA graph replays (fastpath.py)
         fast = fastpath.octave_in_one_graph(
             x, model, objective, settings, rng, size, tile, settings.step * _STEP_UNIT,
             on_step=lambda s, o=o: graph_step_done(o, s))
         graphs = graphs or fast
         for s in range(0 if fast else steps):
-            if cancel is not None and cancel():
-                raise Cancelled()
+            check_cancel()
             offset = random_offsets(rng, size[0], size[1], tile, settings.jitter)
             offset = looks.seamless_offset(rng, offset, size, settings.seamless)
             try:
                 g = stepper.direction(
-                    x, lambda v, off=offset: _tile_gradient(v, model, objective, tile, off),
+                    x, lambda v, off=offset: _tile_gradient(v, model, objective, tile, off,
+                                                            check_cancel),
                     s, steps)
             except RuntimeError as exc:
                 if not input_too_small(exc):
@@ -495,15 +506,17 @@ def _from_noise(
     """Feature visualisation: the image's size only, its pixels unused."""
     n = noise_steps(settings.iterations, settings.octaves)
 
+    check_cancel = _cancel_check(cancel)
+
     def on_step(s: int) -> None:
-        if cancel is not None and cancel():
-            raise Cancelled()
+        check_cancel()
         if progress is not None:
             progress(Progress((s + 1) / n, 1, 1, s + 1, n))
 
     try:
         return visualize(model, objective, size[0], size[1], n, settings.step, settings.seed,
-                         tile, jitter=settings.jitter, transform=True, on_step=on_step)
+                         tile, jitter=settings.jitter, transform=True, on_step=on_step,
+                         between_tiles=check_cancel)
     except RuntimeError as exc:
         if not input_too_small(exc):
             raise

@@ -61,6 +61,7 @@ def visualize(
     jitter: int = 8,
     transform: bool = True,
     on_step: Callable[[int], None] | None = None,
+    between_tiles: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """Optimise a Fourier image of (height, width) for ``objective``; (H, W, 3) float32.
 
@@ -77,7 +78,8 @@ def visualize(
         img = param()
         view = random_affine(img, gen, wrap=True) if transform else img
         offset = random_offsets(rng, height, width, tile, jitter)
-        g = gradient(view.detach(), model, objective, tile, offset)
+        g = gradient(view.detach(), model, objective, tile, offset,
+                     between_tiles=between_tiles)
         # ascend: hand Adam the negative of the objective's gradient
         view.backward(-g / (g.abs().mean() + 1e-12))
         opt.step()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import random
 import weakref
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from contextvars import ContextVar
 
 import torch
@@ -154,12 +154,15 @@ def gradient(
     offset: tuple[int, int] | torch.Tensor = (0, 0),
     halo: int | None = None,
     cache_enabled: bool = True,
+    between_tiles: Callable[[], None] | None = None,
 ) -> torch.Tensor:
     """d objective / d x for x (1, 3, H, W), computed on the torus rolled by ``offset``.
 
     ``offset`` may be a (2,) integer tensor on x's device: then nothing reads it on the host
     and the whole gradient can be captured in a CUDA graph (fastpath.py; ``cache_enabled``
-    False there, as ``objective_gradient`` says)."""
+    False there, as ``objective_gradient`` says).  ``between_tiles`` runs before each tile
+    but the first: a cancel raised there ends a step of a large image on the CPU (minutes)
+    at once, rather than after it."""
     _, _, h, w = x.shape
     halo = default_halo(tile) if halo is None else halo
     dtype = compute_dtype(model, x.device)  # accel.prepare's choice, else the device's
@@ -174,12 +177,16 @@ def gradient(
         return torch.roll(g, offset, (2, 3)) if any(offset) else g
     # Tiles are gathered one at a time (memory: one tile's copy, not the whole image's).
     g = torch.empty_like(x)
+    first = True
     for r0, r1 in spans(h, tile):
         p0, p1 = max(r0 - halo, 0), min(r1 + halo, h)  # coordinates in the rolled image
         rows = _wrapped(p0, p1, offset[0], h, x.device)
         for c0, c1 in spans(w, tile):
             q0, q1 = max(c0 - halo, 0), min(c1 + halo, w)
             cols = _wrapped(q0, q1, offset[1], w, x.device)
+            if between_tiles is not None and not first:
+                between_tiles()
+            first = False
             xt = x.index_select(2, rows).index_select(3, cols)
             # a tile's mean weighted by its share of the image ~ the whole image's mean
             share = xt.shape[2] * xt.shape[3] / (h * w)
