@@ -335,6 +335,7 @@ def run_dream(args: argparse.Namespace) -> int:
     if args.daemon is not None and args.models_file:
         specs = registry.available(args.models_file)  # a missing or broken file fails first
     image, info = read_input(args)
+    image = imageio.fitted_to(imageio.output_format(args.output), image)
     imageio.check_output(args.output, image.shape[2])  # a bad output fails before the dream
     mask = None
     if args.mask:

@@ -432,6 +432,15 @@ def output_format(path: str | os.PathLike[str]) -> str:
     return FORMATS[suffix]
 
 
+def fitted_to(fmt: str, image: np.ndarray) -> np.ndarray:
+    """``image`` as format ``fmt`` can hold it: a JPEG (no alpha) takes an image whose alpha
+    hides nothing (every sample opaque: a screenshot, many PNG exports) without it; any
+    other stays as it is, and ``check_output`` refuses what would lose transparency."""
+    if fmt == "JPEG" and image.shape[2] in (2, 4) and bool((image[..., -1] >= 1.0).all()):
+        return image[..., :-1]
+    return image
+
+
 def output_target(path: str | os.PathLike[str]) -> Path:
     """The file a write to ``path`` changes: ``path`` itself, or the file a symbolic link
     there points to (the link stays, as cp and a shell's > leave it)."""

@@ -54,6 +54,27 @@ def test_gray_16_bit_tiff_stays_gray(tmp_path: Path, run, make_image) -> None:
     assert info.bits == 16 and out.shape == (40, 40, 1)
 
 
+@pytest.mark.parametrize("channels", [4, 2])
+def test_an_opaque_alpha_goes_into_a_jpeg_and_a_transparent_one_is_refused(
+        tmp_path: Path, run, make_image, channels: int) -> None:
+    """Screenshots and many PNG exports are RGBA with nothing transparent: they were refused
+    a JPEG ("cannot keep the alpha channel") though no transparency would be lost."""
+    image = make_image(40, 48, channels)
+    image[..., -1] = 1.0
+    write_image(tmp_path / "opaque.png", image)
+    code, _, err = run("dream", str(tmp_path / "opaque.png"), "-o", str(tmp_path / "out.jpg"),
+                       *QUICK)
+    assert code == 0, err
+    assert read_image(tmp_path / "out.jpg")[0].shape == (40, 48, channels - 1)
+    image[0, 0, -1] = 0.5  # one pixel see-through: a JPEG would lose it
+    write_image(tmp_path / "clear.png", image)
+    code, _, err = run("dream", str(tmp_path / "clear.png"), "-o", str(tmp_path / "no.jpg"),
+                       *QUICK)
+    assert (code, err) == (2, f"deepdream: error: {tmp_path / 'no.jpg'}: JPEG cannot keep the "
+                              "alpha channel; write .png or .tif\n")
+    assert not (tmp_path / "no.jpg").exists()
+
+
 def test_mask_and_max_size(tmp_path: Path, run, make_image) -> None:
     write_image(tmp_path / "in.png", make_image(80, 64), bits=8)
     mask = np.zeros((80, 64, 1), np.float32)
