@@ -115,11 +115,21 @@ def _add_dream(sub: Any) -> None:
                    "pixels (the result has that size); makes quick previews fast")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bar, and no notes on how an unusual image was read")
-    p.add_argument("--daemon", nargs="?", const="", metavar="ENDPOINT",
+    p.add_argument("--daemon", nargs="?", const="", metavar="ENDPOINT", type=_endpoint,
                    help="dream in a running 'deepdream serve' instead of in this process, "
                    "e.g. --daemon tcp://127.0.0.1:5599; without ENDPOINT (put --daemon "
                    "last) it uses DEEPDREAM_ENDPOINT, the client config or that default")
     p.set_defaults(run=run_dream)
+
+
+def _endpoint(value: str) -> str:
+    """--daemon's value; an image file there is the input it swallowed (--daemon IN -o OUT
+    was told 'the following arguments are required: IN')."""
+    if "://" not in value and os.path.exists(value):
+        raise argparse.ArgumentTypeError(
+            f"took {value!r} as the daemon's endpoint; put --daemon last, or give it one "
+            "(tcp://HOST:PORT)")
+    return value
 
 
 def add_dream_options(p: Any, daemon: bool = True) -> None:

@@ -56,6 +56,11 @@ def test_usage_errors_say_what_is_wrong(capsys: pytest.CaptureFixture[str]) -> N
         "(see 'deepdream --help')")
     assert usage_error(["dreem"], capsys).startswith(
         "deepdream: error: argument COMMAND: invalid choice: 'dreem'")
+    # --daemon took the input file as its endpoint: it said "arguments are required: IN"
+    photo = str(ROOT / "README.md")  # (any file that is there)
+    assert usage_error(["dream", "--daemon", photo, "-o", "out.png"], capsys) == (
+        f"deepdream dream: error: argument --daemon: took {photo!r} as the daemon's endpoint; "
+        "put --daemon last, or give it one (tcp://HOST:PORT) (see 'deepdream dream --help')")
 
 
 def _cli(*argv: str, tmp_path: Path) -> subprocess.Popen[str]:
