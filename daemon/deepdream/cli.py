@@ -220,7 +220,9 @@ def ended_as_by_ctrl_c(wanted: bool = True) -> Iterator[None]:
     import signal
     import threading
 
-    kinds = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    # (one ignored stays so: `nohup deepdream dream ...` must outlive its terminal)
+    kinds = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+             and signal.getsignal(getattr(signal, name)) is not signal.SIG_IGN]
     if not wanted or threading.current_thread() is not threading.main_thread():
         yield
         return

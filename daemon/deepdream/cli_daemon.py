@@ -183,7 +183,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="load MODEL at start so the first job is warm; repeatable")
     parser.add_argument("--max-pixels", type=_whole(1, MAX_PIXELS_LIMIT),
                         default=ServeOptions.max_pixels,
-                        help="largest image accepted, in pixels (default 100 million)")
+                        help="largest image accepted, in pixels (default 100 million; a "
+                        "side under 32 pixels counts as 32, as a dream grows it)")
     parser.add_argument("--max-queue", type=_whole(1), default=ServeOptions.max_queue,
                         help="jobs that may wait; more are refused as busy (default 16)")
     parser.add_argument("--cache-mb", type=_whole(0), default=ServeOptions.cache_mb,

@@ -411,8 +411,10 @@ class Client:
 
     def _wait(self, timeout: float) -> None:
         """Block up to ``timeout`` for one message, then handle all that are there."""
+        if self._sock is None:  # a callback closed the client: a new connection would
+            raise DaemonUnavailable("the connection to the daemon was closed")  # hear nothing
         try:
-            frames = self._transport().recv(timeout)
+            frames = self._sock.recv(timeout)
         except TransportClosed as exc:
             raise self._lost(exc) from None
         if frames is not None:
@@ -432,7 +434,8 @@ class Client:
         else:
             error = DaemonUnavailable(f"lost the deepdream daemon at {self.endpoint} ({exc})")
         for job in list(self._jobs.values()):
-            self._finish(job, "error", error=error)
+            if job.id in self._jobs:  # (an on_error before may have closed the client)
+                self._finish(job, "error", error=error)
         return error
 
     def _dispatch(self, frames: list[Any]) -> None:
@@ -503,7 +506,7 @@ class Client:
         # connection that closed fails the job now, before any ping could go out to a daemon
         # restarted on the same port
         self.process_events()
-        if job.finished:
+        if job.finished or job.id not in self._jobs:  # (or a callback closed the client)
             return
         now = time.monotonic()
         pong = self._replies.pop(job.ping_req, {})  # req numbers start at 1: 0 finds none
@@ -556,8 +559,9 @@ class Client:
                 self.cancel(job)
                 cancel_sent = now
             self.watch(job)  # (handles what arrived: the result may be in by now)
-            if job.finished:
+            if job.finished or job.id not in self._jobs:
                 break  # a daemon that exits after sending it must not fail it by closing
+                # (and a callback that closed the client ends the wait: nothing comes)
             if cancel_sent is not None and now - cancel_sent > self.timeout:
                 self._forget(job)
                 break

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 from deepdream_protocol import client as client_module
-from deepdream_protocol.client import Client, DaemonError, DaemonUnavailable, stopped_message
+from deepdream_protocol.client import (
+    Client,
+    DaemonError,
+    DaemonUnavailable,
+    JobCancelled,
+    stopped_message,
+)
 from deepdream_protocol.pixels import PixelFormat
 
 from tests.support.daemon import REPO, Daemon, replace_daemon, start_daemon, stop_daemon
@@ -247,3 +253,16 @@ def test_a_progress_callback_that_runs_the_event_loop_and_ends_the_job(transport
             time.sleep(0.01)
     assert job.state == "done" and results == [pixels]
     c.close()  # and closing again is harmless
+
+
+@pytest.mark.parametrize("transport", ["zmq", "stdlib"])
+def test_a_blocking_dream_whose_callback_closes_the_client_ends_at_once(transport: str) -> None:
+    """``dream`` waited on: the next wait opened a new connection, which heard nothing, and
+    after 10 s said the daemon "restarted and lost this dream"."""
+    with BurstDaemon() as fake:
+        c = Client(fake.endpoint, transport=transport, timeout=2)
+        started = time.monotonic()
+        with pytest.raises(JobCancelled):
+            c.dream(ZERO, host_pixels(FMT, 8, 8), 8, 8, FMT,
+                    on_progress=lambda _job, _info: c.close())
+        assert time.monotonic() - started < 2  # (not after the liveness pings)

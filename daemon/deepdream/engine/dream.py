@@ -171,7 +171,7 @@ def _dreamed(
     if c < 3:
         # gray gets the dream's change in luma: the unchanged keep their value exactly
         # (g·0.2126 + g·0.7152 + g·0.0722 in float32 is not always g)
-        dreamed -= colour
+        dreamed -= colour.to(dreamed.dtype)  # (float64 input: the change is exactly 0)
         dreamed = colour[..., :1] + (dreamed @ _LUMA.to(dreamed.device))[..., None]
     del colour
     n = dreamed.shape[2]

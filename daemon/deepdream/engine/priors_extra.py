@@ -95,10 +95,18 @@ def normalize_laplacian(g: Tensor, levels: int = 4, eps: float = 1e-8,
     reaches the image, and cut back after; else the seam shows in the step.  The padded
     sides are whole numbers of the coarsest band's pixels, so every band halves exactly."""
     h, w = g.shape[2:]
+    pad = 2 ** (levels + 1) if wrap else 0
     if wrap:
-        cell, pad = 2 ** (levels - 1), 2 ** (levels + 1)
+        cell = 2 ** (levels - 1)
         g = _wrapped(_wrapped(g, pad, 2, -h % cell), pad, 3, -w % cell)
-    bands = [b / (b.std() + eps) for b in laplacian_split(g, levels)]
+
+    def spread(band: Tensor, k: int) -> Tensor:
+        """The band's std over the image itself (band ``k`` has 1/2**k of its pixels), not
+        the padding: those pixels would count twice, more or less by where the seam is."""
+        p = pad >> k
+        return band[..., p:p - (-h >> k), p:p - (-w >> k)].std() if wrap else band.std()
+
+    bands = [b / (spread(b, k) + eps) for k, b in enumerate(laplacian_split(g, levels))]
     out = laplacian_merge(bands)
     if wrap:
         out = out[..., pad:pad + h, pad:pad + w]
