@@ -31,14 +31,14 @@ def device_memory(monkeypatch: pytest.MonkeyPatch) -> DeviceMemory:
     memory = DeviceMemory()
     real = dream_module.gradient
 
-    def gradient(x, model, objective, tile, offset):  # noqa: ANN001
+    def gradient(x, model, objective, tile, offset, **more):  # noqa: ANN001, ANN003
         edge = min(tile, max(x.shape[-2:]))
         memory.tried.append(edge)
         if edge > memory.limit:
             raise torch.OutOfMemoryError(
                 "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity "
                 "of 7.79 GiB of which 1.02 GiB is free.")
-        return real(x, model, objective, tile, offset)
+        return real(x, model, objective, tile, offset, **more)
 
     monkeypatch.setattr(dream_module, "gradient", gradient)
     return memory
@@ -90,9 +90,9 @@ def test_out_of_memory_outside_the_tiles_gives_up_at_once(tiny_model, make_image
     tried: list[int] = []
     real = dream_module.gradient
 
-    def gradient(x, model, objective, tile, offset):  # noqa: ANN001
+    def gradient(x, model, objective, tile, offset, **more):  # noqa: ANN001, ANN003
         tried.append(tile)
-        return real(x, model, objective, tile, offset)
+        return real(x, model, objective, tile, offset, **more)
 
     def keep_in_range(_x):  # noqa: ANN001
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.50 GiB.")
