@@ -217,6 +217,21 @@ def _tiff_exif_block(raw: bytes) -> bytes:
     return _described(exif).tobytes()
 
 
+def _tiff_tags_at(raw: bytes) -> Callable[[int], bytes] | None:
+    """For ``tiff.encode``: the tags of ``raw`` a TIFF may take over (``_described``), as a
+    little-endian IFD placed at a given offset; None if ``raw`` cannot be read."""
+    try:
+        exif = Image.Exif()
+        exif.load(raw)
+        exif = _described(exif)
+    except Exception:  # (as in exif_for_dream: a damaged block is left out, not the dream)
+        return None
+    if not len(exif):
+        return None
+    exif.endian = "<"  # (the file's own byte order)
+    return lambda offset: exif.tobytes(offset)[len(b"Exif\0\0II*\0") + 4:]
+
+
 def _tiff_exif_of(path: Path) -> bytes | None:
     """``_tiff_exif`` of a TIFF whose pixels Pillow may not read (deep samples)."""
     try:
@@ -532,7 +547,7 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
     ``text``: Latin-1 key/value notes stored in a PNG (tEXt chunks; ``png_text`` reads them).
     ``icc_profile``: the colour profile to embed (``ImageInfo.icc_profile`` of the input).
     ``dpi`` and ``exif``: the input's (``ImageInfo``), kept where the format holds them
-    (the EXIF in JPEG, PNG, WebP and 8-bit TIFF; a 16-bit TIFF keeps the dpi only).
+    (the EXIF in JPEG, PNG and WebP; a TIFF takes its camera, date and place tags).
     A symbolic link is written through (its target changes, the link stays); a
     write-protected file is refused (ImageIOError). The file is encoded in full first,
     into a temporary file that is renamed over the old one, so a failure never leaves a
@@ -553,7 +568,8 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
         if bits == 16 and fmt == "PNG":
             f.write(png16.encode(quantise(image, 16), notes, icc_profile, dpi, exif))
         elif bits == 16:
-            f.write(tiff.encode(quantise(image, 16), icc_profile, dpi))
+            described = None if exif is None else _tiff_tags_at(exif)
+            f.write(tiff.encode(quantise(image, 16), icc_profile, dpi, described))
         else:
             samples = quantise(image, 8)
             im = Image.fromarray(samples[..., 0] if samples.shape[2] == 1 else samples,

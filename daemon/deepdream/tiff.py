@@ -13,6 +13,7 @@ import lzma
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -283,9 +284,14 @@ def _lzw_decode(data: bytes, size: int) -> bytes:
 
 
 def encode(samples: np.ndarray, icc_profile: bytes | None = None,
-           dpi: tuple[float, float] | None = None) -> bytes:
+           dpi: tuple[float, float] | None = None,
+           tags_at: Callable[[int], bytes] | None = None) -> bytes:
     """Little-endian baseline TIFF of ``samples``' own type (16-bit unsigned for the
-    dreams; others for tests): deflate strips of about 64 KiB, then the IFD."""
+    dreams; others for tests): deflate strips of about 64 KiB, then the IFD.
+
+    ``tags_at(offset)``: more tags (the photo's camera, date and place), as a little-endian
+    IFD serialised to start at ``offset`` (its values and sub-IFDs placed from there): it
+    goes after the strips, and its entries into the image's IFD."""
     h, w, c = samples.shape
     data = samples.astype(samples.dtype.newbyteorder("<"))
     size = data.dtype.itemsize
@@ -312,20 +318,35 @@ def encode(samples: np.ndarray, icc_profile: bytes | None = None,
     if dpi:  # X and YResolution (in hundredths), ResolutionUnit: inch
         entries += [(282, "R", [round(dpi[0] * 100), 100]),
                     (283, "R", [round(dpi[1] * 100), 100]), (296, short, [2])]
-    if icc_profile:  # the highest tag, so its odd-sized bytes come after the other values
+    if icc_profile:
         entries.append((ICC_PROFILE, "B", list(icc_profile)))
-    entries.sort(key=lambda entry: entry[0])  # (TIFF wants the tags in ascending order)
-    ifd_at = 8 + len(body)
-    values_at = ifd_at + 2 + 12 * len(entries) + 4
-    ifd, values = struct.pack("<H", len(entries)), b""
+    more, more_entries = b"", {}  # (the tags from ``tags_at``, and its raw entries)
+    if tags_at is not None:
+        more = tags_at(8 + len(body))
+        own = {code for code, _, _ in entries}
+        for i in range(struct.unpack_from("<H", more)[0]):
+            entry = more[2 + 12 * i:14 + 12 * i]
+            code = struct.unpack_from("<H", entry)[0]
+            if code not in own:  # (how the pixels are stored is the image's own to say)
+                more_entries[code] = entry
+        more += b"\0" * (len(more) % 2)  # (the IFD starts on a word boundary)
+    ifd_at = 8 + len(body) + len(more)
+    values_at = ifd_at + 2 + 12 * (len(entries) + len(more_entries)) + 4
+    packed_entries, values = dict(more_entries), b""
     for code, kind, vals in entries:
         packed = struct.pack(f"<{len(vals)}{'I' if kind == 'R' else kind}", *vals)
         type_id = {short: 3, long_: 4, "R": RATIONAL, "B": 7}[kind]
         count = len(vals) // 2 if kind == "R" else len(vals)
         if len(packed) <= 4:
-            ifd += struct.pack("<HHI", code, type_id, count) + packed.ljust(4, b"\0")
+            packed_entries[code] = (struct.pack("<HHI", code, type_id, count)
+                                    + packed.ljust(4, b"\0"))
         else:
-            ifd += struct.pack("<HHII", code, type_id, count, values_at + len(values))
+            packed_entries[code] = struct.pack("<HHII", code, type_id, count,
+                                               values_at + len(values))
             values += packed
-    ifd += struct.pack("<I", 0)
-    return b"II*\0" + struct.pack("<I", ifd_at) + body + ifd + values
+            values += b"\0" * (len(values) % 2)  # (each value on a word boundary)
+    # (TIFF wants the tags in ascending order)
+    ifd = (struct.pack("<H", len(packed_entries))
+           + b"".join(packed_entries[code] for code in sorted(packed_entries))
+           + struct.pack("<I", 0))
+    return b"II*\0" + struct.pack("<I", ifd_at) + body + more + ifd + values
