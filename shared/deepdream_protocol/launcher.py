@@ -38,8 +38,31 @@ def config_dir() -> Path:
     elif sys.platform == "darwin":
         base = str(Path.home() / "Library" / "Application Support")
     else:
-        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        base = (_outside_the_sandbox() or os.environ.get("XDG_CONFIG_HOME")
+                or str(Path.home() / ".config"))
     return Path(base) / "deepdream"
+
+
+def sandbox() -> str | None:
+    """"Flatpak" or "Snap" when this host program runs in one (its config folder and its
+    view of programs are its own), else None."""
+    if os.environ.get("FLATPAK_ID"):
+        return "Flatpak"
+    if os.environ.get("SNAP_NAME"):
+        return "Snap"
+    return None
+
+
+def _outside_the_sandbox() -> str | None:
+    """The user's own config folder, as the installer (outside any sandbox) saw it, for a
+    host in a sandbox: a Flatpak's XDG_CONFIG_HOME is ~/.var/app/ID/config, a Snap's HOME
+    ~/snap/NAME/REVISION."""
+    kind = sandbox()
+    if kind == "Flatpak":
+        return os.environ.get("HOST_XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    if kind == "Snap" and os.environ.get("SNAP_REAL_HOME"):
+        return str(Path(os.environ["SNAP_REAL_HOME"]) / ".config")
+    return None
 
 
 def config_path() -> Path:
@@ -173,6 +196,12 @@ def _ensure(client: Client, timeout: float) -> dict[str, Any]:
         raise DaemonUnavailable(
             f"no deepdream daemon at {client.endpoint} and no command to start one: set "
             f"daemon_cmd in {config_path()} (install.py does) or DEEPDREAM_DAEMON_CMD")
+    confined = sandbox()
+    if confined:  # (its programs are not the computer's: the daemon's venv is outside)
+        raise DaemonUnavailable(
+            f"no deepdream daemon at {client.endpoint}, and this program runs in a "
+            f"{confined} sandbox, which cannot start it: start it yourself in a terminal "
+            f"({shlex.join(cmd)})")
     try:
         proc = spawn_detached(cmd)
     except OSError as exc:

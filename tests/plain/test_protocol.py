@@ -3,6 +3,7 @@ transport against a real libzmq ROUTER, transport choice, endpoint and config re
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -438,6 +439,41 @@ def test_ensure_daemon_starts_nothing_here_for_a_daemon_on_another_computer(
     with pytest.raises(DaemonUnavailable, match="at tcp://192.0.2.1:5599, on another computer: "
                                                 r"start it there \(deepdream serve\)"):
         launcher.ensure_daemon("tcp://192.0.2.1:5599", timeout=30)  # (TEST-NET: no one)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("sandbox", ["Flatpak", "Snap"])
+def test_a_host_in_a_sandbox_reads_the_installers_config_and_says_who_must_start_the_daemon(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: str) -> None:
+    """GIMP or Krita from Flathub or the Snap Store: the sandbox gives them a config folder
+    of their own (a Flatpak's XDG_CONFIG_HOME, a Snap's HOME), so the installer's config was
+    never found, and a start of the daemon's venv from inside cannot work.  (The sandbox's
+    environment is set here as flatpak and snapd set it: no sandbox runs in these tests.)"""
+    home, inside = tmp_path / "home", tmp_path / "app-config"
+    config = home / ".config" / "deepdream" / "client.json"
+    config.parent.mkdir(parents=True)
+    port = free_port()
+    marker = tmp_path / "started"
+    start = f"{sys.executable} -c 'open({str(marker)!r}, \"w\")'"
+    config.write_text(json.dumps({"endpoint": f"tcp://127.0.0.1:{port}", "daemon_cmd": start}))
+    for name in ("DEEPDREAM_CONFIG", "DEEPDREAM_ENDPOINT", "DEEPDREAM_DAEMON_CMD",
+                 "HOST_XDG_CONFIG_HOME", "FLATPAK_ID", "SNAP_NAME", "SNAP_REAL_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(inside))
+    if sandbox == "Flatpak":
+        monkeypatch.setenv("HOME", str(home))
+        monkeypatch.setenv("FLATPAK_ID", "org.gimp.GIMP")
+    else:
+        monkeypatch.setenv("HOME", str(home / "snap" / "gimp" / "512"))
+        monkeypatch.setenv("SNAP_NAME", "gimp")
+        monkeypatch.setenv("SNAP_REAL_HOME", str(home))
+    assert launcher.config_path() == config
+    assert launcher.read_config()["endpoint"] == f"tcp://127.0.0.1:{port}"
+    with pytest.raises(DaemonUnavailable) as caught:
+        launcher.ensure_daemon(timeout=5)
+    assert str(caught.value).startswith(
+        f"no deepdream daemon at tcp://127.0.0.1:{port}, and this program runs in a "
+        f"{sandbox} sandbox, which cannot start it: start it yourself in a terminal (")
     assert not marker.exists()
 
 
