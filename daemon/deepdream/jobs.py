@@ -105,16 +105,19 @@ class JobQueue:
                     return job
             return None
 
-    def drop_peer(self, peer: bytes) -> list[Job]:
-        """A client vanished: flag its running jobs, remove and return its queued ones."""
+    def drop_peer(self, peer: bytes) -> tuple[int, list[Job]]:
+        """A client vanished: flag its running jobs, remove its queued ones; returns how
+        many running ones were flagged now (not before) and the queued ones."""
         with self._cond:
+            flagged = 0
             for job in self._running.values():
-                if job.peer == peer:
+                if job.peer == peer and not job.cancel.is_set():
                     job.cancel.set()
+                    flagged += 1
             gone = [j for j in self._queued if j.peer == peer]
             for job in gone:
                 self._queued.remove(job)
-            return gone
+            return flagged, gone
 
     def close(self) -> list[Job]:
         """Stop handing out jobs: running ones are flagged, queued ones returned."""

@@ -287,11 +287,12 @@ class Server:
             log.error("cannot send to client %s: %s", _peer_name(peer), exc)
 
     def _client_gone(self, peer: bytes) -> None:
-        gone = self.queue.drop_peer(peer)
+        flagged, gone = self.queue.drop_peer(peer)
         self._slow_peers.discard(peer)
         self._held.pop(peer, None)
-        log.info("client %s disconnected; its running job is cancelled, %d queued dropped",
-                 _peer_name(peer), len(gone))
+        if flagged or gone:  # (each message that cannot reach it comes here: said once)
+            log.info("client %s disconnected; %d running job(s) cancelled, %d queued dropped",
+                     _peer_name(peer), flagged, len(gone))
 
     def _reply(self, peer: bytes, request: dict[str, Any], op: str, *frames: Any,
                **fields: Any) -> None:
