@@ -76,8 +76,10 @@ def add_commands(sub: Any, add_dream_options: Any) -> None:
 
     p = sub.add_parser("classes", help="list the ImageNet classes for --class",
                        description="List the ImageNet classes --class accepts (index and name); "
-                       "with SEARCH, only those whose name contains it.")
-    p.add_argument("search", nargs="?", help="only classes whose name contains this")
+                       "with SEARCH, only those whose name contains it, or that --class "
+                       "SEARCH would take by its words ('tabby cat' lists tabby).")
+    p.add_argument("search", nargs="?", help="only classes whose name contains this (or "
+                   "that --class would take by its words)")
     p.set_defaults(run=run_classes)
 
     p = sub.add_parser(
