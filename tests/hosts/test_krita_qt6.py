@@ -67,6 +67,8 @@ def test_dream_adds_a_dreamed_layer_above_and_leaves_the_original(seen):
     dream = seen["dream"]
     assert dream["busy"] and not dream["dream_enabled"]  # the button returned at once
     assert dream["refused_message"] == "a dream is already running; cancel it first"
+    # a docker made while it runs (a new window) could not cancel it: Dream on, Cancel off
+    assert dream["new_docker_buttons"] == [False, True]
     assert dream["ended"] and dream["message"] == ADDED, dream
     assert dream["layers"] == ["paint", "paint (DeepDream)"]
     assert dream["original_unchanged"] and dream["result_visible"] and dream["preview"]

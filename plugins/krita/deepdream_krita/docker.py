@@ -152,6 +152,7 @@ class DeepDreamDocker(DockWidget):
         self.runner.failed.connect(self._on_failure)
         self.runner.refused.connect(self.message.setText)  # the running dream's bar stays
         self.runner.busy_changed.connect(self._on_busy)
+        self._on_busy(self.runner.busy)  # (a docker of a window opened while one runs)
         self.dream_button.clicked.connect(self.dream)
         self.cancel_button.clicked.connect(self.runner.cancel)
         self.catalog: dict[str, Any] = {}

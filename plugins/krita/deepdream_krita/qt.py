@@ -14,10 +14,12 @@ try:  # inside Krita: loads the binding Krita was built with
 except ImportError:  # outside Krita (unit tests): fall through to whatever is installed
     pass
 
-if "PyQt6" in sys.modules:
+# (QtCore, not the package: a probe elsewhere, ``from PyQt6 import QtCore`` failing in a
+# Krita 5, may leave the package in sys.modules)
+if "PyQt6.QtCore" in sys.modules:
     from PyQt6 import QtCore, QtGui, QtWidgets
     QT_API = "PyQt6"
-elif "PyQt5" in sys.modules:
+elif "PyQt5.QtCore" in sys.modules:
     from PyQt5 import QtCore, QtGui, QtWidgets
     QT_API = "PyQt5"
 else:

@@ -82,6 +82,11 @@ def main() -> dict[str, Any]:
             docker.dream_button.click()  # (disabled: nothing happens) and through the action
             app.window.actions["deepdream_krita_dream"].trigger()
             out["refused_message"] = docker.message.text()
+            # a window opened meanwhile (Window › New Window) gets a docker of its own
+            second = type(docker)()
+            out["new_docker_buttons"] = [second.dream_button.isEnabled(),
+                                         second.cancel_button.isEnabled()]
+            second.deleteLater()
         if cancel:
             wait_until(lambda: any(0 < p < 100 for p in seen), 60)
             docker.cancel_button.click()
