@@ -52,6 +52,9 @@ from .zmtp import HungUp, listening, on_this_computer, parse_tcp_endpoint
 KEYS_WHERE = "(DEEPDREAM_CURVE_DIR; see 'deepdream keygen --help')"
 KEYS_HINT = f"a daemon started with --curve answers only clients with a key it knows {KEYS_WHERE}"
 
+#: bytes a second that a daemon on another computer is reached at, at least (100 Mbit/s
+#: Wi-Fi): a job is given this long to cross before its acceptance is waited for
+SLOWEST_LINK = 10_000_000
 #: the daemon is polled with a ping when a running job has been silent this long (a closed
 #: connection needs no ping: it fails the job at once).
 SILENCE_BEFORE_PING = 10.0
@@ -161,6 +164,8 @@ class Job:
     ping_req: int = 0
     ping_sent: float | None = None
     cancel_asked: bool = False
+    #: the bytes its frames carry: the daemon accepts it once they have all crossed
+    sent_bytes: int = 0
 
     @property
     def finished(self) -> bool:
@@ -369,7 +374,8 @@ class Client:
             header["preview"] = int(preview)
         job = Job(header["job"], width, height, fmt, on_progress=on_progress,
                   on_result=on_result, on_error=on_error, on_cancelled=on_cancelled,
-                  on_preview=on_preview)
+                  on_preview=on_preview,
+                  sent_bytes=sum(memoryview(f).nbytes for f in frames))
         self._send(header, *frames)
         # on the books once sent: a send that failed told its caller by raising, and a job
         # the daemon never had must not fail later with the connection (nor keep an idle
@@ -514,10 +520,15 @@ class Client:
             self._give_up(job, f"the deepdream daemon at {self.endpoint} restarted and lost "
                                "this dream; try again")
         quiet = now - self._heard
-        if job.state == "sent" and quiet > self.timeout:
+        # (pyzmq's send only queues: a large layer to a daemon on another computer is still
+        # crossing the network when the client's timeout has passed, and a ping waits
+        # behind it)
+        crossing = job.sent_bytes / SLOWEST_LINK if job.state == "sent" else 0.0
+        if job.state == "sent" and quiet > self.timeout + crossing:
             self._give_up(job, f"the deepdream daemon at {self.endpoint} did not accept the "
-                               f"job within {self.timeout:g} s; {self._silence_hint()}")
-        if quiet > max(SILENCE_BEFORE_PING, self.timeout):
+                               f"job within {round(self.timeout + crossing, 1):g} s; "
+                               f"{self._silence_hint()}")
+        if quiet > max(SILENCE_BEFORE_PING, self.timeout) + crossing:
             if job.ping_sent is None or job.ping_sent < self._heard:
                 job.ping_req = next(self._req)  # with the job: the pong says if it knows it
                 self._send({"op": m.PING, "req": job.ping_req, "job": job.id})

@@ -216,6 +216,37 @@ def test_a_daemon_restarted_under_a_running_job_is_reported(
     assert str(failure) == stopped_message(first.endpoint)
 
 
+# -- a large layer still crossing the network -------------------------------------------------
+class SlowLinkDaemon(StandIn):
+    """Accepts a job only ``after`` seconds from its arrival: as a daemon on another
+    computer does once a large frame has crossed a slow network (pyzmq's send only queues
+    it, so the client's clock runs from the submit)."""
+
+    def __init__(self, after: float) -> None:
+        super().__init__()
+        self.after = after
+
+    def answer(self, peer: bytes, header: dict, data: list[bytes]) -> None:
+        if header["op"] == "submit":
+            time.sleep(self.after)
+            self.send(peer, {"v": 1, "job": header["job"], "op": "result"}, data[0])
+
+
+def test_a_large_layer_gets_time_to_cross_before_its_acceptance_is_waited_for(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Krita's docker (a 5-s timeout) said "did not accept the job within 5 s" for a
+    4096x4096 16-bit layer to a daemon over Wi-Fi, every time: the upload alone takes ~13 s.
+    (A slow network cannot be made here: the link's rate is scaled down instead.)"""
+    monkeypatch.setattr(client_module, "SLOWEST_LINK", 16 * 16 * 4 / 3.0)  # 16x16 RGBA: 3 s
+    pixels = host_pixels(FMT, 16, 16)
+    with SlowLinkDaemon(after=1.5) as fake, Client(fake.endpoint, timeout=0.5) as c:
+        assert c.dream(ZERO, pixels, 16, 16, FMT, timeout=30) == pixels
+    small = host_pixels(FMT, 2, 2)  # 16 bytes cross at once: 0.5 s + 0.01 s and no more
+    with SlowLinkDaemon(after=1.5) as fake, Client(fake.endpoint, timeout=0.5) as c:
+        with pytest.raises(DaemonUnavailable, match="did not accept the job within 0.5 s"):
+            c.dream(ZERO, small, 2, 2, FMT, timeout=30)
+
+
 # -- a callback that runs the host's event loop ---------------------------------------------
 class BurstDaemon(StandIn):
     """Answers a job with its acceptance, a progress report and the result at once."""
