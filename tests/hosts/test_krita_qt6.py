@@ -61,6 +61,9 @@ def test_the_docker_offers_the_daemons_models_and_fills_a_preset(seen):
     assert {k: shown[k] for k in preset_fill("painterly")} == preset_fill("painterly")
     # what the artist set is saved in Krita's settings, as text
     assert seen["saved"]["model"] == "tiny" and seen["saved"]["iterations"] == "2"
+    # a second window's docker wrote what it showed over the first one's change
+    two = seen["saved_two_windows"]
+    assert (two["octaves"], two["iterations"], two["model"]) == ("3", "3", "tiny"), two
 
 
 def test_dream_adds_a_dreamed_layer_above_and_leaves_the_original(seen):

@@ -144,8 +144,11 @@ class DeepDreamDocker(DockWidget):
         self.filled_from = preset.currentText().strip().lower()  # the look already shown
         preset.currentTextChanged.connect(self.fill_from_preset)
         preset.activated.connect(lambda *_: self.fill_from_preset(preset.currentText(), True))
-        for widget in self.fields.values():
-            _changed_signal(widget).connect(self._save)
+        # Each change saves that one setting: another window's docker, showing what it
+        # showed when made, must not write its other values over this one's.
+        self._refreshing = False  # (a catalog refresh changes no setting of the artist's)
+        for name, widget in self.fields.items():
+            _changed_signal(widget).connect(lambda *_, name=name: self._save(name))
         self.runner = controller.runner()
         self.runner.progressed.connect(self._on_progress)
         self.runner.succeeded.connect(self._on_success)
@@ -207,9 +210,12 @@ class DeepDreamDocker(DockWidget):
         self.message.setText("")
         self.runner.start(document, node, self.values())
 
-    def _save(self, *_: object) -> None:
+    def _save(self, name: str) -> None:
+        if self._refreshing:
+            return
         try:
-            preferences.save_to_krita(self.values())
+            preferences.save_to_krita({**preferences.load_saved(),
+                                       name: _get(self.fields[name])})
         except Exception as exc:  # a half-typed value: say so, keep the last saved one
             self.message.setText(str(exc))
 
@@ -230,11 +236,15 @@ class DeepDreamDocker(DockWidget):
         self.catalog = catalog
         current = self.values()
         presets = catalog.get("presets") or {}
-        _refill(self.fields["preset"], ["", *sorted(presets)], current["preset"],
-                {name: p.get("description", "") for name, p in presets.items()})
         models = catalog.get("models") or {}
-        _refill(self.fields["model"], sorted(models), current["model"],
-                {name: m.get("description", "") for name, m in models.items()})
+        self._refreshing = True
+        try:
+            _refill(self.fields["preset"], ["", *sorted(presets)], current["preset"],
+                    {name: p.get("description", "") for name, p in presets.items()})
+            _refill(self.fields["model"], sorted(models), current["model"],
+                    {name: m.get("description", "") for name, m in models.items()})
+        finally:
+            self._refreshing = False
 
     def _offer_layers(self, model: str) -> None:
         spec = (self.catalog.get("models") or {}).get(model)

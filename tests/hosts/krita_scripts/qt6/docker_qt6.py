@@ -69,6 +69,15 @@ def main() -> dict[str, Any]:
     fact["after_preset"] = docker.values()
     docker.set_values({"preset": "", **DREAM})
     fact["saved"] = {name: value for (_group, name), value in app.settings.items()}
+    # two windows, a docker each: one's change, then the other's catalog refresh and a
+    # change of its own; the settings saved hold both changes
+    other = type(docker)()
+    docker.set_values({"octaves": 3})
+    other._on_catalog(docker.catalog)
+    other.set_values({"iterations": 3})
+    fact["saved_two_windows"] = {name: value for (_group, name), value in app.settings.items()}
+    other.deleteLater()
+    docker.set_values(DREAM)
 
     def dream(node_kind: str = "paintlayer", size: tuple[int, int] = (W, H),
               cancel: bool = False, again: bool = False) -> dict[str, Any]:
