@@ -130,7 +130,8 @@ def dream(
     if objective is None:
         objective = build_objective(model, settings)
     try:
-        if weight is None:  # nothing would change: spare the work
+        if weight is None or settings.iterations == 0:  # nothing would change: spare the
+            # work (from noise too: no step, no picture of its own)
             out = pixels.clone(memory_format=torch.contiguous_format)
         else:
             out = _dreamed(pixels, weight, model, objective, settings, progress, cancel)
