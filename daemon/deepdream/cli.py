@@ -340,14 +340,14 @@ def run_dream(args: argparse.Namespace) -> int:
 
     wanted = dream_settings(args)
     settings = DreamSettings.from_dict(wanted)  # a bad option fails before any work
-    imageio.output_format(args.output)  # a bad extension fails before any work
+    fmt = imageio.output_format(args.output)  # a bad extension fails before any work
     refuse_overwriting_inputs(args.output, **{"input": args.input, "mask": args.mask,
                                               "guide image": args.guide})
     specs = None  # (read once: check_daemon_models is given them)
     if args.daemon is not None and args.models_file:
         specs = registry.available(args.models_file)  # a missing or broken file fails first
     image, info = read_input(args)
-    image = imageio.fitted_to(imageio.output_format(args.output), image)
+    image = imageio.fitted_to(fmt, image)
     imageio.check_output(args.output, image.shape[2])  # a bad output fails before the dream
     mask = None
     if args.mask:

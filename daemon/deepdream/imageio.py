@@ -210,26 +210,33 @@ def _tiff_exif(im: Image.Image) -> bytes | None:
         return None
 
 
-def _tiff_exif_block(raw: bytes) -> bytes:
-    """An EXIF block with only the tags a TIFF may take over from it (``_described``)."""
-    exif = Image.Exif()
-    exif.load(raw)
-    return _described(exif).tobytes()
-
-
-def _tiff_tags_at(raw: bytes) -> Callable[[int], bytes] | None:
-    """For ``tiff.encode``: the tags of ``raw`` a TIFF may take over (``_described``), as a
-    little-endian IFD placed at a given offset; None if ``raw`` cannot be read."""
+def _described_of(raw: bytes) -> Image.Exif | None:
+    """The tags of the EXIF block ``raw`` that a TIFF may take over (``_described``); None
+    if there are none, or ``raw`` cannot be read (a damaged block is left out, not the
+    dream)."""
     try:
         exif = Image.Exif()
         exif.load(raw)
-        exif = _described(exif)
-    except Exception:  # (as in exif_for_dream: a damaged block is left out, not the dream)
+        described = _described(exif)
+    except Exception:
         return None
-    if not len(exif):
+    return described if len(described) else None
+
+
+def _tiff_exif_block(raw: bytes) -> bytes | None:
+    """An EXIF block for Pillow's TIFF writer (``_described_of``)."""
+    described = _described_of(raw)
+    return None if described is None else described.tobytes()
+
+
+def _tiff_tags_at(raw: bytes) -> Callable[[int], bytes] | None:
+    """For ``tiff.encode``: the tags ``_described_of`` ``raw``, as a little-endian IFD placed
+    at a given offset."""
+    described = _described_of(raw)
+    if described is None:
         return None
-    exif.endian = "<"  # (the file's own byte order)
-    return lambda offset: exif.tobytes(offset)[len(b"Exif\0\0II*\0") + 4:]
+    described.endian = "<"  # (the file's own byte order)
+    return lambda offset: described.tobytes(offset)[len(b"Exif\0\0II*\0") + 4:]
 
 
 def _tiff_exif_of(path: Path) -> bytes | None:
@@ -588,7 +595,9 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, bits: int = 8,
             elif exif and fmt in ("PNG", "WEBP"):
                 options["exif"] = exif
             elif exif and fmt == "TIFF":  # (Pillow writes its tags into the TIFF's own: a
-                options["exif"] = _tiff_exif_block(exif)  # phone's ImageWidth would win)
+                block = _tiff_exif_block(exif)  # phone's ImageWidth would win)
+                if block:
+                    options["exif"] = block
             if notes:
                 options["pnginfo"] = PngImagePlugin.PngInfo()
                 for key, value in notes.items():

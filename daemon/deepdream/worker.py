@@ -186,9 +186,9 @@ class Worker(threading.Thread):
             # A first progress message says the job left the queue.
             send({"op": m.PROGRESS, "fraction": 0.0, "octave": 0, "octaves": 0, "step": 0,
                   "steps": 0})
-            # Nothing to dream: the frame goes back as received, unconverted and uncopied
-            # (what the transport benchmark measures); from noise, the noise is the answer.
-            data = (job.pixels if settings.iterations == 0 and not settings.from_noise
+            # Nothing to dream (from noise too, as the engine has it): the frame goes back
+            # as received, unconverted and uncopied (what the transport benchmark measures)
+            data = (job.pixels if settings.iterations == 0
                     else self._dreamed(job, settings, progress))
             send({"op": m.RESULT, "width": job.width, "height": job.height,
                   "format": job.format.to_wire()}, data)
